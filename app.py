@@ -1,0 +1,13 @@
+#!/usr/bin/env python3
+"""Entry point of both CLIs (cdktf.json and cdk8s.yaml run it) and of `make synth`.
+
+`python app.py --help` lists every input with its default.
+"""
+
+import sys
+
+import vllm_doks  # noqa: F401  (wires Node 22 for jsii before any jsii library loads)
+from vllm_doks.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""`make bench`: cold-process wall time of the synths, as ratios to a floor app.
+
+Measures (median of --runs cold processes each):
+  floor          floor_app.py: same jsii imports, empty stack + empty chart
+  default        app.py synth (both layers)
+  cloud / k8s    each layer alone, against the matching floor
+and, in one process, the synth time of a chart as the number of worker pools grows.
+Targets (issue #4): default <= 1.25x floor; k8s-only never loads the DigitalOcean provider;
+each added worker pool <= 15 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+PY = sys.executable
+
+
+def cold(cmd: list[str], runs: int) -> float:
+    times = []
+    env = {**os.environ, "CHECKPOINT_DISABLE": "1"}
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory() as tmp:
+            start = time.perf_counter()
+            subprocess.run(cmd, cwd=tmp, env=env, check=True, capture_output=True)
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def app_cmd(*layer: str) -> list[str]:
+    cmd = [PY, str(REPO / "app.py"), "synth"]
+    return cmd + (["--layer", layer[0]] if layer else [])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+
+    floor = cold([PY, str(HERE / "floor_app.py")], args.runs)
+    floor_cloud = cold([PY, str(HERE / "floor_app.py"), "cloud"], args.runs)
+    floor_k8s = cold([PY, str(HERE / "floor_app.py"), "k8s"], args.runs)
+    default = cold(app_cmd(), args.runs)
+    cloud = cold(app_cmd("cloud"), args.runs)
+    k8s = cold(app_cmd("k8s"), args.runs)
+
+    loaded = subprocess.run(
+        [PY, str(HERE / "pools.py"), "--check-modules"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    pools = subprocess.run([PY, str(HERE / "pools.py")], capture_output=True, text=True, check=True)
+    per_pool = {int(n): float(t) for n, t in (line.split() for line in pools.stdout.split("\n") if line)}
+    slope_ms = (per_pool[32] - per_pool[1]) / 31 * 1000
+
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"median of {args.runs} cold runs")
+    rows = [
+        ("floor (empty stack + chart)", floor, floor),
+        ("default synth, both layers", default, floor),
+        ("cloud layer only", cloud, floor_cloud),
+        ("floor, cloud imports only", floor_cloud, floor_cloud),
+        ("kubernetes layer only", k8s, floor_k8s),
+        ("floor, k8s imports only", floor_k8s, floor_k8s),
+    ]
+    print(f"{'what':34} {'seconds':>8} {'x floor':>8}")
+    for name, t, base in rows:
+        print(f"{name:34} {t:8.2f} {t / base:8.2f}")
+    print("worker pools in one chart (synth only, in-process):")
+    for n, t in sorted(per_pool.items()):
+        print(f"  {n:3d} pools {t * 1000:8.1f} ms")
+    print(f"each added worker pool: {slope_ms:.1f} ms (target <= 15 ms)")
+    print(f"kubernetes-only synth loads the DigitalOcean provider: {loaded}")
+    ok = default / floor <= 1.25 and slope_ms <= 15 and loaded == "no"
+    print("targets met" if ok else "TARGETS MISSED")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

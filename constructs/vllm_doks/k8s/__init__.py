@@ -1,0 +1,56 @@
+"""Kubernetes layer (CDK8s): Stack 2 of the reference architecture as constructs.
+
+* :class:`NfsModelStore` - the Managed NFS share as a PersistentVolume + claim in a namespace;
+  :meth:`NfsModelStore.add_model` downloads a Hugging Face model into it once
+  (:class:`ModelDownload`).
+* :class:`VllmWorkerPool` - vLLM on a GPU node pool serving one stored model: Deployment,
+  Service and PodDisruptionBudget.
+* :class:`GatewayEndpoint` - a Gateway API Gateway; :meth:`GatewayEndpoint.route_to` sends
+  traffic to a worker pool.
+
+Every object carries an explicit, readable name and namespace (the seed's by default). The
+Namespace itself is left to the chart's owner (see :func:`add_namespace`).
+"""
+
+from vllm_doks.k8s.gateway_endpoint import LISTENER_NAME, GatewayEndpoint, GatewayEndpointProps
+from vllm_doks.k8s.model_download import ModelDownload
+from vllm_doks.k8s.names import (
+    COMPLETION_MARKER,
+    DEFAULT_NAMESPACE,
+    DEFAULT_VLLM_IMAGE,
+    GPU_RESOURCE,
+    NODE_POOL_LABEL,
+    model_name_from_id,
+)
+from vllm_doks.k8s.namespace import add_namespace
+from vllm_doks.k8s.nfs_model_store import (
+    FIRST_DOWNLOAD_JOB_NAME,
+    NfsModelStore,
+    NfsModelStoreProps,
+)
+from vllm_doks.k8s.outputs import STACK_OUTPUT_DESCRIPTIONS, stack_outputs
+from vllm_doks.k8s.probes import ProbeTimings
+from vllm_doks.k8s.vllm_worker_pool import AntiAffinity, VllmWorkerPool, VllmWorkerPoolProps
+
+__all__ = [
+    "COMPLETION_MARKER",
+    "DEFAULT_NAMESPACE",
+    "DEFAULT_VLLM_IMAGE",
+    "FIRST_DOWNLOAD_JOB_NAME",
+    "GPU_RESOURCE",
+    "LISTENER_NAME",
+    "NODE_POOL_LABEL",
+    "STACK_OUTPUT_DESCRIPTIONS",
+    "AntiAffinity",
+    "GatewayEndpoint",
+    "GatewayEndpointProps",
+    "ModelDownload",
+    "NfsModelStore",
+    "NfsModelStoreProps",
+    "ProbeTimings",
+    "VllmWorkerPool",
+    "VllmWorkerPoolProps",
+    "add_namespace",
+    "model_name_from_id",
+    "stack_outputs",
+]

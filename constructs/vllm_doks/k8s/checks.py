@@ -1,0 +1,75 @@
+"""Prop checks specific to the Kubernetes layer (the generic ones are in vllm_doks.validation)."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from vllm_doks.validation import Problems, check_dns_subdomain, is_token
+
+# A Kubernetes quantity as people write them for memory and CPU: 16Gi, 500m, 2, 1.5.
+_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+_SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]{1,253}$")
+_POSIX_PATH = re.compile(r"^(/[A-Za-z0-9._@+-]+)+/?$")
+
+
+def check_quantity(problems: Problems, field_name: str, value: object) -> bool:
+    return problems.check(
+        isinstance(value, str) and bool(_QUANTITY.match(value)),
+        field_name,
+        value,
+        "must be a Kubernetes quantity such as '16Gi', '512Mi', '2' or '500m'",
+    )
+
+
+def check_image(problems: Problems, field_name: str, value: object) -> bool:
+    """A pinned image reference: a tag other than ``latest``, or a digest.
+
+    An unpinned image changes under a running Deployment on the next pull; with
+    ``imagePullPolicy: IfNotPresent`` it would also differ from node to node.
+    """
+    ok = isinstance(value, str) and bool(value) and not any(c.isspace() for c in value)
+    if ok:
+        assert isinstance(value, str)
+        if "@" not in value:
+            last = value.rsplit("/", 1)[-1]
+            ok = ":" in last and last.rsplit(":", 1)[1] not in ("", "latest")
+    return problems.check(
+        ok,
+        field_name,
+        value,
+        "must be a pinned image reference: 'repository:tag' with a tag other than 'latest', "
+        "or 'repository@sha256:...'",
+    )
+
+
+def check_absolute_path(problems: Problems, field_name: str, value: object) -> bool:
+    return problems.check(
+        is_token(value) or (isinstance(value, str) and bool(_POSIX_PATH.match(value))),
+        field_name,
+        value,
+        "must be an absolute path such as '/models' (letters, digits, '.', '_', '-', '@', '+')",
+    )
+
+
+def check_host(problems: Problems, field_name: str, value: object) -> bool:
+    """An IP address or a DNS name (what an NFS PersistentVolume accepts as ``server``)."""
+    ok = is_token(value)
+    if not ok and isinstance(value, str) and value:
+        try:
+            ipaddress.ip_address(value)
+            ok = True
+        except ValueError:
+            ok = check_dns_subdomain(Problems(), field_name, value)
+    return problems.check(
+        ok, field_name, value, "must be the NFS server's IP address or DNS name, e.g. 10.200.0.5"
+    )
+
+
+def check_secret_key(problems: Problems, field_name: str, value: object) -> bool:
+    return problems.check(
+        isinstance(value, str) and bool(_SECRET_KEY.match(value)),
+        field_name,
+        value,
+        "must be a Secret key: letters, digits, '-', '_' and '.'",
+    )

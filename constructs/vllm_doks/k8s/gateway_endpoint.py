@@ -1,0 +1,202 @@
+"""GatewayEndpoint: the Gateway API entry point that exposes worker pools to the internet."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import cdk8s
+from constructs import Construct
+
+# mypy cannot see this package: setuptools maps it from imports/ at install time only.
+from vllm_doks._imports.io.k8s.networking.gateway import (
+    Gateway,
+    GatewaySpec,
+    GatewaySpecListeners,
+    HttpRoute,
+    HttpRouteSpec,
+    HttpRouteSpecParentRefs,
+    HttpRouteSpecRules,
+    HttpRouteSpecRulesBackendRefs,
+    HttpRouteSpecRulesMatches,
+    HttpRouteSpecRulesMatchesPath,
+    HttpRouteSpecRulesMatchesPathType,
+    HttpRouteSpecRulesTimeouts,
+)
+from vllm_doks.k8s.names import DEFAULT_NAMESPACE
+from vllm_doks.k8s.vllm_worker_pool import VllmWorkerPool
+from vllm_doks.validation import (
+    Problem,
+    Problems,
+    ValidationError,
+    check_dns_label,
+    check_dns_subdomain,
+    check_int_range,
+)
+
+# Gateway API durations (GEP-2257): up to four <number><unit> parts, e.g. "1h30m", "500ms".
+_DURATION = re.compile(r"^([0-9]{1,5}(h|m|s|ms)){1,4}$")
+
+#: Name of the Gateway's single listener; routes attach to it by this section name.
+LISTENER_NAME = "http"
+
+
+@dataclass(frozen=True, kw_only=True)
+class GatewayEndpointProps:
+    """Props of :class:`GatewayEndpoint`."""
+
+    name: str = "vllm-gateway"
+    """Name of the Gateway. Default ``"vllm-gateway"`` (the seed's)."""
+    namespace: str = DEFAULT_NAMESPACE
+    """Namespace of the Gateway; routes are accepted from this namespace only. Default
+    ``"vllm"``."""
+    gateway_class_name: str = "cilium"
+    """GatewayClass that implements the Gateway; DOKS ships Cilium's. Default ``"cilium"``."""
+    http_port: int = 80
+    """Port of the plain-HTTP listener. Default 80."""
+
+    def problems(self) -> Problems:
+        problems = Problems()
+        check_dns_subdomain(problems, "name", self.name)
+        check_dns_label(problems, "namespace", self.namespace)
+        check_dns_subdomain(problems, "gateway_class_name", self.gateway_class_name)
+        check_int_range(problems, "http_port", self.http_port, 1, 65535)
+        return problems
+
+
+class GatewayEndpoint(Construct):
+    """A Gateway with one HTTP listener, and HTTPRoutes to worker pools behind it::
+
+        endpoint = GatewayEndpoint(chart, "Gateway")
+        endpoint.route_to(pool)                      # "/" -> the pool's Service
+
+    The Gateway's address appears in its status
+    (``kubectl get gateway vllm-gateway -n vllm``) once the GatewayClass's controller has
+    provisioned a load balancer for it.
+    """
+
+    def __init__(
+        self, scope: Construct, id: str, props: GatewayEndpointProps | None = None
+    ) -> None:
+        super().__init__(scope, id)
+        props = props if props is not None else GatewayEndpointProps()
+        problems = props.problems()
+        problems.where = self.node.path
+        problems.raise_if_any()
+
+        self.props = props
+        self.gateway_name = props.name
+        self.namespace = props.namespace
+        self.http_port = props.http_port
+        self._routes: list[HttpRoute] = []
+        self._route_names: list[str] = []
+
+        self.gateway = Gateway(
+            self,
+            "Gateway",
+            metadata=cdk8s.ApiObjectMetadata(name=props.name, namespace=props.namespace),
+            spec=GatewaySpec(
+                gateway_class_name=props.gateway_class_name,
+                listeners=[
+                    GatewaySpecListeners(name=LISTENER_NAME, protocol="HTTP", port=props.http_port)
+                ],
+            ),
+        )
+
+    @property
+    def route_names(self) -> tuple[str, ...]:
+        return tuple(self._route_names)
+
+    @property
+    def routes(self) -> tuple[HttpRoute, ...]:
+        return tuple(self._routes)
+
+    def route_to(
+        self,
+        pool: VllmWorkerPool,
+        *,
+        path_prefix: str = "/",
+        route_name: str | None = None,
+        request_timeout: str | None = None,
+    ) -> HttpRoute:
+        """Send requests whose path starts with ``path_prefix`` to ``pool``'s Service.
+
+        :param pool: the worker pool to send traffic to; it must be in the Gateway's namespace.
+        :param path_prefix: path prefix to match. Default ``"/"`` (everything).
+        :param route_name: name of the HTTPRoute. Default ``"<pool name>-route"``
+            (``"vllm-route"`` for the default pool, the seed's name).
+        :param request_timeout: Gateway API request timeout, e.g. ``"300s"``, or ``"0s"`` for
+            none. Default: the implementation's own (not set, as in the seed).
+        """
+        if not isinstance(pool, VllmWorkerPool):
+            raise ValidationError(
+                [Problem("pool", pool, "must be a VllmWorkerPool")], f"{self.node.path}.route_to"
+            )
+        name = route_name if route_name is not None else f"{pool.service_name}-route"
+        problems = Problems(where=f"{self.node.path}.route_to({pool.node.path!r})")
+        problems.check(
+            pool.namespace == self.namespace,
+            "pool",
+            pool.node.path,
+            f"is in namespace {pool.namespace!r}; the Gateway accepts routes from its own "
+            f"namespace {self.namespace!r} only",
+        )
+        problems.check(
+            isinstance(path_prefix, str)
+            and path_prefix.startswith("/")
+            and len(path_prefix) <= 1024
+            and not any(c.isspace() for c in path_prefix),
+            "path_prefix",
+            path_prefix,
+            "must be an absolute path such as '/' or '/v1' without whitespace",
+        )
+        if check_dns_subdomain(problems, "route_name", name):
+            problems.check(
+                name not in self._route_names,
+                "route_name",
+                name,
+                "is already taken by another route of this Gateway; pass a distinct route_name",
+            )
+        if request_timeout is not None:
+            problems.check(
+                isinstance(request_timeout, str) and bool(_DURATION.match(request_timeout)),
+                "request_timeout",
+                request_timeout,
+                "must be a Gateway API duration such as '300s', '1h30m' or '0s'",
+            )
+        problems.raise_if_any()
+
+        route = HttpRoute(
+            self,
+            f"Route-{name}",
+            metadata=cdk8s.ApiObjectMetadata(name=name, namespace=pool.namespace),
+            spec=HttpRouteSpec(
+                parent_refs=[
+                    HttpRouteSpecParentRefs(name=self.gateway_name, section_name=LISTENER_NAME)
+                ],
+                rules=[
+                    HttpRouteSpecRules(
+                        matches=[
+                            HttpRouteSpecRulesMatches(
+                                path=HttpRouteSpecRulesMatchesPath(
+                                    type=HttpRouteSpecRulesMatchesPathType.PATH_PREFIX,
+                                    value=path_prefix,
+                                )
+                            )
+                        ],
+                        backend_refs=[
+                            HttpRouteSpecRulesBackendRefs(
+                                name=pool.service_name, port=pool.service_port
+                            )
+                        ],
+                        timeouts=HttpRouteSpecRulesTimeouts(request=request_timeout)
+                        if request_timeout is not None
+                        else None,
+                    )
+                ],
+            ),
+        )
+        route.add_dependency(self.gateway)
+        self._routes.append(route)
+        self._route_names.append(name)
+        return route

@@ -1,0 +1,149 @@
+"""ModelDownload: one model on an NfsModelStore, and the Job that puts it there."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from cdk8s_plus_28 import k8s
+from constructs import Construct
+
+from vllm_doks.k8s.names import COMPLETION_MARKER, model_name_from_id
+from vllm_doks.k8s.pod_security import (
+    MODELS_VOLUME,
+    TMP_VOLUME,
+    container_security_context,
+    env,
+    gpu_tolerations,
+    models_volume,
+    node_pool_selector,
+    optional_secret_env,
+    pod_security_context,
+    tmp_volume,
+)
+from vllm_doks.k8s.scripts import DOWNLOAD_MODEL, sh_command
+
+if TYPE_CHECKING:
+    from vllm_doks.k8s.nfs_model_store import NfsModelStore
+
+#: A download holding the lock bumps its heartbeat this often (seconds)...
+LOCK_HEARTBEAT_SECONDS = 15
+#: ...and a waiter breaks a lock whose heartbeat stood still this long (seconds).
+LOCK_STALE_SECONDS = 120
+#: How often a waiting downloader looks at the lock again (seconds).
+LOCK_POLL_SECONDS = 10
+
+
+class ModelDownload(Construct):
+    """A model stored in ``<mount_path>/<model name>`` of an :class:`NfsModelStore`.
+
+    Create it with :meth:`NfsModelStore.add_model`. It renders a Job that downloads the model
+    unless it is already complete: the Job exits at once when the completion marker exists,
+    takes a lock on the directory so concurrent Jobs never download twice, and writes the
+    marker only after the last file. Pods that serve the model wait for that marker.
+    """
+
+    def __init__(
+        self,
+        scope: NfsModelStore,
+        id: str,
+        *,
+        store: NfsModelStore,
+        model_id: str,
+        job_name: str,
+        node_pool_name: str | None,
+        hf_token_secret_name: str | None,
+        hf_token_secret_key: str,
+        max_workers: int,
+    ) -> None:
+        super().__init__(scope, id)
+        self.store = store
+        self.model_id = model_id
+        self.model_name = model_name_from_id(model_id)
+        self.model_dir = f"{store.mount_path.rstrip('/')}/{self.model_name}"
+        self.marker_path = f"{self.model_dir}/{COMPLETION_MARKER}"
+        self.job_name = job_name
+        self.namespace = store.namespace
+        self.max_workers = max_workers
+        props = store.props
+
+        container_env = [
+            # The image's user has no home directory; point everything at the /tmp volume.
+            env("HOME", "/tmp"),
+            env("HF_HOME", "/tmp/hf_home"),
+        ]
+        if hf_token_secret_name is not None:
+            container_env.append(
+                optional_secret_env("HF_TOKEN", hf_token_secret_name, hf_token_secret_key)
+            )
+
+        labels = {"app": "model-download"}
+        self.job = k8s.KubeJob(
+            self,
+            "Job",
+            metadata=k8s.ObjectMeta(name=job_name, namespace=self.namespace, labels=labels),
+            spec=k8s.JobSpec(
+                backoff_limit=props.download_backoff_limit,
+                ttl_seconds_after_finished=props.download_ttl_seconds_after_finished,
+                template=k8s.PodTemplateSpec(
+                    metadata=k8s.ObjectMeta(labels=labels),
+                    spec=k8s.PodSpec(
+                        # Never: each retry is a fresh pod whose predecessors' logs remain.
+                        restart_policy="Never",
+                        automount_service_account_token=False,
+                        enable_service_links=False,
+                        security_context=pod_security_context(),
+                        tolerations=gpu_tolerations() if node_pool_name else None,
+                        node_selector=node_pool_selector(node_pool_name)
+                        if node_pool_name
+                        else None,
+                        containers=[
+                            k8s.Container(
+                                name="download",
+                                image=props.download_image,
+                                image_pull_policy="IfNotPresent",
+                                command=sh_command(
+                                    DOWNLOAD_MODEL,
+                                    model_id,
+                                    self.model_dir,
+                                    str(max_workers),
+                                    str(LOCK_STALE_SECONDS),
+                                    str(LOCK_HEARTBEAT_SECONDS),
+                                    str(LOCK_POLL_SECONDS),
+                                ),
+                                env=container_env,
+                                resources=k8s.ResourceRequirements(
+                                    requests={
+                                        "cpu": k8s.Quantity.from_string(props.download_cpu_request),
+                                        "memory": k8s.Quantity.from_string(
+                                            props.download_memory_request
+                                        ),
+                                    }
+                                ),
+                                security_context=container_security_context(),
+                                volume_mounts=[
+                                    k8s.VolumeMount(
+                                        name=MODELS_VOLUME, mount_path=store.mount_path
+                                    ),
+                                    k8s.VolumeMount(name=TMP_VOLUME, mount_path="/tmp"),
+                                ],
+                            )
+                        ],
+                        volumes=[
+                            models_volume(store.pvc_name, read_only=False),
+                            tmp_volume(),
+                        ],
+                    ),
+                ),
+            ),
+        )
+        self.job.add_dependency(store.persistent_volume_claim)
+
+    @property
+    def pvc_name(self) -> str:
+        """Claim that mounts the store holding this model."""
+        return self.store.pvc_name
+
+    @property
+    def mount_path(self) -> str:
+        """Where the store is mounted in pods (the model is in a subdirectory of it)."""
+        return self.store.mount_path

@@ -1,0 +1,233 @@
+"""NfsModelStore: a Managed NFS share, mounted in one namespace, holding model weights."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cdk8s
+from cdk8s_plus_28 import k8s
+from constructs import Construct
+
+from vllm_doks.k8s.checks import (
+    check_absolute_path,
+    check_host,
+    check_image,
+    check_quantity,
+    check_secret_key,
+)
+from vllm_doks.k8s.model_download import ModelDownload
+from vllm_doks.k8s.names import (
+    DEFAULT_NAMESPACE,
+    DEFAULT_VLLM_IMAGE,
+    check_model_id,
+    dns_label,
+    model_name_from_id,
+)
+from vllm_doks.validation import (
+    Problems,
+    check_dns_label,
+    check_dns_subdomain,
+    check_int_range,
+)
+
+#: Name of the first model's download Job: the seed's `kubectl logs job/model-download` works.
+FIRST_DOWNLOAD_JOB_NAME = "model-download"
+
+
+@dataclass(frozen=True, kw_only=True)
+class NfsModelStoreProps:
+    """Props of :class:`NfsModelStore`."""
+
+    nfs_server: str
+    """IP address (or DNS name) of the NFS server; Stack 1's ``nfs_host`` output. Required."""
+    nfs_path: str
+    """Exported path to mount; Stack 1's ``nfs_mount_path`` output. Required."""
+    capacity_gi: int
+    """Size of the share in GiB, stated on the PersistentVolume and requested by the claim
+    (Stack 1's ``nfs_size_gb``). NFS does not enforce it; binding compares it. Required."""
+    namespace: str = DEFAULT_NAMESPACE
+    """Namespace of the claim and the download Jobs. Default ``"vllm"``."""
+    name: str = "vllm-models"
+    """Base name: the volume is ``<name>-pv`` and the claim ``<name>-pvc``.
+    Default ``"vllm-models"`` (the seed's ``vllm-models-pv`` / ``vllm-models-pvc``)."""
+    mount_path: str = "/models"
+    """Where pods mount the share; each model lives in ``<mount_path>/<model name>``.
+    Default ``"/models"``."""
+    download_image: str = DEFAULT_VLLM_IMAGE
+    """Image of the download Jobs; needs ``python3`` with ``huggingface_hub``. Default: the
+    pinned vLLM image, which has both, so nothing is pip-installed at run time, and which the
+    download pulls onto the GPU node ahead of the vLLM pod that needs it."""
+    download_max_workers: int = 4
+    """Parallel file downloads per model (``snapshot_download(max_workers=...)``). Default 4:
+    many concurrent writers contend on NFS rather than speed it up."""
+    download_backoff_limit: int = 6
+    """Retries of a failed download pod (each resumes where the last stopped). Default 6,
+    Kubernetes' own default, stated explicitly."""
+    download_ttl_seconds_after_finished: int = 300
+    """Seconds a finished download Job (and its logs) is kept. Default 300 (the seed's)."""
+    download_cpu_request: str = "500m"
+    """CPU request of a download pod. Default ``"500m"``; no CPU limit (throttling a download
+    only makes it slower)."""
+    download_memory_request: str = "1Gi"
+    """Memory request of a download pod. Default ``"1Gi"``; no memory limit."""
+
+    def problems(self) -> Problems:
+        problems = Problems()
+        check_host(problems, "nfs_server", self.nfs_server)
+        check_absolute_path(problems, "nfs_path", self.nfs_path)
+        check_int_range(problems, "capacity_gi", self.capacity_gi, 1)
+        check_dns_label(problems, "namespace", self.namespace)
+        check_dns_label(problems, "name", self.name, max_len=63 - len("-pvc"))
+        check_absolute_path(problems, "mount_path", self.mount_path)
+        check_image(problems, "download_image", self.download_image)
+        check_int_range(problems, "download_max_workers", self.download_max_workers, 1, 64)
+        check_int_range(problems, "download_backoff_limit", self.download_backoff_limit, 0)
+        check_int_range(
+            problems,
+            "download_ttl_seconds_after_finished",
+            self.download_ttl_seconds_after_finished,
+            0,
+        )
+        check_quantity(problems, "download_cpu_request", self.download_cpu_request)
+        check_quantity(problems, "download_memory_request", self.download_memory_request)
+        return problems
+
+
+class NfsModelStore(Construct):
+    """Model weights on a Managed NFS share, available to the pods of one namespace.
+
+    Creates a cluster-scoped PersistentVolume pointing at the share (ReadWriteMany, ``Retain``
+    so deleting the chart never touches the weights) and a claim bound to exactly that volume
+    by label selector, with ``storageClassName: ""`` so no provisioner creates another volume.
+    Each :meth:`add_model` adds a download Job for one model into its own directory::
+
+        store = NfsModelStore(chart, "Models", NfsModelStoreProps(
+            nfs_server="10.200.0.5", nfs_path="/123/abc", capacity_gi=1000))
+        qwen = store.add_model("Qwen/Qwen2.5-0.5B-Instruct", node_pool_name="gpu-pool")
+    """
+
+    def __init__(self, scope: Construct, id: str, props: NfsModelStoreProps) -> None:
+        super().__init__(scope, id)
+        problems = props.problems()
+        problems.where = self.node.path
+        problems.raise_if_any()
+
+        self.props = props
+        self.namespace = props.namespace
+        self.mount_path = props.mount_path.rstrip("/") or "/"
+        self.pv_name = f"{props.name}-pv"
+        self.pvc_name = f"{props.name}-pvc"
+        self._models: list[ModelDownload] = []
+
+        capacity = {"storage": k8s.Quantity.from_string(f"{props.capacity_gi}Gi")}
+        binding_labels = {"pv-name": self.pv_name}
+
+        self.persistent_volume = k8s.KubePersistentVolume(
+            self,
+            "PersistentVolume",
+            metadata=k8s.ObjectMeta(name=self.pv_name, labels=binding_labels),
+            spec=k8s.PersistentVolumeSpec(
+                capacity=capacity,
+                access_modes=["ReadWriteMany"],
+                persistent_volume_reclaim_policy="Retain",
+                storage_class_name="",
+                nfs=k8s.NfsVolumeSource(server=props.nfs_server, path=props.nfs_path),
+            ),
+        )
+        # cdk8s copies a Chart's namespace onto every object that sets none, this
+        # cluster-scoped one included; kubectl then rejects or misfiles it.
+        if cdk8s.Chart.of(self).namespace:
+            self.persistent_volume.add_json_patch(cdk8s.JsonPatch.remove("/metadata/namespace"))
+
+        self.persistent_volume_claim = k8s.KubePersistentVolumeClaim(
+            self,
+            "PersistentVolumeClaim",
+            metadata=k8s.ObjectMeta(name=self.pvc_name, namespace=self.namespace),
+            spec=k8s.PersistentVolumeClaimSpec(
+                access_modes=["ReadWriteMany"],
+                storage_class_name="",
+                resources=k8s.ResourceRequirements(requests=capacity),
+                selector=k8s.LabelSelector(match_labels=binding_labels),
+            ),
+        )
+        # The claim is useless without its volume; apply the volume first.
+        self.persistent_volume_claim.add_dependency(self.persistent_volume)
+
+    @property
+    def models(self) -> tuple[ModelDownload, ...]:
+        """The models added so far, in order."""
+        return tuple(self._models)
+
+    def add_model(
+        self,
+        model_id: str,
+        *,
+        job_name: str | None = None,
+        node_pool_name: str | None = None,
+        hf_token_secret_name: str | None = "hf-token",
+        hf_token_secret_key: str = "HF_TOKEN",
+        max_workers: int | None = None,
+    ) -> ModelDownload:
+        """Download ``model_id`` from Hugging Face into ``<mount_path>/<model name>``, once.
+
+        :param model_id: Hugging Face id, e.g. ``"Qwen/Qwen2.5-0.5B-Instruct"``.
+        :param job_name: name of the download Job. Default: ``"model-download"`` for the first
+            model (the seed's), ``"model-download-<model name>"`` for later ones.
+        :param node_pool_name: run the download on this node pool (node selector plus the GPU
+            toleration), as the seed does, so the image it pulls is the one vLLM needs there.
+            Default: anywhere in the cluster.
+        :param hf_token_secret_name: Secret holding a Hugging Face token for gated models; it
+            may be absent (public models need none). ``None`` to not look for one.
+        :param hf_token_secret_key: key of the token in that Secret. Default ``"HF_TOKEN"``.
+        :param max_workers: parallel file downloads; default the store's
+            ``download_max_workers``.
+        """
+        where = f"{self.node.path}.add_model({model_id!r})"
+        problems = Problems(where=where)
+        if check_model_id(problems, "model_id", model_id):
+            for existing in self._models:
+                if existing.model_id == model_id:
+                    problems.add("model_id", model_id, "was already added to this store")
+                elif existing.model_name == model_name_from_id(model_id):
+                    problems.add(
+                        "model_id",
+                        model_id,
+                        f"has the same directory name as {existing.model_id!r} "
+                        f"({existing.model_dir}); models need distinct names",
+                    )
+        if job_name is None and not problems:
+            job_name = (
+                FIRST_DOWNLOAD_JOB_NAME
+                if not self._models
+                else dns_label(f"{FIRST_DOWNLOAD_JOB_NAME}-{model_name_from_id(model_id)}")
+            )
+        if job_name is not None:
+            check_dns_label(problems, "job_name", job_name)
+            if any(m.job_name == job_name for m in self._models):
+                problems.add("job_name", job_name, "is already the Job of another model")
+        if node_pool_name is not None:
+            check_dns_label(problems, "node_pool_name", node_pool_name)
+        if hf_token_secret_name is not None:
+            check_dns_subdomain(problems, "hf_token_secret_name", hf_token_secret_name)
+            check_secret_key(problems, "hf_token_secret_key", hf_token_secret_key)
+        if max_workers is not None:
+            check_int_range(problems, "max_workers", max_workers, 1, 64)
+        problems.raise_if_any()
+        assert job_name is not None
+
+        model = ModelDownload(
+            self,
+            # Job names are validated unique; ids derived from model ids could collide.
+            f"Model-{job_name}",
+            store=self,
+            model_id=model_id,
+            job_name=job_name,
+            node_pool_name=node_pool_name,
+            hf_token_secret_name=hf_token_secret_name,
+            hf_token_secret_key=hf_token_secret_key,
+            max_workers=(
+                max_workers if max_workers is not None else self.props.download_max_workers
+            ),
+        )
+        self._models.append(model)
+        return model

@@ -1,0 +1,82 @@
+"""Pod building blocks shared by the download Job and the vLLM Deployment.
+
+Both run the same vLLM image as the same non-root user on the same GPU nodes, so they share
+one definition of "how our pods are locked down and where they are scheduled".
+"""
+
+from __future__ import annotations
+
+from cdk8s_plus_28 import k8s
+
+from vllm_doks.k8s.names import GPU_RESOURCE, NODE_POOL_LABEL, NON_ROOT_ID
+
+#: Volume names inside our pod specs.
+MODELS_VOLUME = "models"
+TMP_VOLUME = "tmp"
+SHM_VOLUME = "shm"
+
+
+def pod_security_context() -> k8s.PodSecurityContext:
+    """Non-root uid/gid 1000 with the runtime's default seccomp profile.
+
+    ``fsGroupChangePolicy: OnRootMismatch`` keeps the kubelet from walking every file of a
+    volume to re-own it on each start (the ``Always`` default) when the root already matches.
+    """
+    return k8s.PodSecurityContext(
+        run_as_non_root=True,
+        run_as_user=NON_ROOT_ID,
+        run_as_group=NON_ROOT_ID,
+        fs_group=NON_ROOT_ID,
+        fs_group_change_policy="OnRootMismatch",
+        seccomp_profile=k8s.SeccompProfile(type="RuntimeDefault"),
+    )
+
+
+def container_security_context() -> k8s.SecurityContext:
+    """No privilege escalation, no capabilities, read-only root filesystem.
+
+    Every path our containers write to is an explicit volume (``/tmp``, ``/dev/shm``,
+    ``/models`` for the downloader), which is what makes the read-only root possible.
+    """
+    return k8s.SecurityContext(
+        allow_privilege_escalation=False,
+        capabilities=k8s.Capabilities(drop=["ALL"]),
+        read_only_root_filesystem=True,
+    )
+
+
+def gpu_tolerations() -> list[k8s.Toleration]:
+    """DOKS taints GPU nodes with ``nvidia.com/gpu:NoSchedule``; only our pods may land there."""
+    return [k8s.Toleration(key=GPU_RESOURCE, operator="Exists", effect="NoSchedule")]
+
+
+def node_pool_selector(node_pool_name: str) -> dict[str, str]:
+    return {NODE_POOL_LABEL: node_pool_name}
+
+
+def tmp_volume() -> k8s.Volume:
+    """Writable scratch for ``HOME`` (caches of vLLM, Triton, torch.compile, Hugging Face)."""
+    return k8s.Volume(name=TMP_VOLUME, empty_dir=k8s.EmptyDirVolumeSource())
+
+
+def models_volume(claim_name: str, *, read_only: bool) -> k8s.Volume:
+    return k8s.Volume(
+        name=MODELS_VOLUME,
+        persistent_volume_claim=k8s.PersistentVolumeClaimVolumeSource(
+            claim_name=claim_name, read_only=read_only
+        ),
+    )
+
+
+def env(name: str, value: str) -> k8s.EnvVar:
+    return k8s.EnvVar(name=name, value=value)
+
+
+def optional_secret_env(name: str, secret_name: str, secret_key: str) -> k8s.EnvVar:
+    """An env var from a Secret that may not exist: the pod starts either way."""
+    return k8s.EnvVar(
+        name=name,
+        value_from=k8s.EnvVarSource(
+            secret_key_ref=k8s.SecretKeySelector(name=secret_name, key=secret_key, optional=True)
+        ),
+    )

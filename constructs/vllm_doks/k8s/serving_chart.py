@@ -1,0 +1,110 @@
+"""VllmServingChart: the seed's Stack 2 as one cdk8s chart, built from the app configuration.
+
+This is the composition the app synthesizes (``dist/vllm.yaml``) and that the Terraform
+variant of Stack 2 converts to ``kubernetes_manifest`` resources: one source of truth.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import cdk8s
+from constructs import Construct
+
+from vllm_doks.config import ArchitectureConfig, InfraOutputs
+from vllm_doks.k8s.gateway_endpoint import GatewayEndpoint, GatewayEndpointProps
+from vllm_doks.k8s.names import DEFAULT_VLLM_IMAGE
+from vllm_doks.k8s.namespace import add_namespace
+from vllm_doks.k8s.nfs_model_store import NfsModelStore, NfsModelStoreProps
+from vllm_doks.k8s.outputs import stack_outputs
+from vllm_doks.k8s.vllm_worker_pool import VllmWorkerPool, VllmWorkerPoolProps
+
+#: Annotation listing the values of an object that are examples, not a deployment's.
+EXAMPLE_VALUES_ANNOTATION = "vllm-doks.io/example-values"
+
+CHART_NAME = "vllm"
+
+
+class VllmServingChart(cdk8s.Chart):
+    """Namespace, NFS model store with the model's download Job, the vLLM worker pool and a
+    Gateway routing to it, wired from one configuration and Stack 1's outputs."""
+
+    def __init__(
+        self, scope: Construct, id: str, config: ArchitectureConfig, infra: InfraOutputs
+    ) -> None:
+        # No Chart(namespace=...): it would also stamp the namespace on the PersistentVolume.
+        super().__init__(scope, id, disable_resource_name_hashes=True)
+        self.config = config
+        self.infra = infra
+        add_namespace(self, config.namespace)
+        self.store = NfsModelStore(
+            self,
+            "Models",
+            NfsModelStoreProps(
+                nfs_server=infra.nfs_host,
+                nfs_path=infra.nfs_mount_path,
+                capacity_gi=infra.nfs_size_gb,
+                namespace=config.namespace,
+                download_image=config.vllm_image or DEFAULT_VLLM_IMAGE,
+            ),
+        )
+        if infra.examples:
+            # Said in the output itself, not only on stderr, so a reviewer of dist/ sees it.
+            self.store.persistent_volume.metadata.add_annotation(
+                EXAMPLE_VALUES_ANNOTATION,
+                ", ".join(f"{k}={getattr(infra, k)}" for k in infra.examples)
+                + " (example values: synthesize with --infra-outputs before applying)",
+            )
+        self.model = self.store.add_model(
+            config.model_id,
+            node_pool_name=infra.gpu_node_pool_name,
+            hf_token_secret_name=config.hf_token_secret or None,
+        )
+        self.pool = VllmWorkerPool(
+            self,
+            "Workers",
+            VllmWorkerPoolProps(
+                model=self.model,
+                gpu_node_pool_name=infra.gpu_node_pool_name,
+                replicas=config.replicas,
+                quantization=config.quantization or None,
+                image=config.vllm_image or DEFAULT_VLLM_IMAGE,
+                hf_token_secret_name=config.hf_token_secret or None,
+            ),
+        )
+        self.endpoint = GatewayEndpoint(
+            self,
+            "Endpoint",
+            GatewayEndpointProps(
+                namespace=config.namespace, gateway_class_name=config.gateway_class
+            ),
+        )
+        self.endpoint.route_to(self.pool)
+
+    @property
+    def outputs(self) -> dict[str, str | int]:
+        """The seed's eight Stack 2 outputs."""
+        return stack_outputs(self.pool, self.endpoint)
+
+
+def synth_serving_chart(
+    config: ArchitectureConfig, infra: InfraOutputs, outdir: Path
+) -> dict[str, Any]:
+    """Write ``<outdir>/vllm.yaml`` and ``<outdir>/meta/outputs.json``; return the report.
+
+    The report sits in ``meta/`` because ``kubectl apply -f dist/`` would try to apply a JSON
+    file at the top level (it does not descend into folders without ``-R``).
+    """
+    app = cdk8s.App(outdir=str(outdir), output_file_extension=".yaml")
+    chart = VllmServingChart(app, CHART_NAME, config, infra)
+    app.synth()
+    report: dict[str, Any] = {
+        "outputs": chart.outputs,
+        "example_values": {k: getattr(infra, k) for k in infra.examples},
+    }
+    meta = outdir / "meta"
+    meta.mkdir(parents=True, exist_ok=True)
+    (meta / "outputs.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    return report

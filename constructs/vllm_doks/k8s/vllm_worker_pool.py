@@ -1,0 +1,471 @@
+"""VllmWorkerPool: vLLM replicas on a GPU node pool, serving one model from the NFS store."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+from cdk8s_plus_28 import k8s
+from constructs import Construct
+
+from vllm_doks.k8s.checks import check_image, check_quantity, check_secret_key
+from vllm_doks.k8s.model_download import ModelDownload
+from vllm_doks.k8s.names import DEFAULT_VLLM_IMAGE, GPU_RESOURCE, HOSTNAME_TOPOLOGY_KEY
+from vllm_doks.k8s.pod_security import (
+    MODELS_VOLUME,
+    SHM_VOLUME,
+    TMP_VOLUME,
+    container_security_context,
+    env,
+    gpu_tolerations,
+    models_volume,
+    node_pool_selector,
+    optional_secret_env,
+    pod_security_context,
+    tmp_volume,
+)
+from vllm_doks.k8s.probes import ProbeTimings
+from vllm_doks.k8s.scripts import PRESTOP_DRAIN, WAIT_FOR_MODEL, sh_command
+from vllm_doks.validation import Problems, check_dns_label, check_dns_subdomain, check_int_range
+
+AntiAffinity = Literal["required", "preferred", "none"]
+
+#: The container is called ``vllm`` whatever the pool's name, so the seed's
+#: ``kubectl set image deployment/vllm vllm=vllm/vllm-openai:<tag>`` keeps working.
+CONTAINER_NAME = "vllm"
+PORT_NAME = "http"
+
+_QUANTIZATION = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_DNS1035_START = re.compile(r"^[a-z]")
+
+
+@dataclass(frozen=True, kw_only=True)
+class VllmWorkerPoolProps:
+    """Props of :class:`VllmWorkerPool`."""
+
+    model: ModelDownload
+    """The model to serve, from :meth:`NfsModelStore.add_model`. It also fixes the namespace
+    (the store's) and the claim the pods mount. Required."""
+    gpu_node_pool_name: str
+    """DOKS GPU node pool to run on (Stack 1's ``gpu_node_pool_name``). Required."""
+    replicas: int = 1
+    """Number of vLLM pods. With the default required anti-affinity each needs its own GPU
+    node. Default 1."""
+    quantization: str | None = None
+    """vLLM ``--quantization`` method, e.g. ``"fp8"``; ``None`` (or ``""``, as the seed
+    writes it) to serve the weights as they are. Default ``None``."""
+    image: str = DEFAULT_VLLM_IMAGE
+    """vLLM image, pinned (a tag other than ``latest``, or a digest). Default
+    ``vllm/vllm-openai:v0.18.0``: the flags this construct emits need at least that release."""
+    name: str = "vllm"
+    """Name of the Deployment and the Service, value of the ``app`` label; the disruption
+    budget is ``<name>-pdb``. Default ``"vllm"`` (the seed's)."""
+    port: int = 8000
+    """Port vLLM listens on and the Service exposes. Default 8000."""
+    served_model_name: str | None = None
+    """Model name clients send in requests. Default: the model's name, e.g.
+    ``"Qwen2.5-0.5B-Instruct"`` (the seed's)."""
+    probes: ProbeTimings = field(default_factory=ProbeTimings)
+    """Probe timings. Default: the seed's (see :class:`ProbeTimings`)."""
+    termination_grace_period_seconds: int = 70
+    """Time a terminating pod gets to drain before it is killed. Default 70 (the seed's)."""
+    shutdown_timeout_seconds: int | None = None
+    """vLLM ``--shutdown-timeout``: after SIGTERM vLLM stops taking requests and lets the ones
+    in flight finish for up to this long. Default: the grace period minus 10 s (60)."""
+    drain_deadline_seconds: int | None = None
+    """Longest the preStop hook holds SIGTERM back while requests are running or waiting,
+    counted from the start of the hook. Default: the grace period minus 20 s (50), leaving
+    vLLM's own shutdown time before the kill."""
+    prestop_settle_seconds: int = 5
+    """Pause at the start of the preStop hook so the Service and the Gateway stop routing to
+    the pod before the drain counts requests. Default 5 (the seed's ``sleep 5``)."""
+    shm_size: str = "16Gi"
+    """Size of the memory-backed ``/dev/shm``. Default ``"16Gi"`` (the seed's)."""
+    gpus_per_replica: int = 1
+    """GPUs per pod (requests = limits). Above 1, ``--tensor-parallel-size`` follows.
+    Default 1."""
+    cpu_request: str | None = "2"
+    """CPU request. Default ``"2"``: with a request the pod is Burstable, not BestEffort (the
+    first evicted under node pressure). No CPU limit: throttling vLLM's scheduler and
+    tokenizer threads costs latency. ``None`` for no request."""
+    memory_request: str | None = "16Gi"
+    """Memory request. Default ``"16Gi"``, at least ``/dev/shm``, which counts as the pod's
+    memory; fits the smallest DigitalOcean GPU Droplet. ``None`` for no request."""
+    memory_limit: str | None = None
+    """Memory limit. Default ``None``: eager loading from NFS reads whole weight files into
+    RAM, and an OOM kill mid-load is worse than no cap on a node the anti-affinity gives this
+    pod alone. Set it (well above the model's size plus ``shm_size``) to bound the pod."""
+    extra_args: tuple[str, ...] = ()
+    """More ``vllm serve`` arguments, appended after ours (so they win). Default none."""
+    hf_token_secret_name: str | None = "hf-token"
+    """Secret with a Hugging Face token, mapped to ``HF_TOKEN`` if it exists (``optional``).
+    ``None`` to not reference one. Default ``"hf-token"`` (the seed's)."""
+    hf_token_secret_key: str = "HF_TOKEN"
+    """Key of the token in that Secret. Default ``"HF_TOKEN"``."""
+    anti_affinity: AntiAffinity = "required"
+    """Pod anti-affinity on ``kubernetes.io/hostname``: ``"required"`` (at most one pod per
+    node, the seed's), ``"preferred"`` (spread when possible) or ``"none"``."""
+    progress_deadline_seconds: int = 1800
+    """Seconds a rollout may make no progress before the Deployment reports it failed. Default
+    1800: a first rollout waits for the model download plus model loading, far beyond
+    Kubernetes' 600."""
+    model_wait_interval_seconds: int = 10
+    """How often the init container looks for the downloaded model. Default 10."""
+
+    @property
+    def resolved_shutdown_timeout_seconds(self) -> int:
+        if self.shutdown_timeout_seconds is not None:
+            return self.shutdown_timeout_seconds
+        return self.termination_grace_period_seconds - 10
+
+    @property
+    def resolved_drain_deadline_seconds(self) -> int:
+        if self.drain_deadline_seconds is not None:
+            return self.drain_deadline_seconds
+        return self.termination_grace_period_seconds - 20
+
+    def problems(self) -> Problems:
+        problems = Problems()
+        problems.check(
+            isinstance(self.model, ModelDownload),
+            "model",
+            self.model,
+            "must be a ModelDownload, as returned by NfsModelStore.add_model()",
+        )
+        check_dns_label(problems, "gpu_node_pool_name", self.gpu_node_pool_name)
+        check_int_range(problems, "replicas", self.replicas, 0)
+        if self.quantization:
+            problems.check(
+                isinstance(self.quantization, str) and bool(_QUANTIZATION.match(self.quantization)),
+                "quantization",
+                self.quantization,
+                "must be a vLLM quantization method name such as 'fp8', 'awq' or 'gptq', or None",
+            )
+        check_image(problems, "image", self.image)
+        if check_dns_label(problems, "name", self.name, max_len=63 - len("-pdb")):
+            problems.check(
+                bool(_DNS1035_START.match(self.name)),
+                "name",
+                self.name,
+                "must start with a letter (it names a Service)",
+            )
+        check_int_range(problems, "port", self.port, 1, 65535)
+        if self.served_model_name is not None:
+            problems.check(
+                isinstance(self.served_model_name, str)
+                and bool(self.served_model_name)
+                and not any(c.isspace() for c in self.served_model_name),
+                "served_model_name",
+                self.served_model_name,
+                "must be a non-empty name without whitespace",
+            )
+        if isinstance(self.probes, ProbeTimings):
+            problems.extend(self.probes.problems().items)
+        else:
+            problems.add("probes", self.probes, "must be a ProbeTimings")
+        grace = self.termination_grace_period_seconds
+        if check_int_range(problems, "termination_grace_period_seconds", grace, 1):
+            shutdown = self.resolved_shutdown_timeout_seconds
+            problems.check(
+                isinstance(shutdown, int) and 0 <= shutdown < grace,
+                "shutdown_timeout_seconds",
+                shutdown,
+                f"must be a whole number from 0 to below termination_grace_period_seconds "
+                f"({grace}); unset, it is the grace period minus 10",
+            )
+            settle = self.prestop_settle_seconds
+            if check_int_range(problems, "prestop_settle_seconds", settle, 0):
+                deadline = self.resolved_drain_deadline_seconds
+                problems.check(
+                    isinstance(deadline, int) and settle <= deadline < grace,
+                    "drain_deadline_seconds",
+                    deadline,
+                    f"must be at least prestop_settle_seconds ({settle}) and below "
+                    f"termination_grace_period_seconds ({grace}); unset, it is the grace "
+                    f"period minus 20",
+                )
+        check_quantity(problems, "shm_size", self.shm_size)
+        check_int_range(problems, "gpus_per_replica", self.gpus_per_replica, 1, 8)
+        for field_name in ("cpu_request", "memory_request", "memory_limit"):
+            value = getattr(self, field_name)
+            if value is not None:
+                check_quantity(problems, field_name, value)
+        problems.check(
+            isinstance(self.extra_args, tuple) and all(isinstance(a, str) for a in self.extra_args),
+            "extra_args",
+            self.extra_args,
+            "must be a tuple of strings, e.g. ('--max-model-len', '8192')",
+        )
+        if self.hf_token_secret_name is not None:
+            check_dns_subdomain(problems, "hf_token_secret_name", self.hf_token_secret_name)
+            check_secret_key(problems, "hf_token_secret_key", self.hf_token_secret_key)
+        problems.check(
+            self.anti_affinity in ("required", "preferred", "none"),
+            "anti_affinity",
+            self.anti_affinity,
+            "must be 'required', 'preferred' or 'none'",
+        )
+        check_int_range(problems, "progress_deadline_seconds", self.progress_deadline_seconds, 1)
+        check_int_range(
+            problems, "model_wait_interval_seconds", self.model_wait_interval_seconds, 1
+        )
+        return problems
+
+
+class VllmWorkerPool(Construct):
+    """vLLM serving one model from an :class:`NfsModelStore`, on a DOKS GPU node pool.
+
+    Renders the seed's Deployment, ClusterIP Service and PodDisruptionBudget:
+
+    * rollouts replace one pod at a time without a surge pod (GPU nodes are the constraint):
+      ``RollingUpdate`` with ``maxSurge: 0``, ``maxUnavailable: 1``; the budget allows one
+      voluntary disruption at a time;
+    * pods wait in an init container until the model's download is complete, then load it
+      with ``--safetensors-load-strategy eager`` (sequential reads, which NFS serves well);
+    * on termination a preStop hook holds SIGTERM back until ``/metrics`` shows no running
+      or waiting requests (bounded), then vLLM's ``--shutdown-timeout`` finishes the rest;
+    * non-root, read-only root filesystem, no capabilities; ``/tmp`` and ``/dev/shm`` are
+      the only writable paths, and the model share is mounted read-only.
+    """
+
+    def __init__(self, scope: Construct, id: str, props: VllmWorkerPoolProps) -> None:
+        super().__init__(scope, id)
+        problems = props.problems()
+        problems.where = self.node.path
+        problems.raise_if_any()
+
+        model = props.model
+        self.props = props
+        self.model = model
+        self.namespace = model.namespace
+        self.deployment_name = props.name
+        self.service_name = props.name
+        self.pdb_name = f"{props.name}-pdb"
+        self.service_port = props.port
+        self.model_id = model.model_id
+        self.model_name = model.model_name
+        self.served_model_name = props.served_model_name or model.model_name
+        self.replicas = props.replicas
+        self.quantization = props.quantization or None
+        self.image = props.image
+        self.shutdown_timeout_seconds = props.resolved_shutdown_timeout_seconds
+        self.drain_deadline_seconds = props.resolved_drain_deadline_seconds
+        self._selector = {"app": props.name}
+
+        self.deployment = k8s.KubeDeployment(
+            self,
+            "Deployment",
+            metadata=self._metadata(self.deployment_name),
+            spec=k8s.DeploymentSpec(
+                replicas=props.replicas,
+                progress_deadline_seconds=props.progress_deadline_seconds,
+                strategy=k8s.DeploymentStrategy(
+                    type="RollingUpdate",
+                    rolling_update=k8s.RollingUpdateDeployment(
+                        max_surge=k8s.IntOrString.from_number(0),
+                        max_unavailable=k8s.IntOrString.from_number(1),
+                    ),
+                ),
+                selector=k8s.LabelSelector(match_labels=self.selector_labels),
+                template=k8s.PodTemplateSpec(
+                    metadata=k8s.ObjectMeta(labels=self.selector_labels),
+                    spec=self._pod_spec(),
+                ),
+            ),
+        )
+        self.service = k8s.KubeService(
+            self,
+            "Service",
+            metadata=self._metadata(self.service_name),
+            spec=k8s.ServiceSpec(
+                type="ClusterIP",
+                selector=self.selector_labels,
+                ports=[
+                    k8s.ServicePort(
+                        name=PORT_NAME,
+                        port=props.port,
+                        target_port=k8s.IntOrString.from_string(PORT_NAME),
+                        protocol="TCP",
+                    )
+                ],
+            ),
+        )
+        self.pod_disruption_budget = k8s.KubePodDisruptionBudget(
+            self,
+            "PodDisruptionBudget",
+            metadata=self._metadata(self.pdb_name),
+            spec=k8s.PodDisruptionBudgetSpec(
+                max_unavailable=k8s.IntOrString.from_number(1),
+                selector=k8s.LabelSelector(match_labels=self.selector_labels),
+            ),
+        )
+
+    @property
+    def selector_labels(self) -> dict[str, str]:
+        """Labels that select this pool's pods (a copy; changing it changes nothing)."""
+        return dict(self._selector)
+
+    @property
+    def vllm_args(self) -> list[str]:
+        """The ``vllm serve`` arguments of the container, in order."""
+        props = self.props
+        args = [
+            "--model",
+            self.model.model_dir,
+            "--served-model-name",
+            self.served_model_name,
+        ]
+        if self.quantization:
+            args += ["--quantization", self.quantization]
+        args += [
+            "--safetensors-load-strategy",
+            "eager",
+            "--port",
+            str(props.port),
+            "--shutdown-timeout",
+            str(self.shutdown_timeout_seconds),
+        ]
+        if props.gpus_per_replica > 1:
+            args += ["--tensor-parallel-size", str(props.gpus_per_replica)]
+        return [*args, *props.extra_args]
+
+    def _metadata(self, name: str) -> k8s.ObjectMeta:
+        return k8s.ObjectMeta(name=name, namespace=self.namespace, labels=self.selector_labels)
+
+    def _pod_spec(self) -> k8s.PodSpec:
+        props = self.props
+        model = self.model
+        models_mount = k8s.VolumeMount(
+            name=MODELS_VOLUME, mount_path=model.mount_path, read_only=True
+        )
+        return k8s.PodSpec(
+            termination_grace_period_seconds=props.termination_grace_period_seconds,
+            automount_service_account_token=False,
+            # Service links would inject VLLM_PORT=tcp://<ip>:<port> for a Service named
+            # "vllm"; vLLM reads VLLM_PORT and refuses a URL there.
+            enable_service_links=False,
+            security_context=pod_security_context(),
+            tolerations=gpu_tolerations(),
+            node_selector=node_pool_selector(props.gpu_node_pool_name),
+            affinity=self._affinity(),
+            init_containers=[
+                k8s.Container(
+                    name="wait-for-model",
+                    # Same image as vLLM: no second image to pull, and it is already local
+                    # when the vLLM container starts.
+                    image=props.image,
+                    image_pull_policy="IfNotPresent",
+                    command=sh_command(
+                        WAIT_FOR_MODEL,
+                        model.marker_path,
+                        str(props.model_wait_interval_seconds),
+                        f"Job {model.job_name} (kubectl logs job/{model.job_name} "
+                        f"-n {model.namespace})",
+                    ),
+                    security_context=container_security_context(),
+                    volume_mounts=[models_mount],
+                )
+            ],
+            containers=[
+                k8s.Container(
+                    name=CONTAINER_NAME,
+                    image=props.image,
+                    image_pull_policy="IfNotPresent",
+                    args=self.vllm_args,
+                    ports=[
+                        k8s.ContainerPort(name=PORT_NAME, container_port=props.port, protocol="TCP")
+                    ],
+                    env=self._env(),
+                    resources=self._resources(),
+                    security_context=container_security_context(),
+                    volume_mounts=[
+                        models_mount,
+                        k8s.VolumeMount(name=TMP_VOLUME, mount_path="/tmp"),
+                        k8s.VolumeMount(name=SHM_VOLUME, mount_path="/dev/shm"),
+                    ],
+                    startup_probe=props.probes.startup_probe(PORT_NAME),
+                    readiness_probe=props.probes.readiness_probe(PORT_NAME),
+                    liveness_probe=props.probes.liveness_probe(PORT_NAME),
+                    lifecycle=k8s.Lifecycle(
+                        pre_stop=k8s.LifecycleHandler(
+                            exec=k8s.ExecAction(
+                                command=sh_command(
+                                    PRESTOP_DRAIN,
+                                    str(props.port),
+                                    str(self.drain_deadline_seconds),
+                                    str(props.prestop_settle_seconds),
+                                )
+                            )
+                        )
+                    ),
+                )
+            ],
+            volumes=[
+                models_volume(model.pvc_name, read_only=True),
+                tmp_volume(),
+                k8s.Volume(
+                    name=SHM_VOLUME,
+                    # PyTorch and NCCL exchange tensors through /dev/shm; the runtime's
+                    # default 64 MiB is far too small.
+                    empty_dir=k8s.EmptyDirVolumeSource(
+                        medium="Memory", size_limit=k8s.Quantity.from_string(props.shm_size)
+                    ),
+                ),
+            ],
+        )
+
+    def _env(self) -> list[k8s.EnvVar]:
+        props = self.props
+        variables = [
+            # uid 1000 has no passwd entry in the image; libraries that ask for the user
+            # name (torch.compile's cache path) would fail without USER.
+            env("USER", "vllm"),
+            env("HOME", "/tmp"),
+            # The seed's. vLLM takes it as the first port for internal communication and
+            # skips ports already bound, like the API port it binds before the engine starts.
+            env("VLLM_PORT", str(props.port)),
+        ]
+        if props.hf_token_secret_name is not None:
+            variables.append(
+                optional_secret_env(
+                    "HF_TOKEN", props.hf_token_secret_name, props.hf_token_secret_key
+                )
+            )
+        # Weights come from the share only; never reach out to the Hub at startup.
+        variables.append(env("HF_HUB_OFFLINE", "1"))
+        return variables
+
+    def _resources(self) -> k8s.ResourceRequirements:
+        props = self.props
+        gpus = k8s.Quantity.from_number(props.gpus_per_replica)
+        requests = {GPU_RESOURCE: gpus}
+        limits = {GPU_RESOURCE: gpus}
+        if props.cpu_request is not None:
+            requests["cpu"] = k8s.Quantity.from_string(props.cpu_request)
+        if props.memory_request is not None:
+            requests["memory"] = k8s.Quantity.from_string(props.memory_request)
+        if props.memory_limit is not None:
+            limits["memory"] = k8s.Quantity.from_string(props.memory_limit)
+        return k8s.ResourceRequirements(requests=requests, limits=limits)
+
+    def _affinity(self) -> k8s.Affinity | None:
+        term = k8s.PodAffinityTerm(
+            label_selector=k8s.LabelSelector(match_labels=self.selector_labels),
+            topology_key=HOSTNAME_TOPOLOGY_KEY,
+        )
+        if self.props.anti_affinity == "required":
+            return k8s.Affinity(
+                pod_anti_affinity=k8s.PodAntiAffinity(
+                    required_during_scheduling_ignored_during_execution=[term]
+                )
+            )
+        if self.props.anti_affinity == "preferred":
+            return k8s.Affinity(
+                pod_anti_affinity=k8s.PodAntiAffinity(
+                    preferred_during_scheduling_ignored_during_execution=[
+                        k8s.WeightedPodAffinityTerm(weight=100, pod_affinity_term=term)
+                    ]
+                )
+            )
+        return None

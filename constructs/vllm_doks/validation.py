@@ -1,0 +1,143 @@
+"""Synth-time input validation shared by every construct.
+
+Constructs collect *all* problems of their props before raising, so a user fixes a config in
+one pass instead of one error per run. Each problem names the field, the value given and
+what would be valid; the error also names the construct path, as aws-cdk errors do.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS1123_SUBDOMAIN = re.compile(
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
+
+
+def is_token(value: object) -> bool:
+    """A cdktf or cdk8s token: a value only Terraform (or cdk8s) knows, e.g. Stack 1's NFS
+    host read from remote state. It can't be checked at synth time, only passed through."""
+    return isinstance(value, str) and ("${TfToken[" in value or "${Token[" in value)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One invalid input: which field, what was given, what would be valid."""
+
+    field: str
+    value: object
+    expected: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: got {self.value!r}; {self.expected}"
+
+
+class ValidationError(ValueError):
+    """Raised when props are invalid; carries every problem found, not just the first."""
+
+    def __init__(self, problems: Iterable[Problem], where: str = "") -> None:
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        self.where = where
+        head = f"invalid configuration for {where}" if where else "invalid configuration"
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"{head} ({len(self.problems)} problem(s)):\n{lines}")
+
+
+@dataclass
+class Problems:
+    """Collects problems; ``raise_if_any`` turns them into one ValidationError."""
+
+    where: str = ""
+    items: list[Problem] = field(default_factory=list)
+
+    def add(self, field_name: str, value: object, expected: str) -> None:
+        self.items.append(Problem(field_name, value, expected))
+
+    def check(self, ok: bool, field_name: str, value: object, expected: str) -> bool:
+        if not ok:
+            self.add(field_name, value, expected)
+        return ok
+
+    def extend(self, other: Iterable[Problem]) -> None:
+        self.items.extend(other)
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise ValidationError(self.items, self.where)
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+
+def check_dns_label(problems: Problems, field_name: str, value: str, max_len: int = 63) -> bool:
+    """RFC 1123 label: what Kubernetes requires of Service, namespace and most names."""
+    return problems.check(
+        isinstance(value, str) and len(value) <= max_len and bool(_DNS1123_LABEL.match(value)),
+        field_name,
+        value,
+        f"must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending "
+        f"with a letter or digit, at most {max_len} characters",
+    )
+
+
+def check_dns_subdomain(problems: Problems, field_name: str, value: str) -> bool:
+    """RFC 1123 subdomain: what Kubernetes requires of most object names."""
+    return problems.check(
+        isinstance(value, str) and len(value) <= 253 and bool(_DNS1123_SUBDOMAIN.match(value)),
+        field_name,
+        value,
+        "must be a DNS-1123 subdomain: lowercase letters, digits, '-' and '.', starting and "
+        "ending with a letter or digit, at most 253 characters",
+    )
+
+
+def check_int_range(
+    problems: Problems, field_name: str, value: object, low: int, high: int | None = None
+) -> bool:
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= low
+    if ok and high is not None:
+        ok = value <= high  # type: ignore[operator]
+    bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+    return problems.check(ok, field_name, value, f"must be a whole number {bound}")
+
+
+def check_private_cidr(
+    problems: Problems, field_name: str, value: str
+) -> ipaddress.IPv4Network | None:
+    """An IPv4 CIDR in a private range (RFC 1918); returns the network when valid."""
+    try:
+        net = ipaddress.IPv4Network(value, strict=True)
+    except (ipaddress.AddressValueError, ipaddress.NetmaskValueError, ValueError, TypeError):
+        problems.add(
+            field_name,
+            value,
+            "must be an IPv4 CIDR block with no host bits set, e.g. 10.200.0.0/22",
+        )
+        return None
+    if not net.is_private or net.is_loopback or net.is_link_local:
+        problems.add(
+            field_name,
+            value,
+            "must be a private range (RFC 1918: 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16)",
+        )
+        return None
+    return net
+
+
+def check_min_max(
+    problems: Problems,
+    min_field: str,
+    min_value: object,
+    max_field: str,
+    max_value: object,
+    floor: int,
+) -> None:
+    """An autoscaling range: both whole numbers, ``floor <= min <= max``."""
+    ok_min = check_int_range(problems, min_field, min_value, floor)
+    ok_max = check_int_range(problems, max_field, max_value, floor)
+    if ok_min and ok_max and max_value < min_value:  # type: ignore[operator]
+        problems.add(max_field, max_value, f"must be at least {min_field} ({min_value})")
