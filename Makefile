@@ -9,7 +9,7 @@ STAMP := $(VENV)/.vllm-doks-installed
 export CHECKPOINT_DISABLE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup synth synth-cloud synth-k8s test lint typecheck cli cli-test bench imports clean
+.PHONY: setup synth synth-cloud synth-k8s test lint cli bench docs imports clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "vllm-doks needs Python 3.11 or newer, found " + sys.version.split()[0])'
@@ -50,6 +50,10 @@ node_modules/.vllm-doks-cli: $(STAMP) package.json package-lock.json
 ## Run both real CLIs offline and check what they write
 cli-test: cli
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q tests/test_cli_tools.py --run-cli
+
+## Regenerate the README's inputs/outputs tables from the code (a test checks they match)
+docs: $(STAMP)
+	$(PY) -m vllm_doks.docs README.md
 
 ## Benchmark cold synth times against a floor app (prints ratios)
 bench: $(STAMP)

@@ -52,7 +52,34 @@ _LAZY: dict[str, str] = {
     "model_name_from_id": "vllm_doks.k8s",
 }
 
-__all__ = ["Problem", "ValidationError", "__version__", *sorted(_LAZY)]
+__all__ = [
+    "SUPPORTED_REGIONS",
+    "DoksCluster",
+    "DoksClusterProps",
+    "GatewayEndpoint",
+    "GatewayEndpointProps",
+    "GpuNodePool",
+    "GpuNodePoolProps",
+    "HfTokenSecret",
+    "InfraProps",
+    "KubernetesObjectsStackProps",
+    "ModelDownload",
+    "ModelShare",
+    "ModelShareProps",
+    "NfsModelStore",
+    "NfsModelStoreProps",
+    "ProbeTimings",
+    "Problem",
+    "SpacesStateBackend",
+    "StackOneValues",
+    "ValidationError",
+    "VllmInfraStack",
+    "VllmKubernetesStack",
+    "VllmWorkerPool",
+    "VllmWorkerPoolProps",
+    "__version__",
+    "model_name_from_id",
+]
 
 if TYPE_CHECKING:
     from vllm_doks.cloud import (

@@ -37,10 +37,11 @@ LAYERS = ("cloud", "k8s")
 DEFAULT_CLOUD_OUTDIR = "cdktf.out"
 DEFAULT_K8S_OUTDIR = "dist"
 INFRA_STACK_NAME = "vllm-infra"
+KUBERNETES_STACK_NAME = "vllm-kubernetes"
 
 
 def infra_props(config: ArchitectureConfig) -> InfraProps:
-    from vllm_doks.cloud import InfraProps, SpacesStateBackend
+    from vllm_doks.cloud.infra_props import InfraProps, SpacesStateBackend
 
     backend = (
         SpacesStateBackend(
@@ -74,8 +75,59 @@ def synth_cloud(config: ArchitectureConfig, outdir: Path) -> None:
     from vllm_doks.cloud import VllmInfraStack
 
     app = App(outdir=str(outdir))
-    VllmInfraStack(app, INFRA_STACK_NAME, infra_props(config))
+    props = infra_props(config)
+    VllmInfraStack(app, INFRA_STACK_NAME, props)
+    if config.kubernetes_via_terraform:
+        add_kubernetes_stack(app, config, props)
     app.synth()
+
+
+def add_kubernetes_stack(app: Any, config: ArchitectureConfig, props: InfraProps) -> None:
+    """Stack 2 as Terraform: the serving chart's objects as kubernetes_manifest resources.
+
+    The chart is built by the same construct as ``dist/vllm.yaml``; Stack 1's NFS address
+    arrives as remote-state references that Terraform resolves at plan time.
+    """
+    import cdk8s
+
+    from vllm_doks.cloud.kubernetes_stack import (
+        HfTokenSecret,
+        KubernetesObjectsStackProps,
+        StackOneValues,
+        VllmKubernetesStack,
+    )
+    from vllm_doks.k8s.serving_chart import CHART_NAME, VllmServingChart
+
+    def infra_from(values: StackOneValues) -> InfraOutputs:
+        return InfraOutputs(
+            nfs_host=values.nfs_host,
+            nfs_mount_path=values.nfs_mount_path,
+            nfs_size_gb=config.nfs_size_gb,
+            gpu_node_pool_name=props.gpu_node_pool_name,
+        )
+
+    def build_chart(k8s_app: cdk8s.App, values: StackOneValues) -> None:
+        VllmServingChart(k8s_app, CHART_NAME, config, infra_from(values))
+
+    # The outputs are facts of the chart; a throwaway copy with example NFS values knows them.
+    outputs = VllmServingChart(
+        cdk8s.App(), CHART_NAME, config, InfraOutputs.examples_for(config)
+    ).outputs
+    VllmKubernetesStack(
+        app,
+        KUBERNETES_STACK_NAME,
+        KubernetesObjectsStackProps(
+            build_chart=build_chart,
+            outputs=outputs,
+            infra_stack_name=INFRA_STACK_NAME,
+            infra_state=props.state_backend,
+            hf_token_secret=(
+                HfTokenSecret(namespace=config.namespace, name=config.hf_token_secret)
+                if config.hf_token_secret
+                else None
+            ),
+        ),
+    )
 
 
 def synth_k8s(config: ArchitectureConfig, outputs: InfraOutputs, outdir: Path) -> dict[str, Any]:
@@ -153,7 +205,6 @@ def build_parser() -> argparse.ArgumentParser:
         prog="app.py",
         description="Synthesize vLLM on DOKS with Managed NFS: the cloud layer (CDKTF, Terraform "
         "JSON in cdktf.out/) and the Kubernetes layer (CDK8s, YAML in dist/).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         epilog=f"Every input can also be set as an environment variable {ENV_PREFIX}<NAME> "
         "(e.g. VLLM_DOKS_REPLICAS=3); VLLM_DOKS_CONFIG and VLLM_DOKS_INFRA_OUTPUTS name the "
         "files when a CLI (cdktf, cdk8s) runs this app. Precedence: defaults < --config < "

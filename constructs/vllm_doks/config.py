@@ -23,6 +23,17 @@ from vllm_doks.validation import Problems
 
 ENV_PREFIX = "VLLM_DOKS_"
 
+#: Credentials people reach for as inputs (the seed's Stack 2 has ``hf_token``). They are
+#: refused so that no token is ever written into a config-derived file; each says where the
+#: credential goes instead.
+SECRET_INPUTS: dict[str, str] = {
+    "hf_token": "is not an input here, so the token never lands in a synthesized file: create "
+    "the Secret instead (kubectl -n vllm create secret generic hf-token "
+    "--from-literal=HF_TOKEN=...), or for Stack 2 via Terraform set TF_VAR_hf_token",
+    "api_key": "is not an input here: create the Secret instead (kubectl -n vllm create secret "
+    "generic vllm-api-key --from-literal=VLLM_API_KEY=...)",
+}
+
 
 def _input(default: Any, help: str, stack: str) -> Any:
     return field(default=default, metadata={"help": help, "stack": stack})
@@ -57,6 +68,11 @@ class ArchitectureConfig:
     )
     state_key: str = _input("vllm-doks/infra.tfstate", "Object key of the state in the bucket", "1")
     state_spaces_region: str = _input("nyc3", "Spaces region of the state bucket", "1")
+    kubernetes_via_terraform: bool = _input(
+        False,
+        "Also synthesize Stack 2 as a Terraform stack (vllm-kubernetes) in the cloud layer",
+        "2",
+    )
     # Stack 2 (Kubernetes layer)
     model_id: str = _input(
         "Qwen/Qwen2.5-0.5B-Instruct", "HuggingFace model ID to download and serve", "2"
@@ -133,12 +149,16 @@ def load_config(
 
     Unknown keys and values of the wrong type are reported together in one ValidationError.
     """
-    problems = Problems(where="configuration")
+    problems = Problems()
     known = {f.name: f for f in config_fields()}
     values: dict[str, Any] = {}
 
     def apply(source: str, mapping: Mapping[str, object]) -> None:
         for key, raw in mapping.items():
+            if key in SECRET_INPUTS:
+                # Never echo the value: it is a credential.
+                problems.add(key, "<redacted>", SECRET_INPUTS[key])
+                continue
             f = known.get(key)
             if f is None:
                 problems.add(
@@ -169,7 +189,11 @@ def load_config(
             {
                 k[len(ENV_PREFIX) :].lower(): v
                 for k, v in env.items()
-                if k.startswith(ENV_PREFIX) and k[len(ENV_PREFIX) :].lower() in known
+                if k.startswith(ENV_PREFIX)
+                and (
+                    k[len(ENV_PREFIX) :].lower() in known
+                    or k[len(ENV_PREFIX) :].lower() in SECRET_INPUTS
+                )
             },
         )
     if overrides:

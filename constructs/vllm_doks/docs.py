@@ -1,10 +1,14 @@
 """Markdown tables of inputs and outputs, generated from the code so the README can't drift.
 
-``python -m vllm_doks.docs`` prints them; a test checks the README holds exactly this text
-between its ``<!-- BEGIN generated:... -->`` markers.
+``python -m vllm_doks.docs [README.md]`` prints them, or rewrites the README's blocks
+(``make docs``); a test checks the README holds exactly this text between its
+``<!-- BEGIN generated:... -->`` markers.
 """
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 from vllm_doks.config import STACK2_OUTPUT_DESCRIPTIONS, config_fields
 
@@ -20,7 +24,7 @@ def inputs_table() -> str:
 
 
 def outputs_table() -> str:
-    from vllm_doks.cloud.infra_stack import OUTPUT_DESCRIPTIONS
+    from vllm_doks.cloud.infra_props import OUTPUT_DESCRIPTIONS
 
     rows = ["| Name | Stack | Description |", "|---|---|---|"]
     rows += [f"| `{k}` | 1 | {v} |" for k, v in OUTPUT_DESCRIPTIONS.items()]
@@ -35,6 +39,20 @@ def render_block(name: str) -> str:
     return f"<!-- BEGIN generated:{name} -->\n{GENERATED[name]()}\n<!-- END generated:{name} -->"
 
 
+def update_readme(path: Path) -> bool:
+    """Replace each generated block in ``path``; return whether the file changed."""
+    text = original = path.read_text()
+    for name in GENERATED:
+        begin, end = f"<!-- BEGIN generated:{name} -->", f"<!-- END generated:{name} -->"
+        start, stop = text.index(begin), text.index(end) + len(end)
+        text = text[:start] + render_block(name) + text[stop:]
+    path.write_text(text)
+    return text != original
+
+
 if __name__ == "__main__":
-    for block in GENERATED:
-        print(render_block(block), end="\n\n")
+    if len(sys.argv) > 1:
+        update_readme(Path(sys.argv[1]))
+    else:
+        for block in GENERATED:
+            print(render_block(block), end="\n\n")

@@ -8,19 +8,8 @@ from dataclasses import dataclass, field
 from cdktf_cdktf_provider_digitalocean.kubernetes_node_pool import KubernetesNodePool
 from constructs import Construct
 
+from vllm_doks.cloud.infra_props import DEFAULT_GPU_SIZE, check_gpu_size
 from vllm_doks.validation import Problems, check_int_range
-
-#: The seed's GPU Droplet: one H100 with 80 GB.
-DEFAULT_GPU_SIZE = "gpu-h100x1-80gb"
-
-
-def check_gpu_size(problems: Problems, field_name: str, value: object) -> None:
-    problems.check(
-        isinstance(value, str) and value.startswith("gpu-"),
-        field_name,
-        value,
-        "must be a DigitalOcean GPU Droplet slug such as gpu-h100x1-80gb",
-    )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -47,12 +47,9 @@ from cdktf_cdktf_provider_kubernetes.provider import KubernetesProvider
 from cdktf_cdktf_provider_kubernetes.secret_v1 import SecretV1, SecretV1Metadata
 from constructs import Construct
 
+from vllm_doks.cloud.infra_props import SpacesStateBackend
 from vllm_doks.cloud.model_share import DIGITALOCEAN_PROVIDER_CONSTRAINT
-from vllm_doks.cloud.state_backend import (
-    SpacesStateBackend,
-    apply_state_backend,
-    portable_local_state_path,
-)
+from vllm_doks.cloud.state_backend import apply_state_backend, portable_local_state_path
 from vllm_doks.config import STACK2_OUTPUT_DESCRIPTIONS
 from vllm_doks.validation import Problems, check_dns_label, check_dns_subdomain
 

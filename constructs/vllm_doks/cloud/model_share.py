@@ -8,24 +8,13 @@ from cdktf import TerraformStack
 from cdktf_cdktf_provider_digitalocean.nfs import Nfs
 from constructs import Construct
 
+from vllm_doks.cloud.infra_props import check_nfs_size
 from vllm_doks.validation import Problems
-
-#: DigitalOcean's minimum Managed NFS share size (GiB).
-NFS_MIN_SIZE_GB = 50
 
 #: ``host`` and ``mount_path`` of ``digitalocean_nfs`` exist from provider 2.72.0 on. The
 #: prebuilt provider bindings were generated from 2.71.0 (and pin exactly that), so the
 #: construct that reads them also raises the stack's provider requirement.
 DIGITALOCEAN_PROVIDER_CONSTRAINT = ">= 2.72.0, < 3.0.0"
-
-
-def check_nfs_size(problems: Problems, field_name: str, value: object) -> None:
-    problems.check(
-        isinstance(value, int) and not isinstance(value, bool) and value >= NFS_MIN_SIZE_GB,
-        field_name,
-        value,
-        f"must be a whole number of GiB, at least {NFS_MIN_SIZE_GB} (DigitalOcean's minimum)",
-    )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,0 +1,228 @@
+"""Stack 1's props and their checks, importable without loading cdktf or the provider.
+
+Validation of a whole configuration (vllm_doks.preflight) runs before any synth, including a
+Kubernetes-only one that must not pay for importing the DigitalOcean provider.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Any
+
+from vllm_doks.cloud.regions import SUPPORTED_REGIONS
+from vllm_doks.validation import (
+    Problems,
+    check_dns_label,
+    check_dns_subdomain,
+    check_int_range,
+    check_min_max,
+    check_private_cidr,
+)
+
+#: Tag every resource carries, besides the name prefix (the seed's ``local.tags``).
+ARCHITECTURE_TAG = "vllm-nfs"
+
+#: Longest slug the management-size lookup can return for 2 vCPU / 4 GB
+#: (``s-2vcpu-4gb-intel``); the derived pool name ``<prefix>-mgmt-<slug>`` must stay a
+#: valid 63-character DNS label, which bounds the prefix.
+_LONGEST_MANAGEMENT_SLUG = len("s-2vcpu-4gb-intel")
+MAX_NAME_PREFIX_LENGTH = 63 - len("-mgmt-") - _LONGEST_MANAGEMENT_SLUG
+
+#: Descriptions of the seed's Stack 1 outputs, in the seed's order.
+OUTPUT_DESCRIPTIONS: dict[str, str] = {
+    "vpc_id": "ID of the VPC",
+    "cluster_id": "ID of the DOKS cluster",
+    "cluster_name": "Name of the DOKS cluster",
+    "cluster_endpoint": "Endpoint URL for the DOKS cluster API",
+    "nfs_share_id": "ID of the NFS share",
+    "nfs_share_name": "Name of the NFS share",
+    "nfs_host": "NFS server IP address for PersistentVolume configuration",
+    "nfs_mount_path": "NFS mount path for PersistentVolume configuration",
+    "nfs_size_gb": "Size of the NFS share in GB",
+    "gpu_node_pool_id": "ID of the GPU node pool",
+    "gpu_node_pool_name": "Name of the GPU node pool",
+}
+
+
+#: DigitalOcean's minimum Managed NFS share size (GiB).
+NFS_MIN_SIZE_GB = 50
+
+#: The seed's GPU Droplet: one H100 with 80 GB.
+DEFAULT_GPU_SIZE = "gpu-h100x1-80gb"
+
+
+#: The Spaces S3 API only checks that *a* region is sent; the real region is in the endpoint.
+_SPACES_SIGNING_REGION = "us-east-1"
+
+
+def check_nfs_size(problems: Problems, field_name: str, value: object) -> None:
+    problems.check(
+        isinstance(value, int) and not isinstance(value, bool) and value >= NFS_MIN_SIZE_GB,
+        field_name,
+        value,
+        f"must be a whole number of GiB, at least {NFS_MIN_SIZE_GB} (DigitalOcean's minimum)",
+    )
+
+
+def check_gpu_size(problems: Problems, field_name: str, value: object) -> None:
+    problems.check(
+        isinstance(value, str) and value.startswith("gpu-"),
+        field_name,
+        value,
+        "must be a DigitalOcean GPU Droplet slug such as gpu-h100x1-80gb",
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpacesStateBackend:
+    """Remote state in a DigitalOcean Spaces bucket (S3-compatible).
+
+    Credentials are never part of the synthesized JSON: Terraform reads them from
+    ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` (a Spaces access key) at ``init`` time.
+    """
+
+    bucket: str
+    """Name of an existing Spaces bucket."""
+    key: str = "vllm-doks/infra.tfstate"
+    """Object key of the state file inside the bucket."""
+    spaces_region: str = "nyc3"
+    """Spaces region of the bucket (Spaces regions differ from GPU regions, e.g. nyc3, ams3)."""
+
+    @property
+    def endpoint(self) -> str:
+        return f"https://{self.spaces_region}.digitaloceanspaces.com"
+
+    def s3_settings(self) -> dict[str, Any]:
+        """Arguments for cdktf's S3Backend and DataTerraformRemoteStateS3 for this state."""
+        return {
+            "bucket": self.bucket,
+            "key": self.key,
+            "region": _SPACES_SIGNING_REGION,
+            "endpoints": {"s3": self.endpoint},
+            # Spaces is not AWS: no STS account lookup, no EC2 metadata, no AWS region list,
+            # and no S3 checksum headers it would reject.
+            "skip_credentials_validation": True,
+            "skip_requesting_account_id": True,
+            "skip_metadata_api_check": True,
+            "skip_region_validation": True,
+            "skip_s3_checksum": True,
+        }
+
+    def problems(self, field_prefix: str) -> Problems:
+        problems = Problems()
+        check_dns_subdomain(problems, f"{field_prefix}.bucket", self.bucket)
+        problems.check(
+            bool(self.key) and not self.key.startswith("/"),
+            f"{field_prefix}.key",
+            self.key,
+            "must be a non-empty object key without a leading '/'",
+        )
+        problems.check(
+            self.spaces_region.isalnum() and self.spaces_region.islower(),
+            f"{field_prefix}.spaces_region",
+            self.spaces_region,
+            "must be a Spaces region slug such as nyc3, sfo3, ams3, sgp1, fra1, syd1",
+        )
+        return problems
+
+
+@dataclass(frozen=True, kw_only=True)
+class InfraProps:
+    """Inputs of Stack 1, named and defaulted as in the seed's Stack 1 table."""
+
+    name_prefix: str
+    """Prefix for all resource names (DNS label starting with a letter, ≤ 40 characters)."""
+    region: str
+    """DigitalOcean region; must have H100 GPUs and Managed NFS (see SUPPORTED_REGIONS)."""
+    vpc_cidr: str
+    """CIDR block for the VPC (private range)."""
+    doks_cluster_subnet: str
+    """CIDR block for the DOKS cluster (pod) subnet; must not overlap the VPC or services."""
+    doks_service_subnet: str
+    """CIDR block for the DOKS service subnet; must not overlap the VPC or pods."""
+    nfs_size_gb: int
+    """Size of the NFS share in GB for model storage (at least 50)."""
+    gpu_node_count: int = 0
+    """Number of GPU nodes in the GPU node pool."""
+    doks_control_plane_ha: bool = False
+    """Enable high availability for the DOKS control plane."""
+    doks_surge_upgrade: bool = False
+    """Surge upgrades need a spare node; off because GPU capacity is usually contracted."""
+    management_node_pool_min_nodes: int = 2
+    """Minimum nodes in the management node pool."""
+    management_node_pool_max_nodes: int = 3
+    """Maximum nodes in the management node pool."""
+    gpu_size: str = DEFAULT_GPU_SIZE
+    """GPU Droplet size of the GPU node pool."""
+    allow_unlisted_region: bool = False
+    """Escape hatch for a region DigitalOcean added after SUPPORTED_REGIONS was written."""
+    state_backend: SpacesStateBackend | None = None
+    """Remote state in Spaces; ``None`` keeps a portable local state file in the project root."""
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        return (ARCHITECTURE_TAG, self.name_prefix)
+
+    @property
+    def gpu_node_pool_name(self) -> str:
+        return f"{self.name_prefix}-gpu-h100"
+
+    @property
+    def nfs_share_name(self) -> str:
+        return f"{self.name_prefix}-models"
+
+    def problems(self) -> Problems:
+        """Every problem with these inputs (empty when valid)."""
+        problems = Problems()
+        if check_dns_label(problems, "name_prefix", self.name_prefix, MAX_NAME_PREFIX_LENGTH):
+            problems.check(
+                self.name_prefix[0].isalpha(),
+                "name_prefix",
+                self.name_prefix,
+                "must start with a letter (the NFS share name <prefix>-models requires it)",
+            )
+        if not self.allow_unlisted_region:
+            problems.check(
+                self.region in SUPPORTED_REGIONS,
+                "region",
+                self.region,
+                "must be a region with both H100 GPUs and Managed NFS: "
+                f"{', '.join(SUPPORTED_REGIONS)} (set allow_unlisted_region to use a region "
+                "DigitalOcean added since)",
+            )
+        else:
+            problems.check(
+                isinstance(self.region, str) and self.region.isalnum() and self.region.islower(),
+                "region",
+                self.region,
+                "must be a DigitalOcean region slug such as nyc2 or atl1",
+            )
+        networks: dict[str, ipaddress.IPv4Network] = {}
+        for name in ("vpc_cidr", "doks_cluster_subnet", "doks_service_subnet"):
+            net = check_private_cidr(problems, name, getattr(self, name))
+            if net is not None:
+                networks[name] = net
+        names = list(networks)
+        for i, a in enumerate(names):
+            for b in names[i + 1 :]:
+                if networks[a].overlaps(networks[b]):
+                    problems.add(
+                        b,
+                        str(networks[b]),
+                        f"must not overlap {a} ({networks[a]}); pick disjoint ranges",
+                    )
+        check_nfs_size(problems, "nfs_size_gb", self.nfs_size_gb)
+        check_int_range(problems, "gpu_node_count", self.gpu_node_count, 0)
+        check_gpu_size(problems, "gpu_size", self.gpu_size)
+        check_min_max(
+            problems,
+            "management_node_pool_min_nodes",
+            self.management_node_pool_min_nodes,
+            "management_node_pool_max_nodes",
+            self.management_node_pool_max_nodes,
+            floor=1,
+        )
+        if self.state_backend is not None:
+            problems.extend(self.state_backend.problems("state_backend").items)
+        return problems

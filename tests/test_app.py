@@ -1,0 +1,339 @@
+"""End-to-end: drive app.py as a user would (subprocess), and the synth orchestration."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import REPO, load_yaml_dir, validate_objects
+
+from vllm_doks.cli import build_parser, main
+from vllm_doks.config import config_fields
+
+APP = REPO / "app.py"
+TOKEN = "hf_LEAKCANARY0123456789abcdef"
+
+
+def run_app(
+    cwd: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("VLLM_DOKS_", "CDK"))}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, str(APP), *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def tree_digest(*dirs: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(d.parent)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for d in dirs
+        for p in sorted(d.rglob("*"))
+        if p.is_file()
+    }
+
+
+def objects(dist: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(o["kind"], o["metadata"]["name"]): o for o in load_yaml_dir(dist)}
+
+
+@pytest.fixture(scope="module")
+def default_run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    cwd = tmp_path_factory.mktemp("default")
+    return cwd, run_app(cwd, "synth")
+
+
+def test_default_synth_writes_both_layers(
+    default_run: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    cwd, proc = default_run
+    assert proc.returncode == 0, proc.stderr
+    assert (cwd / "cdktf.out" / "stacks" / "vllm-infra" / "cdk.tf.json").is_file()
+    objs = objects(cwd / "dist")
+    assert ("Deployment", "vllm") in objs and ("Gateway", "vllm-gateway") in objs
+    assert validate_objects(objs.values()) == []
+    assert "end-of-life" not in proc.stderr.lower()
+
+
+def test_default_synth_reports_the_seeds_stack2_outputs(
+    default_run: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    cwd, proc = default_run
+    printed = json.loads(proc.stdout)
+    assert printed == {
+        "namespace": "vllm",
+        "service_name": "vllm",
+        "service_port": 8000,
+        "gateway_name": "vllm-gateway",
+        "model_id": "Qwen/Qwen2.5-0.5B-Instruct",
+        "model_name": "Qwen2.5-0.5B-Instruct",
+        "replicas": 1,
+        "quantization": "",
+    }
+    assert json.loads((cwd / "dist" / "meta" / "outputs.json").read_text())["outputs"] == printed
+
+
+def test_default_synth_says_which_values_are_examples(
+    default_run: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    cwd, proc = default_run
+    assert "EXAMPLES" in proc.stderr and "nfs_host=nfs-host-from-stack-1.invalid" in proc.stderr
+    pv = objects(cwd / "dist")[("PersistentVolume", "vllm-models-pv")]
+    assert "nfs_host" in pv["metadata"]["annotations"]["vllm-doks.io/example-values"]
+    assert pv["spec"]["nfs"]["server"].endswith(".invalid")
+    report = json.loads((cwd / "dist" / "meta" / "outputs.json").read_text())
+    assert set(report["example_values"]) == {"nfs_host", "nfs_mount_path"}
+
+
+@pytest.mark.parametrize("shape", ["cdktf", "terraform"])
+def test_handoff_from_each_outputs_shape(tmp_path: Path, shape: str) -> None:
+    values = {
+        "nfs_host": "10.200.0.12",
+        "nfs_mount_path": "/7788/share-abc",
+        "nfs_size_gb": 500,
+        "gpu_node_pool_name": "prod-gpu-h100",
+        "cluster_name": "prod",
+    }
+    if shape == "cdktf":
+        payload: dict[str, Any] = {"vllm-infra": values}
+    else:
+        payload = {k: {"value": v, "type": "string", "sensitive": False} for k, v in values.items()}
+    (tmp_path / "outputs.json").write_text(json.dumps(payload))
+    proc = run_app(tmp_path, "synth", "--layer", "k8s", "--infra-outputs", "outputs.json")
+    assert proc.returncode == 0, proc.stderr
+    assert "EXAMPLES" not in proc.stderr
+    objs = objects(tmp_path / "dist")
+    pv = objs[("PersistentVolume", "vllm-models-pv")]
+    assert pv["spec"]["nfs"] == {"server": "10.200.0.12", "path": "/7788/share-abc"}
+    assert (
+        "annotations" not in pv["metadata"]
+        or "vllm-doks.io/example-values" not in pv["metadata"]["annotations"]
+    )
+    assert pv["spec"]["capacity"]["storage"] == "500Gi"
+    pod = objs[("Deployment", "vllm")]["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"doks.digitalocean.com/node-pool": "prod-gpu-h100"}
+    assert not (tmp_path / "cdktf.out").exists()
+
+
+def test_handoff_through_environment_as_the_cdk8s_cli_does(tmp_path: Path) -> None:
+    (tmp_path / "o.json").write_text(
+        json.dumps(
+            {
+                "s": {
+                    "nfs_host": "10.0.0.3",
+                    "nfs_mount_path": "/x",
+                    "nfs_size_gb": 60,
+                    "gpu_node_pool_name": "g",
+                }
+            }
+        )
+    )
+    proc = run_app(
+        tmp_path,
+        env={"CDK8S_OUTDIR": str(tmp_path / "k8s-out"), "VLLM_DOKS_INFRA_OUTPUTS": "o.json"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert not (tmp_path / "cdktf.out").exists()  # the cdk8s CLI asks for its layer only
+    pv = objects(tmp_path / "k8s-out")[("PersistentVolume", "vllm-models-pv")]
+    assert pv["spec"]["nfs"]["server"] == "10.0.0.3"
+
+
+def test_config_file_env_and_flag_precedence(tmp_path: Path) -> None:
+    (tmp_path / "vllm.yaml").write_text(
+        "replicas: 2\ngpu_node_count: 4\nquantization: fp8\nmodel_id: Qwen/Qwen2.5-7B-Instruct\n"
+    )
+    proc = run_app(
+        tmp_path,
+        "synth",
+        "--layer",
+        "k8s",
+        "--config",
+        "vllm.yaml",
+        "--replicas",
+        "4",
+        env={"VLLM_DOKS_REPLICAS": "3", "VLLM_DOKS_MODEL_ID": "Qwen/Qwen2.5-72B-Instruct"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    deploy = objects(tmp_path / "dist")[("Deployment", "vllm")]
+    assert deploy["spec"]["replicas"] == 4  # flag > env > file
+    args = deploy["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "/models/Qwen2.5-72B-Instruct" in args  # env > file
+    assert args[args.index("--quantization") + 1] == "fp8"  # file > default
+
+
+def test_failed_synth_leaves_previous_output_untouched(tmp_path: Path) -> None:
+    assert run_app(tmp_path, "synth").returncode == 0
+    before = tree_digest(tmp_path / "cdktf.out", tmp_path / "dist")
+    proc = run_app(tmp_path, "synth", "--replicas", "0", "--nfs-size-gb", "10")
+    assert proc.returncode == 1
+    assert "replicas: got 0" in proc.stderr and "nfs_size_gb: got 10" in proc.stderr
+    assert "nothing was written" in proc.stderr
+    assert tree_digest(tmp_path / "cdktf.out", tmp_path / "dist") == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cdktf.out", "dist"]  # no staging left
+
+
+def test_a_failure_during_synth_keeps_old_output_and_cleans_staging(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import vllm_doks.cli as cli
+
+    outdirs = {"cloud": tmp_path / "cdktf.out", "k8s": tmp_path / "dist"}
+    assert (
+        main(
+            ["synth", "--cloud-outdir", str(outdirs["cloud"]), "--k8s-outdir", str(outdirs["k8s"])],
+            env={},
+        )
+        == 0
+    )
+    before = tree_digest(*outdirs.values())
+
+    def boom(*_: object) -> dict[str, Any]:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(cli, "synth_k8s", boom)
+    with pytest.raises(RuntimeError):
+        main(
+            ["synth", "--cloud-outdir", str(outdirs["cloud"]), "--k8s-outdir", str(outdirs["k8s"])],
+            env={},
+        )
+    # The cloud layer had already been synthesized into staging: it must not replace the old
+    # output either, so both layers stay consistent with each other.
+    assert tree_digest(*outdirs.values()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cdktf.out", "dist"]
+
+
+def test_help_lists_every_input_with_its_default() -> None:
+    text = build_parser().format_help()
+    squeezed = "".join(text.split())  # argparse wraps lines, even inside values
+    for f in config_fields():
+        default = str(f.default).lower() if isinstance(f.default, bool) else repr(f.default)
+        assert f"--{f.name.replace('_', '-')} " in text, f.name
+        assert "".join(f"(default: {default})".split()) in squeezed, f.name
+    assert "(default:None)" not in squeezed
+
+
+def test_kubernetes_only_synth_does_not_load_the_digitalocean_provider(tmp_path: Path) -> None:
+    outdir = str(tmp_path / "d")
+    code = (
+        "import sys, vllm_doks.cli as c;"
+        f"rc = c.main(['synth', '--layer', 'k8s', '--k8s-outdir', {outdir!r}], env={{}});"
+        "print(rc, 'cdktf_cdktf_provider_digitalocean' in sys.modules, 'cdktf' in sys.modules)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.stdout.split()[-3:] == ["0", "False", "False"], proc.stderr
+
+
+def test_stack2_via_terraform_orders_job_before_deployment_and_waits(tmp_path: Path) -> None:
+    out = tmp_path / "cdktf.out"
+    rc = main(
+        [
+            "synth",
+            "--layer",
+            "cloud",
+            "--cloud-outdir",
+            str(out),
+            "--kubernetes-via-terraform",
+            "true",
+        ],
+        env={"TF_VAR_hf_token": TOKEN, "HF_TOKEN": TOKEN},
+    )
+    assert rc == 0
+    doc = json.loads((out / "stacks" / "vllm-kubernetes" / "cdk.tf.json").read_text())
+    manifests = doc["resource"]["kubernetes_manifest"]
+    job = manifests["job-model-download"]
+    assert job["wait"] == {"condition": [{"type": "Complete", "status": "True"}]}
+    assert "kubernetes_manifest.job-model-download" in manifests["deployment-vllm"]["depends_on"]
+    pv = manifests["persistentvolume-vllm-models-pv"]["manifest"]
+    assert pv["spec"]["nfs"]["server"] == "${data.terraform_remote_state.infra.outputs.nfs_host}"
+    # The same construct builds both: the Terraform manifests equal dist/ YAML but for the
+    # NFS values Terraform resolves from Stack 1.
+    assert main(["synth", "--layer", "k8s", "--k8s-outdir", str(tmp_path / "dist")], env={}) == 0
+    yaml_objs = objects(tmp_path / "dist")
+    deploy_yaml = yaml_objs[("Deployment", "vllm")]
+    assert (
+        manifests["deployment-vllm"]["manifest"]["spec"]["template"]["spec"]["containers"][0][
+            "args"
+        ]
+        == (deploy_yaml["spec"]["template"]["spec"]["containers"][0]["args"])
+    )
+    assert doc["variable"]["hf_token"]["sensitive"] is True
+    assert TOKEN not in (out / "stacks" / "vllm-kubernetes" / "cdk.tf.json").read_text()
+
+
+def test_no_secret_ever_reaches_an_output_file(tmp_path: Path) -> None:
+    env = {
+        "HF_TOKEN": TOKEN,
+        "TF_VAR_hf_token": TOKEN,
+        "VLLM_API_KEY": TOKEN,
+        "DIGITALOCEAN_ACCESS_TOKEN": TOKEN,
+        "AWS_SECRET_ACCESS_KEY": TOKEN,
+    }
+    proc = run_app(
+        tmp_path,
+        "synth",
+        "--kubernetes-via-terraform",
+        "true",
+        "--state-bucket",
+        "my-state",
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    files = [p for d in ("cdktf.out", "dist") for p in (tmp_path / d).rglob("*") if p.is_file()]
+    assert len(files) >= 5
+    for path in files:
+        assert TOKEN.encode() not in path.read_bytes(), path
+    # A token offered as an input is refused, and not echoed back.
+    (tmp_path / "leaky.yaml").write_text(f"hf_token: {TOKEN}\n")
+    proc = run_app(tmp_path, "synth", "--config", "leaky.yaml", env={"VLLM_DOKS_API_KEY": TOKEN})
+    assert proc.returncode == 1
+    assert (
+        "hf_token: got '<redacted>'" in proc.stderr and "api_key: got '<redacted>'" in proc.stderr
+    )
+    assert TOKEN not in proc.stderr + proc.stdout
+
+
+def test_examples_project_synthesizes_valid_objects(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "examples" / "own_chart.py"), str(tmp_path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    objs = objects(tmp_path)
+    assert objs[("Deployment", "qwen")]["metadata"]["namespace"] == "team-a"
+    assert objs[("HTTPRoute", "qwen-route")]["spec"]["parentRefs"][0]["name"] == "team-a-gateway"
+    assert validate_objects(objs.values()) == []
+
+
+def test_readme_tables_match_the_code() -> None:
+    from vllm_doks.docs import GENERATED, render_block
+
+    readme = (REPO / "README.md").read_text()
+    for name in GENERATED:
+        assert render_block(name) in readme, f"README block {name} is stale: run `make docs`"
+
+
+def test_cdktf_json_and_cdk8s_yaml_run_this_app() -> None:
+    cdktf_json = json.loads((REPO / "cdktf.json").read_text())
+    assert cdktf_json["app"].endswith("app.py synth --layer cloud")
+    cdk8s_yaml = yaml.safe_load((REPO / "cdk8s.yaml").read_text())
+    assert cdk8s_yaml["app"].endswith("app.py synth --layer k8s")
+    assert cdk8s_yaml["imports"] == [
+        "https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.3.0/standard-install.yaml"
+    ]
