@@ -44,7 +44,9 @@ def app_cmd(*layer: str) -> list[str]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
 
@@ -57,13 +59,17 @@ def main() -> int:
 
     loaded = subprocess.run(
         [PY, str(HERE / "pools.py"), "--check-modules"], capture_output=True, text=True, check=True
-    ).stdout.strip()
+    ).stdout.strip().splitlines()[-1]
     pools = subprocess.run([PY, str(HERE / "pools.py")], capture_output=True, text=True, check=True)
-    per_pool = {int(n): float(t) for n, t in (line.split() for line in pools.stdout.split("\n") if line)}
+    per_pool = {
+        int(n): float(t) for n, t in (line.split() for line in pools.stdout.split("\n") if line)
+    }
     slope_ms = (per_pool[32] - per_pool[1]) / 31 * 1000
 
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"median of {args.runs} cold runs")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, median of {args.runs} cold runs"
+    )
     rows = [
         ("floor (empty stack + chart)", floor, floor),
         ("default synth, both layers", default, floor),

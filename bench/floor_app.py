@@ -5,7 +5,7 @@ except the Node 22 wiring, so (default synth time / this) is the library's overh
 import sys
 import tempfile
 
-import vllm_doks  # noqa: F401  (Node 22 for jsii, as in app.py)
+import vllm_doks
 
 layers = sys.argv[1:] or ["cloud", "k8s"]
 out = tempfile.mkdtemp()

@@ -201,17 +201,19 @@ def test_a_failure_during_synth_keeps_old_output_and_cleans_staging(
     )
     before = tree_digest(*outdirs.values())
 
-    def boom(*_: object) -> dict[str, Any]:
+    def boom(*_: object) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(cli, "synth_k8s", boom)
+    # The cloud layer fails while the Kubernetes layer (in its own process) has already
+    # written its staging directory.
+    monkeypatch.setattr(cli, "synth_cloud", boom)
     with pytest.raises(RuntimeError):
         main(
             ["synth", "--cloud-outdir", str(outdirs["cloud"]), "--k8s-outdir", str(outdirs["k8s"])],
             env={},
         )
-    # The cloud layer had already been synthesized into staging: it must not replace the old
-    # output either, so both layers stay consistent with each other.
+    # The Kubernetes layer's staging must not replace the old output either, so both layers
+    # stay consistent with each other, and no staging directory is left behind.
     assert tree_digest(*outdirs.values()) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cdktf.out", "dist"]
 

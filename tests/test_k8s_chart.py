@@ -82,9 +82,12 @@ def test_default_chart_has_the_seeds_objects_and_names() -> None:
         ("PersistentVolume", "vllm-models-pv", None),
         ("PersistentVolumeClaim", "vllm-models-pvc", "vllm"),
         ("Job", "model-download", "vllm"),
+        ("NetworkPolicy", "model-download", "vllm"),
         ("Deployment", "vllm", "vllm"),
         ("Service", "vllm", "vllm"),
         ("PodDisruptionBudget", "vllm-pdb", "vllm"),
+        ("NetworkPolicy", "vllm-ingress", "vllm"),
+        ("CiliumNetworkPolicy", "vllm-from-gateway", "vllm"),
         ("Gateway", "vllm-gateway", "vllm"),
         ("HTTPRoute", "vllm-route", "vllm"),
     ]
@@ -122,8 +125,15 @@ def test_each_construct_synthesizes_alone_in_a_fresh_chart() -> None:
         "PersistentVolume",
         "PersistentVolumeClaim",
         "Job",
+        "NetworkPolicy",
     ]
-    assert [o["kind"] for o in synth(serving)] == ["Deployment", "Service", "PodDisruptionBudget"]
+    assert [o["kind"] for o in synth(serving)] == [
+        "Deployment",
+        "Service",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+        "CiliumNetworkPolicy",
+    ]
     assert [o["kind"] for o in synth(edge)] == ["Gateway"]
     for chart in (storage, serving, edge):
         assert validate_objects(synth(chart)) == []

@@ -189,6 +189,10 @@ def test_download_job_runs_once_non_root_and_cleans_up_after_itself() -> None:
     NfsModelStore(chart, "Models", STORE).add_model(QWEN)
     job = download_job(synth(chart))
     assert job["metadata"]["labels"] == {"app": "model-download"}
+    assert job["spec"]["template"]["metadata"]["labels"] == {
+        "app": "model-download",
+        "vllm-doks.io/download-job": "model-download",
+    }
     spec = job["spec"]
     assert spec["ttlSecondsAfterFinished"] == 300
     assert spec["backoffLimit"] == 6
@@ -212,23 +216,28 @@ def test_download_job_runs_once_non_root_and_cleans_up_after_itself() -> None:
         "capabilities": {"drop": ["ALL"]},
         "readOnlyRootFilesystem": True,
     }
-    assert container["resources"] == {"requests": {"cpu": "500m", "memory": "1Gi"}}
+    assert container["resources"] == {
+        "requests": {"cpu": "500m", "memory": "1Gi"},
+        "limits": {"cpu": "4", "memory": "8Gi"},
+    }
 
 
-def test_download_job_has_writable_home_and_an_optional_token() -> None:
+def test_download_job_has_writable_home_and_an_optional_token_file() -> None:
     chart = new_chart()
     NfsModelStore(chart, "Models", STORE).add_model(QWEN)
     podspec = download_job(synth(chart))["spec"]["template"]["spec"]
     (container,) = podspec["containers"]
+    # The token is a file huggingface_hub reads (HF_TOKEN_PATH), not an environment variable.
     assert env_of(container) == {
         "HOME": "/tmp",
         "HF_HOME": "/tmp/hf_home",
-        "HF_TOKEN": {"secretKeyRef": {"name": "hf-token", "key": "HF_TOKEN", "optional": True}},
+        "HF_TOKEN_PATH": "/var/run/secrets/huggingface/token",
     }
     # Read-only root: /tmp (HOME, HF_HOME) is an emptyDir; /models is the writable share.
     assert container["volumeMounts"] == [
         {"name": "models", "mountPath": "/models"},
         {"name": "tmp", "mountPath": "/tmp"},
+        {"name": "hf-token", "mountPath": "/var/run/secrets/huggingface", "readOnly": True},
     ]
     assert podspec["volumes"] == [
         {
@@ -236,6 +245,15 @@ def test_download_job_has_writable_home_and_an_optional_token() -> None:
             "persistentVolumeClaim": {"claimName": "vllm-models-pvc", "readOnly": False},
         },
         {"name": "tmp", "emptyDir": {}},
+        {
+            "name": "hf-token",
+            "secret": {
+                "defaultMode": 0o440,
+                "items": [{"key": "HF_TOKEN", "path": "token"}],
+                "optional": True,
+                "secretName": "hf-token",
+            },
+        },
     ]
 
 
@@ -245,14 +263,12 @@ def test_download_token_secret_can_be_renamed_or_left_out() -> None:
     store.add_model(QWEN, hf_token_secret_name="hugging", hf_token_secret_key="token")
     store.add_model(LLAMA, hf_token_secret_name=None)
     objs = synth(chart)
-    renamed = env_of(download_job(objs)["spec"]["template"]["spec"]["containers"][0])
-    assert renamed["HF_TOKEN"]["secretKeyRef"] == {
-        "name": "hugging",
-        "key": "token",
-        "optional": True,
-    }
-    second = download_job(objs, "model-download-llama-3-1-8b-instruct")
-    assert "HF_TOKEN" not in env_of(second["spec"]["template"]["spec"]["containers"][0])
+    renamed = download_job(objs)["spec"]["template"]["spec"]
+    assert renamed["volumes"][-1]["secret"]["secretName"] == "hugging"
+    assert renamed["volumes"][-1]["secret"]["items"] == [{"key": "token", "path": "token"}]
+    second = download_job(objs, "model-download-llama-3-1-8b-instruct")["spec"]["template"]["spec"]
+    assert "HF_TOKEN_PATH" not in env_of(second["containers"][0])
+    assert [v["name"] for v in second["volumes"]] == ["models", "tmp"]
 
 
 def test_download_job_runs_on_the_gpu_pool_only_when_asked() -> None:
@@ -385,11 +401,9 @@ def test_pool_renders_the_seeds_deployment_service_and_budget_names() -> None:
         ("Service", "vllm"),
         ("PodDisruptionBudget", "vllm-pdb"),
     ):
-        assert find(objs, kind, name)["metadata"] == {
-            "name": name,
-            "namespace": "vllm",
-            "labels": {"app": "vllm"},
-        }
+        metadata = dict(find(objs, kind, name)["metadata"])
+        metadata.pop("annotations", None)  # the Deployment's checkov waivers
+        assert metadata == {"name": name, "namespace": "vllm", "labels": {"app": "vllm"}}
 
 
 def test_pool_exposes_what_other_constructs_and_outputs_need() -> None:
@@ -490,6 +504,13 @@ def test_env_matches_the_seed() -> None:
             "name": "HF_TOKEN",
             "valueFrom": {
                 "secretKeyRef": {"name": "hf-token", "key": "HF_TOKEN", "optional": True}
+            },
+        },
+        # Not in the seed: API-key authentication, on by default (tests/test_k8s_security.py).
+        {
+            "name": "VLLM_API_KEY",
+            "valueFrom": {
+                "secretKeyRef": {"name": "vllm-api-key", "key": "VLLM_API_KEY", "optional": False}
             },
         },
         {"name": "HF_HUB_OFFLINE", "value": "1"},
@@ -686,7 +707,11 @@ def test_pods_wait_for_their_model_instead_of_crash_looping() -> None:
     ]
     assert init["command"][4] == pool.model.marker_path
     assert init["volumeMounts"] == [{"name": "models", "mountPath": "/models", "readOnly": True}]
-    assert "resources" not in init
+    # Small but bounded: it only runs sh and sleep.
+    assert init["resources"] == {
+        "requests": {"cpu": "10m", "memory": "16Mi"},
+        "limits": {"cpu": "100m", "memory": "64Mi"},
+    }
 
 
 def test_service_is_cluster_ip_on_the_named_port() -> None:
@@ -727,9 +752,9 @@ def test_no_cdk8s_plus_defaults_leak_into_workloads() -> None:
         assert spec["securityContext"]["fsGroupChangePolicy"] == "OnRootMismatch"
         for container in spec.get("initContainers", []) + spec["containers"]:
             assert container["imagePullPolicy"] == "IfNotPresent"
-            limits = container.get("resources", {}).get("limits", {})
-            assert "cpu" not in limits and "memory" not in limits
             assert "tcpSocket" not in container.get("startupProbe", {})
+    # The only limits are the ones the constructs choose (not cdk8s-plus's 1500m / 2048Mi).
+    assert vllm_container(objs)["resources"]["limits"] == {"nvidia.com/gpu": 1}
 
 
 def test_pool_props_are_validated_all_at_once() -> None:
@@ -825,11 +850,12 @@ def test_route_to_sends_everything_to_the_pools_service() -> None:
     route = find(synth(chart), "HTTPRoute", "vllm-route")
     assert route["apiVersion"] == "gateway.networking.k8s.io/v1"
     assert route["metadata"] == {"name": "vllm-route", "namespace": "vllm"}
+    # Only /v1 by default: the part of vLLM its API key protects (tests/test_k8s_security.py).
     assert route["spec"] == {
         "parentRefs": [{"name": "vllm-gateway", "sectionName": "http"}],
         "rules": [
             {
-                "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                "matches": [{"path": {"type": "PathPrefix", "value": "/v1"}}],
                 "backendRefs": [{"name": "vllm", "port": 8000}],
             }
         ],
@@ -892,9 +918,26 @@ def test_gateway_props_are_validated() -> None:
 def test_add_namespace_is_left_to_the_chart_owner() -> None:
     chart = new_chart()
     add_namespace(chart)
-    assert synth(chart) == [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "vllm"}}]
+    add_namespace(chart, "relaxed", id="Relaxed", pod_security=None)
+    assert synth(chart) == [
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {
+                "name": "vllm",
+                "labels": {
+                    "pod-security.kubernetes.io/enforce": "restricted",
+                    "pod-security.kubernetes.io/audit": "restricted",
+                    "pod-security.kubernetes.io/warn": "restricted",
+                },
+            },
+        },
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "relaxed"}},
+    ]
     with pytest.raises(ValidationError):
         add_namespace(new_chart(), "Not_Valid")
+    with pytest.raises(ValidationError, match="restricted"):
+        add_namespace(new_chart(), pod_security="strict")
 
 
 def test_model_download_is_only_made_by_the_store() -> None:

@@ -153,6 +153,8 @@ UNUSABLE = {
     "waiting-missing": ("vllm:num_requests_running 0.0\n", 200),  # not proof of idle
     "nan": ("vllm:num_requests_running NaN\nvllm:num_requests_waiting 0.0\n", 200),
     "http-500": (IDLE, 500),
+    # As if /metrics ever required the API key: refused, so not proof of idle either.
+    "http-401": ('{"error": "Unauthorized"}', 401),
 }
 
 

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +30,7 @@ from vllm_doks.config import (
     load_config,
     parse_infra_outputs,
 )
-from vllm_doks.validation import ValidationError
+from vllm_doks.validation import Problem, Problems, ValidationError
 
 if TYPE_CHECKING:
     from vllm_doks.cloud import InfraProps
@@ -149,43 +151,91 @@ def _replace_dir(staged: Path, final: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def _stage(final: Path) -> Path:
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.new-", dir=final.parent))
+    staging.chmod(0o755)  # mkdtemp's 0700 would make the output private to its writer
+    return staging
+
+
+def _kubernetes_layer(
+    config: ArchitectureConfig, outputs: InfraOutputs, staging: Path
+) -> tuple[list[Problem], dict[str, Any]]:
+    """Check and synthesize the Kubernetes layer; problems are returned, not raised, so the
+    caller can report them together with the cloud layer's. Runs in a child process when both
+    layers are synthesized (see ``synth``)."""
+    from vllm_doks.preflight import kubernetes_problems
+
+    problems = kubernetes_problems(config, outputs)
+    if problems:
+        return list(problems.items), {}
+    try:
+        return [], synth_k8s(config, outputs, staging)
+    except ValidationError as e:  # a construct's own check, beyond the config's fields
+        return [
+            Problem(f"{e.where}: {p.field}" if e.where else p.field, p.value, p.expected)
+            for p in e.problems
+        ], {}
+
+
 def synth(
     config: ArchitectureConfig,
     layers: Sequence[str],
     outdirs: dict[str, Path],
     infra_outputs: InfraOutputs | None = None,
     log: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+    parallel: bool = True,
 ) -> dict[str, Any]:
     """Validate, then synthesize each requested layer into a staging directory, then swap.
 
-    Returns the Kubernetes layer's report (Stack 2 outputs etc.) when that layer ran.
+    Every problem of the configuration is reported in one ValidationError before any output
+    is replaced. With both layers and ``parallel``, the Kubernetes layer runs in a second
+    process: each layer's jsii libraries take about a second to load, and two processes load
+    them on two cores at once. Returns the Kubernetes layer's report (Stack 2 outputs etc.).
     """
-    from vllm_doks.preflight import preflight
+    from vllm_doks.preflight import cloud_problems, kubernetes_problems
 
     outputs = infra_outputs or InfraOutputs.examples_for(config)
-    preflight(config, layers, outputs)
+    want_cloud, want_k8s = "cloud" in layers, "k8s" in layers
+    # Stack 2 via Terraform builds the chart inside the cloud layer: no split then.
+    split = parallel and want_cloud and want_k8s and not config.kubernetes_via_terraform
 
     staged: dict[str, Path] = {}
     report: dict[str, Any] = {}
+    child: Future[tuple[list[Problem], dict[str, Any]]] | None = None
     try:
-        for layer in layers:
-            final = outdirs[layer]
-            final.parent.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.new-", dir=final.parent))
-            staging.chmod(0o755)  # mkdtemp's 0700 would make the output private to its writer
-            staged[layer] = staging
-            if layer == "cloud":
-                synth_cloud(config, staging)
-            else:
-                report = synth_k8s(config, outputs, staging)
-        for layer, staging in staged.items():
-            _replace_dir(staging, outdirs[layer])
+        problems = Problems()
+        if split:
+            staged["k8s"] = _stage(outdirs["k8s"])
+            executor = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            child = executor.submit(_kubernetes_layer, config, outputs, staged["k8s"])
+            executor.shutdown(wait=False)
+        if want_cloud:
+            problems.extend(cloud_problems(config).items)
+        if (want_k8s and not split) or config.kubernetes_via_terraform:
+            problems.extend(kubernetes_problems(config, outputs).items)
+        if want_cloud and not problems:
+            staged["cloud"] = _stage(outdirs["cloud"])
+            synth_cloud(config, staged["cloud"])
+        if child is not None:
+            child_problems, report = child.result()
+            problems.extend(child_problems)
+        elif want_k8s and not problems:
+            staged["k8s"] = _stage(outdirs["k8s"])
+            report = synth_k8s(config, outputs, staged["k8s"])
+        problems.raise_if_any()
+        for layer in LAYERS:
+            if layer in staged:
+                _replace_dir(staged[layer], outdirs[layer])
         staged.clear()
     finally:
+        if child is not None:
+            # Let the other process finish writing before its staging directory goes.
+            wait([child])
         for staging in staged.values():
             shutil.rmtree(staging, ignore_errors=True)
 
-    if "k8s" in layers and outputs.examples:
+    if want_k8s and outputs.examples:
         log(
             "WARNING: no Stack 1 outputs given (--infra-outputs); these values in "
             f"{outdirs['k8s']}/ are EXAMPLES, not your deployment's: "

@@ -87,6 +87,33 @@ class ArchitectureConfig:
     namespace: str = _input("vllm", "Kubernetes namespace where vLLM is deployed", "2")
     vllm_image: str = _input("", "vLLM image (empty: the library's pinned release)", "2")
     gateway_class: str = _input("cilium", "GatewayClass of the Gateway", "2")
+    api_key_secret: str = _input(
+        "vllm-api-key",
+        "Secret holding VLLM_API_KEY that clients must send (create it with kubectl; "
+        "required while set); empty turns API-key authentication off",
+        "2",
+    )
+    tls_certificate_secret: str = _input(
+        "",
+        "TLS Secret for an HTTPS listener on the Gateway (e.g. issued by cert-manager); "
+        "empty: HTTP only",
+        "2",
+    )
+    tls_hostname: str = _input(
+        "", "Host name of the HTTPS listener (needed with cert_manager_cluster_issuer)", "2"
+    )
+    cert_manager_cluster_issuer: str = _input(
+        "",
+        "cert-manager ClusterIssuer that issues tls_certificate_secret for tls_hostname; "
+        "empty: none",
+        "2",
+    )
+    network_policy: bool = _input(
+        True,
+        "NetworkPolicies: only the Gateway reaches vLLM's port, downloads get no ingress and "
+        "only DNS + HTTPS egress",
+        "2",
+    )
 
     @property
     def state_backend_enabled(self) -> bool:

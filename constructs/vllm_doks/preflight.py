@@ -1,14 +1,16 @@
 """Whole-configuration checks before anything is synthesized or written.
 
 Each construct validates its own props, but a construct stops at its own problems. Here the
-configuration is checked field by field with the same check functions, plus the checks that
-span both layers, so a user sees every problem of a config in one run. Only a config that
-passes is dry-built, which catches whatever a construct checks beyond the config's fields.
+configuration is checked for every layer being synthesized, with the same check functions
+and props classes the constructs use, plus the checks that span both layers, so a user sees
+every problem of a config in one run. Only the requested layers' modules are imported: a
+cloud-only synth never loads cdk8s, a Kubernetes-only one never loads the DigitalOcean
+provider.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 
 from vllm_doks.config import ArchitectureConfig, InfraOutputs
 from vllm_doks.validation import (
@@ -19,15 +21,26 @@ from vllm_doks.validation import (
 )
 
 
-def config_problems(config: ArchitectureConfig) -> Problems:
-    """Every problem of ``config``, from both layers and between them."""
+def _renamed(problems: Problems, source: Problems, names: Mapping[str, str]) -> None:
+    """Add ``source``'s problems that concern config inputs, under the inputs' names."""
+    for p in source.items:
+        if p.field in names:
+            problems.add(names[p.field], p.value, p.expected)
+
+
+def cloud_problems(config: ArchitectureConfig) -> Problems:
     from vllm_doks.cli import infra_props
+
+    return infra_props(config).problems()
+
+
+def kubernetes_problems(config: ArchitectureConfig, outputs: InfraOutputs) -> Problems:
     from vllm_doks.k8s.checks import check_image
-    from vllm_doks.k8s.names import check_model_id
+    from vllm_doks.k8s.gateway_endpoint import GatewayEndpointProps
+    from vllm_doks.k8s.names import VLLM_QUANTIZATION_METHODS, check_model_id
+    from vllm_doks.k8s.nfs_model_store import NfsModelStoreProps
 
     problems = Problems()
-    problems.extend(infra_props(config).problems().items)
-
     if check_model_id(problems, "model_id", config.model_id):
         # The seed derives the model's name as element(split("/", model_id), 1).
         problems.check(
@@ -37,13 +50,47 @@ def config_problems(config: ArchitectureConfig) -> Problems:
             "must be 'organization/name' as on Hugging Face, e.g. 'Qwen/Qwen2.5-0.5B-Instruct'",
         )
     check_int_range(problems, "replicas", config.replicas, 1)
+    if config.quantization:
+        problems.check(
+            config.quantization in VLLM_QUANTIZATION_METHODS,
+            "quantization",
+            config.quantization,
+            f"must be one of vLLM's --quantization methods: {', '.join(VLLM_QUANTIZATION_METHODS)}"
+            " (or empty for none)",
+        )
     check_dns_label(problems, "namespace", config.namespace)
-    check_dns_subdomain(problems, "gateway_class", config.gateway_class)
-    if config.hf_token_secret:
-        check_dns_subdomain(problems, "hf_token_secret", config.hf_token_secret)
+    for name in ("hf_token_secret", "api_key_secret"):
+        if getattr(config, name):
+            check_dns_subdomain(problems, name, getattr(config, name))
     if config.vllm_image:
         check_image(problems, "vllm_image", config.vllm_image)
-
+    gateway = GatewayEndpointProps(
+        namespace=config.namespace if isinstance(config.namespace, str) else "vllm",
+        gateway_class_name=config.gateway_class,
+        https_certificate_secret_name=config.tls_certificate_secret or None,
+        hostname=config.tls_hostname or None,
+        cert_manager_cluster_issuer=config.cert_manager_cluster_issuer or None,
+    )
+    _renamed(
+        problems,
+        gateway.problems(),
+        {
+            "gateway_class_name": "gateway_class",
+            "https_certificate_secret_name": "tls_certificate_secret",
+            "hostname": "tls_hostname",
+            "cert_manager_cluster_issuer": "cert_manager_cluster_issuer",
+        },
+    )
+    store = NfsModelStoreProps(
+        nfs_server=outputs.nfs_host,
+        nfs_path=outputs.nfs_mount_path,
+        capacity_gi=outputs.nfs_size_gb,
+    )
+    _renamed(
+        problems,
+        store.problems(),
+        {"nfs_server": "nfs_host", "nfs_path": "nfs_mount_path", "capacity_gi": "nfs_size_gb"},
+    )
     # The worker pool's anti-affinity is required: a replica without its own GPU node stays
     # Pending forever (the seed warns about this), so refuse the plan up front.
     if (
@@ -58,18 +105,3 @@ def config_problems(config: ArchitectureConfig) -> Problems:
             "own GPU node (required pod anti-affinity); add GPU nodes or lower replicas",
         )
     return problems
-
-
-def preflight(config: ArchitectureConfig, layers: Sequence[str], outputs: InfraOutputs) -> None:
-    """Raise one ValidationError listing every problem of the configuration."""
-    config_problems(config).raise_if_any()
-    if "k8s" in layers or config.kubernetes_via_terraform:
-        _dry_build_chart(config, outputs)
-
-
-def _dry_build_chart(config: ArchitectureConfig, outputs: InfraOutputs) -> None:
-    import cdk8s
-
-    from vllm_doks.k8s.serving_chart import CHART_NAME, VllmServingChart
-
-    VllmServingChart(cdk8s.App(), CHART_NAME, config, outputs)

@@ -46,6 +46,10 @@ class ValidationError(ValueError):
         lines = "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(f"{head} ({len(self.problems)} problem(s)):\n{lines}")
 
+    def __reduce__(self) -> tuple[type[ValidationError], tuple[tuple[Problem, ...], str]]:
+        # Survive pickling (errors cross from the Kubernetes layer's process).
+        return (type(self), (self.problems, self.where))
+
 
 @dataclass
 class Problems:

@@ -4,15 +4,24 @@
   :meth:`NfsModelStore.add_model` downloads a Hugging Face model into it once
   (:class:`ModelDownload`).
 * :class:`VllmWorkerPool` - vLLM on a GPU node pool serving one stored model: Deployment,
-  Service and PodDisruptionBudget.
-* :class:`GatewayEndpoint` - a Gateway API Gateway; :meth:`GatewayEndpoint.route_to` sends
-  traffic to a worker pool.
+  Service, PodDisruptionBudget, and the network policies that let only the Gateway reach it;
+  clients authenticate with an API key from a Secret.
+* :class:`GatewayEndpoint` - a Gateway API Gateway (HTTP, optionally HTTPS);
+  :meth:`GatewayEndpoint.route_to` sends traffic to a worker pool.
+
+No key or token ever appears in the synthesized objects: they reference Secrets that users
+create with kubectl (``vllm-api-key``, and ``hf-token`` for gated models).
 
 Every object carries an explicit, readable name and namespace (the seed's by default). The
 Namespace itself is left to the chart's owner (see :func:`add_namespace`).
 """
 
-from vllm_doks.k8s.gateway_endpoint import LISTENER_NAME, GatewayEndpoint, GatewayEndpointProps
+from vllm_doks.k8s.gateway_endpoint import (
+    HTTPS_LISTENER_NAME,
+    LISTENER_NAME,
+    GatewayEndpoint,
+    GatewayEndpointProps,
+)
 from vllm_doks.k8s.model_download import ModelDownload
 from vllm_doks.k8s.names import (
     COMPLETION_MARKER,
@@ -20,6 +29,7 @@ from vllm_doks.k8s.names import (
     DEFAULT_VLLM_IMAGE,
     GPU_RESOURCE,
     NODE_POOL_LABEL,
+    VLLM_QUANTIZATION_METHODS,
     model_name_from_id,
 )
 from vllm_doks.k8s.namespace import add_namespace
@@ -38,9 +48,11 @@ __all__ = [
     "DEFAULT_VLLM_IMAGE",
     "FIRST_DOWNLOAD_JOB_NAME",
     "GPU_RESOURCE",
+    "HTTPS_LISTENER_NAME",
     "LISTENER_NAME",
     "NODE_POOL_LABEL",
     "STACK_OUTPUT_DESCRIPTIONS",
+    "VLLM_QUANTIZATION_METHODS",
     "AntiAffinity",
     "GatewayEndpoint",
     "GatewayEndpointProps",

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from decimal import Decimal
 
 from vllm_doks.validation import Problems, check_dns_subdomain, is_token
 
 # A Kubernetes quantity as people write them for memory and CPU: 16Gi, 500m, 2, 1.5.
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+_SUFFIX_FACTORS = {
+    "m": Decimal("0.001"),
+    "": Decimal(1),
+    **{s: Decimal(1000) ** (i + 1) for i, s in enumerate(("k", "M", "G", "T", "P", "E"))},
+    **{s: Decimal(1024) ** (i + 1) for i, s in enumerate(("Ki", "Mi", "Gi", "Ti", "Pi", "Ei"))},
+}
 _SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]{1,253}$")
 _POSIX_PATH = re.compile(r"^(/[A-Za-z0-9._@+-]+)+/?$")
 
@@ -19,6 +26,26 @@ def check_quantity(problems: Problems, field_name: str, value: object) -> bool:
         field_name,
         value,
         "must be a Kubernetes quantity such as '16Gi', '512Mi', '2' or '500m'",
+    )
+
+
+def quantity_value(quantity: str) -> Decimal:
+    """The amount a quantity accepted by :func:`check_quantity` stands for ("1Gi" -> 1073741824)."""
+    match = re.match(r"^([0-9.]+)([A-Za-z]*)$", quantity)
+    if match is None or match.group(2) not in _SUFFIX_FACTORS:
+        raise ValueError(f"not a quantity: {quantity!r}")
+    return Decimal(match.group(1)) * _SUFFIX_FACTORS[match.group(2)]
+
+
+def check_request_within_limit(
+    problems: Problems, request_field: str, request: str, limit_field: str, limit: str
+) -> bool:
+    """Kubernetes refuses a pod whose request exceeds its limit; say so at synth time."""
+    return problems.check(
+        quantity_value(request) <= quantity_value(limit),
+        request_field,
+        request,
+        f"must not exceed {limit_field} ({limit})",
     )
 
 

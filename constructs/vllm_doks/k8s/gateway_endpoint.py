@@ -13,6 +13,9 @@ from vllm_doks._imports.io.k8s.networking.gateway import (
     Gateway,
     GatewaySpec,
     GatewaySpecListeners,
+    GatewaySpecListenersTls,
+    GatewaySpecListenersTlsCertificateRefs,
+    GatewaySpecListenersTlsMode,
     HttpRoute,
     HttpRouteSpec,
     HttpRouteSpecParentRefs,
@@ -36,9 +39,23 @@ from vllm_doks.validation import (
 
 # Gateway API durations (GEP-2257): up to four <number><unit> parts, e.g. "1h30m", "500ms".
 _DURATION = re.compile(r"^([0-9]{1,5}(h|m|s|ms)){1,4}$")
+# A listener hostname as the Gateway API CRD accepts it: a DNS name, optionally "*." first.
+_HOSTNAME = re.compile(r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
-#: Name of the Gateway's single listener; routes attach to it by this section name.
+#: Name of the Gateway's plain-HTTP listener; routes attach to it by this section name.
 LISTENER_NAME = "http"
+#: Name of the optional HTTPS listener.
+HTTPS_LISTENER_NAME = "https"
+
+#: Annotation that makes cert-manager issue the listeners' certificates from a ClusterIssuer.
+CERT_MANAGER_CLUSTER_ISSUER_ANNOTATION = "cert-manager.io/cluster-issuer"
+
+#: Path prefix :meth:`GatewayEndpoint.route_to` exposes by default. vLLM checks the API key
+#: only on paths under /v1; elsewhere it serves /metrics, /health, /tokenize, /detokenize,
+#: /invocations (SageMaker-style generation), /inference/v1/generate, /pooling, /score,
+#: /rerank, ... to anyone (vllm/entrypoints/openai/server_utils.py and the routers attached
+#: in api_server.build_app, v0.18.0). Publishing only /v1 keeps the key meaningful.
+DEFAULT_PATH_PREFIX = "/v1"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,6 +71,22 @@ class GatewayEndpointProps:
     """GatewayClass that implements the Gateway; DOKS ships Cilium's. Default ``"cilium"``."""
     http_port: int = 80
     """Port of the plain-HTTP listener. Default 80."""
+    https_certificate_secret_name: str | None = None
+    """TLS Secret (``kubernetes.io/tls``, in the Gateway's namespace) for an HTTPS listener
+    ``https`` that terminates TLS, e.g. the Secret cert-manager issues for
+    ``cert_manager_cluster_issuer``. Default ``None``: HTTP only."""
+    hostname: str | None = None
+    """Host name of the HTTPS listener, e.g. ``"llm.example.com"`` (or ``"*.example.com"``);
+    requests for other names are not served on it. Required with
+    ``cert_manager_cluster_issuer``, which issues the certificate for it. Default ``None``:
+    any name."""
+    https_port: int = 443
+    """Port of the HTTPS listener. Default 443."""
+    cert_manager_cluster_issuer: str | None = None
+    """cert-manager ClusterIssuer that issues the certificate into
+    ``https_certificate_secret_name`` for ``hostname`` (the ``cert-manager.io/cluster-issuer``
+    annotation on the Gateway; cert-manager's Gateway API support must be enabled). Default
+    ``None``: the TLS Secret is created some other way."""
 
     def problems(self) -> Problems:
         problems = Problems()
@@ -61,14 +94,59 @@ class GatewayEndpointProps:
         check_dns_label(problems, "namespace", self.namespace)
         check_dns_subdomain(problems, "gateway_class_name", self.gateway_class_name)
         check_int_range(problems, "http_port", self.http_port, 1, 65535)
+        https = self.https_certificate_secret_name is not None
+        if self.https_certificate_secret_name is not None:
+            check_dns_subdomain(
+                problems, "https_certificate_secret_name", self.https_certificate_secret_name
+            )
+            if check_int_range(problems, "https_port", self.https_port, 1, 65535):
+                problems.check(
+                    self.https_port != self.http_port,
+                    "https_port",
+                    self.https_port,
+                    f"must differ from http_port ({self.http_port})",
+                )
+        if self.hostname is not None:
+            valid = problems.check(
+                isinstance(self.hostname, str)
+                and len(self.hostname) <= 253
+                and bool(_HOSTNAME.match(self.hostname)),
+                "hostname",
+                self.hostname,
+                "must be a lowercase DNS name such as 'llm.example.com' or '*.example.com' "
+                "(no IP address, port or scheme)",
+            )
+            problems.check(
+                https or not valid,
+                "hostname",
+                self.hostname,
+                "names the HTTPS listener, so it needs https_certificate_secret_name",
+            )
+        if self.cert_manager_cluster_issuer is not None:
+            check_dns_subdomain(
+                problems, "cert_manager_cluster_issuer", self.cert_manager_cluster_issuer
+            )
+            problems.check(
+                https and self.hostname is not None,
+                "cert_manager_cluster_issuer",
+                self.cert_manager_cluster_issuer,
+                "needs https_certificate_secret_name (where cert-manager stores the certificate) "
+                "and hostname (the name it is issued for)",
+            )
         return problems
 
 
 class GatewayEndpoint(Construct):
-    """A Gateway with one HTTP listener, and HTTPRoutes to worker pools behind it::
+    """A Gateway with an HTTP listener (and optionally an HTTPS one), and HTTPRoutes to worker
+    pools behind it::
 
         endpoint = GatewayEndpoint(chart, "Gateway")
-        endpoint.route_to(pool)                      # "/" -> the pool's Service
+        endpoint.route_to(pool)                      # "/v1" -> the pool's Service
+
+    With ``https_certificate_secret_name`` the Gateway also terminates TLS on a listener
+    ``https``; routes attach to both listeners. The plain-HTTP listener stays (the seed's
+    ``curl http://...`` and cert-manager's HTTP-01 challenges use it), so clients that want
+    their API key kept off the wire must use the ``https://`` address.
 
     The Gateway's address appears in its status
     (``kubectl get gateway vllm-gateway -n vllm``) once the GatewayClass's controller has
@@ -88,20 +166,46 @@ class GatewayEndpoint(Construct):
         self.gateway_name = props.name
         self.namespace = props.namespace
         self.http_port = props.http_port
+        https = props.https_certificate_secret_name is not None
+        self.https_port: int | None = props.https_port if https else None
+        self.hostname = props.hostname
         self._routes: list[HttpRoute] = []
         self._route_names: list[str] = []
 
+        listeners = [
+            GatewaySpecListeners(name=LISTENER_NAME, protocol="HTTP", port=props.http_port)
+        ]
+        if props.https_certificate_secret_name is not None:
+            listeners.append(
+                GatewaySpecListeners(
+                    name=HTTPS_LISTENER_NAME,
+                    protocol="HTTPS",
+                    port=props.https_port,
+                    hostname=props.hostname,
+                    tls=GatewaySpecListenersTls(
+                        mode=GatewaySpecListenersTlsMode.TERMINATE,
+                        certificate_refs=[
+                            GatewaySpecListenersTlsCertificateRefs(
+                                kind="Secret", name=props.https_certificate_secret_name
+                            )
+                        ],
+                    ),
+                )
+            )
+        annotations = (
+            {CERT_MANAGER_CLUSTER_ISSUER_ANNOTATION: props.cert_manager_cluster_issuer}
+            if props.cert_manager_cluster_issuer is not None
+            else None
+        )
         self.gateway = Gateway(
             self,
             "Gateway",
-            metadata=cdk8s.ApiObjectMetadata(name=props.name, namespace=props.namespace),
-            spec=GatewaySpec(
-                gateway_class_name=props.gateway_class_name,
-                listeners=[
-                    GatewaySpecListeners(name=LISTENER_NAME, protocol="HTTP", port=props.http_port)
-                ],
+            metadata=cdk8s.ApiObjectMetadata(
+                name=props.name, namespace=props.namespace, annotations=annotations
             ),
+            spec=GatewaySpec(gateway_class_name=props.gateway_class_name, listeners=listeners),
         )
+        self.listener_names: tuple[str, ...] = tuple(listener.name for listener in listeners)
 
     @property
     def route_names(self) -> tuple[str, ...]:
@@ -115,14 +219,18 @@ class GatewayEndpoint(Construct):
         self,
         pool: VllmWorkerPool,
         *,
-        path_prefix: str = "/",
+        path_prefix: str = DEFAULT_PATH_PREFIX,
         route_name: str | None = None,
         request_timeout: str | None = None,
     ) -> HttpRoute:
-        """Send requests whose path starts with ``path_prefix`` to ``pool``'s Service.
+        """Send requests whose path starts with ``path_prefix`` to ``pool``'s Service, on every
+        listener of the Gateway.
 
         :param pool: the worker pool to send traffic to; it must be in the Gateway's namespace.
-        :param path_prefix: path prefix to match. Default ``"/"`` (everything).
+        :param path_prefix: path prefix to match. Default ``"/v1"``: the OpenAI-compatible API,
+            the only part of vLLM its API key protects. ``"/"`` also publishes vLLM's other
+            endpoints (``/metrics``, ``/tokenize``, ``/invocations``, ...), which vLLM serves
+            without the key.
         :param route_name: name of the HTTPRoute. Default ``"<pool name>-route"``
             (``"vllm-route"`` for the default pool, the seed's name).
         :param request_timeout: Gateway API request timeout, e.g. ``"300s"``, or ``"0s"`` for
@@ -172,7 +280,8 @@ class GatewayEndpoint(Construct):
             metadata=cdk8s.ApiObjectMetadata(name=name, namespace=pool.namespace),
             spec=HttpRouteSpec(
                 parent_refs=[
-                    HttpRouteSpecParentRefs(name=self.gateway_name, section_name=LISTENER_NAME)
+                    HttpRouteSpecParentRefs(name=self.gateway_name, section_name=listener)
+                    for listener in self.listener_names
                 ],
                 rules=[
                     HttpRouteSpecRules(

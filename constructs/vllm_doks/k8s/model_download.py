@@ -8,6 +8,7 @@ from cdk8s_plus_28 import k8s
 from constructs import Construct
 
 from vllm_doks.k8s.names import COMPLETION_MARKER, model_name_from_id
+from vllm_doks.k8s.network_policies import download_policy
 from vllm_doks.k8s.pod_security import (
     MODELS_VOLUME,
     TMP_VOLUME,
@@ -16,11 +17,13 @@ from vllm_doks.k8s.pod_security import (
     gpu_tolerations,
     models_volume,
     node_pool_selector,
-    optional_secret_env,
+    optional_secret_file_volume,
     pod_security_context,
     tmp_volume,
 )
 from vllm_doks.k8s.scripts import DOWNLOAD_MODEL, sh_command
+from vllm_doks.k8s.suppressions import HIGH_UID_REASON, checkov_skip_annotations, image_skips
+from vllm_doks.k8s.values import quantity
 
 if TYPE_CHECKING:
     from vllm_doks.k8s.nfs_model_store import NfsModelStore
@@ -31,6 +34,14 @@ LOCK_HEARTBEAT_SECONDS = 15
 LOCK_STALE_SECONDS = 120
 #: How often a waiting downloader looks at the lock again (seconds).
 LOCK_POLL_SECONDS = 10
+
+#: Volume and directory of the Hugging Face token file (from the optional Secret).
+HF_TOKEN_VOLUME = "hf-token"
+HF_TOKEN_DIR = "/var/run/secrets/huggingface"
+HF_TOKEN_FILE = "token"
+
+#: Pod label naming the download Job, so its NetworkPolicy selects its pods only.
+DOWNLOAD_JOB_LABEL = "vllm-doks.io/download-job"
 
 
 class ModelDownload(Construct):
@@ -71,21 +82,52 @@ class ModelDownload(Construct):
             env("HOME", "/tmp"),
             env("HF_HOME", "/tmp/hf_home"),
         ]
+        mounts = [
+            k8s.VolumeMount(name=MODELS_VOLUME, mount_path=store.mount_path),
+            k8s.VolumeMount(name=TMP_VOLUME, mount_path="/tmp"),
+        ]
+        volumes = [models_volume(store.pvc_name, read_only=False), tmp_volume()]
         if hf_token_secret_name is not None:
-            container_env.append(
-                optional_secret_env("HF_TOKEN", hf_token_secret_name, hf_token_secret_key)
+            # The token as a file, not an environment variable: huggingface_hub reads
+            # HF_TOKEN_PATH when HF_TOKEN is unset, and a file stays out of the process
+            # environment (inherited by every child, shown in crash reports). The Secret may
+            # be absent: public models need none, and huggingface_hub then finds no file.
+            container_env.append(env("HF_TOKEN_PATH", f"{HF_TOKEN_DIR}/{HF_TOKEN_FILE}"))
+            mounts.append(
+                k8s.VolumeMount(name=HF_TOKEN_VOLUME, mount_path=HF_TOKEN_DIR, read_only=True)
+            )
+            volumes.append(
+                optional_secret_file_volume(
+                    HF_TOKEN_VOLUME, hf_token_secret_name, hf_token_secret_key, HF_TOKEN_FILE
+                )
             )
 
         labels = {"app": "model-download"}
+        pod_labels = {**labels, DOWNLOAD_JOB_LABEL: job_name}
+        requests = {
+            "cpu": quantity(props.download_cpu_request),
+            "memory": quantity(props.download_memory_request),
+        }
+        limits: dict[str, k8s.Quantity] = {}
+        if props.download_cpu_limit is not None:
+            limits["cpu"] = quantity(props.download_cpu_limit)
+        if props.download_memory_limit is not None:
+            limits["memory"] = quantity(props.download_memory_limit)
+        skips = [("CKV_K8S_40", HIGH_UID_REASON), *image_skips(props.download_image)]
         self.job = k8s.KubeJob(
             self,
             "Job",
-            metadata=k8s.ObjectMeta(name=job_name, namespace=self.namespace, labels=labels),
+            metadata=k8s.ObjectMeta(
+                name=job_name,
+                namespace=self.namespace,
+                labels=labels,
+                annotations=checkov_skip_annotations(skips),
+            ),
             spec=k8s.JobSpec(
                 backoff_limit=props.download_backoff_limit,
                 ttl_seconds_after_finished=props.download_ttl_seconds_after_finished,
                 template=k8s.PodTemplateSpec(
-                    metadata=k8s.ObjectMeta(labels=labels),
+                    metadata=k8s.ObjectMeta(labels=pod_labels),
                     spec=k8s.PodSpec(
                         # Never: each retry is a fresh pod whose predecessors' logs remain.
                         restart_policy="Never",
@@ -112,31 +154,30 @@ class ModelDownload(Construct):
                                 ),
                                 env=container_env,
                                 resources=k8s.ResourceRequirements(
-                                    requests={
-                                        "cpu": k8s.Quantity.from_string(props.download_cpu_request),
-                                        "memory": k8s.Quantity.from_string(
-                                            props.download_memory_request
-                                        ),
-                                    }
+                                    requests=requests, limits=limits or None
                                 ),
                                 security_context=container_security_context(),
-                                volume_mounts=[
-                                    k8s.VolumeMount(
-                                        name=MODELS_VOLUME, mount_path=store.mount_path
-                                    ),
-                                    k8s.VolumeMount(name=TMP_VOLUME, mount_path="/tmp"),
-                                ],
+                                volume_mounts=mounts,
                             )
                         ],
-                        volumes=[
-                            models_volume(store.pvc_name, read_only=False),
-                            tmp_volume(),
-                        ],
+                        volumes=volumes,
                     ),
                 ),
             ),
         )
         self.job.add_dependency(store.persistent_volume_claim)
+
+        self.network_policy: k8s.KubeNetworkPolicy | None = None
+        if props.download_network_policy:
+            self.network_policy = download_policy(
+                self,
+                "NetworkPolicy",
+                name=job_name,
+                namespace=self.namespace,
+                labels=labels,
+                selector=pod_labels,
+                restrict_egress=props.download_egress_restricted,
+            )
 
     @property
     def pvc_name(self) -> str:

@@ -19,6 +19,43 @@ DEFAULT_NAMESPACE = "vllm"
 #: (vllm-project/vllm#36666), so do not pin an older tag.
 DEFAULT_VLLM_IMAGE = "vllm/vllm-openai:v0.18.0"
 
+#: vLLM v0.18.0's ``--quantization`` methods, in vLLM's order: the ``QuantizationMethods``
+#: literal of ``vllm/model_executor/layers/quantization/__init__.py`` in the v0.18.0 release
+#: (PyPI sdist ``vllm-0.18.0.tar.gz``), which is also the "Possible choices" list of
+#: ``--quantization`` in the v0.18.0 ``vllm serve`` CLI reference. ``vllm serve`` lowercases the
+#: value and refuses anything else with "Unknown quantization method".
+VLLM_QUANTIZATION_METHODS: tuple[str, ...] = (
+    "awq",
+    "fp8",
+    "ptpc_fp8",
+    "fbgemm_fp8",
+    "fp_quant",
+    "modelopt",
+    "modelopt_fp4",
+    "modelopt_mxfp8",
+    "modelopt_mixed",
+    "gguf",
+    "gptq_marlin",
+    "awq_marlin",
+    "gptq",
+    "compressed-tensors",
+    "bitsandbytes",
+    "experts_int8",
+    "quark",
+    "moe_wna16",
+    "torchao",
+    "inc",
+    "mxfp4",
+    "petit_nvfp4",
+    "cpu_awq",
+)
+
+#: Of those, the ones v0.18.0 marks deprecated (``DEPRECATED_QUANTIZATION_METHODS``, same
+#: file): ``vllm serve`` refuses them unless ``--allow-deprecated-quantization`` is also given.
+VLLM_DEPRECATED_QUANTIZATION_METHODS: frozenset[str] = frozenset(
+    {"ptpc_fp8", "fbgemm_fp8", "fp_quant", "experts_int8", "petit_nvfp4"}
+)
+
 #: Extended resource the NVIDIA device plugin advertises on DOKS GPU nodes.
 GPU_RESOURCE = "nvidia.com/gpu"
 

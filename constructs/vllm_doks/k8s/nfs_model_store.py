@@ -13,6 +13,7 @@ from vllm_doks.k8s.checks import (
     check_host,
     check_image,
     check_quantity,
+    check_request_within_limit,
     check_secret_key,
 )
 from vllm_doks.k8s.model_download import ModelDownload
@@ -23,6 +24,7 @@ from vllm_doks.k8s.names import (
     dns_label,
     model_name_from_id,
 )
+from vllm_doks.k8s.values import quantity
 from vllm_doks.validation import (
     Problems,
     check_dns_label,
@@ -66,10 +68,25 @@ class NfsModelStoreProps:
     download_ttl_seconds_after_finished: int = 300
     """Seconds a finished download Job (and its logs) is kept. Default 300 (the seed's)."""
     download_cpu_request: str = "500m"
-    """CPU request of a download pod. Default ``"500m"``; no CPU limit (throttling a download
-    only makes it slower)."""
+    """CPU request of a download pod. Default ``"500m"``."""
     download_memory_request: str = "1Gi"
-    """Memory request of a download pod. Default ``"1Gi"``; no memory limit."""
+    """Memory request of a download pod. Default ``"1Gi"``."""
+    download_cpu_limit: str | None = "4"
+    """CPU limit of a download pod. Default ``"4"``: enough for the parallel file transfers, and
+    a bound on what a download can take from the vLLM pods on the same GPU node. ``None`` for
+    no limit."""
+    download_memory_limit: str | None = "8Gi"
+    """Memory limit of a download pod. Default ``"8Gi"``: downloads stream to the share, so
+    this only bounds a runaway; an OOM-killed attempt is retried and resumes. ``None`` for no
+    limit."""
+    download_network_policy: bool = True
+    """Give each download Job a NetworkPolicy that denies all ingress to its pods (nothing
+    connects to a download). Default ``True``."""
+    download_egress_restricted: bool = True
+    """With ``download_network_policy``, also limit the download's egress to DNS (the
+    cluster's ``k8s-app: kube-dns`` pods) and HTTPS to public addresses, keeping the VPC, the
+    cluster and the metadata service out of reach. Default ``True``; ``False`` if downloads
+    need a proxy or mirror at a private address."""
 
     def problems(self) -> Problems:
         problems = Problems()
@@ -88,8 +105,18 @@ class NfsModelStoreProps:
             self.download_ttl_seconds_after_finished,
             0,
         )
-        check_quantity(problems, "download_cpu_request", self.download_cpu_request)
-        check_quantity(problems, "download_memory_request", self.download_memory_request)
+        for resource in ("cpu", "memory"):
+            request_field, limit_field = (
+                f"download_{resource}_request",
+                f"download_{resource}_limit",
+            )
+            request, limit = getattr(self, request_field), getattr(self, limit_field)
+            ok = check_quantity(problems, request_field, request)
+            if limit is not None and check_quantity(problems, limit_field, limit) and ok:
+                check_request_within_limit(problems, request_field, request, limit_field, limit)
+        for field_name in ("download_network_policy", "download_egress_restricted"):
+            value = getattr(self, field_name)
+            problems.check(isinstance(value, bool), field_name, value, "must be True or False")
         return problems
 
 
@@ -119,7 +146,7 @@ class NfsModelStore(Construct):
         self.pvc_name = f"{props.name}-pvc"
         self._models: list[ModelDownload] = []
 
-        capacity = {"storage": k8s.Quantity.from_string(f"{props.capacity_gi}Gi")}
+        capacity = {"storage": quantity(f"{props.capacity_gi}Gi")}
         binding_labels = {"pv-name": self.pv_name}
 
         self.persistent_volume = k8s.KubePersistentVolume(

@@ -80,3 +80,42 @@ def optional_secret_env(name: str, secret_name: str, secret_key: str) -> k8s.Env
             secret_key_ref=k8s.SecretKeySelector(name=secret_name, key=secret_key, optional=True)
         ),
     )
+
+
+def required_secret_env(name: str, secret_name: str, secret_key: str) -> k8s.EnvVar:
+    """An env var from a Secret that must exist.
+
+    ``optional: false`` on purpose: without the Secret (or its key) the container does not
+    start and the pod shows ``CreateContainerConfigError`` naming the Secret, instead of
+    starting without the value, which for an API key would mean an open endpoint.
+    """
+    return k8s.EnvVar(
+        name=name,
+        value_from=k8s.EnvVarSource(
+            secret_key_ref=k8s.SecretKeySelector(name=secret_name, key=secret_key, optional=False)
+        ),
+    )
+
+
+#: Owner and group may read, nobody else: the kubelet gives secret volumes the pod's
+#: ``fsGroup`` (1000) as group, which is the group our containers run as.
+SECRET_FILE_MODE = 0o440
+
+
+def optional_secret_file_volume(
+    volume_name: str, secret_name: str, secret_key: str, file_name: str
+) -> k8s.Volume:
+    """One key of a Secret that may not exist, as the file ``file_name`` in a volume.
+
+    With ``optional: true`` a missing Secret (or key) leaves the volume empty and the pod
+    starts; whoever reads the file then finds none.
+    """
+    return k8s.Volume(
+        name=volume_name,
+        secret=k8s.SecretVolumeSource(
+            secret_name=secret_name,
+            optional=True,
+            default_mode=SECRET_FILE_MODE,
+            items=[k8s.KeyToPath(key=secret_key, path=file_name)],
+        ),
+    )

@@ -6,6 +6,7 @@ from dataclasses import dataclass, fields
 
 from cdk8s_plus_28 import k8s
 
+from vllm_doks.k8s.values import int_or_string
 from vllm_doks.validation import Problems, check_int_range
 
 
@@ -70,4 +71,4 @@ class ProbeTimings:
 
 def _health(port: str) -> k8s.HttpGetAction:
     # A named port: the probes follow the container port if it ever changes.
-    return k8s.HttpGetAction(path="/health", port=k8s.IntOrString.from_string(port))
+    return k8s.HttpGetAction(path="/health", port=int_or_string(port))

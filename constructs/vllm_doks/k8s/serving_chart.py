@@ -29,7 +29,13 @@ CHART_NAME = "vllm"
 
 class VllmServingChart(cdk8s.Chart):
     """Namespace, NFS model store with the model's download Job, the vLLM worker pool and a
-    Gateway routing to it, wired from one configuration and Stack 1's outputs."""
+    Gateway routing to it, wired from one configuration and Stack 1's outputs.
+
+    Secure by default: the namespace enforces the ``restricted`` Pod Security Standard,
+    clients need the API key from the Secret ``config.api_key_secret``, only the Gateway's
+    data path reaches vLLM (``config.network_policy``), and the Gateway also serves HTTPS when
+    ``config.tls_certificate_secret`` names a TLS Secret.
+    """
 
     def __init__(
         self, scope: Construct, id: str, config: ArchitectureConfig, infra: InfraOutputs
@@ -48,6 +54,7 @@ class VllmServingChart(cdk8s.Chart):
                 capacity_gi=infra.nfs_size_gb,
                 namespace=config.namespace,
                 download_image=config.vllm_image or DEFAULT_VLLM_IMAGE,
+                download_network_policy=config.network_policy,
             ),
         )
         if infra.examples:
@@ -72,13 +79,19 @@ class VllmServingChart(cdk8s.Chart):
                 quantization=config.quantization or None,
                 image=config.vllm_image or DEFAULT_VLLM_IMAGE,
                 hf_token_secret_name=config.hf_token_secret or None,
+                api_key_secret_name=config.api_key_secret or None,
+                network_policy=config.network_policy,
             ),
         )
         self.endpoint = GatewayEndpoint(
             self,
             "Endpoint",
             GatewayEndpointProps(
-                namespace=config.namespace, gateway_class_name=config.gateway_class
+                namespace=config.namespace,
+                gateway_class_name=config.gateway_class,
+                https_certificate_secret_name=config.tls_certificate_secret or None,
+                hostname=config.tls_hostname or None,
+                cert_manager_cluster_issuer=config.cert_manager_cluster_issuer or None,
             ),
         )
         self.endpoint.route_to(self.pool)

@@ -6,12 +6,25 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
+import cdk8s
 from cdk8s_plus_28 import k8s
 from constructs import Construct
 
-from vllm_doks.k8s.checks import check_image, check_quantity, check_secret_key
+from vllm_doks.k8s.checks import (
+    check_image,
+    check_quantity,
+    check_request_within_limit,
+    check_secret_key,
+)
 from vllm_doks.k8s.model_download import ModelDownload
-from vllm_doks.k8s.names import DEFAULT_VLLM_IMAGE, GPU_RESOURCE, HOSTNAME_TOPOLOGY_KEY
+from vllm_doks.k8s.names import (
+    DEFAULT_VLLM_IMAGE,
+    GPU_RESOURCE,
+    HOSTNAME_TOPOLOGY_KEY,
+    VLLM_DEPRECATED_QUANTIZATION_METHODS,
+    VLLM_QUANTIZATION_METHODS,
+)
+from vllm_doks.k8s.network_policies import cilium_gateway_policy, worker_ingress_policy
 from vllm_doks.k8s.pod_security import (
     MODELS_VOLUME,
     SHM_VOLUME,
@@ -23,10 +36,13 @@ from vllm_doks.k8s.pod_security import (
     node_pool_selector,
     optional_secret_env,
     pod_security_context,
+    required_secret_env,
     tmp_volume,
 )
 from vllm_doks.k8s.probes import ProbeTimings
 from vllm_doks.k8s.scripts import PRESTOP_DRAIN, WAIT_FOR_MODEL, sh_command
+from vllm_doks.k8s.suppressions import HIGH_UID_REASON, checkov_skip_annotations, image_skips
+from vllm_doks.k8s.values import int_or_string, quantity
 from vllm_doks.validation import Problems, check_dns_label, check_dns_subdomain, check_int_range
 
 AntiAffinity = Literal["required", "preferred", "none"]
@@ -36,7 +52,36 @@ AntiAffinity = Literal["required", "preferred", "none"]
 CONTAINER_NAME = "vllm"
 PORT_NAME = "http"
 
-_QUANTIZATION = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+#: vLLM's API-key variable: ``vllm serve`` reads ``VLLM_API_KEY`` when ``--api-key`` is not
+#: given (vllm/entrypoints/openai/api_server.py, v0.18.0: ``args.api_key or
+#: [envs.VLLM_API_KEY]``), so the key comes from a Secret and never appears in the args.
+API_KEY_ENV = "VLLM_API_KEY"
+
+#: Lets ``--quantization`` take one of vLLM's deprecated methods.
+ALLOW_DEPRECATED_QUANTIZATION = "--allow-deprecated-quantization"
+
+#: Requests and limits of the init container, which only runs ``sh`` and ``sleep``.
+WAIT_FOR_MODEL_REQUESTS = {"cpu": "10m", "memory": "16Mi"}
+WAIT_FOR_MODEL_LIMITS = {"cpu": "100m", "memory": "64Mi"}
+
+#: Why the vLLM Deployment carries the checkov waivers it does (see k8s/suppressions.py).
+CPU_LIMIT_REASON = (
+    "no CPU limit on the vLLM container by design: CFS throttling of its API server, "
+    "scheduler and tokenizer threads adds latency to every request. It has a CPU request, "
+    "and the init container has limits"
+)
+MEMORY_LIMIT_REASON = (
+    "no memory limit on the vLLM container unless memory_limit is set: eager loading reads "
+    "whole weight files into RAM, and an OOM kill mid-load costs a full reload from NFS. It "
+    "has a memory request covering /dev/shm, and the init container has limits"
+)
+API_KEY_ENV_REASON = (
+    "vLLM reads its API key only from the VLLM_API_KEY environment variable or --api-key "
+    "(which would show it in the pod spec), so it comes from a secretKeyRef"
+)
+HF_TOKEN_ENV_REASON = "HF_TOKEN comes from a secretKeyRef as in the seed"
+SECRET_REF_ONLY = "The manifest holds only Secret references, never a value"
+
 _DNS1035_START = re.compile(r"^[a-z]")
 
 
@@ -53,8 +98,10 @@ class VllmWorkerPoolProps:
     """Number of vLLM pods. With the default required anti-affinity each needs its own GPU
     node. Default 1."""
     quantization: str | None = None
-    """vLLM ``--quantization`` method, e.g. ``"fp8"``; ``None`` (or ``""``, as the seed
-    writes it) to serve the weights as they are. Default ``None``."""
+    """vLLM ``--quantization`` method, e.g. ``"fp8"``, one of vLLM v0.18.0's methods
+    (:data:`~vllm_doks.k8s.names.VLLM_QUANTIZATION_METHODS`); ``None`` (or ``""``, as the seed
+    writes it) to serve the weights as they are. A deprecated method also needs
+    ``"--allow-deprecated-quantization"`` in ``extra_args``. Default ``None``."""
     image: str = DEFAULT_VLLM_IMAGE
     """vLLM image, pinned (a tag other than ``latest``, or a digest). Default
     ``vllm/vllm-openai:v0.18.0``: the flags this construct emits need at least that release."""
@@ -103,6 +150,34 @@ class VllmWorkerPoolProps:
     ``None`` to not reference one. Default ``"hf-token"`` (the seed's)."""
     hf_token_secret_key: str = "HF_TOKEN"
     """Key of the token in that Secret. Default ``"HF_TOKEN"``."""
+    api_key_secret_name: str | None = "vllm-api-key"
+    """Secret holding the API key clients must send as ``Authorization: Bearer <key>``; vLLM
+    reads it from ``VLLM_API_KEY``. Create it before (or right after) applying::
+
+        kubectl -n vllm create secret generic vllm-api-key \\
+            --from-literal=VLLM_API_KEY="$(openssl rand -hex 32)"
+
+    The reference is not optional: until the Secret exists the pods stay in
+    ``CreateContainerConfigError`` rather than serving without a key. vLLM checks the key on
+    paths under ``/v1`` only; ``/health`` and ``/metrics`` (the probes, the preStop hook) stay
+    open, which is why :meth:`GatewayEndpoint.route_to` exposes ``/v1`` only by default.
+    ``None`` turns authentication off: anyone who reaches the port may use the model.
+    Default ``"vllm-api-key"``."""
+    api_key_secret_key: str = "VLLM_API_KEY"
+    """Key of the API key in that Secret. Default ``"VLLM_API_KEY"``."""
+    network_policy: bool = True
+    """Restrict ingress to the pods to the vLLM port from the gateway's data path (and
+    ``allow_from_namespaces``), with a NetworkPolicy ``<name>-ingress``; see
+    :mod:`vllm_doks.k8s.network_policies`. Default ``True``."""
+    cilium_gateway_policy: bool = True
+    """With ``network_policy``, admit the vLLM port from Cilium's Gateway API Envoy with a
+    CiliumNetworkPolicy ``<name>-from-gateway`` (``fromEntities: [ingress]``): DOKS's
+    Gateway implementation, whose traffic no plain NetworkPolicy can select. ``False`` on a
+    cluster without Cilium; then list the gateway's namespace in ``allow_from_namespaces``.
+    Default ``True``."""
+    allow_from_namespaces: tuple[str, ...] = ()
+    """With ``network_policy``, namespaces whose pods may also reach the vLLM port directly,
+    e.g. ``("monitoring",)`` for a Prometheus that scrapes ``/metrics``. Default none."""
     anti_affinity: AntiAffinity = "required"
     """Pod anti-affinity on ``kubernetes.io/hostname``: ``"required"`` (at most one pod per
     node, the seed's), ``"preferred"`` (spread when possible) or ``"none"``."""
@@ -136,12 +211,23 @@ class VllmWorkerPoolProps:
         check_dns_label(problems, "gpu_node_pool_name", self.gpu_node_pool_name)
         check_int_range(problems, "replicas", self.replicas, 0)
         if self.quantization:
-            problems.check(
-                isinstance(self.quantization, str) and bool(_QUANTIZATION.match(self.quantization)),
+            known = problems.check(
+                self.quantization in VLLM_QUANTIZATION_METHODS,
                 "quantization",
                 self.quantization,
-                "must be a vLLM quantization method name such as 'fp8', 'awq' or 'gptq', or None",
+                f"must be one of vLLM v0.18's --quantization methods: "
+                f"{', '.join(VLLM_QUANTIZATION_METHODS)}; or None / '' for none (a method of "
+                f"another vLLM release can go in extra_args)",
             )
+            if known and self.quantization in VLLM_DEPRECATED_QUANTIZATION_METHODS:
+                problems.check(
+                    isinstance(self.extra_args, tuple)
+                    and ALLOW_DEPRECATED_QUANTIZATION in self.extra_args,
+                    "quantization",
+                    self.quantization,
+                    f"is deprecated in vLLM v0.18, which refuses it unless extra_args also "
+                    f"contains {ALLOW_DEPRECATED_QUANTIZATION!r}",
+                )
         check_image(problems, "image", self.image)
         if check_dns_label(problems, "name", self.name, max_len=63 - len("-pdb")):
             problems.check(
@@ -187,10 +273,15 @@ class VllmWorkerPoolProps:
                 )
         check_quantity(problems, "shm_size", self.shm_size)
         check_int_range(problems, "gpus_per_replica", self.gpus_per_replica, 1, 8)
+        quantities_ok = True
         for field_name in ("cpu_request", "memory_request", "memory_limit"):
             value = getattr(self, field_name)
             if value is not None:
-                check_quantity(problems, field_name, value)
+                quantities_ok &= check_quantity(problems, field_name, value)
+        if quantities_ok and self.memory_request is not None and self.memory_limit is not None:
+            check_request_within_limit(
+                problems, "memory_request", self.memory_request, "memory_limit", self.memory_limit
+            )
         problems.check(
             isinstance(self.extra_args, tuple) and all(isinstance(a, str) for a in self.extra_args),
             "extra_args",
@@ -200,6 +291,20 @@ class VllmWorkerPoolProps:
         if self.hf_token_secret_name is not None:
             check_dns_subdomain(problems, "hf_token_secret_name", self.hf_token_secret_name)
             check_secret_key(problems, "hf_token_secret_key", self.hf_token_secret_key)
+        if self.api_key_secret_name is not None:
+            check_dns_subdomain(problems, "api_key_secret_name", self.api_key_secret_name)
+            check_secret_key(problems, "api_key_secret_key", self.api_key_secret_key)
+        for field_name in ("network_policy", "cilium_gateway_policy"):
+            value = getattr(self, field_name)
+            problems.check(isinstance(value, bool), field_name, value, "must be True or False")
+        if problems.check(
+            isinstance(self.allow_from_namespaces, tuple),
+            "allow_from_namespaces",
+            self.allow_from_namespaces,
+            "must be a tuple of namespace names, e.g. ('monitoring',)",
+        ):
+            for ns in self.allow_from_namespaces:
+                check_dns_label(problems, "allow_from_namespaces", ns)
         problems.check(
             self.anti_affinity in ("required", "preferred", "none"),
             "anti_affinity",
@@ -226,7 +331,16 @@ class VllmWorkerPool(Construct):
     * on termination a preStop hook holds SIGTERM back until ``/metrics`` shows no running
       or waiting requests (bounded), then vLLM's ``--shutdown-timeout`` finishes the rest;
     * non-root, read-only root filesystem, no capabilities; ``/tmp`` and ``/dev/shm`` are
-      the only writable paths, and the model share is mounted read-only.
+      the only writable paths, and the model share is mounted read-only;
+    * clients authenticate with the API key from the Secret ``vllm-api-key`` (vLLM's
+      ``VLLM_API_KEY``), unless ``api_key_secret_name=None`` turns that off;
+    * a NetworkPolicy ``<name>-ingress`` and a CiliumNetworkPolicy ``<name>-from-gateway``
+      let only the Gateway's data path reach the vLLM port (see
+      :mod:`vllm_doks.k8s.network_policies`).
+
+    Checks that checkov reports for these pods and that are waived on purpose (no CPU limit,
+    uid 1000, ...) are annotated on the Deployment with their reasons
+    (:mod:`vllm_doks.k8s.suppressions`).
     """
 
     def __init__(self, scope: Construct, id: str, props: VllmWorkerPoolProps) -> None:
@@ -251,20 +365,26 @@ class VllmWorkerPool(Construct):
         self.image = props.image
         self.shutdown_timeout_seconds = props.resolved_shutdown_timeout_seconds
         self.drain_deadline_seconds = props.resolved_drain_deadline_seconds
+        self.api_key_secret_name = props.api_key_secret_name
         self._selector = {"app": props.name}
 
         self.deployment = k8s.KubeDeployment(
             self,
             "Deployment",
-            metadata=self._metadata(self.deployment_name),
+            metadata=k8s.ObjectMeta(
+                name=self.deployment_name,
+                namespace=self.namespace,
+                labels=self.selector_labels,
+                annotations=checkov_skip_annotations(self._checkov_skips()),
+            ),
             spec=k8s.DeploymentSpec(
                 replicas=props.replicas,
                 progress_deadline_seconds=props.progress_deadline_seconds,
                 strategy=k8s.DeploymentStrategy(
                     type="RollingUpdate",
                     rolling_update=k8s.RollingUpdateDeployment(
-                        max_surge=k8s.IntOrString.from_number(0),
-                        max_unavailable=k8s.IntOrString.from_number(1),
+                        max_surge=int_or_string(0),
+                        max_unavailable=int_or_string(1),
                     ),
                 ),
                 selector=k8s.LabelSelector(match_labels=self.selector_labels),
@@ -285,7 +405,7 @@ class VllmWorkerPool(Construct):
                     k8s.ServicePort(
                         name=PORT_NAME,
                         port=props.port,
-                        target_port=k8s.IntOrString.from_string(PORT_NAME),
+                        target_port=int_or_string(PORT_NAME),
                         protocol="TCP",
                     )
                 ],
@@ -296,10 +416,34 @@ class VllmWorkerPool(Construct):
             "PodDisruptionBudget",
             metadata=self._metadata(self.pdb_name),
             spec=k8s.PodDisruptionBudgetSpec(
-                max_unavailable=k8s.IntOrString.from_number(1),
+                max_unavailable=int_or_string(1),
                 selector=k8s.LabelSelector(match_labels=self.selector_labels),
             ),
         )
+
+        self.network_policy: k8s.KubeNetworkPolicy | None = None
+        self.cilium_network_policy: cdk8s.ApiObject | None = None
+        if props.network_policy:
+            self.network_policy = worker_ingress_policy(
+                self,
+                "NetworkPolicy",
+                name=f"{props.name}-ingress",
+                namespace=self.namespace,
+                labels=self.selector_labels,
+                selector=self.selector_labels,
+                port=props.port,
+                allow_from_namespaces=props.allow_from_namespaces,
+            )
+            if props.cilium_gateway_policy:
+                self.cilium_network_policy = cilium_gateway_policy(
+                    self,
+                    "CiliumNetworkPolicy",
+                    name=f"{props.name}-from-gateway",
+                    namespace=self.namespace,
+                    labels=self.selector_labels,
+                    selector=self.selector_labels,
+                    port=props.port,
+                )
 
     @property
     def selector_labels(self) -> dict[str, str]:
@@ -333,6 +477,24 @@ class VllmWorkerPool(Construct):
     def _metadata(self, name: str) -> k8s.ObjectMeta:
         return k8s.ObjectMeta(name=name, namespace=self.namespace, labels=self.selector_labels)
 
+    def _checkov_skips(self) -> list[tuple[str, str]]:
+        props = self.props
+        skips = [("CKV_K8S_11", CPU_LIMIT_REASON)]
+        if props.memory_limit is None:
+            skips.append(("CKV_K8S_13", MEMORY_LIMIT_REASON))
+        reasons = [
+            reason
+            for reason, used in (
+                (API_KEY_ENV_REASON, props.api_key_secret_name is not None),
+                (HF_TOKEN_ENV_REASON, props.hf_token_secret_name is not None),
+            )
+            if used
+        ]
+        if reasons:
+            skips.append(("CKV_K8S_35", f"{'; '.join(reasons)}. {SECRET_REF_ONLY}"))
+        skips.append(("CKV_K8S_40", HIGH_UID_REASON))
+        return skips + image_skips(props.image)
+
     def _pod_spec(self) -> k8s.PodSpec:
         props = self.props
         model = self.model
@@ -362,6 +524,10 @@ class VllmWorkerPool(Construct):
                         str(props.model_wait_interval_seconds),
                         f"Job {model.job_name} (kubectl logs job/{model.job_name} "
                         f"-n {model.namespace})",
+                    ),
+                    resources=k8s.ResourceRequirements(
+                        requests={k: quantity(v) for k, v in WAIT_FOR_MODEL_REQUESTS.items()},
+                        limits={k: quantity(v) for k, v in WAIT_FOR_MODEL_LIMITS.items()},
                     ),
                     security_context=container_security_context(),
                     volume_mounts=[models_mount],
@@ -409,7 +575,7 @@ class VllmWorkerPool(Construct):
                     # PyTorch and NCCL exchange tensors through /dev/shm; the runtime's
                     # default 64 MiB is far too small.
                     empty_dir=k8s.EmptyDirVolumeSource(
-                        medium="Memory", size_limit=k8s.Quantity.from_string(props.shm_size)
+                        medium="Memory", size_limit=quantity(props.shm_size)
                     ),
                 ),
             ],
@@ -432,21 +598,32 @@ class VllmWorkerPool(Construct):
                     "HF_TOKEN", props.hf_token_secret_name, props.hf_token_secret_key
                 )
             )
+        if props.api_key_secret_name is not None:
+            # vLLM then requires "Authorization: Bearer <key>" on every path under /v1 and
+            # leaves the others open (AuthenticationMiddleware in
+            # vllm/entrypoints/openai/server_utils.py, v0.18.0: "the request path doesn't
+            # start with /v1 (e.g. /health)" skips the check), so the probes' /health and the
+            # preStop hook's /metrics keep working without the key.
+            variables.append(
+                required_secret_env(
+                    API_KEY_ENV, props.api_key_secret_name, props.api_key_secret_key
+                )
+            )
         # Weights come from the share only; never reach out to the Hub at startup.
         variables.append(env("HF_HUB_OFFLINE", "1"))
         return variables
 
     def _resources(self) -> k8s.ResourceRequirements:
         props = self.props
-        gpus = k8s.Quantity.from_number(props.gpus_per_replica)
+        gpus = quantity(props.gpus_per_replica)
         requests = {GPU_RESOURCE: gpus}
         limits = {GPU_RESOURCE: gpus}
         if props.cpu_request is not None:
-            requests["cpu"] = k8s.Quantity.from_string(props.cpu_request)
+            requests["cpu"] = quantity(props.cpu_request)
         if props.memory_request is not None:
-            requests["memory"] = k8s.Quantity.from_string(props.memory_request)
+            requests["memory"] = quantity(props.memory_request)
         if props.memory_limit is not None:
-            limits["memory"] = k8s.Quantity.from_string(props.memory_limit)
+            limits["memory"] = quantity(props.memory_limit)
         return k8s.ResourceRequirements(requests=requests, limits=limits)
 
     def _affinity(self) -> k8s.Affinity | None:

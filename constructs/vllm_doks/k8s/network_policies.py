@@ -1,0 +1,199 @@
+"""Network policies of the worker pools and the download Jobs.
+
+Who may reach vLLM's port on DOKS
+---------------------------------
+DOKS runs Cilium as its CNI and implements the Gateway API with Cilium's Envoy. Cilium does
+not forward Gateway traffic to a backend from a pod of some namespace: its Envoy proxies the
+request, and the backend sees it arrive with Cilium's reserved ``ingress`` security identity
+("the Cilium Envoy instance that handles ingress L7 traffic", Cilium docs, Policy Language >
+Entities). A reserved identity has no namespace or pod labels, so no selector of a plain
+``networking.k8s.io/v1`` NetworkPolicy matches it: a NetworkPolicy that admits the gateway's
+namespace, ``kube-system`` (where Cilium and its Envoy run), all pods or the VPC's ``ipBlock``
+still drops the Gateway's requests (cilium/cilium#36509 reports exactly that policy failing;
+the maintainers' answer in cilium/cilium#39959 and #47617 is a rule for ``reserved:ingress``).
+Only a CiliumNetworkPolicy can name it: ``fromEntities: [ingress]``.
+
+So a pool gets two policies that Cilium enforces together (their allows add up, and any policy
+selecting a pod makes it deny everything else):
+
+* ``NetworkPolicy/<pool>-ingress`` (standard, portable): selects the pool's pods for Ingress.
+  By default it allows nothing, which makes the pods deny all ingress on any CNI; it admits
+  the vLLM port from the namespaces listed in ``allow_from_namespaces`` (e.g. a Prometheus
+  namespace that scrapes ``/metrics``).
+* ``CiliumNetworkPolicy/<pool>-from-gateway``: admits the vLLM port from the ``ingress``
+  entity, i.e. from the Gateway's data path and nothing else. Switch it off on a cluster
+  without Cilium and list the gateway's namespace in ``allow_from_namespaces`` instead.
+
+What is not affected: the preStop hook and vLLM's internal ports talk over ``127.0.0.1``
+inside the pod's own network namespace, which no policy filters; the kubelet's probes come
+from the pod's own node, which Cilium always admits (its ``allow-localhost`` default), as
+Kubernetes expects of every NetworkPolicy implementation.
+
+The download Job
+----------------
+Nothing ever connects to a download pod, so ``NetworkPolicy/<job>`` denies all ingress. It
+also limits egress to what a download needs: DNS to the cluster's DNS pods
+(``k8s-app: kube-dns``, CoreDNS on DOKS) and HTTPS to public addresses (Hugging Face and its
+CDNs; their addresses change, and FQDN rules need Cilium-specific policy). Private, link-local
+(including the droplet metadata service at 169.254.169.254) and shared address ranges stay
+closed, so a compromised download cannot reach the VPC, the cluster or the metadata service.
+The NFS share is mounted by the kubelet on the node, not from the pod, so it needs no rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import cdk8s
+from cdk8s_plus_28 import k8s
+from constructs import Construct
+
+from vllm_doks.k8s.values import int_or_string
+
+#: Label every namespace carries with its own name (Kubernetes sets it since 1.21).
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+
+#: Cilium's reserved identity of its Envoy, which forwards Gateway API traffic to backends.
+CILIUM_INGRESS_ENTITY = "ingress"
+
+#: Labels of the cluster's DNS pods (CoreDNS keeps the kube-dns labels, on DOKS too).
+KUBE_DNS_LABELS = {"k8s-app": "kube-dns"}
+
+#: Ranges a download never needs: RFC 1918, shared address space (RFC 6598), link-local (the
+#: metadata service) and, for IPv6, unique-local and link-local.
+PRIVATE_IPV4 = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16")
+PRIVATE_IPV6 = ("fc00::/7", "fe80::/10")
+
+
+def _tcp(port: int) -> k8s.NetworkPolicyPort:
+    return k8s.NetworkPolicyPort(port=int_or_string(port), protocol="TCP")
+
+
+def worker_ingress_policy(
+    scope: Construct,
+    id: str,
+    *,
+    name: str,
+    namespace: str,
+    labels: Mapping[str, str],
+    selector: Mapping[str, str],
+    port: int,
+    allow_from_namespaces: Sequence[str],
+) -> k8s.KubeNetworkPolicy:
+    """Ingress to the pool's pods: only ``port``, only from ``allow_from_namespaces``."""
+    rules = (
+        [
+            k8s.NetworkPolicyIngressRule(
+                from_=[
+                    k8s.NetworkPolicyPeer(
+                        namespace_selector=k8s.LabelSelector(
+                            match_labels={NAMESPACE_NAME_LABEL: ns}
+                        )
+                    )
+                    for ns in allow_from_namespaces
+                ],
+                ports=[_tcp(port)],
+            )
+        ]
+        if allow_from_namespaces
+        else None
+    )
+    return k8s.KubeNetworkPolicy(
+        scope,
+        id,
+        metadata=k8s.ObjectMeta(name=name, namespace=namespace, labels=dict(labels)),
+        spec=k8s.NetworkPolicySpec(
+            pod_selector=k8s.LabelSelector(match_labels=dict(selector)),
+            policy_types=["Ingress"],
+            ingress=rules,
+        ),
+    )
+
+
+def cilium_gateway_policy(
+    scope: Construct,
+    id: str,
+    *,
+    name: str,
+    namespace: str,
+    labels: Mapping[str, str],
+    selector: Mapping[str, str],
+    port: int,
+) -> cdk8s.ApiObject:
+    """``CiliumNetworkPolicy``: ``port`` from Cilium's Gateway data path (``ingress`` entity)."""
+    policy = cdk8s.ApiObject(
+        scope,
+        id,
+        api_version="cilium.io/v2",
+        kind="CiliumNetworkPolicy",
+        metadata=cdk8s.ApiObjectMetadata(name=name, namespace=namespace, labels=dict(labels)),
+    )
+    spec: dict[str, Any] = {
+        "description": (
+            f"Cilium's Gateway API Envoy (reserved identity '{CILIUM_INGRESS_ENTITY}') may "
+            f"reach port {port}/TCP of the selected pods; the pool's NetworkPolicy denies "
+            "every other source."
+        ),
+        # Unqualified labels select pods in the policy's own namespace only.
+        "endpointSelector": {"matchLabels": dict(selector)},
+        "ingress": [
+            {
+                "fromEntities": [CILIUM_INGRESS_ENTITY],
+                "toPorts": [{"ports": [{"port": str(port), "protocol": "TCP"}]}],
+            }
+        ],
+    }
+    policy.add_json_patch(cdk8s.JsonPatch.add("/spec", spec))
+    return policy
+
+
+def download_policy(
+    scope: Construct,
+    id: str,
+    *,
+    name: str,
+    namespace: str,
+    labels: Mapping[str, str],
+    selector: Mapping[str, str],
+    restrict_egress: bool,
+) -> k8s.KubeNetworkPolicy:
+    """No ingress at all; egress DNS + HTTPS to public addresses (or anything, if not
+    ``restrict_egress``)."""
+    egress = None
+    if restrict_egress:
+        egress = [
+            k8s.NetworkPolicyEgressRule(
+                to=[
+                    k8s.NetworkPolicyPeer(
+                        namespace_selector=k8s.LabelSelector(),
+                        pod_selector=k8s.LabelSelector(match_labels=dict(KUBE_DNS_LABELS)),
+                    )
+                ],
+                ports=[
+                    k8s.NetworkPolicyPort(port=int_or_string(53), protocol="UDP"),
+                    k8s.NetworkPolicyPort(port=int_or_string(53), protocol="TCP"),
+                ],
+            ),
+            k8s.NetworkPolicyEgressRule(
+                to=[
+                    k8s.NetworkPolicyPeer(
+                        ip_block=k8s.IpBlock(cidr="0.0.0.0/0", except_=list(PRIVATE_IPV4))
+                    ),
+                    k8s.NetworkPolicyPeer(
+                        ip_block=k8s.IpBlock(cidr="::/0", except_=list(PRIVATE_IPV6))
+                    ),
+                ],
+                ports=[_tcp(443)],
+            ),
+        ]
+    return k8s.KubeNetworkPolicy(
+        scope,
+        id,
+        metadata=k8s.ObjectMeta(name=name, namespace=namespace, labels=dict(labels)),
+        spec=k8s.NetworkPolicySpec(
+            pod_selector=k8s.LabelSelector(match_labels=dict(selector)),
+            policy_types=["Ingress", "Egress"] if restrict_egress else ["Ingress"],
+            egress=egress,
+        ),
+    )

