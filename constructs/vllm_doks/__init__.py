@@ -11,9 +11,9 @@ Every public name is re-exported here lazily, e.g. ``from vllm_doks import NfsMo
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from vllm_doks._lazy import lazy_exports
 from vllm_doks._node import wire_jsii_node
 
 # Before anything below can import a jsii library.
@@ -113,14 +113,4 @@ if TYPE_CHECKING:
     )
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'vllm_doks' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)

@@ -6,8 +6,9 @@ while the constructs import cdktf and the DigitalOcean provider (about a second)
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from vllm_doks._lazy import lazy_exports
 
 _LAZY: dict[str, str] = {
     "ARCHITECTURE_TAG": "vllm_doks.cloud.infra_props",
@@ -62,14 +63,4 @@ if TYPE_CHECKING:
     from vllm_doks.cloud.regions import SUPPORTED_REGIONS
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'vllm_doks.cloud' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)
