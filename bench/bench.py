@@ -57,9 +57,16 @@ def main() -> int:
     cloud = cold(app_cmd("cloud"), args.runs)
     k8s = cold(app_cmd("k8s"), args.runs)
 
-    loaded = subprocess.run(
-        [PY, str(HERE / "pools.py"), "--check-modules"], capture_output=True, text=True, check=True
-    ).stdout.strip().splitlines()[-1]
+    loaded = (
+        subprocess.run(
+            [PY, str(HERE / "pools.py"), "--check-modules"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     pools = subprocess.run([PY, str(HERE / "pools.py")], capture_output=True, text=True, check=True)
     per_pool = {
         int(n): float(t) for n, t in (line.split() for line in pools.stdout.split("\n") if line)

@@ -16,6 +16,8 @@ Every object carries an explicit, readable name and namespace (the seed's by def
 Namespace itself is left to the chart's owner (see :func:`add_namespace`).
 """
 
+from vllm_doks.k8s.autoscaling import VllmAutoscaler, VllmAutoscalerProps
+from vllm_doks.k8s.dashboard import VllmDashboard, VllmDashboardProps
 from vllm_doks.k8s.gateway_endpoint import (
     HTTPS_LISTENER_NAME,
     LISTENER_NAME,
@@ -39,6 +41,7 @@ from vllm_doks.k8s.nfs_model_store import (
     NfsModelStoreProps,
 )
 from vllm_doks.k8s.outputs import STACK_OUTPUT_DESCRIPTIONS, stack_outputs
+from vllm_doks.k8s.pod_monitor import VllmPodMonitor, VllmPodMonitorProps
 from vllm_doks.k8s.probes import ProbeTimings
 from vllm_doks.k8s.vllm_worker_pool import AntiAffinity, VllmWorkerPool, VllmWorkerPoolProps
 
@@ -60,6 +63,12 @@ __all__ = [
     "NfsModelStore",
     "NfsModelStoreProps",
     "ProbeTimings",
+    "VllmAutoscaler",
+    "VllmAutoscalerProps",
+    "VllmDashboard",
+    "VllmDashboardProps",
+    "VllmPodMonitor",
+    "VllmPodMonitorProps",
     "VllmWorkerPool",
     "VllmWorkerPoolProps",
     "add_namespace",

@@ -1,0 +1,265 @@
+"""DigitalOcean GPU Droplet sizes that DOKS offers for GPU node pools, as plain data.
+
+Pure Python (no cdk8s/cdktf import), so the cloud layer (node pool size, AMD cluster flags),
+the Kubernetes layer (resource name, toleration, image, ``--tensor-parallel-size``) and the
+capacity planner all read the same facts.
+
+Sources (checked 2026-11):
+
+* Slugs and sizes: ``doctl compute size list`` output (``gpu-4000adax1-20gb``,
+  ``gpu-l40sx1-48gb``, ``gpu-6000adax1-48gb``, ``gpu-mi300x1-192gb``, ``gpu-h100x1-80gb``,
+  ``gpu-h200x1-141gb``, ``gpu-mi300x8-1536gb``, ...) and DigitalOcean's Droplet release notes
+  (docs.digitalocean.com/release-notes): RTX 4000/6000 Ada "available for DOKS clusters ...
+  with the ``gpu-4000adax1-20gb`` and ``gpu-6000adax1-48gb`` slug"; H200 "using slugs
+  ``gpu-h200x1-141gb`` (1 GPU) and ``gpu-h200x8-1128gb`` (8 GPUs)". The number after ``x`` is
+  the GPU count; the trailing ``NNNgb`` is the total GPU memory of the Droplet.
+* Taints: DOKS "Managed Elements" page (docs.digitalocean.com/products/kubernetes/details/
+  managed/): "For GPU worker nodes, DigitalOcean applies the following taint: AMD
+  ``amd.com/gpu:NoSchedule``, NVIDIA ``nvidia.com/gpu:NoSchedule``", plus the labels
+  ``doks.digitalocean.com/gpu-brand: amd|nvidia``.
+* AMD cluster flags: the DigitalOcean API's cluster request bodies ``amd_gpu_device_plugin``
+  ("whether the AMD GPU Device Plugin should be enabled ... enabled by default for clusters
+  with an AMD GPU node pool", digitalocean/openapi 5d99aef) and
+  ``amd_gpu_device_metrics_exporter_plugin`` (DOKS release notes: install "the AMD Device
+  Metrics Exporter plugin ... with the amd_gpu_device_metrics_exporter_plugin request body
+  parameter"). The Terraform/cdktf ``digitalocean_kubernetes_cluster`` has the same-named
+  blocks, e.g. ``amd_gpu_device_plugin { enabled = true }``.
+* ROCm image: vLLM's ROCm installation docs (vllm-project/vllm,
+  docs/getting_started/installation/gpu.rocm.inc.md): the official image "is available on
+  Docker Hub as vllm/vllm-openai-rocm" (published upstream since 2026-01-20; before that AMD
+  published ``rocm/vllm``). We pin the same release as the CUDA image, ``v0.18.0``.
+
+Memory figures are the slug's nominal GiB per GPU; the device may report slightly less (an
+L40S shows about 45 GiB with ECC on), which ``--gpu-memory-utilization`` leaves room for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal
+
+from vllm_doks.validation import Problem, Problems, ValidationError
+
+Vendor = Literal["nvidia", "amd"]
+
+#: vLLM's CUDA image, the same pin as the Kubernetes layer's default.
+CUDA_VLLM_IMAGE = "vllm/vllm-openai:v0.18.0"
+#: vLLM's official ROCm image (Docker Hub ``vllm/vllm-openai-rocm``), same vLLM release.
+ROCM_VLLM_IMAGE = "vllm/vllm-openai-rocm:v0.18.0"
+
+#: Extended resource each vendor's device plugin advertises (and DOKS's taint key).
+RESOURCE_NAMES: Mapping[str, str] = MappingProxyType(
+    {"nvidia": "nvidia.com/gpu", "amd": "amd.com/gpu"}
+)
+#: Key of the ``NoSchedule`` taint DOKS puts on GPU nodes of each vendor.
+TOLERATION_KEYS: Mapping[str, str] = MappingProxyType(
+    {"nvidia": "nvidia.com/gpu", "amd": "amd.com/gpu"}
+)
+#: Node label DOKS sets on every GPU node (value: ``nvidia`` or ``amd``).
+GPU_BRAND_LABEL = "doks.digitalocean.com/gpu-brand"
+
+#: ``digitalocean_kubernetes_cluster`` arguments an AMD GPU node pool needs.
+AMD_CLUSTER_FLAGS: Mapping[str, Mapping[str, bool]] = MappingProxyType(
+    {
+        "amd_gpu_device_plugin": MappingProxyType({"enabled": True}),
+        "amd_gpu_device_metrics_exporter_plugin": MappingProxyType({"enabled": True}),
+    }
+)
+_NO_FLAGS: Mapping[str, Mapping[str, bool]] = MappingProxyType({})
+
+
+@dataclass(frozen=True, kw_only=True)
+class GpuSize:
+    """One GPU Droplet size as a DOKS node pool uses it.
+
+    Build one directly (or with :func:`custom_gpu_size`) for a size DigitalOcean adds after
+    this catalogue was written, and pass it as ``custom=`` to :func:`lookup_gpu_size`.
+    """
+
+    slug: str
+    """DigitalOcean size slug, e.g. ``gpu-h100x1-80gb``."""
+    gpu_count: int
+    """GPUs per Droplet (one node); also vLLM's ``--tensor-parallel-size`` for a replica."""
+    gpu_memory_gb: float
+    """Memory per GPU in GiB (nominal, as in the slug)."""
+    vendor: Vendor
+    gpu_model: str
+    """Human name, e.g. ``NVIDIA H100``."""
+    resource_name: str
+    """Extended resource to request: ``nvidia.com/gpu`` or ``amd.com/gpu``."""
+    toleration_key: str
+    """Key of DOKS's ``NoSchedule`` taint on nodes of this size."""
+    vllm_image: str
+    """vLLM image built for this vendor's stack (CUDA or ROCm)."""
+    cluster_flags: Mapping[str, Mapping[str, bool]] = field(
+        default_factory=lambda: _NO_FLAGS, hash=False, compare=False
+    )
+    """``digitalocean_kubernetes_cluster`` arguments this size needs (AMD: device plugin and
+    metrics exporter); empty for NVIDIA."""
+
+    def __post_init__(self) -> None:
+        problems = self.problems()
+        problems.raise_if_any()
+
+    def problems(self) -> Problems:
+        p = Problems(where=f"GpuSize {self.slug!r}")
+        p.check(
+            isinstance(self.slug, str) and self.slug.startswith("gpu-"),
+            "slug",
+            self.slug,
+            "must be a DigitalOcean GPU Droplet slug, starting with 'gpu-'",
+        )
+        if p.check(
+            self.vendor in RESOURCE_NAMES, "vendor", self.vendor, "must be 'nvidia' or 'amd'"
+        ):
+            p.check(
+                self.resource_name == RESOURCE_NAMES[self.vendor],
+                "resource_name",
+                self.resource_name,
+                f"must be {RESOURCE_NAMES[self.vendor]!r} for vendor {self.vendor!r}",
+            )
+            p.check(
+                self.toleration_key == TOLERATION_KEYS[self.vendor],
+                "toleration_key",
+                self.toleration_key,
+                f"must be {TOLERATION_KEYS[self.vendor]!r} for vendor {self.vendor!r}",
+            )
+        p.check(
+            isinstance(self.gpu_count, int)
+            and not isinstance(self.gpu_count, bool)
+            and self.gpu_count >= 1,
+            "gpu_count",
+            self.gpu_count,
+            "must be a whole number of GPUs, at least 1",
+        )
+        p.check(
+            isinstance(self.gpu_memory_gb, int | float)
+            and not isinstance(self.gpu_memory_gb, bool)
+            and self.gpu_memory_gb > 0,
+            "gpu_memory_gb",
+            self.gpu_memory_gb,
+            "must be the memory of one GPU in GiB, greater than 0",
+        )
+        p.check(
+            isinstance(self.vllm_image, str) and bool(self.vllm_image.strip()),
+            "vllm_image",
+            self.vllm_image,
+            "must be a container image reference",
+        )
+        return p
+
+    @property
+    def total_gpu_memory_gb(self) -> float:
+        """GPU memory of one node (all its GPUs), GiB."""
+        return self.gpu_count * self.gpu_memory_gb
+
+    @property
+    def tensor_parallel_size(self) -> int:
+        return tensor_parallel_size(self)
+
+    def toleration(self) -> dict[str, str]:
+        """The toleration a pod needs to land on this size's (tainted) nodes."""
+        return {"key": self.toleration_key, "operator": "Exists", "effect": "NoSchedule"}
+
+    def node_selector(self) -> dict[str, str]:
+        """Label DOKS puts on GPU nodes of this vendor."""
+        return {GPU_BRAND_LABEL: self.vendor}
+
+    def resource_limits(self) -> dict[str, str]:
+        """Container limits: every GPU of the node for one replica."""
+        return {self.resource_name: str(self.gpu_count)}
+
+    def cluster_flags_dict(self) -> dict[str, dict[str, bool]]:
+        """A plain, mutable copy of :attr:`cluster_flags` (for cdktf struct arguments)."""
+        return {k: dict(v) for k, v in self.cluster_flags.items()}
+
+
+def custom_gpu_size(
+    slug: str,
+    *,
+    vendor: Vendor,
+    gpu_count: int,
+    gpu_memory_gb: float,
+    gpu_model: str = "",
+    vllm_image: str | None = None,
+) -> GpuSize:
+    """A size not in the catalogue, with the vendor's resource name, taint, image and flags."""
+    return GpuSize(
+        slug=slug,
+        gpu_count=gpu_count,
+        gpu_memory_gb=gpu_memory_gb,
+        vendor=vendor,
+        gpu_model=gpu_model or slug,
+        resource_name=RESOURCE_NAMES.get(vendor, ""),
+        toleration_key=TOLERATION_KEYS.get(vendor, ""),
+        vllm_image=vllm_image or (ROCM_VLLM_IMAGE if vendor == "amd" else CUDA_VLLM_IMAGE),
+        cluster_flags=AMD_CLUSTER_FLAGS if vendor == "amd" else _NO_FLAGS,
+    )
+
+
+def _size(slug: str, vendor: Vendor, count: int, memory: float, model: str) -> GpuSize:
+    return custom_gpu_size(
+        slug, vendor=vendor, gpu_count=count, gpu_memory_gb=memory, gpu_model=model
+    )
+
+
+#: GPU Droplet sizes DOKS offers for node pools, by slug (see the module doc for sources).
+GPU_SIZES: Mapping[str, GpuSize] = MappingProxyType(
+    {
+        s.slug: s
+        for s in (
+            _size("gpu-h100x1-80gb", "nvidia", 1, 80, "NVIDIA H100"),
+            _size("gpu-h100x8-640gb", "nvidia", 8, 80, "NVIDIA H100"),
+            _size("gpu-h200x1-141gb", "nvidia", 1, 141, "NVIDIA H200"),
+            _size("gpu-h200x8-1128gb", "nvidia", 8, 141, "NVIDIA H200"),
+            _size("gpu-l40sx1-48gb", "nvidia", 1, 48, "NVIDIA L40S"),
+            _size("gpu-6000adax1-48gb", "nvidia", 1, 48, "NVIDIA RTX 6000 Ada"),
+            _size("gpu-4000adax1-20gb", "nvidia", 1, 20, "NVIDIA RTX 4000 Ada"),
+            _size("gpu-mi300x1-192gb", "amd", 1, 192, "AMD Instinct MI300X"),
+            _size("gpu-mi300x8-1536gb", "amd", 8, 192, "AMD Instinct MI300X"),
+        )
+    }
+)
+
+
+def tensor_parallel_size(size: GpuSize) -> int:
+    """vLLM's ``--tensor-parallel-size`` for one replica on ``size``: all of its GPUs."""
+    return size.gpu_count
+
+
+def lookup_gpu_size(slug: str, *, custom: GpuSize | None = None) -> GpuSize:
+    """The catalogue entry for ``slug``, or ``custom`` when given (escape hatch).
+
+    Raises :class:`ValidationError` naming every known slug when ``slug`` is unknown and no
+    ``custom`` size is given, or when ``custom`` describes a different slug.
+    """
+    if custom is not None:
+        if custom.slug != slug:
+            raise ValidationError(
+                [
+                    Problem(
+                        "custom.slug",
+                        custom.slug,
+                        f"must equal the requested size {slug!r}",
+                    )
+                ],
+                "lookup_gpu_size",
+            )
+        return custom
+    size = GPU_SIZES.get(slug)
+    if size is None:
+        raise ValidationError([unknown_size_problem("gpu_size", slug)], "lookup_gpu_size")
+    return size
+
+
+def unknown_size_problem(field_name: str, slug: object) -> Problem:
+    """The problem for a slug not in the catalogue, listing every known slug."""
+    return Problem(
+        field_name,
+        slug,
+        f"must be one of the GPU sizes DOKS offers: {', '.join(sorted(GPU_SIZES))}; "
+        "for a size added later, pass custom=custom_gpu_size(slug, vendor=..., "
+        "gpu_count=..., gpu_memory_gb=...)",
+    )

@@ -1,0 +1,283 @@
+"""VllmAutoscaler: a KEDA ScaledObject scaling a worker pool on vLLM's queue metrics.
+
+Optional: nothing is emitted unless a chart instantiates it. It needs KEDA (v2.x, the
+``keda.sh/v1alpha1`` ScaledObject CRD) and a Prometheus that scrapes the pool's ``/metrics``
+(for instance through :class:`~vllm_doks.k8s.pod_monitor.VllmPodMonitor`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import cdk8s
+from constructs import Construct
+
+from vllm_doks.k8s.vllm_worker_pool import VllmWorkerPool
+from vllm_doks.validation import Problems, check_dns_subdomain, check_int_range, check_min_max
+
+KEDA_API_VERSION = "keda.sh/v1alpha1"
+
+#: vLLM's gauges of requests queued for, and in, the engine's batch (v0.18, v1 engine;
+#: labels ``model_name`` and ``engine``).
+WAITING_METRIC = "vllm:num_requests_waiting"
+RUNNING_METRIC = "vllm:num_requests_running"
+
+#: Longest Deployment name whose pod names Kubernetes never shortens: a generated name's base
+#: (``<deployment>-<hash of up to 10>-``) is cut to 58 characters.
+MAX_POOL_NAME = 46
+
+_PROMETHEUS_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s\"]*)?$")
+
+
+def pool_pod_regex(pool: VllmWorkerPool) -> str:
+    """PromQL regex (fully anchored by PromQL) of the names of the pool's pods.
+
+    A Deployment's pods are named ``<deployment>-<pod-template-hash>-<suffix>``, so
+    ``vllm-[a-z0-9]+-[a-z0-9]+`` matches the pods of Deployment ``vllm`` and not those of a
+    Deployment ``vllm-large`` in the same namespace (one more ``-`` segment). Kubernetes
+    shortens the pod names of Deployments named longer than :data:`MAX_POOL_NAME` characters,
+    which would then match nothing: :class:`VllmAutoscalerProps` refuses such pools.
+    """
+    # The name is a DNS label (letters, digits, '-'): nothing to escape, and a backslash
+    # escape such as re.escape's "\\-" would be an error inside a PromQL string.
+    return f"{pool.deployment_name}-[a-z0-9]+-[a-z0-9]+"
+
+
+def pool_metric_query(pool: VllmWorkerPool, metric: str) -> str:
+    """``sum(<metric>{namespace="<ns>",pod=~"<pool pods>"})``: the pool-wide total."""
+    return f'sum({metric}{{namespace="{pool.namespace}",pod=~"{pool_pod_regex(pool)}"}})'
+
+
+@dataclass(frozen=True, kw_only=True)
+class VllmAutoscalerProps:
+    """Props of :class:`VllmAutoscaler`."""
+
+    pool: VllmWorkerPool
+    """The worker pool to scale. Required."""
+    prometheus_server_address: str
+    """URL of the Prometheus KEDA queries, e.g.
+    ``"http://prometheus-operated.monitoring.svc:9090"`` (the Service the Prometheus Operator
+    creates for its Prometheus). Required."""
+    min_replicas: int = 1
+    """Fewest replicas (KEDA ``minReplicaCount``). Default 1: KEDA allows 0 (scale to zero),
+    but a vLLM replica takes minutes to get a GPU node, load the weights from NFS and warm up,
+    so the first request after an idle period would wait that long."""
+    max_replicas: int = 2
+    """Most replicas (KEDA ``maxReplicaCount``), at least 1 and at least ``min_replicas``.
+    With the pool's default required anti-affinity each replica needs its own GPU node, so
+    this must not exceed the GPU node pool's (maximum) size; see ``gpu_node_count``.
+    Default 2."""
+    waiting_threshold: int = 5
+    """Target number of waiting requests (``vllm:num_requests_waiting``) per replica: KEDA
+    sizes the pool to ``ceil(total waiting / waiting_threshold)`` replicas (an
+    ``AverageValue`` target), within the bounds. Requests wait when vLLM's batch or KV cache
+    is full, so a small number means the replicas are saturated. Default 5."""
+    running_threshold: int | None = None
+    """Target number of running requests (``vllm:num_requests_running``) per replica, as a
+    second trigger (KEDA scales to the larger of the two). Useful to scale before requests
+    start to queue; a good value depends on the model, the GPU and ``--max-num-seqs``, so it
+    has no default. ``None`` (default) for no second trigger."""
+    activation_threshold: int = 0
+    """KEDA ``activationThreshold`` of the waiting trigger: only matters with
+    ``min_replicas=0``, where the pool wakes from zero once more requests than this wait.
+    Default 0."""
+    cooldown_period_seconds: int = 300
+    """KEDA ``cooldownPeriod``: how long the triggers must be inactive before KEDA scales to
+    zero. Only used with ``min_replicas=0``; scaling down between 1 and the maximum follows
+    ``scale_down_stabilization_seconds``. Default 300 (KEDA's)."""
+    scale_down_stabilization_seconds: int = 300
+    """Stabilization window of the HPA KEDA creates: the pool shrinks only to the largest
+    size recommended over this window, so a short lull does not drop a replica (and its warm
+    KV cache) that a minute later would take minutes to come back. Scale-down also removes at
+    most one pod per minute. Default 300 (Kubernetes')."""
+    polling_interval_seconds: int = 30
+    """KEDA ``pollingInterval``: how often KEDA queries Prometheus. Default 30 (KEDA's)."""
+    gpu_node_count: int | None = None
+    """Number of GPU nodes the pool can use (the node pool's size, or its autoscaling
+    maximum). When given and the pool's anti-affinity is ``"required"``, a ``max_replicas``
+    above it is an error: the replicas beyond it would stay Pending. ``None`` (default) skips
+    the check."""
+    trigger_authentication_name: str | None = None
+    """A KEDA ``TriggerAuthentication`` in the pool's namespace for a Prometheus that needs
+    credentials. ``None`` (default) for an in-cluster Prometheus without authentication."""
+    name: str | None = None
+    """Name of the ScaledObject (KEDA names its HPA ``keda-hpa-<name>``). Default: the
+    Deployment's name."""
+
+    def problems(self) -> Problems:
+        problems = Problems()
+        problems.check(
+            isinstance(self.pool, VllmWorkerPool),
+            "pool",
+            self.pool,
+            "must be a VllmWorkerPool",
+        )
+        if isinstance(self.pool, VllmWorkerPool):
+            problems.check(
+                len(self.pool.deployment_name) <= MAX_POOL_NAME,
+                "pool",
+                self.pool.deployment_name,
+                f"must be a pool whose name has at most {MAX_POOL_NAME} characters: Kubernetes "
+                f"shortens the pod names of longer ones, and the queries select the pool's "
+                f"pods by name",
+            )
+        problems.check(
+            isinstance(self.prometheus_server_address, str)
+            and bool(_PROMETHEUS_URL.match(self.prometheus_server_address)),
+            "prometheus_server_address",
+            self.prometheus_server_address,
+            "must be an http(s) URL of Prometheus, e.g. "
+            "'http://prometheus-operated.monitoring.svc:9090'",
+        )
+        check_min_max(
+            problems, "min_replicas", self.min_replicas, "max_replicas", self.max_replicas, 0
+        )
+        problems.check(
+            not isinstance(self.max_replicas, int) or self.max_replicas >= 1,
+            "max_replicas",
+            self.max_replicas,
+            "must be at least 1 (KEDA's maxReplicaCount)",
+        )
+        check_int_range(problems, "waiting_threshold", self.waiting_threshold, 1)
+        if self.running_threshold is not None:
+            check_int_range(problems, "running_threshold", self.running_threshold, 1)
+        check_int_range(problems, "activation_threshold", self.activation_threshold, 0)
+        check_int_range(problems, "cooldown_period_seconds", self.cooldown_period_seconds, 0)
+        check_int_range(
+            problems,
+            "scale_down_stabilization_seconds",
+            self.scale_down_stabilization_seconds,
+            0,
+            3600,
+        )
+        check_int_range(problems, "polling_interval_seconds", self.polling_interval_seconds, 1)
+        node_count_ok = self.gpu_node_count is not None and check_int_range(
+            problems, "gpu_node_count", self.gpu_node_count, 1
+        )
+        if (
+            node_count_ok
+            and isinstance(self.pool, VllmWorkerPool)
+            and self.pool.props.anti_affinity == "required"
+            and isinstance(self.max_replicas, int)
+        ):
+            assert self.gpu_node_count is not None
+            problems.check(
+                self.max_replicas <= self.gpu_node_count,
+                "max_replicas",
+                self.max_replicas,
+                f"must not exceed gpu_node_count ({self.gpu_node_count}): the pool's "
+                f"required anti-affinity puts one replica per GPU node, so the replicas "
+                f"beyond it would stay Pending. Lower max_replicas, or raise the GPU node "
+                f"pool's (autoscaling maximum) size to at least {self.max_replicas}",
+            )
+        if self.trigger_authentication_name is not None:
+            check_dns_subdomain(
+                problems, "trigger_authentication_name", self.trigger_authentication_name
+            )
+        if self.name is not None:
+            check_dns_subdomain(problems, "name", self.name)
+        return problems
+
+
+class VllmAutoscaler(Construct):
+    """A KEDA ``ScaledObject`` sizing a :class:`VllmWorkerPool` on vLLM's queue depth.
+
+    KEDA queries Prometheus for the pool-wide sum of ``vllm:num_requests_waiting`` (and,
+    with ``running_threshold``, ``vllm:num_requests_running``) over the pool's pods, and
+    drives an HPA on the pool's Deployment between ``min_replicas`` and ``max_replicas``.
+
+    The Deployment keeps its own ``replicas`` field (the pool's ``replicas`` prop): once KEDA
+    manages the Deployment, each re-apply of the manifests resets the replica count to that
+    value until the HPA corrects it, which can drop warm replicas. Set the pool's
+    ``replicas`` equal to ``min_replicas`` (and use ``min_replicas`` to change the floor),
+    or have the deploy tool ignore ``spec.replicas`` of the Deployment.
+
+    Each new replica needs a GPU: with the pool's default required anti-affinity, one GPU
+    node per replica, so the GPU node pool must be able to grow to ``max_replicas`` nodes
+    (pass ``gpu_node_count`` to have that checked).
+    """
+
+    def __init__(self, scope: Construct, id: str, props: VllmAutoscalerProps) -> None:
+        super().__init__(scope, id)
+        problems = props.problems()
+        problems.where = self.node.path
+        problems.raise_if_any()
+
+        pool = props.pool
+        self.props = props
+        self.pool = pool
+        self.namespace = pool.namespace
+        self.name = props.name or pool.deployment_name
+        self.min_replicas = props.min_replicas
+        self.max_replicas = props.max_replicas
+        self.waiting_query = pool_metric_query(pool, WAITING_METRIC)
+        self.running_query = pool_metric_query(pool, RUNNING_METRIC)
+
+        self.scaled_object = cdk8s.ApiObject(
+            self,
+            "ScaledObject",
+            api_version=KEDA_API_VERSION,
+            kind="ScaledObject",
+            metadata=cdk8s.ApiObjectMetadata(
+                name=self.name, namespace=self.namespace, labels=pool.selector_labels
+            ),
+        )
+        self.scaled_object.add_json_patch(cdk8s.JsonPatch.add("/spec", self._spec()))
+
+    def _trigger(self, name: str, query: str, threshold: int, activation: int | None) -> Any:
+        props = self.props
+        metadata = {
+            "serverAddress": props.prometheus_server_address,
+            "query": query,
+            "threshold": str(threshold),
+        }
+        if activation is not None:
+            metadata["activationThreshold"] = str(activation)
+        trigger: dict[str, Any] = {
+            "type": "prometheus",
+            "name": name,
+            "metricType": "AverageValue",
+            "metadata": metadata,
+        }
+        if props.trigger_authentication_name is not None:
+            trigger["authenticationRef"] = {"name": props.trigger_authentication_name}
+        return trigger
+
+    def _spec(self) -> dict[str, Any]:
+        props = self.props
+        triggers = [
+            self._trigger(
+                "requests-waiting",
+                self.waiting_query,
+                props.waiting_threshold,
+                props.activation_threshold,
+            )
+        ]
+        if props.running_threshold is not None:
+            triggers.append(
+                self._trigger("requests-running", self.running_query, props.running_threshold, None)
+            )
+        return {
+            "scaleTargetRef": {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "name": self.pool.deployment_name,
+            },
+            "minReplicaCount": props.min_replicas,
+            "maxReplicaCount": props.max_replicas,
+            "pollingInterval": props.polling_interval_seconds,
+            "cooldownPeriod": props.cooldown_period_seconds,
+            "advanced": {
+                "horizontalPodAutoscalerConfig": {
+                    "behavior": {
+                        "scaleDown": {
+                            "stabilizationWindowSeconds": props.scale_down_stabilization_seconds,
+                            "policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}],
+                        }
+                    }
+                }
+            },
+            "triggers": triggers,
+        }

@@ -1,0 +1,182 @@
+"""VllmPodMonitor: a Prometheus Operator PodMonitor scraping a worker pool's ``/metrics``.
+
+Optional: nothing is emitted unless a chart instantiates it. It needs the Prometheus Operator
+(``monitoring.coreos.com/v1`` PodMonitor CRD), e.g. from kube-prometheus-stack.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import cdk8s
+from constructs import Construct
+
+from vllm_doks.k8s.vllm_worker_pool import PORT_NAME, VllmWorkerPool
+from vllm_doks.validation import Problems, check_dns_label, check_dns_subdomain
+
+PROMETHEUS_OPERATOR_API_VERSION = "monitoring.coreos.com/v1"
+
+#: Path of vLLM's Prometheus metrics (open without the API key: vLLM checks it on /v1 only).
+METRICS_PATH = "/metrics"
+
+#: Label kube-prometheus-stack's Prometheus selects PodMonitors by (with its Helm defaults).
+RELEASE_LABEL = "release"
+
+# A Prometheus duration as the PodMonitor CRD accepts it, without the bare "0".
+_DURATION = re.compile(
+    r"^(?:([0-9]+)y)?(?:([0-9]+)w)?(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?(?:([0-9]+)ms)?$"
+)
+_DURATION_MS = (365 * 86_400_000, 7 * 86_400_000, 86_400_000, 3_600_000, 60_000, 1000, 1)
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+
+def duration_ms(value: object) -> int | None:
+    """Milliseconds of a Prometheus duration such as ``"15s"`` or ``"1m30s"``; ``None`` when
+    it is not one (or is zero)."""
+    if not isinstance(value, str) or not value:
+        return None
+    match = _DURATION.match(value)
+    if match is None:
+        return None
+    total = sum(int(g) * f for g, f in zip(match.groups(), _DURATION_MS, strict=True) if g)
+    return total or None
+
+
+def check_label_value(problems: Problems, field_name: str, value: object) -> bool:
+    return problems.check(
+        isinstance(value, str) and len(value) <= 63 and bool(_LABEL_VALUE.match(value)),
+        field_name,
+        value,
+        "must be a Kubernetes label value: at most 63 letters, digits, '-', '_' or '.', "
+        "starting and ending with a letter or digit",
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class VllmPodMonitorProps:
+    """Props of :class:`VllmPodMonitor`."""
+
+    pool: VllmWorkerPool
+    """The worker pool whose pods to scrape. Required."""
+    interval: str = "15s"
+    """Scrape interval, a Prometheus duration. Default ``"15s"``: the autoscaler's queries
+    and the dashboard's rates need a few samples per minute."""
+    scrape_timeout: str | None = None
+    """Scrape timeout, at most ``interval``. Default ``None``: Prometheus' global one."""
+    release: str | None = None
+    """Value of a ``release`` label on the PodMonitor. kube-prometheus-stack's Prometheus
+    selects PodMonitors by its Helm release label (``release: <release name>``) unless it is
+    installed with ``prometheus.prometheusSpec.podMonitorSelectorNilUsesHelmValues=false``;
+    set this to the release's name (e.g. ``"kube-prometheus-stack"``) in the first case.
+    Default ``None``: no such label."""
+    prometheus_namespace: str | None = None
+    """Namespace of the Prometheus pods, e.g. ``"monitoring"``. When given and the pool has
+    its ingress NetworkPolicy, the namespace must be in the pool's ``allow_from_namespaces``,
+    or the policy would drop the scrapes: that is checked. ``None`` (default) skips the
+    check."""
+    name: str | None = None
+    """Name of the PodMonitor. Default: the Deployment's name."""
+
+    def problems(self) -> Problems:
+        problems = Problems()
+        problems.check(
+            isinstance(self.pool, VllmWorkerPool), "pool", self.pool, "must be a VllmWorkerPool"
+        )
+        interval = duration_ms(self.interval)
+        problems.check(
+            interval is not None,
+            "interval",
+            self.interval,
+            "must be a Prometheus duration such as '15s', '30s' or '1m'",
+        )
+        if self.scrape_timeout is not None:
+            timeout = duration_ms(self.scrape_timeout)
+            if problems.check(
+                timeout is not None,
+                "scrape_timeout",
+                self.scrape_timeout,
+                "must be a Prometheus duration such as '10s', or None",
+            ):
+                assert timeout is not None
+                problems.check(
+                    interval is None or timeout <= interval,
+                    "scrape_timeout",
+                    self.scrape_timeout,
+                    f"must not exceed interval ({self.interval}); the Prometheus Operator "
+                    f"rejects the PodMonitor otherwise",
+                )
+        if self.release is not None:
+            check_label_value(problems, "release", self.release)
+        namespace_ok = self.prometheus_namespace is not None and check_dns_label(
+            problems, "prometheus_namespace", self.prometheus_namespace
+        )
+        if (
+            namespace_ok
+            and isinstance(self.pool, VllmWorkerPool)
+            and self.pool.props.network_policy
+        ):
+            allowed = self.pool.props.allow_from_namespaces
+            problems.check(
+                self.prometheus_namespace in allowed,
+                "prometheus_namespace",
+                self.prometheus_namespace,
+                f"is not in the pool's allow_from_namespaces {allowed!r}, so the pool's "
+                f"NetworkPolicy would drop Prometheus' scrapes of port {PORT_NAME!r}; add "
+                f"it to the pool's allow_from_namespaces",
+            )
+        if self.name is not None:
+            check_dns_subdomain(problems, "name", self.name)
+        return problems
+
+
+class VllmPodMonitor(Construct):
+    """A Prometheus Operator ``PodMonitor`` for the ``/metrics`` of a :class:`VllmWorkerPool`.
+
+    Selects the pool's pods by its selector labels in the pool's namespace and scrapes the
+    container port named ``http`` (the vLLM port) at ``/metrics``, which vLLM serves without
+    the API key. The pool's NetworkPolicy admits only the Gateway by default: list
+    Prometheus' namespace in the pool's ``allow_from_namespaces`` (and pass it as
+    ``prometheus_namespace`` to have that checked).
+    """
+
+    def __init__(self, scope: Construct, id: str, props: VllmPodMonitorProps) -> None:
+        super().__init__(scope, id)
+        problems = props.problems()
+        problems.where = self.node.path
+        problems.raise_if_any()
+
+        pool = props.pool
+        self.props = props
+        self.pool = pool
+        self.namespace = pool.namespace
+        self.name = props.name or pool.deployment_name
+        labels = pool.selector_labels
+        if props.release is not None:
+            labels[RELEASE_LABEL] = props.release
+
+        endpoint: dict[str, Any] = {
+            "port": PORT_NAME,
+            "path": METRICS_PATH,
+            "scheme": "http",
+            "interval": props.interval,
+        }
+        if props.scrape_timeout is not None:
+            endpoint["scrapeTimeout"] = props.scrape_timeout
+
+        self.pod_monitor = cdk8s.ApiObject(
+            self,
+            "PodMonitor",
+            api_version=PROMETHEUS_OPERATOR_API_VERSION,
+            kind="PodMonitor",
+            metadata=cdk8s.ApiObjectMetadata(
+                name=self.name, namespace=self.namespace, labels=labels
+            ),
+        )
+        spec = {
+            "selector": {"matchLabels": pool.selector_labels},
+            "namespaceSelector": {"matchNames": [pool.namespace]},
+            "podMetricsEndpoints": [endpoint],
+        }
+        self.pod_monitor.add_json_patch(cdk8s.JsonPatch.add("/spec", spec))
