@@ -339,3 +339,63 @@ def test_cdktf_json_and_cdk8s_yaml_run_this_app() -> None:
     assert cdk8s_yaml["imports"] == [
         "https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.3.0/standard-install.yaml"
     ]
+
+
+def test_capacity_plan_is_reported_and_the_seeds_ha_example_fits(tmp_path: Path) -> None:
+    proc = run_app(
+        tmp_path,
+        "synth",
+        "--layer",
+        "k8s",
+        "--model-id",
+        "Qwen/Qwen2.5-72B-Instruct",
+        "--quantization",
+        "fp8",
+        "--replicas",
+        "3",
+        "--gpu-node-count",
+        "3",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Qwen/Qwen2.5-72B-Instruct" in proc.stderr and "OK: the plan fits." in proc.stderr
+    plan = json.loads((tmp_path / "dist" / "meta" / "capacity.json").read_text())
+    (pool,) = plan["pools"]
+    assert pool["quantization"] == "fp8" and pool["replicas"] == 3
+    assert 0 < pool["kv_headroom_pct"] < 20  # the seed's HA example leaves little KV cache
+    # The startup probe covers the time to read 72B of weights from NFS, and the rollout
+    # deadline agrees; the seed's 0.5B default keeps the seed's probe.
+    deploy = objects(tmp_path / "dist")[("Deployment", "vllm")]
+    startup = deploy["spec"]["template"]["spec"]["containers"][0]["startupProbe"]
+    budget = startup["initialDelaySeconds"] + startup["periodSeconds"] * startup["failureThreshold"]
+    assert budget >= pool["startup_window_seconds"] > 240
+    assert deploy["spec"]["progressDeadlineSeconds"] >= budget
+
+
+def test_default_keeps_the_seeds_startup_probe(
+    default_run: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    cwd, _ = default_run
+    startup = objects(cwd / "dist")[("Deployment", "vllm")]["spec"]["template"]["spec"][
+        "containers"
+    ][0]["startupProbe"]
+    assert (
+        startup["initialDelaySeconds"],
+        startup["periodSeconds"],
+        startup["failureThreshold"],
+    ) == (120, 10, 12)
+    assert (
+        json.loads((cwd / "dist" / "meta" / "capacity.json").read_text())["pools"][0][
+            "parameters_b"
+        ]
+        == 0.49
+    )
+
+
+def test_impossible_capacity_plans_are_refused_with_the_fix(tmp_path: Path) -> None:
+    proc = run_app(
+        tmp_path, "synth", "--model-id", "Qwen/Qwen2.5-72B-Instruct", "--nfs-size-gb", "100"
+    )
+    assert proc.returncode == 1
+    assert "quantize (e.g. fp8)" in proc.stderr
+    assert "raise nfs_size_gb to at least" in proc.stderr
+    assert not (tmp_path / "dist").exists() and not (tmp_path / "cdktf.out").exists()

@@ -235,6 +235,13 @@ def synth(
         for staging in staged.values():
             shutil.rmtree(staging, ignore_errors=True)
 
+    if report.get("capacity_table"):
+        log(report.pop("capacity_table"))
+    elif want_k8s:
+        log(
+            f"NOTE: no capacity plan: {config.model_id} is not in the built-in table; set "
+            "model_parameters_b to have GPU memory and NFS space checked."
+        )
     if want_k8s and outputs.examples:
         log(
             "WARNING: no Stack 1 outputs given (--infra-outputs); these values in "

@@ -78,6 +78,12 @@ class ArchitectureConfig:
         "Qwen/Qwen2.5-0.5B-Instruct", "HuggingFace model ID to download and serve", "2"
     )
     replicas: int = _input(1, "Number of vLLM replicas (set > 1 for HA)", "2")
+    model_parameters_b: str = _input(
+        "",
+        "Parameter count of model_id in billions, for the capacity plan (empty: the built-in "
+        "table of well-known models)",
+        "2",
+    )
     quantization: str = _input("", "Quantization method (e.g., fp8); empty for none", "2")
     hf_token_secret: str = _input(
         "hf-token",

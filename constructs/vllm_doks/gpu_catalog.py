@@ -254,12 +254,52 @@ def lookup_gpu_size(slug: str, *, custom: GpuSize | None = None) -> GpuSize:
     return size
 
 
-def unknown_size_problem(field_name: str, slug: object) -> Problem:
-    """The problem for a slug not in the catalogue, listing every known slug."""
+def unknown_size_problem(field_name: str, slug: object, escape: str = "custom=") -> Problem:
+    """The problem for a slug not in the catalogue, listing every known slug.
+
+    ``escape`` names the argument that takes a custom size where the problem arises.
+    """
     return Problem(
         field_name,
         slug,
         f"must be one of the GPU sizes DOKS offers: {', '.join(sorted(GPU_SIZES))}; "
-        "for a size added later, pass custom=custom_gpu_size(slug, vendor=..., "
+        f"for a size added later, pass {escape}custom_gpu_size(slug, vendor=..., "
         "gpu_count=..., gpu_memory_gb=...)",
     )
+
+
+def resolve_gpu_size(
+    problems: Problems,
+    field_name: str,
+    value: object,
+    *,
+    custom: GpuSize | None = None,
+    escape: str = "custom=",
+) -> GpuSize | None:
+    """``value`` (a slug or a :class:`GpuSize`) as a catalogue entry, or ``None`` after
+    adding a problem to ``problems`` (an unknown slug's problem lists every known slug).
+
+    A :class:`GpuSize` is taken as it is (the escape hatch for a size added later); a slug
+    equal to ``custom.slug`` resolves to ``custom``.
+    """
+    if isinstance(value, GpuSize):
+        return value
+    if not isinstance(value, str):
+        problems.add(field_name, value, "must be a GPU size slug such as 'gpu-h100x1-80gb'")
+        return None
+    if custom is not None:
+        if not isinstance(custom, GpuSize):
+            problems.add(f"custom_{field_name}", custom, "must be a GpuSize (custom_gpu_size())")
+            return None
+        if custom.slug != value:
+            problems.add(
+                f"custom_{field_name}",
+                custom.slug,
+                f"must describe the requested size {value!r} (its slug must equal it)",
+            )
+            return None
+        return custom
+    size = GPU_SIZES.get(value)
+    if size is None:
+        problems.extend([unknown_size_problem(field_name, value, escape)])
+    return size

@@ -12,6 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from vllm_doks.capacity import (
+    CapacityReport,
+    ClusterPlan,
+    PoolPlan,
+    lookup_parameters_b,
+    plan_capacity,
+)
 from vllm_doks.config import ArchitectureConfig, InfraOutputs
 from vllm_doks.validation import (
     Problems,
@@ -26,6 +33,45 @@ def _renamed(problems: Problems, source: Problems, names: Mapping[str, str]) -> 
     for p in source.items:
         if p.field in names:
             problems.add(names[p.field], p.value, p.expected)
+
+
+def capacity_plan(
+    config: ArchitectureConfig, outputs: InfraOutputs, problems: Problems
+) -> CapacityReport | None:
+    """The capacity plan of the configured pool, or None when it can't be estimated (a model
+    outside the built-in table and no ``model_parameters_b``; a note says so)."""
+    parameters_b: float | None = None
+    if config.model_parameters_b:
+        try:
+            parameters_b = float(config.model_parameters_b)
+        except ValueError:
+            parameters_b = -1.0
+        if not 0 < parameters_b < 10_000:
+            problems.add(
+                "model_parameters_b",
+                config.model_parameters_b,
+                "must be the model's parameter count in billions, e.g. 7.6",
+            )
+            return None
+    elif lookup_parameters_b(config.model_id) is None:
+        return None
+    if not isinstance(config.replicas, int) or config.replicas < 1:
+        return None
+    return plan_capacity(
+        ClusterPlan(
+            pools=[
+                PoolPlan(
+                    name="vllm",
+                    model_id=config.model_id,
+                    replicas=config.replicas,
+                    quantization=config.quantization or None,
+                    parameters_b=parameters_b,
+                )
+            ],
+            gpu_node_count=config.gpu_node_count,
+            nfs_size_gb=outputs.nfs_size_gb,
+        )
+    )
 
 
 def cloud_problems(config: ArchitectureConfig) -> Problems:
@@ -91,6 +137,13 @@ def kubernetes_problems(config: ArchitectureConfig, outputs: InfraOutputs) -> Pr
         store.problems(),
         {"nfs_server": "nfs_host", "nfs_path": "nfs_mount_path", "capacity_gi": "nfs_size_gb"},
     )
+    if not problems:
+        report = capacity_plan(config, outputs, problems)
+        if report is not None:
+            # Replicas versus GPU nodes is reported below, in the seed's terms.
+            for p in report.problems().items:
+                if p.field != "gpu_node_count":
+                    problems.add(p.field.removeprefix("pools[vllm]."), p.value, p.expected)
     # The worker pool's anti-affinity is required: a replica without its own GPU node stays
     # Pending forever (the seed warns about this), so refuse the plan up front.
     if (

@@ -7,10 +7,12 @@ Kubernetes-only one that must not pay for importing the DigitalOcean provider.
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from vllm_doks.cloud.regions import SUPPORTED_REGIONS
+from vllm_doks.gpu_catalog import GpuSize, lookup_gpu_size, resolve_gpu_size
 from vllm_doks.validation import (
     Problems,
     check_dns_label,
@@ -51,6 +53,25 @@ NFS_MIN_SIZE_GB = 50
 #: The seed's GPU Droplet: one H100 with 80 GB.
 DEFAULT_GPU_SIZE = "gpu-h100x1-80gb"
 
+#: The seed's GPU pool name suffix, kept for :data:`DEFAULT_GPU_SIZE` so existing clusters
+#: (and ``kubectl get nodes -l doks.digitalocean.com/node-pool=<prefix>-gpu-h100``) carry over.
+_DEFAULT_GPU_POOL_SUFFIX = "gpu-h100"
+_MEMORY_SUFFIX = re.compile(r"-\d+gb$")
+
+
+def gpu_node_pool_name(name_prefix: str, gpu_size: str) -> str:
+    """Name of the GPU node pool for a size slug.
+
+    ``<prefix>-gpu-h100`` for the seed's ``gpu-h100x1-80gb``; for any other size
+    ``<prefix>-gpu-<slug without "gpu-" and the memory suffix>``, e.g.
+    ``<prefix>-gpu-h100x8`` (``gpu-h100x8-640gb``) or ``<prefix>-gpu-mi300x1``.
+    Pure string work: :meth:`InfraProps.problems` checks the result is a DNS label.
+    """
+    if gpu_size == DEFAULT_GPU_SIZE:
+        return f"{name_prefix}-{_DEFAULT_GPU_POOL_SUFFIX}"
+    short = _MEMORY_SUFFIX.sub("", gpu_size.removeprefix("gpu-")) or gpu_size
+    return f"{name_prefix}-gpu-{short}"
+
 
 #: The Spaces S3 API only checks that *a* region is sent; the real region is in the endpoint.
 _SPACES_SIGNING_REGION = "us-east-1"
@@ -65,12 +86,13 @@ def check_nfs_size(problems: Problems, field_name: str, value: object) -> None:
     )
 
 
-def check_gpu_size(problems: Problems, field_name: str, value: object) -> None:
-    problems.check(
-        isinstance(value, str) and value.startswith("gpu-"),
-        field_name,
-        value,
-        "must be a DigitalOcean GPU Droplet slug such as gpu-h100x1-80gb",
+def check_gpu_size(
+    problems: Problems, field_name: str, value: object, custom: GpuSize | None = None
+) -> GpuSize | None:
+    """``value`` as a GPU catalogue entry (or ``custom`` for its slug), else a problem
+    listing every known slug (see :mod:`vllm_doks.gpu_catalog`)."""
+    return resolve_gpu_size(
+        problems, field_name, value, custom=custom, escape=f"custom_{field_name}="
     )
 
 
@@ -154,7 +176,13 @@ class InfraProps:
     management_node_pool_max_nodes: int = 3
     """Maximum nodes in the management node pool."""
     gpu_size: str = DEFAULT_GPU_SIZE
-    """GPU Droplet size of the GPU node pool."""
+    """GPU Droplet size slug of the GPU node pool, one of
+    :data:`vllm_doks.gpu_catalog.GPU_SIZES` (or ``custom_gpu_size.slug``). An AMD size also
+    turns on the cluster's AMD GPU device plugin and metrics exporter."""
+    custom_gpu_size: GpuSize | None = None
+    """Escape hatch for a GPU size DigitalOcean added after the catalogue was written:
+    ``custom_gpu_size("gpu-b300x1-288gb", vendor="nvidia", gpu_count=1, gpu_memory_gb=288)``
+    with ``gpu_size`` set to the same slug. Default ``None`` (catalogue sizes only)."""
     allow_unlisted_region: bool = False
     """Escape hatch for a region DigitalOcean added after SUPPORTED_REGIONS was written."""
     state_backend: SpacesStateBackend | None = None
@@ -165,8 +193,15 @@ class InfraProps:
         return (ARCHITECTURE_TAG, self.name_prefix)
 
     @property
+    def gpu(self) -> GpuSize:
+        """The GPU size entry for ``gpu_size`` (raises ValidationError for an unknown slug)."""
+        return lookup_gpu_size(self.gpu_size, custom=self.custom_gpu_size)
+
+    @property
     def gpu_node_pool_name(self) -> str:
-        return f"{self.name_prefix}-gpu-h100"
+        """``<prefix>-gpu-h100`` for the default size, else ``<prefix>-gpu-<h100x8|mi300x1|...>``
+        (see :func:`gpu_node_pool_name`)."""
+        return gpu_node_pool_name(self.name_prefix, self.gpu_size)
 
     @property
     def nfs_share_name(self) -> str:
@@ -175,7 +210,10 @@ class InfraProps:
     def problems(self) -> Problems:
         """Every problem with these inputs (empty when valid)."""
         problems = Problems()
-        if check_dns_label(problems, "name_prefix", self.name_prefix, MAX_NAME_PREFIX_LENGTH):
+        prefix_ok = check_dns_label(
+            problems, "name_prefix", self.name_prefix, MAX_NAME_PREFIX_LENGTH
+        )
+        if prefix_ok:
             problems.check(
                 self.name_prefix[0].isalpha(),
                 "name_prefix",
@@ -214,7 +252,17 @@ class InfraProps:
                     )
         check_nfs_size(problems, "nfs_size_gb", self.nfs_size_gb)
         check_int_range(problems, "gpu_node_count", self.gpu_node_count, 0)
-        check_gpu_size(problems, "gpu_size", self.gpu_size)
+        size = check_gpu_size(problems, "gpu_size", self.gpu_size, self.custom_gpu_size)
+        if size is not None and prefix_ok:
+            pool_name = self.gpu_node_pool_name
+            problems.check(
+                check_dns_label(Problems(), "gpu_node_pool_name", pool_name),
+                "gpu_size",
+                self.gpu_size,
+                f"gives the GPU node pool name {pool_name!r}, which must be a DNS-1123 label "
+                "(lowercase letters, digits and '-', at most 63 characters); use a shorter "
+                "name_prefix or a lowercase slug",
+            )
         check_min_max(
             problems,
             "management_node_pool_min_nodes",

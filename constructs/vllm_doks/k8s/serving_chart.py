@@ -6,25 +6,34 @@ variant of Stack 2 converts to ``kubernetes_manifest`` resources: one source of 
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 import cdk8s
 from constructs import Construct
 
+from vllm_doks.capacity import progress_deadline_seconds
 from vllm_doks.config import ArchitectureConfig, InfraOutputs
 from vllm_doks.k8s.gateway_endpoint import GatewayEndpoint, GatewayEndpointProps
 from vllm_doks.k8s.names import DEFAULT_VLLM_IMAGE
 from vllm_doks.k8s.namespace import add_namespace
 from vllm_doks.k8s.nfs_model_store import NfsModelStore, NfsModelStoreProps
 from vllm_doks.k8s.outputs import stack_outputs
+from vllm_doks.k8s.probes import ProbeTimings
 from vllm_doks.k8s.vllm_worker_pool import VllmWorkerPool, VllmWorkerPoolProps
+from vllm_doks.preflight import capacity_plan
+from vllm_doks.validation import Problems
 
 #: Annotation listing the values of an object that are examples, not a deployment's.
 EXAMPLE_VALUES_ANNOTATION = "vllm-doks.io/example-values"
 
 CHART_NAME = "vllm"
+
+#: The worker pool's default rollout deadline (a first rollout waits for the download).
+DEFAULT_PROGRESS_DEADLINE_SECONDS = 1800
 
 
 class VllmServingChart(cdk8s.Chart):
@@ -69,10 +78,27 @@ class VllmServingChart(cdk8s.Chart):
             node_pool_name=infra.gpu_node_pool_name,
             hf_token_secret_name=config.hf_token_secret or None,
         )
+        # Large models take minutes to read from NFS: the startup probe's window grows with the
+        # model's size (never below the seed's), and the rollout deadline follows it.
+        self.capacity = capacity_plan(config, infra, Problems())
+        probes = ProbeTimings()
+        window = self.capacity.pools[0].startup_window_seconds if self.capacity else None
+        if window is not None:
+            needed = math.ceil(
+                (window - probes.startup_initial_delay_seconds) / probes.startup_period_seconds
+            )
+            probes = dataclasses.replace(
+                probes, startup_failure_threshold=max(probes.startup_failure_threshold, needed)
+            )
         self.pool = VllmWorkerPool(
             self,
             "Workers",
             VllmWorkerPoolProps(
+                probes=probes,
+                progress_deadline_seconds=max(
+                    DEFAULT_PROGRESS_DEADLINE_SECONDS,
+                    progress_deadline_seconds(probes.startup_budget_seconds),
+                ),
                 model=self.model,
                 gpu_node_pool_name=infra.gpu_node_pool_name,
                 replicas=config.replicas,
@@ -120,4 +146,7 @@ def synth_serving_chart(
     meta = outdir / "meta"
     meta.mkdir(parents=True, exist_ok=True)
     (meta / "outputs.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    if chart.capacity is not None:
+        (meta / "capacity.json").write_text(chart.capacity.to_json() + "\n")
+        report["capacity_table"] = chart.capacity.table()
     return report
