@@ -44,6 +44,9 @@ from vllm_doks.validation import Problem, Problems, ValidationError
 
 Vendor = Literal["nvidia", "amd"]
 
+#: The seed's GPU Droplet (one H100, 80 GB): the default size of every construct.
+DEFAULT_GPU_SIZE = "gpu-h100x1-80gb"
+
 #: vLLM's CUDA image, the same pin as the Kubernetes layer's default.
 CUDA_VLLM_IMAGE = "vllm/vllm-openai:v0.18.0"
 #: vLLM's official ROCm image (Docker Hub ``vllm/vllm-openai-rocm``), same vLLM release.

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from cdktf_cdktf_provider_digitalocean.data_digitalocean_kubernetes_versions import (
     DataDigitaloceanKubernetesVersions,
@@ -20,6 +21,9 @@ from cdktf_cdktf_provider_digitalocean.kubernetes_cluster import (
 from constructs import Construct
 
 from vllm_doks.validation import Problems, check_int_range, check_min_max
+
+#: ``digitalocean_kubernetes_cluster`` blocks :attr:`DoksClusterProps.gpu_cluster_flags` may set.
+GPU_CLUSTER_FLAG_NAMES = ("amd_gpu_device_plugin", "amd_gpu_device_metrics_exporter_plugin")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,9 +55,26 @@ class DoksClusterProps:
     """vCPUs of the management Droplet size; the cheapest size with this shape is chosen."""
     management_memory_mb: int = 4096
     """Memory (MB) of the management Droplet size."""
+    gpu_cluster_flags: Mapping[str, Mapping[str, bool]] = field(default_factory=dict)
+    """Cluster blocks the GPU node pool's size needs, e.g. ``{"amd_gpu_device_plugin":
+    {"enabled": True}, "amd_gpu_device_metrics_exporter_plugin": {"enabled": True}}`` for an
+    AMD size (:meth:`vllm_doks.gpu_catalog.GpuSize.cluster_flags_dict`). Keys: one of
+    :data:`GPU_CLUSTER_FLAG_NAMES`. Default none (NVIDIA needs none: DOKS installs the NVIDIA
+    device plugin on GPU nodes itself)."""
 
     def problems(self) -> Problems:
         problems = Problems()
+        for name, block in dict(self.gpu_cluster_flags).items():
+            problems.check(
+                name in GPU_CLUSTER_FLAG_NAMES
+                and isinstance(block, Mapping)
+                and set(block) <= {"enabled"}
+                and all(isinstance(v, bool) for v in block.values()),
+                f"gpu_cluster_flags.{name}",
+                block,
+                f"must be one of {', '.join(GPU_CLUSTER_FLAG_NAMES)} with a block like "
+                "{'enabled': True}",
+            )
         check_min_max(
             problems,
             "management_min_nodes",
@@ -91,6 +112,11 @@ class DoksCluster(Construct):
         )
         management_size = self.management_sizes.sizes.get(0).slug
         tags = list(props.tags)
+        gpu_flags: dict[str, Any] = {
+            name: dict(props.gpu_cluster_flags[name])
+            for name in GPU_CLUSTER_FLAG_NAMES
+            if name in props.gpu_cluster_flags
+        }
         self.resource = KubernetesCluster(
             self,
             "Resource",
@@ -111,6 +137,10 @@ class DoksCluster(Construct):
                 min_nodes=props.management_min_nodes,
                 max_nodes=props.management_max_nodes,
                 tags=tags,
+            ),
+            amd_gpu_device_plugin=gpu_flags.get("amd_gpu_device_plugin"),
+            amd_gpu_device_metrics_exporter_plugin=gpu_flags.get(
+                "amd_gpu_device_metrics_exporter_plugin"
             ),
         )
 

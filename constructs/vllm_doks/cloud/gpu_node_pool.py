@@ -9,6 +9,7 @@ from cdktf_cdktf_provider_digitalocean.kubernetes_node_pool import KubernetesNod
 from constructs import Construct
 
 from vllm_doks.cloud.infra_props import DEFAULT_GPU_SIZE, check_gpu_size
+from vllm_doks.gpu_catalog import GpuSize, lookup_gpu_size
 from vllm_doks.validation import Problems, check_int_range
 
 
@@ -21,7 +22,11 @@ class GpuNodePoolProps:
     name: str
     """Pool name; vLLM pods select it through the ``doks.digitalocean.com/node-pool`` label."""
     size: str = DEFAULT_GPU_SIZE
-    """GPU Droplet size slug."""
+    """GPU Droplet size slug, one of :data:`vllm_doks.gpu_catalog.GPU_SIZES` (or
+    ``custom_size.slug``)."""
+    custom_size: GpuSize | None = None
+    """A size not in the catalogue (:func:`vllm_doks.gpu_catalog.custom_gpu_size`), with
+    ``size`` set to its slug. Default ``None``."""
     node_count: int = 0
     """Number of GPU nodes. 0 keeps the pool (and its name) without paying for GPUs."""
     tags: Sequence[str] = field(default_factory=tuple)
@@ -30,8 +35,13 @@ class GpuNodePoolProps:
     def problems(self) -> Problems:
         problems = Problems()
         check_int_range(problems, "node_count", self.node_count, 0)
-        check_gpu_size(problems, "size", self.size)
+        check_gpu_size(problems, "size", self.size, self.custom_size)
         return problems
+
+    @property
+    def gpu(self) -> GpuSize:
+        """The catalogue entry (or custom size) for ``size``."""
+        return lookup_gpu_size(self.size, custom=self.custom_size)
 
 
 class GpuNodePool(Construct):
@@ -42,6 +52,8 @@ class GpuNodePool(Construct):
         problems = props.problems()
         problems.where = self.node.path
         problems.raise_if_any()
+        self.gpu_size: GpuSize = props.gpu
+        """GPU count, vendor, resource name, ... of the pool's Droplets."""
         self.resource = KubernetesNodePool(
             self,
             "Resource",

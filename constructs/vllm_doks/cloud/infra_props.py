@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vllm_doks.cloud.regions import SUPPORTED_REGIONS
+from vllm_doks.gpu_catalog import DEFAULT_GPU_SIZE as DEFAULT_GPU_SIZE  # the seed's H100 ×1
 from vllm_doks.gpu_catalog import GpuSize, lookup_gpu_size, resolve_gpu_size
 from vllm_doks.validation import (
     Problems,
@@ -49,9 +50,6 @@ OUTPUT_DESCRIPTIONS: dict[str, str] = {
 
 #: DigitalOcean's minimum Managed NFS share size (GiB).
 NFS_MIN_SIZE_GB = 50
-
-#: The seed's GPU Droplet: one H100 with 80 GB.
-DEFAULT_GPU_SIZE = "gpu-h100x1-80gb"
 
 #: The seed's GPU pool name suffix, kept for :data:`DEFAULT_GPU_SIZE` so existing clusters
 #: (and ``kubectl get nodes -l doks.digitalocean.com/node-pool=<prefix>-gpu-h100``) carry over.

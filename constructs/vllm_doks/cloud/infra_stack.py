@@ -54,6 +54,8 @@ class VllmInfraStack(TerraformStack):
                 tags=tags,
                 management_min_nodes=props.management_node_pool_min_nodes,
                 management_max_nodes=props.management_node_pool_max_nodes,
+                # AMD sizes need the AMD device plugin (and metrics exporter) turned on.
+                gpu_cluster_flags=props.gpu.cluster_flags_dict(),
             ),
         )
         self.cluster.resource.override_logical_id("vllm")
@@ -65,6 +67,7 @@ class VllmInfraStack(TerraformStack):
                 cluster_id=self.cluster.cluster_id,
                 name=props.gpu_node_pool_name,
                 size=props.gpu_size,
+                custom_size=props.custom_gpu_size,
                 node_count=props.gpu_node_count,
                 tags=tags,
             ),

@@ -21,6 +21,11 @@ from vllm_doks._imports.io.k8s.networking.gateway import (
     HttpRouteSpecParentRefs,
     HttpRouteSpecRules,
     HttpRouteSpecRulesBackendRefs,
+    HttpRouteSpecRulesFilters,
+    HttpRouteSpecRulesFiltersType,
+    HttpRouteSpecRulesFiltersUrlRewrite,
+    HttpRouteSpecRulesFiltersUrlRewritePath,
+    HttpRouteSpecRulesFiltersUrlRewritePathType,
     HttpRouteSpecRulesMatches,
     HttpRouteSpecRulesMatchesPath,
     HttpRouteSpecRulesMatchesPathType,
@@ -222,6 +227,7 @@ class GatewayEndpoint(Construct):
         path_prefix: str = DEFAULT_PATH_PREFIX,
         route_name: str | None = None,
         request_timeout: str | None = None,
+        rewrite_prefix_to: str | None = None,
     ) -> HttpRoute:
         """Send requests whose path starts with ``path_prefix`` to ``pool``'s Service, on every
         listener of the Gateway.
@@ -235,6 +241,13 @@ class GatewayEndpoint(Construct):
             (``"vllm-route"`` for the default pool, the seed's name).
         :param request_timeout: Gateway API request timeout, e.g. ``"300s"``, or ``"0s"`` for
             none. Default: the implementation's own (not set, as in the seed).
+        :param rewrite_prefix_to: replace the matched ``path_prefix`` with this before the
+            request reaches vLLM. This is how several models share one Gateway: the OpenAI API
+            names the model in the request body, which an HTTPRoute cannot match, so each pool
+            gets its own prefix, e.g. ``route_to(pool, path_prefix="/qwen-7b/v1",
+            rewrite_prefix_to="/v1")``, and clients use ``http://<gateway>/qwen-7b/v1`` as
+            their OpenAI base URL (Gateway API ``URLRewrite`` with ``ReplacePrefixMatch``,
+            which Cilium's Gateway implements). Default: no rewrite.
         """
         if not isinstance(pool, VllmWorkerPool):
             raise ValidationError(
@@ -272,8 +285,32 @@ class GatewayEndpoint(Construct):
                 request_timeout,
                 "must be a Gateway API duration such as '300s', '1h30m' or '0s'",
             )
+        if rewrite_prefix_to is not None:
+            problems.check(
+                isinstance(rewrite_prefix_to, str)
+                and rewrite_prefix_to.startswith("/")
+                and not any(c.isspace() for c in rewrite_prefix_to),
+                "rewrite_prefix_to",
+                rewrite_prefix_to,
+                "must be an absolute path such as '/v1' without whitespace",
+            )
         problems.raise_if_any()
 
+        rewrite = (
+            [
+                HttpRouteSpecRulesFilters(
+                    type=HttpRouteSpecRulesFiltersType.URL_REWRITE,
+                    url_rewrite=HttpRouteSpecRulesFiltersUrlRewrite(
+                        path=HttpRouteSpecRulesFiltersUrlRewritePath(
+                            type=HttpRouteSpecRulesFiltersUrlRewritePathType.REPLACE_PREFIX_MATCH,
+                            replace_prefix_match=rewrite_prefix_to,
+                        )
+                    ),
+                )
+            ]
+            if rewrite_prefix_to is not None
+            else None
+        )
         route = HttpRoute(
             self,
             f"Route-{name}",
@@ -293,6 +330,7 @@ class GatewayEndpoint(Construct):
                                 )
                             )
                         ],
+                        filters=rewrite,
                         backend_refs=[
                             HttpRouteSpecRulesBackendRefs(
                                 name=pool.service_name, port=pool.service_port

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 
+from vllm_doks.gpu_catalog import CUDA_VLLM_IMAGE, RESOURCE_NAMES
 from vllm_doks.validation import Problems
 
 #: Namespace every namespaced object goes to unless props say otherwise (the seed's).
@@ -17,7 +18,9 @@ DEFAULT_NAMESPACE = "vllm"
 #: Pinned vLLM image, never ``latest``. v0.18.0's ``vllm serve`` reference documents every
 #: flag we emit; the youngest of them, ``--shutdown-timeout``, landed in March 2026
 #: (vllm-project/vllm#36666), so do not pin an older tag.
-DEFAULT_VLLM_IMAGE = "vllm/vllm-openai:v0.18.0"
+#: The GPU catalogue's CUDA image (the default H100 size's); AMD sizes default to the ROCm
+#: build of the same release (:data:`vllm_doks.gpu_catalog.ROCM_VLLM_IMAGE`).
+DEFAULT_VLLM_IMAGE = CUDA_VLLM_IMAGE
 
 #: vLLM v0.18.0's ``--quantization`` methods, in vLLM's order: the ``QuantizationMethods``
 #: literal of ``vllm/model_executor/layers/quantization/__init__.py`` in the v0.18.0 release
@@ -56,8 +59,9 @@ VLLM_DEPRECATED_QUANTIZATION_METHODS: frozenset[str] = frozenset(
     {"ptpc_fp8", "fbgemm_fp8", "fp_quant", "experts_int8", "petit_nvfp4"}
 )
 
-#: Extended resource the NVIDIA device plugin advertises on DOKS GPU nodes.
-GPU_RESOURCE = "nvidia.com/gpu"
+#: Extended resource the NVIDIA device plugin advertises on DOKS GPU nodes (the default
+#: size's); AMD nodes advertise ``amd.com/gpu`` (see :mod:`vllm_doks.gpu_catalog`).
+GPU_RESOURCE = RESOURCE_NAMES["nvidia"]
 
 #: Node label DOKS puts on every node with the name of its node pool.
 NODE_POOL_LABEL = "doks.digitalocean.com/node-pool"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from cdk8s_plus_28 import k8s
 
+from vllm_doks.gpu_catalog import GpuSize
 from vllm_doks.k8s.names import GPU_RESOURCE, NODE_POOL_LABEL, NON_ROOT_ID
 
 #: Volume names inside our pod specs.
@@ -45,9 +46,15 @@ def container_security_context() -> k8s.SecurityContext:
     )
 
 
-def gpu_tolerations() -> list[k8s.Toleration]:
-    """DOKS taints GPU nodes with ``nvidia.com/gpu:NoSchedule``; only our pods may land there."""
-    return [k8s.Toleration(key=GPU_RESOURCE, operator="Exists", effect="NoSchedule")]
+def gpu_tolerations(size: GpuSize | None = None) -> list[k8s.Toleration]:
+    """DOKS taints GPU nodes with ``<vendor>.com/gpu:NoSchedule`` (``nvidia.com/gpu`` or
+    ``amd.com/gpu``); only our pods may land there. Without ``size``, NVIDIA's (the default
+    H100 size's). Only the size's own vendor is tolerated, so an AMD pod never tolerates
+    NVIDIA's taint and the reverse."""
+    if size is None:
+        return [k8s.Toleration(key=GPU_RESOURCE, operator="Exists", effect="NoSchedule")]
+    t = size.toleration()
+    return [k8s.Toleration(key=t["key"], operator=t["operator"], effect=t["effect"])]
 
 
 def node_pool_selector(node_pool_name: str) -> dict[str, str]:
