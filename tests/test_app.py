@@ -399,3 +399,23 @@ def test_impossible_capacity_plans_are_refused_with_the_fix(tmp_path: Path) -> N
     assert "quantize (e.g. fp8)" in proc.stderr
     assert "raise nfs_size_gb to at least" in proc.stderr
     assert not (tmp_path / "dist").exists() and not (tmp_path / "cdktf.out").exists()
+
+
+def test_gpu_size_flows_into_both_layers(tmp_path: Path) -> None:
+    outdirs = [
+        "--cloud-outdir",
+        str(tmp_path / "cdktf.out"),
+        "--k8s-outdir",
+        str(tmp_path / "dist"),
+    ]
+    assert main(["synth", "--gpu-size", "gpu-mi300x1-192gb", *outdirs], env={}) == 0
+    doc = json.loads((tmp_path / "cdktf.out" / "stacks" / "vllm-infra" / "cdk.tf.json").read_text())
+    cluster = doc["resource"]["digitalocean_kubernetes_cluster"]["vllm"]
+    assert cluster["amd_gpu_device_plugin"] == {"enabled": True}
+    pool = doc["resource"]["digitalocean_kubernetes_node_pool"]["gpu"]
+    assert (pool["size"], pool["name"]) == ("gpu-mi300x1-192gb", "my-vllm-gpu-mi300x1")
+    pod = objects(tmp_path / "dist")[("Deployment", "vllm")]["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"doks.digitalocean.com/node-pool": "my-vllm-gpu-mi300x1"}
+    assert pod["containers"][0]["image"] == "vllm/vllm-openai-rocm:v0.18.0"
+    assert pod["containers"][0]["resources"]["limits"]["amd.com/gpu"] == 1
+    assert [t["key"] for t in pod["tolerations"]] == ["amd.com/gpu"]

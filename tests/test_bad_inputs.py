@@ -72,6 +72,11 @@ CASES: list[tuple[str, list[str], list[str]]] = [
     ),
     ("nfs-too-small", ["--nfs-size-gb", "10"], ["nfs_size_gb: got 10", "at least 50"]),
     ("nfs-not-number", ["--nfs-size-gb", "lots"], ["nfs_size_gb: got 'lots'", "whole number"]),
+    (
+        "gpu-size-unknown",
+        ["--gpu-size", "gpu-a100x1-80gb"],
+        ["gpu_size: got 'gpu-a100x1-80gb'", "gpu-h100x1-80gb", "custom_gpu_size"],
+    ),
     ("gpu-nodes-negative", ["--gpu-node-count", "-1"], ["gpu_node_count: got -1", "at least 0"]),
     (
         "mgmt-min-zero",

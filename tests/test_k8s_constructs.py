@@ -529,7 +529,11 @@ def test_gpu_requests_equal_limits_and_no_cpu_limit() -> None:
 
 def test_resources_are_props() -> None:
     chart, _ = pool_chart(
-        gpus_per_replica=2, cpu_request=None, memory_request="64Gi", memory_limit="200Gi"
+        gpu_size="gpu-h100x8-640gb",
+        gpus_per_replica=2,
+        cpu_request=None,
+        memory_request="64Gi",
+        memory_limit="200Gi",
     )
     container = vllm_container(synth(chart))
     assert container["resources"] == {

@@ -52,6 +52,11 @@ class ArchitectureConfig:
     doks_service_subnet: str = _input("192.168.0.0/22", "CIDR block for DOKS service subnet", "1")
     nfs_size_gb: int = _input(1000, "Size of NFS share in GB for model storage", "1")
     gpu_node_count: int = _input(2, "Number of H100 GPU nodes in the GPU node pool", "1")
+    gpu_size: str = _input(
+        "gpu-h100x1-80gb",
+        "GPU Droplet size of the GPU pool and the vLLM pods (see the GPU table)",
+        "1",
+    )
     doks_control_plane_ha: bool = _input(
         False, "Enable high availability for DOKS control plane", "1"
     )
@@ -257,11 +262,13 @@ class InfraOutputs:
         """Stand-ins before Stack 1 exists. The NFS address cannot be known in advance, so it
         gets a name under ``.invalid`` (RFC 2606: never resolves) rather than a plausible IP;
         pool name and size follow from the config and are real."""
+        from vllm_doks.cloud.infra_props import gpu_node_pool_name
+
         return cls(
             nfs_host="nfs-host-from-stack-1.invalid",
             nfs_mount_path="/nfs-mount-path-from-stack-1",
             nfs_size_gb=config.nfs_size_gb,
-            gpu_node_pool_name=f"{config.name_prefix}-gpu-h100",
+            gpu_node_pool_name=gpu_node_pool_name(config.name_prefix, config.gpu_size),
             examples=("nfs_host", "nfs_mount_path"),
         )
 

@@ -32,7 +32,22 @@ def outputs_table() -> str:
     return "\n".join(rows)
 
 
-GENERATED = {"inputs": inputs_table, "outputs": outputs_table}
+def gpu_sizes_table() -> str:
+    from vllm_doks.gpu_catalog import GPU_SIZES
+
+    rows = [
+        "| `gpu_size` | GPUs | GPU memory | vendor | resource | vLLM image |",
+        "|---|---|---|---|---|---|",
+    ]
+    rows += [
+        f"| `{g.slug}` | {g.gpu_count} x {g.gpu_model} | {g.gpu_count * g.gpu_memory_gb} GB "
+        f"| {g.vendor} | `{g.resource_name}` | `{g.vllm_image}` |"
+        for g in GPU_SIZES.values()
+    ]
+    return "\n".join(rows)
+
+
+GENERATED = {"inputs": inputs_table, "outputs": outputs_table, "gpu-sizes": gpu_sizes_table}
 
 
 def render_block(name: str) -> str:

@@ -20,6 +20,7 @@ from vllm_doks.capacity import (
     plan_capacity,
 )
 from vllm_doks.config import ArchitectureConfig, InfraOutputs
+from vllm_doks.gpu_catalog import GPU_SIZES
 from vllm_doks.validation import (
     Problems,
     check_dns_label,
@@ -57,12 +58,15 @@ def capacity_plan(
         return None
     if not isinstance(config.replicas, int) or config.replicas < 1:
         return None
+    if config.gpu_size not in GPU_SIZES:
+        return None  # reported by the cloud layer's checks, with the known sizes
     return plan_capacity(
         ClusterPlan(
             pools=[
                 PoolPlan(
                     name="vllm",
                     model_id=config.model_id,
+                    gpu_size=config.gpu_size,
                     replicas=config.replicas,
                     quantization=config.quantization or None,
                     parameters_b=parameters_b,

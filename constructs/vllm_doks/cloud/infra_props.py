@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vllm_doks.cloud.regions import SUPPORTED_REGIONS
-from vllm_doks.gpu_catalog import DEFAULT_GPU_SIZE as DEFAULT_GPU_SIZE  # the seed's H100 ×1
+from vllm_doks.gpu_catalog import DEFAULT_GPU_SIZE as DEFAULT_GPU_SIZE  # the seed's H100 x1
 from vllm_doks.gpu_catalog import GpuSize, lookup_gpu_size, resolve_gpu_size
 from vllm_doks.validation import (
     Problems,

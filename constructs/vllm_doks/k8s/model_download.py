@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from cdk8s_plus_28 import k8s
 from constructs import Construct
 
+from vllm_doks.gpu_catalog import GpuSize
 from vllm_doks.k8s.names import COMPLETION_MARKER, model_name_from_id
 from vllm_doks.k8s.network_policies import download_policy
 from vllm_doks.k8s.pod_security import (
@@ -62,6 +63,7 @@ class ModelDownload(Construct):
         model_id: str,
         job_name: str,
         node_pool_name: str | None,
+        gpu_size: GpuSize,
         hf_token_secret_name: str | None,
         hf_token_secret_key: str,
         max_workers: int,
@@ -75,7 +77,14 @@ class ModelDownload(Construct):
         self.job_name = job_name
         self.namespace = store.namespace
         self.max_workers = max_workers
+        self.node_pool_name = node_pool_name
+        self.gpu_size = gpu_size
         props = store.props
+        #: The store's download image, or (unset) the vLLM image of the GPU size the Job
+        #: runs on: the same image the vLLM pods there pull next (CUDA or ROCm build).
+        self.image = (
+            props.download_image if props.download_image is not None else gpu_size.vllm_image
+        )
 
         container_env = [
             # The image's user has no home directory; point everything at the /tmp volume.
@@ -113,7 +122,7 @@ class ModelDownload(Construct):
             limits["cpu"] = quantity(props.download_cpu_limit)
         if props.download_memory_limit is not None:
             limits["memory"] = quantity(props.download_memory_limit)
-        skips = [("CKV_K8S_40", HIGH_UID_REASON), *image_skips(props.download_image)]
+        skips = [("CKV_K8S_40", HIGH_UID_REASON), *image_skips(self.image)]
         self.job = k8s.KubeJob(
             self,
             "Job",
@@ -134,14 +143,14 @@ class ModelDownload(Construct):
                         automount_service_account_token=False,
                         enable_service_links=False,
                         security_context=pod_security_context(),
-                        tolerations=gpu_tolerations() if node_pool_name else None,
+                        tolerations=gpu_tolerations(gpu_size) if node_pool_name else None,
                         node_selector=node_pool_selector(node_pool_name)
                         if node_pool_name
                         else None,
                         containers=[
                             k8s.Container(
                                 name="download",
-                                image=props.download_image,
+                                image=self.image,
                                 image_pull_policy="IfNotPresent",
                                 command=sh_command(
                                     DOWNLOAD_MODEL,

@@ -8,6 +8,7 @@ import cdk8s
 from cdk8s_plus_28 import k8s
 from constructs import Construct
 
+from vllm_doks.gpu_catalog import DEFAULT_GPU_SIZE, GpuSize, resolve_gpu_size
 from vllm_doks.k8s.checks import (
     check_absolute_path,
     check_host,
@@ -19,7 +20,6 @@ from vllm_doks.k8s.checks import (
 from vllm_doks.k8s.model_download import ModelDownload
 from vllm_doks.k8s.names import (
     DEFAULT_NAMESPACE,
-    DEFAULT_VLLM_IMAGE,
     check_model_id,
     dns_label,
     model_name_from_id,
@@ -55,10 +55,12 @@ class NfsModelStoreProps:
     mount_path: str = "/models"
     """Where pods mount the share; each model lives in ``<mount_path>/<model name>``.
     Default ``"/models"``."""
-    download_image: str = DEFAULT_VLLM_IMAGE
-    """Image of the download Jobs; needs ``python3`` with ``huggingface_hub``. Default: the
-    pinned vLLM image, which has both, so nothing is pip-installed at run time, and which the
-    download pulls onto the GPU node ahead of the vLLM pod that needs it."""
+    download_image: str | None = None
+    """Image of the download Jobs; needs ``python3`` with ``huggingface_hub``. Default
+    ``None``: the pinned vLLM image of each model's GPU size (``add_model(gpu_size=...)``),
+    ``vllm/vllm-openai:v0.18.0`` for NVIDIA sizes and ``vllm/vllm-openai-rocm:v0.18.0`` for
+    AMD ones. Both have ``python3`` and ``huggingface_hub``, so nothing is pip-installed at run
+    time, and the download pulls onto the GPU node the image the vLLM pod there needs."""
     download_max_workers: int = 4
     """Parallel file downloads per model (``snapshot_download(max_workers=...)``). Default 4:
     many concurrent writers contend on NFS rather than speed it up."""
@@ -96,7 +98,8 @@ class NfsModelStoreProps:
         check_dns_label(problems, "namespace", self.namespace)
         check_dns_label(problems, "name", self.name, max_len=63 - len("-pvc"))
         check_absolute_path(problems, "mount_path", self.mount_path)
-        check_image(problems, "download_image", self.download_image)
+        if self.download_image is not None:
+            check_image(problems, "download_image", self.download_image)
         check_int_range(problems, "download_max_workers", self.download_max_workers, 1, 64)
         check_int_range(problems, "download_backoff_limit", self.download_backoff_limit, 0)
         check_int_range(
@@ -191,6 +194,7 @@ class NfsModelStore(Construct):
         *,
         job_name: str | None = None,
         node_pool_name: str | None = None,
+        gpu_size: str | GpuSize = DEFAULT_GPU_SIZE,
         hf_token_secret_name: str | None = "hf-token",
         hf_token_secret_key: str = "HF_TOKEN",
         max_workers: int | None = None,
@@ -203,6 +207,11 @@ class NfsModelStore(Construct):
         :param node_pool_name: run the download on this node pool (node selector plus the GPU
             toleration), as the seed does, so the image it pulls is the one vLLM needs there.
             Default: anywhere in the cluster.
+        :param gpu_size: GPU size of that node pool (a catalogue slug or a
+            :class:`~vllm_doks.gpu_catalog.GpuSize`): the Job tolerates that vendor's GPU taint
+            only (``amd.com/gpu`` for AMD sizes) and, unless the store sets
+            ``download_image``, runs that size's vLLM image (CUDA or ROCm). Pass the same size
+            as the :class:`VllmWorkerPool` serving the model. Default ``"gpu-h100x1-80gb"``.
         :param hf_token_secret_name: Secret holding a Hugging Face token for gated models; it
             may be absent (public models need none). ``None`` to not look for one.
         :param hf_token_secret_key: key of the token in that Secret. Default ``"HF_TOKEN"``.
@@ -234,6 +243,7 @@ class NfsModelStore(Construct):
                 problems.add("job_name", job_name, "is already the Job of another model")
         if node_pool_name is not None:
             check_dns_label(problems, "node_pool_name", node_pool_name)
+        size = resolve_gpu_size(problems, "gpu_size", gpu_size, escape="gpu_size=")
         if hf_token_secret_name is not None:
             check_dns_subdomain(problems, "hf_token_secret_name", hf_token_secret_name)
             check_secret_key(problems, "hf_token_secret_key", hf_token_secret_key)
@@ -241,6 +251,7 @@ class NfsModelStore(Construct):
             check_int_range(problems, "max_workers", max_workers, 1, 64)
         problems.raise_if_any()
         assert job_name is not None
+        assert size is not None
 
         model = ModelDownload(
             self,
@@ -250,6 +261,7 @@ class NfsModelStore(Construct):
             model_id=model_id,
             job_name=job_name,
             node_pool_name=node_pool_name,
+            gpu_size=size,
             hf_token_secret_name=hf_token_secret_name,
             hf_token_secret_key=hf_token_secret_key,
             max_workers=(

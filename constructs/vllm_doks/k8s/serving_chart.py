@@ -18,7 +18,6 @@ from constructs import Construct
 from vllm_doks.capacity import progress_deadline_seconds
 from vllm_doks.config import ArchitectureConfig, InfraOutputs
 from vllm_doks.k8s.gateway_endpoint import GatewayEndpoint, GatewayEndpointProps
-from vllm_doks.k8s.names import DEFAULT_VLLM_IMAGE
 from vllm_doks.k8s.namespace import add_namespace
 from vllm_doks.k8s.nfs_model_store import NfsModelStore, NfsModelStoreProps
 from vllm_doks.k8s.outputs import stack_outputs
@@ -62,7 +61,7 @@ class VllmServingChart(cdk8s.Chart):
                 nfs_path=infra.nfs_mount_path,
                 capacity_gi=infra.nfs_size_gb,
                 namespace=config.namespace,
-                download_image=config.vllm_image or DEFAULT_VLLM_IMAGE,
+                download_image=config.vllm_image or None,
                 download_network_policy=config.network_policy,
             ),
         )
@@ -76,6 +75,7 @@ class VllmServingChart(cdk8s.Chart):
         self.model = self.store.add_model(
             config.model_id,
             node_pool_name=infra.gpu_node_pool_name,
+            gpu_size=config.gpu_size,
             hf_token_secret_name=config.hf_token_secret or None,
         )
         # Large models take minutes to read from NFS: the startup probe's window grows with the
@@ -103,7 +103,8 @@ class VllmServingChart(cdk8s.Chart):
                 gpu_node_pool_name=infra.gpu_node_pool_name,
                 replicas=config.replicas,
                 quantization=config.quantization or None,
-                image=config.vllm_image or DEFAULT_VLLM_IMAGE,
+                image=config.vllm_image or None,
+                gpu_size=config.gpu_size,
                 hf_token_secret_name=config.hf_token_secret or None,
                 api_key_secret_name=config.api_key_secret or None,
                 network_policy=config.network_policy,

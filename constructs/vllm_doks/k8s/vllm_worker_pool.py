@@ -10,6 +10,7 @@ import cdk8s
 from cdk8s_plus_28 import k8s
 from constructs import Construct
 
+from vllm_doks.gpu_catalog import DEFAULT_GPU_SIZE, GpuSize, lookup_gpu_size, resolve_gpu_size
 from vllm_doks.k8s.checks import (
     check_image,
     check_quantity,
@@ -18,8 +19,6 @@ from vllm_doks.k8s.checks import (
 )
 from vllm_doks.k8s.model_download import ModelDownload
 from vllm_doks.k8s.names import (
-    DEFAULT_VLLM_IMAGE,
-    GPU_RESOURCE,
     HOSTNAME_TOPOLOGY_KEY,
     VLLM_DEPRECATED_QUANTIZATION_METHODS,
     VLLM_QUANTIZATION_METHODS,
@@ -102,9 +101,27 @@ class VllmWorkerPoolProps:
     (:data:`~vllm_doks.k8s.names.VLLM_QUANTIZATION_METHODS`); ``None`` (or ``""``, as the seed
     writes it) to serve the weights as they are. A deprecated method also needs
     ``"--allow-deprecated-quantization"`` in ``extra_args``. Default ``None``."""
-    image: str = DEFAULT_VLLM_IMAGE
-    """vLLM image, pinned (a tag other than ``latest``, or a digest). Default
-    ``vllm/vllm-openai:v0.18.0``: the flags this construct emits need at least that release."""
+    gpu_size: str | GpuSize = DEFAULT_GPU_SIZE
+    """GPU Droplet size of the node pool (Stack 1's ``gpu_size``): a slug of
+    :data:`vllm_doks.gpu_catalog.GPU_SIZES` or a :class:`~vllm_doks.gpu_catalog.GpuSize` (from
+    :func:`~vllm_doks.gpu_catalog.custom_gpu_size`, for a size added later). It sets the
+    extended resource the pods request (``nvidia.com/gpu`` or ``amd.com/gpu``), the only GPU
+    taint they tolerate, the default image (CUDA or ROCm) and the default GPUs per replica
+    (every GPU of the node, with ``--tensor-parallel-size`` above 1). Default
+    ``"gpu-h100x1-80gb"`` (the seed's).
+
+    AMD sizes on DOKS: Stack 1 turns on the cluster's AMD GPU device plugin, which hands each
+    pod its ``/dev/kfd`` and ``/dev/dri/renderD*`` device nodes for its ``amd.com/gpu``
+    request; no ``privileged``, no hostPath and no extra capability is needed (none is set).
+    Those nodes are group-owned (``video``/``render``, mode 0660) on the host, so a pod
+    running as uid 1000 can open them only if the node makes them accessible or the pod
+    carries the host's group id as a supplemental group (ROCm/k8s-device-plugin#39, #93);
+    check ``rocm-smi`` in a pod after the first deployment on a new node image."""
+    image: str | None = None
+    """vLLM image, pinned (a tag other than ``latest``, or a digest). Default ``None``: the GPU
+    size's image, ``vllm/vllm-openai:v0.18.0`` (CUDA) for NVIDIA sizes and
+    ``vllm/vllm-openai-rocm:v0.18.0`` (ROCm) for AMD ones; the flags this construct emits
+    need at least that release."""
     name: str = "vllm"
     """Name of the Deployment and the Service, value of the ``app`` label; the disruption
     budget is ``<name>-pdb``. Default ``"vllm"`` (the seed's)."""
@@ -129,9 +146,10 @@ class VllmWorkerPoolProps:
     the pod before the drain counts requests. Default 5 (the seed's ``sleep 5``)."""
     shm_size: str = "16Gi"
     """Size of the memory-backed ``/dev/shm``. Default ``"16Gi"`` (the seed's)."""
-    gpus_per_replica: int = 1
-    """GPUs per pod (requests = limits). Above 1, ``--tensor-parallel-size`` follows.
-    Default 1."""
+    gpus_per_replica: int | None = None
+    """GPUs per pod (requests = limits), from 1 to the size's GPU count. Above 1,
+    ``--tensor-parallel-size`` follows. Default ``None``: every GPU of the node (the size's
+    ``gpu_count``: 1 for the seed's H100 x1, 8 for an x8 size)."""
     cpu_request: str | None = "2"
     """CPU request. Default ``"2"``: with a request the pod is Burstable, not BestEffort (the
     first evicted under node pressure). No CPU limit: throttling vLLM's scheduler and
@@ -189,6 +207,25 @@ class VllmWorkerPoolProps:
     """How often the init container looks for the downloaded model. Default 10."""
 
     @property
+    def gpu(self) -> GpuSize:
+        """The size entry for ``gpu_size`` (raises ValidationError for an unknown slug)."""
+        if isinstance(self.gpu_size, GpuSize):
+            return self.gpu_size
+        return lookup_gpu_size(self.gpu_size)
+
+    @property
+    def resolved_image(self) -> str:
+        """``image``, or the GPU size's vLLM image when it is ``None``."""
+        return self.image if self.image is not None else self.gpu.vllm_image
+
+    @property
+    def resolved_gpus_per_replica(self) -> int:
+        """``gpus_per_replica``, or every GPU of the size's node when it is ``None``."""
+        if self.gpus_per_replica is not None:
+            return self.gpus_per_replica
+        return self.gpu.gpu_count
+
+    @property
     def resolved_shutdown_timeout_seconds(self) -> int:
         if self.shutdown_timeout_seconds is not None:
             return self.shutdown_timeout_seconds
@@ -228,7 +265,11 @@ class VllmWorkerPoolProps:
                     f"is deprecated in vLLM v0.18, which refuses it unless extra_args also "
                     f"contains {ALLOW_DEPRECATED_QUANTIZATION!r}",
                 )
-        check_image(problems, "image", self.image)
+        size = resolve_gpu_size(problems, "gpu_size", self.gpu_size, escape="gpu_size=")
+        if self.image is not None:
+            check_image(problems, "image", self.image)
+        elif size is not None:
+            check_image(problems, "gpu_size.vllm_image", size.vllm_image)
         if check_dns_label(problems, "name", self.name, max_len=63 - len("-pdb")):
             problems.check(
                 bool(_DNS1035_START.match(self.name)),
@@ -272,7 +313,16 @@ class VllmWorkerPoolProps:
                     f"period minus 20",
                 )
         check_quantity(problems, "shm_size", self.shm_size)
-        check_int_range(problems, "gpus_per_replica", self.gpus_per_replica, 1, 8)
+        if self.gpus_per_replica is not None and size is not None:
+            problems.check(
+                isinstance(self.gpus_per_replica, int)
+                and not isinstance(self.gpus_per_replica, bool)
+                and 1 <= self.gpus_per_replica <= size.gpu_count,
+                "gpus_per_replica",
+                self.gpus_per_replica,
+                f"must be a whole number from 1 to the {size.gpu_count} GPU(s) of a "
+                f"{size.slug} node (a pod cannot span nodes); None uses all of them",
+            )
         quantities_ok = True
         for field_name in ("cpu_request", "memory_request", "memory_limit"):
             value = getattr(self, field_name)
@@ -362,7 +412,9 @@ class VllmWorkerPool(Construct):
         self.served_model_name = props.served_model_name or model.model_name
         self.replicas = props.replicas
         self.quantization = props.quantization or None
-        self.image = props.image
+        self.gpu_size: GpuSize = props.gpu
+        self.gpus_per_replica = props.resolved_gpus_per_replica
+        self.image = props.resolved_image
         self.shutdown_timeout_seconds = props.resolved_shutdown_timeout_seconds
         self.drain_deadline_seconds = props.resolved_drain_deadline_seconds
         self.api_key_secret_name = props.api_key_secret_name
@@ -470,8 +522,9 @@ class VllmWorkerPool(Construct):
             "--shutdown-timeout",
             str(self.shutdown_timeout_seconds),
         ]
-        if props.gpus_per_replica > 1:
-            args += ["--tensor-parallel-size", str(props.gpus_per_replica)]
+        if self.gpus_per_replica > 1:
+            # One replica spans the GPUs it requests (all of the node's by default).
+            args += ["--tensor-parallel-size", str(self.gpus_per_replica)]
         return [*args, *props.extra_args]
 
     def _metadata(self, name: str) -> k8s.ObjectMeta:
@@ -493,7 +546,7 @@ class VllmWorkerPool(Construct):
         if reasons:
             skips.append(("CKV_K8S_35", f"{'; '.join(reasons)}. {SECRET_REF_ONLY}"))
         skips.append(("CKV_K8S_40", HIGH_UID_REASON))
-        return skips + image_skips(props.image)
+        return skips + image_skips(self.image)
 
     def _pod_spec(self) -> k8s.PodSpec:
         props = self.props
@@ -508,7 +561,7 @@ class VllmWorkerPool(Construct):
             # "vllm"; vLLM reads VLLM_PORT and refuses a URL there.
             enable_service_links=False,
             security_context=pod_security_context(),
-            tolerations=gpu_tolerations(),
+            tolerations=gpu_tolerations(self.gpu_size),
             node_selector=node_pool_selector(props.gpu_node_pool_name),
             affinity=self._affinity(),
             init_containers=[
@@ -516,7 +569,7 @@ class VllmWorkerPool(Construct):
                     name="wait-for-model",
                     # Same image as vLLM: no second image to pull, and it is already local
                     # when the vLLM container starts.
-                    image=props.image,
+                    image=self.image,
                     image_pull_policy="IfNotPresent",
                     command=sh_command(
                         WAIT_FOR_MODEL,
@@ -536,7 +589,7 @@ class VllmWorkerPool(Construct):
             containers=[
                 k8s.Container(
                     name=CONTAINER_NAME,
-                    image=props.image,
+                    image=self.image,
                     image_pull_policy="IfNotPresent",
                     args=self.vllm_args,
                     ports=[
@@ -615,9 +668,10 @@ class VllmWorkerPool(Construct):
 
     def _resources(self) -> k8s.ResourceRequirements:
         props = self.props
-        gpus = quantity(props.gpus_per_replica)
-        requests = {GPU_RESOURCE: gpus}
-        limits = {GPU_RESOURCE: gpus}
+        gpus = quantity(self.gpus_per_replica)
+        resource = self.gpu_size.resource_name
+        requests = {resource: gpus}
+        limits = {resource: gpus}
         if props.cpu_request is not None:
             requests["cpu"] = quantity(props.cpu_request)
         if props.memory_request is not None:
