@@ -107,3 +107,11 @@ def test_import_constructs_from_repo_root_is_the_library() -> None:
         check=True,
     )
     assert "site-packages" in proc.stdout
+
+
+def test_every_lazy_name_is_exported_and_resolves() -> None:
+    import vllm_doks
+
+    assert sorted(vllm_doks._LAZY) == sorted(n for n in vllm_doks.__all__ if n in vllm_doks._LAZY)
+    for name in vllm_doks._LAZY:
+        assert getattr(vllm_doks, name) is not None, name

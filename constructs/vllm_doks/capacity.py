@@ -238,6 +238,9 @@ class PoolPlan:
     """vLLM ``--gpu-memory-utilization`` (the seed's default 0.9)."""
     anti_affinity_required: bool = True
     """Hard pod anti-affinity: at most one replica per node (the seed's)."""
+    max_replicas: int | None = None
+    """Most replicas an autoscaler may run (at least ``replicas``): the GPU nodes needed are
+    counted for it. ``None`` (default): no autoscaling, ``replicas`` is the count."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -276,6 +279,9 @@ class PoolEstimate:
     checkpoint_gb: float | None
     """The model's checkpoint on the share (no slack)."""
     startup_window_seconds: int | None
+    max_replicas: int | None = None
+    """The autoscaling maximum, if any (left out of :meth:`CapacityReport.to_dict` when
+    ``None``)."""
 
     @property
     def fits(self) -> bool:
@@ -310,7 +316,11 @@ class CapacityReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "pools": [_round_floats(vars(p)) for p in self.pools],
+            "pools": [
+                _round_floats({k: v for k, v in vars(p).items() if k != "max_replicas"})
+                | ({"max_replicas": p.max_replicas} if p.max_replicas is not None else {})
+                for p in self.pools
+            ],
             "gpu_nodes": {
                 slug: {
                     "needed": self.gpu_nodes_needed[slug],
@@ -356,7 +366,11 @@ class CapacityReport:
                     p.quantization or "none",
                     p.gpu_size,
                     str(p.tensor_parallel_size or "?"),
-                    str(p.replicas),
+                    (
+                        f"{p.replicas}-{p.max_replicas}"
+                        if p.max_replicas is not None
+                        else str(p.replicas)
+                    ),
                     _fmt(p.weights_gb, " GiB"),
                     _fmt(p.gpu_memory_per_replica_gb, " GiB"),
                     _fmt(p.usable_gb, " GiB"),
@@ -412,9 +426,12 @@ def plan_capacity(plan: ClusterPlan) -> CapacityReport:
         seen_names.add(pool.name)
         estimate, size = _estimate_pool(pool, where, plan, problems)
         estimates.append(estimate)
-        if size is not None and isinstance(pool.replicas, int):
-            nodes_needed[size.slug] = nodes_needed.get(size.slug, 0) + pool.replicas
-            users_by_size.setdefault(size.slug, []).append(f"{pool.name} ({pool.replicas})")
+        count = pool.replicas if pool.max_replicas is None else pool.max_replicas
+        if size is not None and isinstance(count, int):
+            nodes_needed[size.slug] = nodes_needed.get(size.slug, 0) + count
+            users_by_size.setdefault(size.slug, []).append(
+                f"{pool.name} ({count}{' at most' if pool.max_replicas is not None else ''})"
+            )
         if estimate.checkpoint_gb is not None:
             checkpoints[pool.model_id] = max(
                 checkpoints.get(pool.model_id, 0.0), estimate.checkpoint_gb
@@ -475,7 +492,10 @@ def _estimate_pool(
         size = GPU_SIZES.get(pool.gpu_size)
         if size is None:
             problems.items.append(unknown_size_problem(f"{where}.gpu_size", pool.gpu_size))
-    check_int_range(problems, f"{where}.replicas", pool.replicas, 1)
+    if check_int_range(problems, f"{where}.replicas", pool.replicas, 1) and (
+        pool.max_replicas is not None
+    ):
+        check_int_range(problems, f"{where}.max_replicas", pool.max_replicas, pool.replicas)
     util = pool.gpu_memory_utilization
     util_ok = problems.check(
         isinstance(util, int | float) and not isinstance(util, bool) and 0 < util <= 1,
@@ -569,6 +589,7 @@ def _estimate_pool(
         kv_headroom_pct=headroom_pct,
         checkpoint_gb=disk,
         startup_window_seconds=window,
+        max_replicas=pool.max_replicas,
     )
     return estimate, size
 

@@ -62,6 +62,7 @@ def infra_props(config: ArchitectureConfig) -> InfraProps:
         doks_service_subnet=config.doks_service_subnet,
         nfs_size_gb=config.nfs_size_gb,
         gpu_node_count=config.gpu_node_count,
+        gpu_autoscale_max_nodes=config.gpu_autoscale_max_nodes or None,
         gpu_size=config.gpu_size,
         doks_control_plane_ha=config.doks_control_plane_ha,
         doks_surge_upgrade=config.doks_surge_upgrade,

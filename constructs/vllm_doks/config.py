@@ -52,6 +52,11 @@ class ArchitectureConfig:
     doks_service_subnet: str = _input("192.168.0.0/22", "CIDR block for DOKS service subnet", "1")
     nfs_size_gb: int = _input(1000, "Size of NFS share in GB for model storage", "1")
     gpu_node_count: int = _input(2, "Number of H100 GPU nodes in the GPU node pool", "1")
+    gpu_autoscale_max_nodes: int = _input(
+        0,
+        "Autoscale the GPU node pool from gpu_node_count up to this many nodes; 0: fixed size",
+        "1",
+    )
     gpu_size: str = _input(
         "gpu-h100x1-80gb",
         "GPU Droplet size of the GPU pool and the vLLM pods (see the GPU table)",
@@ -125,6 +130,57 @@ class ArchitectureConfig:
         "only DNS + HTTPS egress",
         "2",
     )
+    autoscaling: bool = _input(
+        False,
+        "KEDA ScaledObject scaling the vLLM Deployment on vLLM's queue metrics from Prometheus "
+        "(needs KEDA and autoscaling_max_replicas)",
+        "2",
+    )
+    autoscaling_min_replicas: int = _input(
+        0, "Fewest replicas with autoscaling; 0: the value of replicas", "2"
+    )
+    autoscaling_max_replicas: int = _input(
+        0,
+        "Most replicas with autoscaling (at most gpu_autoscale_max_nodes, or gpu_node_count "
+        "without it); required with autoscaling",
+        "2",
+    )
+    prometheus_server_address: str = _input(
+        "",
+        "Prometheus URL the autoscaler queries; empty: the Prometheus Operator's Service "
+        "prometheus-operated in prometheus_namespace, port 9090",
+        "2",
+    )
+    pod_monitor: bool = _input(
+        False,
+        "Prometheus Operator PodMonitor scraping vLLM's /metrics (the NetworkPolicy then admits "
+        "prometheus_namespace)",
+        "2",
+    )
+    prometheus_namespace: str = _input("monitoring", "Namespace of the Prometheus pods", "2")
+    grafana_dashboard: bool = _input(
+        False, "Grafana dashboard ConfigMap (grafana_dashboard label) for Grafana's sidecar", "2"
+    )
+
+    @property
+    def prometheus_url(self) -> str:
+        """``prometheus_server_address``, or the Prometheus Operator's Service in
+        ``prometheus_namespace``."""
+        return (
+            self.prometheus_server_address
+            or f"http://prometheus-operated.{self.prometheus_namespace}.svc:9090"
+        )
+
+    @property
+    def autoscaling_min(self) -> int:
+        """The autoscaler's minimum: ``autoscaling_min_replicas``, or ``replicas`` when 0."""
+        return self.autoscaling_min_replicas or self.replicas
+
+    @property
+    def gpu_nodes_max(self) -> int:
+        """GPU nodes the pool can grow to: ``gpu_autoscale_max_nodes``, else
+        ``gpu_node_count``."""
+        return self.gpu_autoscale_max_nodes or self.gpu_node_count
 
     @property
     def state_backend_enabled(self) -> bool:

@@ -60,6 +60,8 @@ def capacity_plan(
         return None
     if config.gpu_size not in GPU_SIZES:
         return None  # reported by the cloud layer's checks, with the known sizes
+    # With autoscaling the plan must hold the maximum, on the nodes the pool can grow to.
+    autoscaling = config.autoscaling and config.autoscaling_max_replicas >= 1
     return plan_capacity(
         ClusterPlan(
             pools=[
@@ -70,9 +72,10 @@ def capacity_plan(
                     replicas=config.replicas,
                     quantization=config.quantization or None,
                     parameters_b=parameters_b,
+                    max_replicas=config.autoscaling_max_replicas if autoscaling else None,
                 )
             ],
-            gpu_node_count=config.gpu_node_count,
+            gpu_node_count=config.gpu_nodes_max,
             nfs_size_gb=outputs.nfs_size_gb,
         )
     )
@@ -100,6 +103,7 @@ def kubernetes_problems(config: ArchitectureConfig, outputs: InfraOutputs) -> Pr
             "must be 'organization/name' as on Hugging Face, e.g. 'Qwen/Qwen2.5-0.5B-Instruct'",
         )
     check_int_range(problems, "replicas", config.replicas, 1)
+    _observability_problems(problems, config)
     if config.quantization:
         problems.check(
             config.quantization in VLLM_QUANTIZATION_METHODS,
@@ -144,21 +148,82 @@ def kubernetes_problems(config: ArchitectureConfig, outputs: InfraOutputs) -> Pr
     if not problems:
         report = capacity_plan(config, outputs, problems)
         if report is not None:
-            # Replicas versus GPU nodes is reported below, in the seed's terms.
+            # Replicas versus GPU nodes is reported below and in _observability_problems, in
+            # the config's terms.
             for p in report.problems().items:
                 if p.field != "gpu_node_count":
                     problems.add(p.field.removeprefix("pools[vllm]."), p.value, p.expected)
     # The worker pool's anti-affinity is required: a replica without its own GPU node stays
-    # Pending forever (the seed warns about this), so refuse the plan up front.
-    if (
+    # Pending forever (the seed warns about this), so refuse the plan up front. An autoscaled
+    # GPU pool grows to gpu_autoscale_max_nodes for Pending replicas.
+    nodes = config.gpu_nodes_max
+    source = "gpu_autoscale_max_nodes" if config.gpu_autoscale_max_nodes else "gpu_node_count"
+    if isinstance(config.replicas, int) and isinstance(nodes, int) and config.replicas > nodes:
+        problems.add(
+            "replicas",
+            config.replicas,
+            f"must be at most {source} ({nodes}): each replica needs its "
+            "own GPU node (required pod anti-affinity); add GPU nodes or lower replicas",
+        )
+    return problems
+
+
+def _observability_problems(problems: Problems, config: ArchitectureConfig) -> None:
+    """The optional autoscaler, PodMonitor and dashboard, checked with their constructs'
+    rules under the config's names (the constructs need a built pool for their own checks).
+
+    The autoscaling bounds must agree with the cloud layer's: the autoscaler's maximum
+    cannot exceed the GPU nodes the pool can grow to (``gpu_autoscale_max_nodes``, else
+    ``gpu_node_count``), since the worker pool's required anti-affinity puts one replica on
+    each GPU node.
+    """
+    from vllm_doks.k8s.autoscaling import _PROMETHEUS_URL
+
+    if config.pod_monitor or config.autoscaling:
+        check_dns_label(problems, "prometheus_namespace", config.prometheus_namespace)
+    if not config.autoscaling:
+        return
+    if config.prometheus_server_address:
+        problems.check(
+            bool(_PROMETHEUS_URL.match(config.prometheus_server_address)),
+            "prometheus_server_address",
+            config.prometheus_server_address,
+            "must be an http(s) URL of Prometheus, e.g. "
+            "'http://prometheus-operated.monitoring.svc:9090'",
+        )
+    if config.autoscaling_min_replicas:
+        check_int_range(problems, "autoscaling_min_replicas", config.autoscaling_min_replicas, 1)
+    if not check_int_range(
+        problems, "autoscaling_max_replicas", config.autoscaling_max_replicas, 1
+    ):
+        return
+    maximum = config.autoscaling_max_replicas
+    minimum = config.autoscaling_min
+    if isinstance(minimum, int) and minimum >= 1 and maximum < minimum:
+        name = "autoscaling_min_replicas" if config.autoscaling_min_replicas else "replicas"
+        problems.add(
+            "autoscaling_max_replicas",
+            maximum,
+            f"must be at least {name} ({minimum}), the autoscaler's minimum",
+        )
+    elif (
         isinstance(config.replicas, int)
-        and isinstance(config.gpu_node_count, int)
-        and config.replicas > config.gpu_node_count
+        and config.autoscaling_min_replicas
+        and not minimum <= config.replicas <= maximum
     ):
         problems.add(
             "replicas",
             config.replicas,
-            f"must be at most gpu_node_count ({config.gpu_node_count}): each replica needs its "
-            "own GPU node (required pod anti-affinity); add GPU nodes or lower replicas",
+            f"must be between autoscaling_min_replicas ({minimum}) and autoscaling_max_replicas "
+            f"({maximum}): the Deployment starts at replicas and each re-apply resets it",
         )
-    return problems
+    nodes = config.gpu_nodes_max
+    source = "gpu_autoscale_max_nodes" if config.gpu_autoscale_max_nodes else "gpu_node_count"
+    if isinstance(nodes, int) and maximum > nodes:
+        problems.add(
+            "autoscaling_max_replicas",
+            maximum,
+            f"must be at most {source} ({nodes}): each replica needs its own GPU node "
+            "(required pod anti-affinity), so the replicas beyond it would stay Pending; "
+            f"lower autoscaling_max_replicas or set gpu_autoscale_max_nodes to at least {maximum}",
+        )

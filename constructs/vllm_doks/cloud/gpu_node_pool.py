@@ -10,7 +10,7 @@ from constructs import Construct
 
 from vllm_doks.cloud.infra_props import DEFAULT_GPU_SIZE, check_gpu_size
 from vllm_doks.gpu_catalog import GpuSize, lookup_gpu_size
-from vllm_doks.validation import Problems, check_int_range
+from vllm_doks.validation import Problems, check_int_range, check_min_max
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -28,13 +28,22 @@ class GpuNodePoolProps:
     """A size not in the catalogue (:func:`vllm_doks.gpu_catalog.custom_gpu_size`), with
     ``size`` set to its slug. Default ``None``."""
     node_count: int = 0
-    """Number of GPU nodes. 0 keeps the pool (and its name) without paying for GPUs."""
+    """Number of GPU nodes. 0 keeps the pool (and its name) without paying for GPUs. With
+    ``max_nodes``, the pool's autoscaling minimum."""
+    max_nodes: int | None = None
+    """Autoscaling maximum: the pool gets ``auto_scale`` between ``node_count`` and this (at
+    least 1 and at least ``node_count``); DOKS' cluster autoscaler adds nodes for Pending
+    pods. ``None`` (default): a fixed pool of ``node_count`` nodes."""
     tags: Sequence[str] = field(default_factory=tuple)
     """Tags on the pool's Droplets."""
 
     def problems(self) -> Problems:
         problems = Problems()
-        check_int_range(problems, "node_count", self.node_count, 0)
+        if check_int_range(problems, "node_count", self.node_count, 0) and (
+            self.max_nodes is not None
+        ):
+            check_min_max(problems, "node_count", self.node_count, "max_nodes", self.max_nodes, 0)
+            check_int_range(problems, "max_nodes", self.max_nodes, 1)
         check_gpu_size(problems, "size", self.size, self.custom_size)
         return problems
 
@@ -45,7 +54,8 @@ class GpuNodePoolProps:
 
 
 class GpuNodePool(Construct):
-    """A fixed-size pool of GPU Droplets attached to a DOKS cluster."""
+    """A pool of GPU Droplets attached to a DOKS cluster: fixed-size, or autoscaled between
+    ``node_count`` and ``max_nodes``."""
 
     def __init__(self, scope: Construct, id: str, props: GpuNodePoolProps) -> None:
         super().__init__(scope, id)
@@ -54,15 +64,30 @@ class GpuNodePool(Construct):
         problems.raise_if_any()
         self.gpu_size: GpuSize = props.gpu
         """GPU count, vendor, resource name, ... of the pool's Droplets."""
-        self.resource = KubernetesNodePool(
-            self,
-            "Resource",
-            cluster_id=props.cluster_id,
-            name=props.name,
-            size=props.size,
-            node_count=props.node_count,
-            tags=list(props.tags),
-        )
+        if props.max_nodes is None:
+            self.resource = KubernetesNodePool(
+                self,
+                "Resource",
+                cluster_id=props.cluster_id,
+                name=props.name,
+                size=props.size,
+                node_count=props.node_count,
+                tags=list(props.tags),
+            )
+        else:
+            # No node_count: with auto_scale the provider would reset the pool to it on every
+            # apply; DOKS starts an autoscaled pool at min_nodes.
+            self.resource = KubernetesNodePool(
+                self,
+                "Resource",
+                cluster_id=props.cluster_id,
+                name=props.name,
+                size=props.size,
+                auto_scale=True,
+                min_nodes=props.node_count,
+                max_nodes=props.max_nodes,
+                tags=list(props.tags),
+            )
 
     @property
     def pool_id(self) -> str:

@@ -164,7 +164,13 @@ class InfraProps:
     nfs_size_gb: int
     """Size of the NFS share in GB for model storage (at least 50)."""
     gpu_node_count: int = 0
-    """Number of GPU nodes in the GPU node pool."""
+    """Number of GPU nodes in the GPU node pool (its minimum when ``gpu_autoscale_max_nodes``
+    is set)."""
+    gpu_autoscale_max_nodes: int | None = None
+    """Let DOKS' cluster autoscaler grow the GPU node pool from ``gpu_node_count`` up to this
+    many nodes (``auto_scale`` with ``min_nodes``/``max_nodes``), e.g. for the replicas a
+    KEDA autoscaler adds. At least 1 and at least ``gpu_node_count``. ``None`` (default): a
+    fixed pool of ``gpu_node_count`` nodes."""
     doks_control_plane_ha: bool = False
     """Enable high availability for the DOKS control plane."""
     doks_surge_upgrade: bool = False
@@ -249,7 +255,18 @@ class InfraProps:
                         f"must not overlap {a} ({networks[a]}); pick disjoint ranges",
                     )
         check_nfs_size(problems, "nfs_size_gb", self.nfs_size_gb)
-        check_int_range(problems, "gpu_node_count", self.gpu_node_count, 0)
+        if check_int_range(problems, "gpu_node_count", self.gpu_node_count, 0) and (
+            self.gpu_autoscale_max_nodes is not None
+        ):
+            check_min_max(
+                problems,
+                "gpu_node_count",
+                self.gpu_node_count,
+                "gpu_autoscale_max_nodes",
+                self.gpu_autoscale_max_nodes,
+                floor=0,
+            )
+            check_int_range(problems, "gpu_autoscale_max_nodes", self.gpu_autoscale_max_nodes, 1)
         size = check_gpu_size(problems, "gpu_size", self.gpu_size, self.custom_gpu_size)
         if size is not None and prefix_ok:
             pool_name = self.gpu_node_pool_name

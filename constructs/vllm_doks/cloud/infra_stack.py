@@ -69,6 +69,7 @@ class VllmInfraStack(TerraformStack):
                 size=props.gpu_size,
                 custom_size=props.custom_gpu_size,
                 node_count=props.gpu_node_count,
+                max_nodes=props.gpu_autoscale_max_nodes,
                 tags=tags,
             ),
         )

@@ -24,6 +24,11 @@ from vllm_doks.k8s.gateway_endpoint import (
     GatewayEndpoint,
     GatewayEndpointProps,
 )
+from vllm_doks.k8s.inference_pool import (
+    DEFAULT_EPP_IMAGE,
+    VllmInferencePool,
+    VllmInferencePoolProps,
+)
 from vllm_doks.k8s.model_download import ModelDownload
 from vllm_doks.k8s.names import (
     COMPLETION_MARKER,
@@ -42,18 +47,28 @@ from vllm_doks.k8s.nfs_model_store import (
 )
 from vllm_doks.k8s.outputs import STACK_OUTPUT_DESCRIPTIONS, stack_outputs
 from vllm_doks.k8s.pod_monitor import VllmPodMonitor, VllmPodMonitorProps
+from vllm_doks.k8s.prefix_router import (
+    DEFAULT_ROUTER_IMAGE,
+    ROUTING_LOGICS,
+    PrefixAwareRouter,
+    PrefixAwareRouterProps,
+    RoutingLogic,
+)
 from vllm_doks.k8s.probes import ProbeTimings
 from vllm_doks.k8s.vllm_worker_pool import AntiAffinity, VllmWorkerPool, VllmWorkerPoolProps
 
 __all__ = [
     "COMPLETION_MARKER",
+    "DEFAULT_EPP_IMAGE",
     "DEFAULT_NAMESPACE",
+    "DEFAULT_ROUTER_IMAGE",
     "DEFAULT_VLLM_IMAGE",
     "FIRST_DOWNLOAD_JOB_NAME",
     "GPU_RESOURCE",
     "HTTPS_LISTENER_NAME",
     "LISTENER_NAME",
     "NODE_POOL_LABEL",
+    "ROUTING_LOGICS",
     "STACK_OUTPUT_DESCRIPTIONS",
     "VLLM_QUANTIZATION_METHODS",
     "AntiAffinity",
@@ -62,11 +77,16 @@ __all__ = [
     "ModelDownload",
     "NfsModelStore",
     "NfsModelStoreProps",
+    "PrefixAwareRouter",
+    "PrefixAwareRouterProps",
     "ProbeTimings",
+    "RoutingLogic",
     "VllmAutoscaler",
     "VllmAutoscalerProps",
     "VllmDashboard",
     "VllmDashboardProps",
+    "VllmInferencePool",
+    "VllmInferencePoolProps",
     "VllmPodMonitor",
     "VllmPodMonitorProps",
     "VllmWorkerPool",

@@ -31,7 +31,9 @@ from vllm_doks._imports.io.k8s.networking.gateway import (
     HttpRouteSpecRulesMatchesPathType,
     HttpRouteSpecRulesTimeouts,
 )
+from vllm_doks.k8s.inference_pool import VllmInferencePool
 from vllm_doks.k8s.names import DEFAULT_NAMESPACE
+from vllm_doks.k8s.prefix_router import PrefixAwareRouter
 from vllm_doks.k8s.vllm_worker_pool import VllmWorkerPool
 from vllm_doks.validation import (
     Problem,
@@ -228,6 +230,7 @@ class GatewayEndpoint(Construct):
         route_name: str | None = None,
         request_timeout: str | None = None,
         rewrite_prefix_to: str | None = None,
+        backend: PrefixAwareRouter | VllmInferencePool | None = None,
     ) -> HttpRoute:
         """Send requests whose path starts with ``path_prefix`` to ``pool``'s Service, on every
         listener of the Gateway.
@@ -248,6 +251,13 @@ class GatewayEndpoint(Construct):
             rewrite_prefix_to="/v1")``, and clients use ``http://<gateway>/qwen-7b/v1`` as
             their OpenAI base URL (Gateway API ``URLRewrite`` with ``ReplacePrefixMatch``,
             which Cilium's Gateway implements). Default: no rewrite.
+        :param backend: the routing strategy, which changes only the route's backendRef:
+            ``None`` (default) for round-robin over ``pool``'s Service (any Gateway API
+            implementation, Cilium's on DOKS included); a :class:`PrefixAwareRouter` that
+            routes ``pool`` for prefix-aware routing (its Service is the backend, so it works
+            behind any implementation too); a :class:`VllmInferencePool` of ``pool`` for a
+            gateway implementing the Gateway API Inference Extension (backendRef
+            ``group: inference.networking.k8s.io, kind: InferencePool``; not Cilium's).
         """
         if not isinstance(pool, VllmWorkerPool):
             raise ValidationError(
@@ -294,8 +304,28 @@ class GatewayEndpoint(Construct):
                 rewrite_prefix_to,
                 "must be an absolute path such as '/v1' without whitespace",
             )
+        if backend is not None:
+            problems.check(
+                isinstance(backend, (PrefixAwareRouter, VllmInferencePool))
+                and backend.routes(pool),
+                "backend",
+                getattr(getattr(backend, "node", None), "path", backend),
+                "must be a PrefixAwareRouter or VllmInferencePool built for this pool",
+            )
         problems.raise_if_any()
 
+        if isinstance(backend, PrefixAwareRouter):
+            backend_ref = HttpRouteSpecRulesBackendRefs(
+                name=backend.service_name, port=backend.service_port
+            )
+        elif isinstance(backend, VllmInferencePool):
+            backend_ref = HttpRouteSpecRulesBackendRefs(
+                group=backend.group, kind=backend.kind, name=backend.name
+            )
+        else:
+            backend_ref = HttpRouteSpecRulesBackendRefs(
+                name=pool.service_name, port=pool.service_port
+            )
         rewrite = (
             [
                 HttpRouteSpecRulesFilters(
@@ -331,11 +361,7 @@ class GatewayEndpoint(Construct):
                             )
                         ],
                         filters=rewrite,
-                        backend_refs=[
-                            HttpRouteSpecRulesBackendRefs(
-                                name=pool.service_name, port=pool.service_port
-                            )
-                        ],
+                        backend_refs=[backend_ref],
                         timeouts=HttpRouteSpecRulesTimeouts(request=request_timeout)
                         if request_timeout is not None
                         else None,

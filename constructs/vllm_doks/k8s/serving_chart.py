@@ -17,10 +17,13 @@ from constructs import Construct
 
 from vllm_doks.capacity import progress_deadline_seconds
 from vllm_doks.config import ArchitectureConfig, InfraOutputs
+from vllm_doks.k8s.autoscaling import VllmAutoscaler, VllmAutoscalerProps
+from vllm_doks.k8s.dashboard import VllmDashboard, VllmDashboardProps
 from vllm_doks.k8s.gateway_endpoint import GatewayEndpoint, GatewayEndpointProps
 from vllm_doks.k8s.namespace import add_namespace
 from vllm_doks.k8s.nfs_model_store import NfsModelStore, NfsModelStoreProps
 from vllm_doks.k8s.outputs import stack_outputs
+from vllm_doks.k8s.pod_monitor import VllmPodMonitor, VllmPodMonitorProps
 from vllm_doks.k8s.probes import ProbeTimings
 from vllm_doks.k8s.vllm_worker_pool import VllmWorkerPool, VllmWorkerPoolProps
 from vllm_doks.preflight import capacity_plan
@@ -43,6 +46,10 @@ class VllmServingChart(cdk8s.Chart):
     clients need the API key from the Secret ``config.api_key_secret``, only the Gateway's
     data path reaches vLLM (``config.network_policy``), and the Gateway also serves HTTPS when
     ``config.tls_certificate_secret`` names a TLS Secret.
+
+    Optional, off by default: a KEDA autoscaler (``config.autoscaling``), a PodMonitor
+    (``config.pod_monitor``, which also admits ``config.prometheus_namespace`` through the
+    pool's NetworkPolicy) and a Grafana dashboard (``config.grafana_dashboard``).
     """
 
     def __init__(
@@ -108,6 +115,8 @@ class VllmServingChart(cdk8s.Chart):
                 hf_token_secret_name=config.hf_token_secret or None,
                 api_key_secret_name=config.api_key_secret or None,
                 network_policy=config.network_policy,
+                # Prometheus scrapes the pods directly: the ingress policy must admit it.
+                allow_from_namespaces=(config.prometheus_namespace,) if config.pod_monitor else (),
             ),
         )
         self.endpoint = GatewayEndpoint(
@@ -122,6 +131,31 @@ class VllmServingChart(cdk8s.Chart):
             ),
         )
         self.endpoint.route_to(self.pool)
+        self.autoscaler: VllmAutoscaler | None = None
+        self.pod_monitor: VllmPodMonitor | None = None
+        self.dashboard: VllmDashboard | None = None
+        if config.autoscaling:
+            self.autoscaler = VllmAutoscaler(
+                self,
+                "Autoscaler",
+                VllmAutoscalerProps(
+                    pool=self.pool,
+                    prometheus_server_address=config.prometheus_url,
+                    min_replicas=config.autoscaling_min,
+                    max_replicas=config.autoscaling_max_replicas,
+                    gpu_node_count=config.gpu_nodes_max,
+                ),
+            )
+        if config.pod_monitor:
+            self.pod_monitor = VllmPodMonitor(
+                self,
+                "Metrics",
+                VllmPodMonitorProps(
+                    pool=self.pool, prometheus_namespace=config.prometheus_namespace
+                ),
+            )
+        if config.grafana_dashboard:
+            self.dashboard = VllmDashboard(self, "Dashboard", VllmDashboardProps(pool=self.pool))
 
     @property
     def outputs(self) -> dict[str, str | int]:

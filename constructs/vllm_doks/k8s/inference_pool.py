@@ -1,0 +1,432 @@
+"""VllmInferencePool: a Gateway API Inference Extension InferencePool for a worker pool.
+
+For clusters whose gateway implements the Gateway API Inference Extension, an HTTPRoute can
+name an ``InferencePool`` (``inference.networking.k8s.io/v1``) as its backend instead of a
+Service: for every request the gateway asks the pool's endpoint picker (EPP, an ext-proc
+gRPC service) which pod to use, and the EPP picks by queue depth, KV-cache usage and prefix
+cache affinity from the pods' ``/metrics``. ``GatewayEndpoint.route_to(pool,
+backend=inference_pool)`` emits that backendRef.
+
+Which gateways: implementations of the Inference Extension, e.g. Envoy Gateway (with Envoy
+AI Gateway), kgateway/agentgateway, Istio and GKE's Gateway. Cilium's Gateway API
+implementation, the one DOKS ships, has no released InferencePool support (proposed in
+cilium/cilium#48813, still open, aimed at Cilium 1.20): there the HTTPRoute would not
+resolve its backend. On DOKS use :class:`~vllm_doks.k8s.prefix_router.PrefixAwareRouter`
+(any Gateway API implementation, a plain Service backend) for cache-aware routing, or the
+default round-robin Service backend.
+
+What is emitted: the InferencePool (``selector.matchLabels`` = the pool's pod labels,
+``targetPorts`` = the vLLM port, ``endpointPickerRef`` = the EPP Service and its gRPC port
+9002), and the EPP: Deployment (one replica; several need leader election), Service (gRPC
+9002 with ``appProtocol: http2``, metrics 9090), ServiceAccount with a Role reading pods,
+InferencePools and the extension's InferenceObjectives/InferenceModelRewrites in its
+namespace (the rules of the upstream ``inferencepool`` chart; its optional metrics
+authentication, cluster-wide TokenReviews/SubjectAccessReviews, is not granted), and network
+policies: the EPP's gRPC port only from ``gateway_namespaces``, and two NetworkPolicies that
+add to the pool's own: the EPP may scrape the vLLM port, and the gateway's data plane in
+``gateway_namespaces`` may reach it (with an InferencePool the gateway connects to the pods
+directly, not through the pool's Service).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import cdk8s
+from cdk8s_plus_28 import k8s
+from constructs import Construct
+
+from vllm_doks.k8s.checks import check_image, check_quantity, check_request_within_limit
+from vllm_doks.k8s.network_policies import NAMESPACE_NAME_LABEL, worker_ingress_policy
+from vllm_doks.k8s.pod_security import (
+    TMP_VOLUME,
+    container_security_context,
+    pod_security_context,
+    tmp_volume,
+)
+from vllm_doks.k8s.prefix_router import admit_pods_to_pool
+from vllm_doks.k8s.values import int_or_string, quantity
+from vllm_doks.k8s.vllm_worker_pool import VllmWorkerPool
+from vllm_doks.validation import Problems, check_dns_label
+
+FailureMode = Literal["FailClose", "FailOpen"]
+
+#: API group and version of the InferencePool (Inference Extension v1.x).
+INFERENCE_POOL_GROUP = "inference.networking.k8s.io"
+INFERENCE_POOL_API_VERSION = f"{INFERENCE_POOL_GROUP}/v1"
+INFERENCE_POOL_KIND = "InferencePool"
+#: Group of the extension's alpha resources the EPP watches.
+INFERENCE_X_GROUP = "inference.networking.x-k8s.io"
+#: The endpoint picker of the Inference Extension release whose CRD tests validate against.
+DEFAULT_EPP_IMAGE = "registry.k8s.io/gateway-api-inference-extension/epp:v1.6.0"
+#: EPP ports: ext-proc gRPC (what the gateway calls), gRPC health, Prometheus metrics.
+EPP_GRPC_PORT = 9002
+EPP_HEALTH_PORT = 9003
+EPP_METRICS_PORT = 9090
+#: gRPC health service the EPP serves on its health port (upstream chart's probes).
+EPP_HEALTH_SERVICE = "inference-extension"
+#: The EPP's RBAC in its namespace: (API group, resources, verbs).
+EPP_RBAC_RULES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
+    ("", ("pods",), ("get", "list", "watch")),
+    (INFERENCE_POOL_GROUP, ("inferencepools",), ("get", "list", "watch")),
+    (
+        INFERENCE_X_GROUP,
+        ("inferenceobjectives", "inferencemodelrewrites"),
+        ("get", "list", "watch"),
+    ),
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class VllmInferencePoolProps:
+    """Props of :class:`VllmInferencePool`."""
+
+    pool: VllmWorkerPool
+    """The worker pool whose pods the InferencePool selects. Required."""
+    name: str | None = None
+    """Name of the InferencePool; the EPP's objects are ``<name>-epp``. Default
+    ``"<pool name>-pool"``."""
+    image: str = DEFAULT_EPP_IMAGE
+    """Endpoint picker image, pinned. Default
+    ``"registry.k8s.io/gateway-api-inference-extension/epp:v1.6.0"``."""
+    failure_mode: FailureMode = "FailClose"
+    """``endpointPickerRef.failureMode``: what the gateway does when the EPP does not answer
+    (``"FailClose"``: reject; ``"FailOpen"``: pick a pod itself). Default ``"FailClose"``."""
+    gateway_namespaces: tuple[str, ...] = ()
+    """Namespaces of the gateway's data plane (e.g. ``("envoy-gateway-system",)``); with
+    ``network_policy`` they may reach the EPP's gRPC port and the pool's vLLM port. Required
+    with ``network_policy``."""
+    network_policy: bool = True
+    """Network policies for the EPP and the pool (see the module). Default ``True``."""
+    cpu_request: str = "500m"
+    """EPP CPU request. Default ``"500m"``."""
+    cpu_limit: str = "2"
+    """EPP CPU limit. Default ``"2"``."""
+    memory_request: str = "512Mi"
+    """EPP memory request. Default ``"512Mi"``."""
+    memory_limit: str = "2Gi"
+    """EPP memory limit. Default ``"2Gi"``."""
+
+    @property
+    def resolved_name(self) -> str:
+        if self.name is not None:
+            return self.name
+        return f"{self.pool.service_name}-pool"
+
+    def problems(self) -> Problems:
+        problems = Problems()
+        if not problems.check(
+            isinstance(self.pool, VllmWorkerPool), "pool", self.pool, "must be a VllmWorkerPool"
+        ):
+            return problems
+        check_dns_label(problems, "name", self.resolved_name, max_len=63 - len("-epp-ingress"))
+        check_image(problems, "image", self.image)
+        problems.check(
+            self.failure_mode in ("FailClose", "FailOpen"),
+            "failure_mode",
+            self.failure_mode,
+            "must be 'FailClose' or 'FailOpen'",
+        )
+        problems.check(
+            isinstance(self.network_policy, bool),
+            "network_policy",
+            self.network_policy,
+            "must be True or False",
+        )
+        if problems.check(
+            isinstance(self.gateway_namespaces, tuple),
+            "gateway_namespaces",
+            self.gateway_namespaces,
+            "must be a tuple of namespace names, e.g. ('envoy-gateway-system',)",
+        ):
+            for ns in self.gateway_namespaces:
+                check_dns_label(problems, "gateway_namespaces", ns)
+            problems.check(
+                not self.network_policy or bool(self.gateway_namespaces),
+                "gateway_namespaces",
+                self.gateway_namespaces,
+                "must name the gateway data plane's namespaces (which call the endpoint picker "
+                "and connect to the pods), or set network_policy=False",
+            )
+        ok = all(
+            check_quantity(problems, f, getattr(self, f))
+            for f in ("cpu_request", "cpu_limit", "memory_request", "memory_limit")
+        )
+        if ok:
+            check_request_within_limit(
+                problems, "cpu_request", self.cpu_request, "cpu_limit", self.cpu_limit
+            )
+            check_request_within_limit(
+                problems, "memory_request", self.memory_request, "memory_limit", self.memory_limit
+            )
+        return problems
+
+
+class VllmInferencePool(Construct):
+    """An InferencePool selecting a worker pool's pods, with its endpoint picker::
+
+        inference = VllmInferencePool(chart, "InferencePool", VllmInferencePoolProps(
+            pool=pool, gateway_namespaces=("envoy-gateway-system",)))
+        endpoint.route_to(pool, backend=inference)   # backendRef kind InferencePool
+
+    Needs a gateway implementing the Gateway API Inference Extension (not Cilium's; see the
+    module) and the InferencePool CRD installed.
+    """
+
+    def __init__(self, scope: Construct, id: str, props: VllmInferencePoolProps) -> None:
+        super().__init__(scope, id)
+        problems = props.problems()
+        problems.where = self.node.path
+        problems.raise_if_any()
+
+        pool = props.pool
+        self.props = props
+        self.pool = pool
+        self.namespace = pool.namespace
+        self.name = props.resolved_name
+        self.epp_name = f"{self.name}-epp"
+        self.epp_service_port = EPP_GRPC_PORT
+        self.image = props.image
+        self.group = INFERENCE_POOL_GROUP
+        self.kind = INFERENCE_POOL_KIND
+        self._epp_selector = {"app": self.epp_name}
+        epp_labels = self.epp_selector_labels
+
+        self.inference_pool = cdk8s.ApiObject(
+            self,
+            "InferencePool",
+            api_version=INFERENCE_POOL_API_VERSION,
+            kind=INFERENCE_POOL_KIND,
+            metadata=cdk8s.ApiObjectMetadata(
+                name=self.name, namespace=self.namespace, labels=pool.selector_labels
+            ),
+        )
+        spec: dict[str, Any] = {
+            "selector": {"matchLabels": pool.selector_labels},
+            "targetPorts": [{"number": pool.service_port}],
+            "endpointPickerRef": {
+                "kind": "Service",
+                "name": self.epp_name,
+                "port": {"number": EPP_GRPC_PORT},
+                "failureMode": props.failure_mode,
+            },
+        }
+        self.inference_pool.add_json_patch(cdk8s.JsonPatch.add("/spec", spec))
+
+        self.service_account = k8s.KubeServiceAccount(
+            self,
+            "ServiceAccount",
+            metadata=self._metadata(self.epp_name),
+            automount_service_account_token=False,
+        )
+        self.role = k8s.KubeRole(
+            self,
+            "Role",
+            metadata=self._metadata(self.epp_name),
+            rules=[
+                k8s.PolicyRule(api_groups=[group], resources=list(res), verbs=list(verbs))
+                for group, res, verbs in EPP_RBAC_RULES
+            ],
+        )
+        self.role_binding = k8s.KubeRoleBinding(
+            self,
+            "RoleBinding",
+            metadata=self._metadata(self.epp_name),
+            role_ref=k8s.RoleRef(
+                api_group="rbac.authorization.k8s.io", kind="Role", name=self.epp_name
+            ),
+            subjects=[
+                k8s.Subject(kind="ServiceAccount", name=self.epp_name, namespace=self.namespace)
+            ],
+        )
+        self.deployment = k8s.KubeDeployment(
+            self,
+            "Deployment",
+            metadata=self._metadata(self.epp_name),
+            spec=k8s.DeploymentSpec(
+                # One picker: several replicas need the EPP's leader election (and Lease RBAC).
+                replicas=1,
+                strategy=k8s.DeploymentStrategy(type="Recreate"),
+                selector=k8s.LabelSelector(match_labels=epp_labels),
+                template=k8s.PodTemplateSpec(
+                    metadata=k8s.ObjectMeta(labels=epp_labels), spec=self._pod_spec()
+                ),
+            ),
+        )
+        self.service = k8s.KubeService(
+            self,
+            "Service",
+            metadata=self._metadata(self.epp_name),
+            spec=k8s.ServiceSpec(
+                type="ClusterIP",
+                selector=epp_labels,
+                ports=[
+                    k8s.ServicePort(
+                        name="grpc-ext-proc",
+                        port=EPP_GRPC_PORT,
+                        target_port=int_or_string(EPP_GRPC_PORT),
+                        protocol="TCP",
+                        app_protocol="http2",
+                    ),
+                    k8s.ServicePort(
+                        name="http-metrics",
+                        port=EPP_METRICS_PORT,
+                        target_port=int_or_string(EPP_METRICS_PORT),
+                        protocol="TCP",
+                    ),
+                ],
+            ),
+        )
+
+        self.network_policy: k8s.KubeNetworkPolicy | None = None
+        self.pool_admission_policies: list[k8s.KubeNetworkPolicy] = []
+        if props.network_policy:
+            self.network_policy = worker_ingress_policy(
+                self,
+                "NetworkPolicy",
+                name=f"{self.epp_name}-ingress",
+                namespace=self.namespace,
+                labels=epp_labels,
+                selector=epp_labels,
+                port=EPP_GRPC_PORT,
+                allow_from_namespaces=props.gateway_namespaces,
+            )
+            if pool.network_policy is not None:
+                self.pool_admission_policies.append(
+                    admit_pods_to_pool(
+                        self,
+                        "EppToPool",
+                        name=f"{self.epp_name}-to-{pool.service_name}",
+                        pool=pool,
+                        from_labels=epp_labels,
+                        labels=epp_labels,
+                    )
+                )
+                self.pool_admission_policies.append(
+                    k8s.KubeNetworkPolicy(
+                        self,
+                        "GatewayToPool",
+                        metadata=k8s.ObjectMeta(
+                            name=f"{self.name}-gateway-to-{pool.service_name}",
+                            namespace=self.namespace,
+                            labels=epp_labels,
+                        ),
+                        spec=k8s.NetworkPolicySpec(
+                            pod_selector=k8s.LabelSelector(match_labels=pool.selector_labels),
+                            policy_types=["Ingress"],
+                            ingress=[
+                                k8s.NetworkPolicyIngressRule(
+                                    from_=[
+                                        k8s.NetworkPolicyPeer(
+                                            namespace_selector=k8s.LabelSelector(
+                                                match_labels={NAMESPACE_NAME_LABEL: ns}
+                                            )
+                                        )
+                                        for ns in props.gateway_namespaces
+                                    ],
+                                    ports=[
+                                        k8s.NetworkPolicyPort(
+                                            port=int_or_string(pool.service_port),
+                                            protocol="TCP",
+                                        )
+                                    ],
+                                )
+                            ],
+                        ),
+                    )
+                )
+
+    @property
+    def epp_selector_labels(self) -> dict[str, str]:
+        """Labels that select the endpoint picker's pods (a copy)."""
+        return dict(self._epp_selector)
+
+    @property
+    def epp_args(self) -> list[str]:
+        """The endpoint picker's arguments, in order."""
+        return [
+            "--pool-name",
+            self.name,
+            "--pool-namespace",
+            self.namespace,
+            "--grpc-port",
+            str(EPP_GRPC_PORT),
+            "--grpc-health-port",
+            str(EPP_HEALTH_PORT),
+            "--metrics-port",
+            str(EPP_METRICS_PORT),
+            "--zap-encoder",
+            "json",
+        ]
+
+    def routes(self, pool: VllmWorkerPool) -> bool:
+        """Whether this InferencePool selects ``pool``'s pods."""
+        return self.pool is pool
+
+    def _metadata(self, name: str) -> k8s.ObjectMeta:
+        return k8s.ObjectMeta(name=name, namespace=self.namespace, labels=self.epp_selector_labels)
+
+    def _pod_spec(self) -> k8s.PodSpec:
+        props = self.props
+
+        def health() -> k8s.Probe:
+            return k8s.Probe(
+                grpc=k8s.GrpcAction(port=EPP_HEALTH_PORT, service=EPP_HEALTH_SERVICE),
+                initial_delay_seconds=5,
+                period_seconds=10,
+            )
+
+        return k8s.PodSpec(
+            service_account_name=self.epp_name,
+            # The EPP watches pods and its InferencePool through the API.
+            automount_service_account_token=True,
+            enable_service_links=False,
+            # Conservatively as long as the longest grace period of the pool's pods.
+            termination_grace_period_seconds=max(
+                130, self.pool.props.termination_grace_period_seconds
+            ),
+            security_context=pod_security_context(),
+            containers=[
+                k8s.Container(
+                    name="epp",
+                    image=props.image,
+                    image_pull_policy="IfNotPresent",
+                    args=self.epp_args,
+                    ports=[
+                        k8s.ContainerPort(
+                            name="grpc", container_port=EPP_GRPC_PORT, protocol="TCP"
+                        ),
+                        k8s.ContainerPort(
+                            name="grpc-health", container_port=EPP_HEALTH_PORT, protocol="TCP"
+                        ),
+                        k8s.ContainerPort(
+                            name="metrics", container_port=EPP_METRICS_PORT, protocol="TCP"
+                        ),
+                    ],
+                    env=[
+                        k8s.EnvVar(
+                            name="NAMESPACE",
+                            value_from=k8s.EnvVarSource(
+                                field_ref=k8s.ObjectFieldSelector(field_path="metadata.namespace")
+                            ),
+                        )
+                    ],
+                    resources=k8s.ResourceRequirements(
+                        requests={
+                            "cpu": quantity(props.cpu_request),
+                            "memory": quantity(props.memory_request),
+                        },
+                        limits={
+                            "cpu": quantity(props.cpu_limit),
+                            "memory": quantity(props.memory_limit),
+                        },
+                    ),
+                    security_context=container_security_context(),
+                    volume_mounts=[k8s.VolumeMount(name=TMP_VOLUME, mount_path="/tmp")],
+                    readiness_probe=health(),
+                    liveness_probe=health(),
+                )
+            ],
+            volumes=[tmp_volume()],
+        )

@@ -1,0 +1,526 @@
+"""PrefixAwareRouter: the vLLM production-stack router in front of worker pools.
+
+Routing strategies and the gateways that support them
+-----------------------------------------------------
+* **round-robin** (the default): :meth:`GatewayEndpoint.route_to` sends ``/v1`` to the pool's
+  Service and the gateway (or kube-proxy/Cilium's service load balancing) spreads requests
+  over the pods. Works with any Gateway API implementation, including Cilium's on DOKS.
+* **prefix-aware** (this module): ``route_to(pool, backend=router)`` sends ``/v1`` to this
+  router's Service instead; the router remembers which replica served which prompt prefix
+  and sends requests that share a prefix to the same replica, so vLLM's automatic prefix
+  cache hits. To the gateway the router is an ordinary Service backend, so it works behind
+  every Gateway API implementation, Cilium's on DOKS included. Cost: one more hop and a
+  small CPU Deployment; the router needs read access to the pods of its namespace (it
+  discovers the vLLM pods through the Kubernetes API).
+* **InferencePool** (:mod:`vllm_doks.k8s.inference_pool`): the Gateway API Inference
+  Extension's endpoint picker chooses the pod for every request (queue depth, KV-cache
+  usage, prefix cache). It needs a gateway that implements the extension (e.g. Envoy Gateway
+  with Envoy AI Gateway, kgateway/agentgateway, Istio, GKE's gateway). Cilium's Gateway API
+  implementation (DOKS) has no released InferencePool support (proposed in
+  cilium/cilium#48813, open, aimed at Cilium 1.20), so on DOKS the router is the cache-aware
+  option.
+
+The router
+----------
+The image is the production-stack router (``lmcache/lmstack-router``, source in
+``vllm-project/production-stack``, ``src/vllm_router``), run with Kubernetes service
+discovery: ``--service-discovery k8s --k8s-namespace <ns> --k8s-label-selector <pool labels>
+--k8s-port <vLLM port>``. It watches the pods matching the selector (``list``/``watch`` on
+``pods`` through the API, ``K8sServiceDiscovery`` in ``service_discovery.py``), asks every
+ready pod for its model on ``GET /v1/models`` (with ``VLLM_API_KEY`` when set, which is why
+the pool's API-key Secret is mapped into the router too) and forwards each request to a pod
+serving the model named in the request body. Its Role grants ``get``/``list``/``watch`` on
+pods in its own namespace and nothing else (the upstream chart also grants ``patch`` on
+pods, which pod discovery does not use; no Services or Endpoints are read).
+
+Network: the router's pods accept their port only from the Gateway's data path (a
+CiliumNetworkPolicy for Cilium's ``ingress`` identity, as for the pools) and
+``allow_from_namespaces``; and for every routed pool that has a NetworkPolicy, an extra
+NetworkPolicy ``<router>-to-<pool>`` admits the router's pods to the pool's vLLM port
+(NetworkPolicies add up, so the pool's own policies stay as they are).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from cdk8s_plus_28 import k8s
+from constructs import Construct
+
+from vllm_doks.k8s.checks import check_image, check_quantity, check_request_within_limit
+from vllm_doks.k8s.network_policies import cilium_gateway_policy, worker_ingress_policy
+from vllm_doks.k8s.pod_security import (
+    TMP_VOLUME,
+    container_security_context,
+    env,
+    pod_security_context,
+    required_secret_env,
+    tmp_volume,
+)
+from vllm_doks.k8s.values import int_or_string, quantity
+from vllm_doks.k8s.vllm_worker_pool import API_KEY_ENV, VllmWorkerPool
+from vllm_doks.validation import Problems, check_dns_label, check_int_range
+
+RoutingLogic = Literal["prefixaware", "roundrobin", "session"]
+
+#: The production-stack router, pinned (vllm-project/production-stack router release v0.1.12).
+DEFAULT_ROUTER_IMAGE = "lmcache/lmstack-router:v0.1.12"
+#: ``--routing-logic`` values this construct accepts (a subset of the router's choices: the
+#: others need LMCache or disaggregated prefill).
+ROUTING_LOGICS: tuple[str, ...] = ("prefixaware", "roundrobin", "session")
+CONTAINER_NAME = "router"
+PORT_NAME = "http"
+#: The router's health endpoint (used by the upstream chart's probes).
+HEALTH_PATH = "/health"
+#: RBAC the router needs for pod discovery: read pods of its namespace.
+ROUTER_RBAC_RULES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
+    ("", ("pods",), ("get", "list", "watch")),
+)
+
+_DNS1035_START = re.compile(r"^[a-z]")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PrefixAwareRouterProps:
+    """Props of :class:`PrefixAwareRouter`."""
+
+    pools: Sequence[VllmWorkerPool]
+    """Worker pools to route to (at least one), all in one namespace, listening on the same
+    port, selected by the same label key (the pools of this library: ``app=<name>``). The
+    router sends each request to a pod of the pool serving the model named in its body.
+    Required."""
+    routing_logic: RoutingLogic = "prefixaware"
+    """``--routing-logic``: ``"prefixaware"`` (requests sharing a prompt prefix go to the same
+    replica), ``"roundrobin"`` or ``"session"`` (by the ``session_key`` header). Default
+    ``"prefixaware"``."""
+    session_key: str | None = None
+    """Request header that identifies a session, required with ``routing_logic="session"``
+    (``--session-key``), e.g. ``"x-user-id"``. Default ``None``."""
+    name: str = "vllm-router"
+    """Name of the Deployment, Service, ServiceAccount, Role and value of its ``app`` label.
+    Default ``"vllm-router"``."""
+    image: str = DEFAULT_ROUTER_IMAGE
+    """Router image, pinned. Default ``"lmcache/lmstack-router:v0.1.12"``."""
+    replicas: int = 2
+    """Router pods (a PodDisruptionBudget keeps all but one up). Default 2."""
+    port: int = 8000
+    """Port the router listens on and its Service exposes. Default 8000."""
+    cpu_request: str = "500m"
+    """CPU request. Default ``"500m"``."""
+    cpu_limit: str = "2"
+    """CPU limit. Default ``"2"``."""
+    memory_request: str = "1Gi"
+    """Memory request. Default ``"1Gi"``."""
+    memory_limit: str = "2Gi"
+    """Memory limit. Default ``"2Gi"`` (the prefix table lives in memory)."""
+    network_policy: bool = True
+    """NetworkPolicy ``<name>-ingress`` for the router's pods (its port only from
+    ``allow_from_namespaces``), a CiliumNetworkPolicy ``<name>-from-gateway`` admitting
+    Cilium's Gateway (with ``cilium_gateway_policy``), and ``<name>-to-<pool>`` admitting the
+    router to each pool's vLLM port. Default ``True``."""
+    cilium_gateway_policy: bool = True
+    """With ``network_policy``, admit the router port from Cilium's Gateway API Envoy
+    (``fromEntities: [ingress]``). Default ``True``."""
+    allow_from_namespaces: tuple[str, ...] = ()
+    """With ``network_policy``, namespaces whose pods may also reach the router port (e.g. the
+    gateway's namespace on a cluster without Cilium). Default none."""
+
+    def problems(self) -> Problems:
+        problems = Problems()
+        pools = list(self.pools) if isinstance(self.pools, (list, tuple)) else None
+        if problems.check(
+            bool(pools) and all(isinstance(p, VllmWorkerPool) for p in pools or ()),
+            "pools",
+            self.pools,
+            "must be a non-empty list of VllmWorkerPool",
+        ):
+            assert pools is not None
+            first = pools[0]
+            problems.check(
+                all(p.namespace == first.namespace for p in pools),
+                "pools",
+                [p.node.path for p in pools],
+                "must all be in one namespace (the router discovers pods in its own)",
+            )
+            problems.check(
+                all(p.service_port == first.service_port for p in pools),
+                "pools",
+                [p.node.path for p in pools],
+                "must all listen on the same port (the router's --k8s-port)",
+            )
+            keys = {tuple(sorted(p.selector_labels)) for p in pools}
+            problems.check(
+                len(keys) == 1 and len(next(iter(keys))) == 1,
+                "pools",
+                [p.node.path for p in pools],
+                "must each be selected by one label with the same key (such as app=<name>)",
+            )
+            problems.check(
+                len({p.service_name for p in pools}) == len(pools),
+                "pools",
+                [p.node.path for p in pools],
+                "must not repeat a pool",
+            )
+            if isinstance(self.name, str):
+                problems.check(
+                    self.name not in {p.service_name for p in pools},
+                    "name",
+                    self.name,
+                    "must differ from the pools' names (it names a Service and a label value)",
+                )
+        problems.check(
+            self.routing_logic in ROUTING_LOGICS,
+            "routing_logic",
+            self.routing_logic,
+            f"must be one of {', '.join(ROUTING_LOGICS)}",
+        )
+        if self.routing_logic == "session" or self.session_key is not None:
+            problems.check(
+                isinstance(self.session_key, str)
+                and bool(self.session_key)
+                and not any(c.isspace() for c in self.session_key),
+                "session_key",
+                self.session_key,
+                "must be a header name such as 'x-user-id' (required by routing_logic='session')",
+            )
+        if check_dns_label(problems, "name", self.name, max_len=63 - len("-from-gateway")):
+            problems.check(
+                bool(_DNS1035_START.match(self.name)),
+                "name",
+                self.name,
+                "must start with a letter (it names a Service)",
+            )
+        check_image(problems, "image", self.image)
+        check_int_range(problems, "replicas", self.replicas, 1)
+        check_int_range(problems, "port", self.port, 1, 65535)
+        ok = all(
+            check_quantity(problems, f, getattr(self, f))
+            for f in ("cpu_request", "cpu_limit", "memory_request", "memory_limit")
+        )
+        if ok:
+            check_request_within_limit(
+                problems, "cpu_request", self.cpu_request, "cpu_limit", self.cpu_limit
+            )
+            check_request_within_limit(
+                problems, "memory_request", self.memory_request, "memory_limit", self.memory_limit
+            )
+        for field_name in ("network_policy", "cilium_gateway_policy"):
+            value = getattr(self, field_name)
+            problems.check(isinstance(value, bool), field_name, value, "must be True or False")
+        if problems.check(
+            isinstance(self.allow_from_namespaces, tuple),
+            "allow_from_namespaces",
+            self.allow_from_namespaces,
+            "must be a tuple of namespace names",
+        ):
+            for ns in self.allow_from_namespaces:
+                check_dns_label(problems, "allow_from_namespaces", ns)
+        return problems
+
+
+def label_selector(pools: Sequence[VllmWorkerPool]) -> str:
+    """The router's ``--k8s-label-selector`` for ``pools``: ``app=vllm`` for one pool,
+    ``app in (a,b)`` (set-based) for several."""
+    key = next(iter(pools[0].selector_labels))
+    values = [p.selector_labels[key] for p in pools]
+    if len(values) == 1:
+        return f"{key}={values[0]}"
+    return f"{key} in ({','.join(values)})"
+
+
+class PrefixAwareRouter(Construct):
+    """The vLLM production-stack router with Kubernetes service discovery, in front of one or
+    more worker pools::
+
+        router = PrefixAwareRouter(chart, "Router", PrefixAwareRouterProps(pools=[pool]))
+        endpoint.route_to(pool, backend=router)      # "/v1" -> router -> pool's pods
+
+    Renders a Deployment (``replicas`` pods, non-root, read-only root filesystem with a
+    ``/tmp`` emptyDir, no capabilities, RuntimeDefault seccomp, requests and limits, probes on
+    ``/health``), a ClusterIP Service, a PodDisruptionBudget (``maxUnavailable: 1``), a
+    ServiceAccount with a Role reading pods of the namespace (the only pods that mount an API
+    token), and network policies (see :mod:`vllm_doks.k8s.prefix_router`).
+    """
+
+    def __init__(self, scope: Construct, id: str, props: PrefixAwareRouterProps) -> None:
+        super().__init__(scope, id)
+        problems = props.problems()
+        problems.where = self.node.path
+        problems.raise_if_any()
+
+        self.props = props
+        self.pools: tuple[VllmWorkerPool, ...] = tuple(props.pools)
+        first = self.pools[0]
+        self.namespace = first.namespace
+        self.name = props.name
+        self.deployment_name = props.name
+        self.service_name = props.name
+        self.service_port = props.port
+        self.service_account_name = props.name
+        self.role_name = f"{props.name}-pod-reader"
+        self.pdb_name = f"{props.name}-pdb"
+        self.image = props.image
+        self._selector = {"app": props.name}
+
+        labels = self.selector_labels
+        self.service_account = k8s.KubeServiceAccount(
+            self,
+            "ServiceAccount",
+            metadata=self._metadata(self.service_account_name),
+            automount_service_account_token=False,
+        )
+        self.role = k8s.KubeRole(
+            self,
+            "Role",
+            metadata=self._metadata(self.role_name),
+            rules=[
+                k8s.PolicyRule(api_groups=[group], resources=list(res), verbs=list(verbs))
+                for group, res, verbs in ROUTER_RBAC_RULES
+            ],
+        )
+        self.role_binding = k8s.KubeRoleBinding(
+            self,
+            "RoleBinding",
+            metadata=self._metadata(self.role_name),
+            role_ref=k8s.RoleRef(
+                api_group="rbac.authorization.k8s.io", kind="Role", name=self.role_name
+            ),
+            subjects=[
+                k8s.Subject(
+                    kind="ServiceAccount",
+                    name=self.service_account_name,
+                    namespace=self.namespace,
+                )
+            ],
+        )
+        self.deployment = k8s.KubeDeployment(
+            self,
+            "Deployment",
+            metadata=self._metadata(self.deployment_name),
+            spec=k8s.DeploymentSpec(
+                replicas=props.replicas,
+                strategy=k8s.DeploymentStrategy(
+                    type="RollingUpdate",
+                    rolling_update=k8s.RollingUpdateDeployment(
+                        max_surge=int_or_string(1), max_unavailable=int_or_string(0)
+                    ),
+                ),
+                selector=k8s.LabelSelector(match_labels=labels),
+                template=k8s.PodTemplateSpec(
+                    metadata=k8s.ObjectMeta(labels=labels), spec=self._pod_spec()
+                ),
+            ),
+        )
+        self.service = k8s.KubeService(
+            self,
+            "Service",
+            metadata=self._metadata(self.service_name),
+            spec=k8s.ServiceSpec(
+                type="ClusterIP",
+                selector=labels,
+                ports=[
+                    k8s.ServicePort(
+                        name=PORT_NAME,
+                        port=props.port,
+                        target_port=int_or_string(PORT_NAME),
+                        protocol="TCP",
+                    )
+                ],
+            ),
+        )
+        self.pod_disruption_budget = k8s.KubePodDisruptionBudget(
+            self,
+            "PodDisruptionBudget",
+            metadata=self._metadata(self.pdb_name),
+            spec=k8s.PodDisruptionBudgetSpec(
+                max_unavailable=int_or_string(1),
+                selector=k8s.LabelSelector(match_labels=labels),
+            ),
+        )
+
+        self.network_policy: k8s.KubeNetworkPolicy | None = None
+        self.cilium_network_policy = None
+        self.pool_admission_policies: dict[str, k8s.KubeNetworkPolicy] = {}
+        if props.network_policy:
+            self.network_policy = worker_ingress_policy(
+                self,
+                "NetworkPolicy",
+                name=f"{props.name}-ingress",
+                namespace=self.namespace,
+                labels=labels,
+                selector=labels,
+                port=props.port,
+                allow_from_namespaces=props.allow_from_namespaces,
+            )
+            if props.cilium_gateway_policy:
+                self.cilium_network_policy = cilium_gateway_policy(
+                    self,
+                    "CiliumNetworkPolicy",
+                    name=f"{props.name}-from-gateway",
+                    namespace=self.namespace,
+                    labels=labels,
+                    selector=labels,
+                    port=props.port,
+                )
+        for pool in self.pools:
+            # Only pools that restrict ingress need a rule; the policy is the router's, so the
+            # pool's own objects (and the default output) stay as they are.
+            if pool.network_policy is not None:
+                self.pool_admission_policies[pool.service_name] = admit_pods_to_pool(
+                    self,
+                    f"To-{pool.service_name}",
+                    name=f"{props.name}-to-{pool.service_name}",
+                    pool=pool,
+                    from_labels=labels,
+                    labels=labels,
+                )
+
+    @property
+    def selector_labels(self) -> dict[str, str]:
+        """Labels that select the router's pods (a copy)."""
+        return dict(self._selector)
+
+    @property
+    def args(self) -> list[str]:
+        """The router's command-line arguments, in order."""
+        props = self.props
+        args = [
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(props.port),
+            "--service-discovery",
+            "k8s",
+            "--k8s-namespace",
+            self.namespace,
+            "--k8s-label-selector",
+            label_selector(self.pools),
+            "--k8s-port",
+            str(self.pools[0].service_port),
+            "--routing-logic",
+            props.routing_logic,
+        ]
+        if props.session_key is not None:
+            args += ["--session-key", props.session_key]
+        return args
+
+    def routes(self, pool: VllmWorkerPool) -> bool:
+        """Whether this router sends traffic to ``pool``."""
+        return any(p is pool for p in self.pools)
+
+    def _metadata(self, name: str) -> k8s.ObjectMeta:
+        return k8s.ObjectMeta(name=name, namespace=self.namespace, labels=self.selector_labels)
+
+    def _env(self) -> list[k8s.EnvVar]:
+        variables = [env("HOME", "/tmp")]
+        # Service discovery reads each pod's model from GET /v1/models, which vLLM protects
+        # with its API key; the router sends VLLM_API_KEY when it is set.
+        secrets = {
+            (p.props.api_key_secret_name, p.props.api_key_secret_key)
+            for p in self.pools
+            if p.props.api_key_secret_name is not None
+        }
+        if len(secrets) == 1:
+            ((secret_name, secret_key),) = secrets
+            variables.append(required_secret_env(API_KEY_ENV, secret_name, secret_key))
+        return variables
+
+    def _pod_spec(self) -> k8s.PodSpec:
+        props = self.props
+        http = int_or_string(PORT_NAME)
+        return k8s.PodSpec(
+            service_account_name=self.service_account_name,
+            # The only pods of this library that talk to the Kubernetes API: pod discovery.
+            automount_service_account_token=True,
+            enable_service_links=False,
+            security_context=pod_security_context(),
+            affinity=k8s.Affinity(
+                pod_anti_affinity=k8s.PodAntiAffinity(
+                    preferred_during_scheduling_ignored_during_execution=[
+                        k8s.WeightedPodAffinityTerm(
+                            weight=100,
+                            pod_affinity_term=k8s.PodAffinityTerm(
+                                label_selector=k8s.LabelSelector(match_labels=self.selector_labels),
+                                topology_key="kubernetes.io/hostname",
+                            ),
+                        )
+                    ]
+                )
+            ),
+            containers=[
+                k8s.Container(
+                    name=CONTAINER_NAME,
+                    image=props.image,
+                    image_pull_policy="IfNotPresent",
+                    args=self.args,
+                    ports=[
+                        k8s.ContainerPort(name=PORT_NAME, container_port=props.port, protocol="TCP")
+                    ],
+                    env=self._env(),
+                    resources=k8s.ResourceRequirements(
+                        requests={
+                            "cpu": quantity(props.cpu_request),
+                            "memory": quantity(props.memory_request),
+                        },
+                        limits={
+                            "cpu": quantity(props.cpu_limit),
+                            "memory": quantity(props.memory_limit),
+                        },
+                    ),
+                    security_context=container_security_context(),
+                    volume_mounts=[k8s.VolumeMount(name=TMP_VOLUME, mount_path="/tmp")],
+                    startup_probe=k8s.Probe(
+                        http_get=k8s.HttpGetAction(path=HEALTH_PATH, port=http),
+                        period_seconds=5,
+                        failure_threshold=30,
+                    ),
+                    readiness_probe=k8s.Probe(
+                        http_get=k8s.HttpGetAction(path=HEALTH_PATH, port=http),
+                        period_seconds=5,
+                    ),
+                    liveness_probe=k8s.Probe(
+                        http_get=k8s.HttpGetAction(path=HEALTH_PATH, port=http),
+                        period_seconds=10,
+                        failure_threshold=3,
+                    ),
+                )
+            ],
+            volumes=[tmp_volume()],
+        )
+
+
+def admit_pods_to_pool(
+    scope: Construct,
+    id: str,
+    *,
+    name: str,
+    pool: VllmWorkerPool,
+    from_labels: dict[str, str],
+    labels: dict[str, str],
+) -> k8s.KubeNetworkPolicy:
+    """A NetworkPolicy admitting pods labelled ``from_labels`` (same namespace) to ``pool``'s
+    vLLM port. It adds to the pool's own policies, which it leaves unchanged."""
+    return k8s.KubeNetworkPolicy(
+        scope,
+        id,
+        metadata=k8s.ObjectMeta(name=name, namespace=pool.namespace, labels=dict(labels)),
+        spec=k8s.NetworkPolicySpec(
+            pod_selector=k8s.LabelSelector(match_labels=pool.selector_labels),
+            policy_types=["Ingress"],
+            ingress=[
+                k8s.NetworkPolicyIngressRule(
+                    from_=[
+                        k8s.NetworkPolicyPeer(
+                            pod_selector=k8s.LabelSelector(match_labels=dict(from_labels))
+                        )
+                    ],
+                    ports=[
+                        k8s.NetworkPolicyPort(port=int_or_string(pool.service_port), protocol="TCP")
+                    ],
+                )
+            ],
+        ),
+    )
