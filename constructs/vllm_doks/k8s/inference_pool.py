@@ -46,6 +46,7 @@ from vllm_doks.k8s.pod_security import (
     tmp_volume,
 )
 from vllm_doks.k8s.prefix_router import admit_pods_to_pool
+from vllm_doks.k8s.rbac import add_service_account_with_role
 from vllm_doks.k8s.values import int_or_string, quantity
 from vllm_doks.k8s.vllm_worker_pool import VllmWorkerPool
 from vllm_doks.validation import Problems, check_dns_label
@@ -214,31 +215,13 @@ class VllmInferencePool(Construct):
         }
         self.inference_pool.add_json_patch(cdk8s.JsonPatch.add("/spec", spec))
 
-        self.service_account = k8s.KubeServiceAccount(
+        self.service_account, self.role, self.role_binding = add_service_account_with_role(
             self,
-            "ServiceAccount",
-            metadata=self._metadata(self.epp_name),
-            automount_service_account_token=False,
-        )
-        self.role = k8s.KubeRole(
-            self,
-            "Role",
-            metadata=self._metadata(self.epp_name),
-            rules=[
-                k8s.PolicyRule(api_groups=[group], resources=list(res), verbs=list(verbs))
-                for group, res, verbs in EPP_RBAC_RULES
-            ],
-        )
-        self.role_binding = k8s.KubeRoleBinding(
-            self,
-            "RoleBinding",
-            metadata=self._metadata(self.epp_name),
-            role_ref=k8s.RoleRef(
-                api_group="rbac.authorization.k8s.io", kind="Role", name=self.epp_name
-            ),
-            subjects=[
-                k8s.Subject(kind="ServiceAccount", name=self.epp_name, namespace=self.namespace)
-            ],
+            self._metadata,
+            namespace=self.namespace,
+            account_name=self.epp_name,
+            role_name=self.epp_name,
+            rules=EPP_RBAC_RULES,
         )
         self.deployment = k8s.KubeDeployment(
             self,

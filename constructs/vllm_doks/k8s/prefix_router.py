@@ -60,6 +60,7 @@ from vllm_doks.k8s.pod_security import (
     required_secret_env,
     tmp_volume,
 )
+from vllm_doks.k8s.rbac import add_service_account_with_role
 from vllm_doks.k8s.values import int_or_string, quantity
 from vllm_doks.k8s.vllm_worker_pool import API_KEY_ENV, VllmWorkerPool
 from vllm_doks.validation import Problems, check_dns_label, check_int_range
@@ -266,35 +267,13 @@ class PrefixAwareRouter(Construct):
         self._selector = {"app": props.name}
 
         labels = self.selector_labels
-        self.service_account = k8s.KubeServiceAccount(
+        self.service_account, self.role, self.role_binding = add_service_account_with_role(
             self,
-            "ServiceAccount",
-            metadata=self._metadata(self.service_account_name),
-            automount_service_account_token=False,
-        )
-        self.role = k8s.KubeRole(
-            self,
-            "Role",
-            metadata=self._metadata(self.role_name),
-            rules=[
-                k8s.PolicyRule(api_groups=[group], resources=list(res), verbs=list(verbs))
-                for group, res, verbs in ROUTER_RBAC_RULES
-            ],
-        )
-        self.role_binding = k8s.KubeRoleBinding(
-            self,
-            "RoleBinding",
-            metadata=self._metadata(self.role_name),
-            role_ref=k8s.RoleRef(
-                api_group="rbac.authorization.k8s.io", kind="Role", name=self.role_name
-            ),
-            subjects=[
-                k8s.Subject(
-                    kind="ServiceAccount",
-                    name=self.service_account_name,
-                    namespace=self.namespace,
-                )
-            ],
+            self._metadata,
+            namespace=self.namespace,
+            account_name=self.service_account_name,
+            role_name=self.role_name,
+            rules=ROUTER_RBAC_RULES,
         )
         self.deployment = k8s.KubeDeployment(
             self,
