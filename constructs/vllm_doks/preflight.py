@@ -11,6 +11,7 @@ provider.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from vllm_doks.capacity import (
     CapacityReport,
@@ -21,8 +22,15 @@ from vllm_doks.capacity import (
 )
 from vllm_doks.config import ArchitectureConfig, InfraOutputs
 from vllm_doks.gpu_catalog import GPU_SIZES
+from vllm_doks.model_arch import (
+    KV_CACHE_DTYPE_BYTES,
+    ModelArchitecture,
+    load_architecture,
+    lookup_architecture,
+)
 from vllm_doks.validation import (
     Problems,
+    ValidationError,
     check_dns_label,
     check_dns_subdomain,
     check_int_range,
@@ -36,11 +44,84 @@ def _renamed(problems: Problems, source: Problems, names: Mapping[str, str]) -> 
             problems.add(names[p.field], p.value, p.expected)
 
 
+@dataclass(frozen=True)
+class VllmSettings:
+    """The config's vLLM memory settings, typed; ``None`` where not set (not passed)."""
+
+    max_model_len: int | None
+    """A length, or -1 for ``auto``."""
+    kv_cache_dtype: str | None
+    gpu_memory_utilization: float | None
+
+
+def vllm_settings(config: ArchitectureConfig, problems: Problems) -> VllmSettings:
+    """Parse ``max_model_len``, ``kv_cache_dtype`` and ``gpu_memory_utilization``, adding a
+    problem (field, value, what is valid) for each bad one."""
+    max_len: int | None = None
+    raw = str(config.max_model_len or "").strip().lower()
+    if raw in ("auto", "-1"):
+        max_len = -1
+    elif raw:
+        try:
+            max_len = int(raw)
+        except ValueError:
+            max_len = 0
+        if max_len < 1:
+            problems.add(
+                "max_model_len",
+                config.max_model_len,
+                "must be a whole number of tokens (at least 1), 'auto' (vLLM's -1: the longest "
+                "that fits the KV cache), or empty for the model's own maximum",
+            )
+            max_len = None
+    kv = str(config.kv_cache_dtype or "").strip().lower() or None
+    if kv is not None and kv not in KV_CACHE_DTYPE_BYTES:
+        problems.add(
+            "kv_cache_dtype",
+            config.kv_cache_dtype,
+            f"must be one of vLLM v0.18's --kv-cache-dtype values: "
+            f"{', '.join(KV_CACHE_DTYPE_BYTES)}; or empty for auto",
+        )
+        kv = None
+    util: float | None = None
+    raw_util = str(config.gpu_memory_utilization or "").strip()
+    if raw_util:
+        try:
+            util = float(raw_util)
+        except ValueError:
+            util = -1.0
+        if not 0 < util <= 1:
+            problems.add(
+                "gpu_memory_utilization",
+                config.gpu_memory_utilization,
+                "must be a fraction greater than 0 and at most 1, e.g. 0.95; or empty for "
+                "vLLM's 0.9",
+            )
+            util = None
+    return VllmSettings(max_len, kv, util)
+
+
+def model_architecture(config: ArchitectureConfig, problems: Problems) -> ModelArchitecture | None:
+    """The model's architecture: ``model_config_json`` when set, else the built-in table."""
+    if config.model_config_json:
+        try:
+            return load_architecture(config.model_config_json)
+        except ValidationError as err:
+            for p in err.problems:
+                name = p.field if p.field == "model_config_json" else "model_config_json"
+                problems.add(name, config.model_config_json, f"{p.field}: {p.expected}")
+            return None
+    return lookup_architecture(config.model_id)
+
+
 def capacity_plan(
     config: ArchitectureConfig, outputs: InfraOutputs, problems: Problems
 ) -> CapacityReport | None:
     """The capacity plan of the configured pool, or None when it can't be estimated (a model
-    outside the built-in table and no ``model_parameters_b``; a note says so)."""
+    outside the built-in table with neither ``model_config_json`` nor
+    ``model_parameters_b``; a note says so)."""
+    settings = vllm_settings(config, problems)
+    arch = model_architecture(config, problems)
     parameters_b: float | None = None
     if config.model_parameters_b:
         try:
@@ -54,7 +135,7 @@ def capacity_plan(
                 "must be the model's parameter count in billions, e.g. 7.6",
             )
             return None
-    elif lookup_parameters_b(config.model_id) is None:
+    elif arch is None and lookup_parameters_b(config.model_id) is None:
         return None
     if not isinstance(config.replicas, int) or config.replicas < 1:
         return None
@@ -73,6 +154,10 @@ def capacity_plan(
                     quantization=config.quantization or None,
                     parameters_b=parameters_b,
                     max_replicas=config.autoscaling_max_replicas if autoscaling else None,
+                    architecture=arch,
+                    max_model_len=settings.max_model_len,
+                    kv_cache_dtype=settings.kv_cache_dtype,
+                    gpu_memory_utilization=settings.gpu_memory_utilization or 0.9,
                 )
             ],
             gpu_node_count=config.gpu_nodes_max,

@@ -26,7 +26,7 @@ from vllm_doks.k8s.outputs import stack_outputs
 from vllm_doks.k8s.pod_monitor import VllmPodMonitor, VllmPodMonitorProps
 from vllm_doks.k8s.probes import ProbeTimings
 from vllm_doks.k8s.vllm_worker_pool import VllmWorkerPool, VllmWorkerPoolProps
-from vllm_doks.preflight import capacity_plan
+from vllm_doks.preflight import capacity_plan, vllm_settings
 from vllm_doks.validation import Problems
 
 #: Annotation listing the values of an object that are examples, not a deployment's.
@@ -88,6 +88,7 @@ class VllmServingChart(cdk8s.Chart):
         # Large models take minutes to read from NFS: the startup probe's window grows with the
         # model's size (never below the seed's), and the rollout deadline follows it.
         self.capacity = capacity_plan(config, infra, Problems())
+        settings = vllm_settings(config, Problems())
         probes = ProbeTimings()
         window = self.capacity.pools[0].startup_window_seconds if self.capacity else None
         if window is not None:
@@ -110,6 +111,9 @@ class VllmServingChart(cdk8s.Chart):
                 gpu_node_pool_name=infra.gpu_node_pool_name,
                 replicas=config.replicas,
                 quantization=config.quantization or None,
+                max_model_len=settings.max_model_len,
+                kv_cache_dtype=settings.kv_cache_dtype,
+                gpu_memory_utilization=settings.gpu_memory_utilization,
                 image=config.vllm_image or None,
                 gpu_size=config.gpu_size,
                 hf_token_secret_name=config.hf_token_secret or None,
