@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -328,7 +328,7 @@ def test_config_json_gives_an_unknown_model_its_plan(tmp_path: Path) -> None:
     assert estimate.vllm is not None and estimate.vllm.max_model_len == 40960
     bad = tmp_path / "bad.json"
     bad.write_text('{"num_hidden_layers": 0}')
-    with pytest.raises(ValidationError, match="config.json:num_hidden_layers"):
+    with pytest.raises(ValidationError, match=r"config\.json:num_hidden_layers"):
         load_architecture(bad)
 
 
