@@ -380,10 +380,10 @@ def weights_gib_per_gpu(
 
 # --- profiling overhead (estimate) ----------------------------------------------------
 
-#: Non-torch memory vLLM's profiler finds (cuBLAS workspaces, NCCL buffers): the median of
-#: the ``non_torch_memory`` values logged in the fit subset of
-#: ``tests/fixtures/vllm_startup_logs.yaml`` (samples marked ``fit: true``): 0.25 GiB at TP 1,
-#: 0.4 GiB with tensor parallelism (NCCL and custom all-reduce buffers).
+#: Non-torch memory vLLM's profiler finds (cuBLAS workspaces, NCCL buffers), GiB: fitted on
+#: the ``non_torch_memory`` values published logs print: 0.35 (vllm#10517, TP 1), 0.03
+#: (vllm#13882, TP 1), 0.34-0.43 (vllm#16570, TP 4) -> 0.25 at TP 1, 0.4 with tensor
+#: parallelism. No sample's KV result was used (tests/fixtures/vllm_startup_logs.yaml).
 NON_TORCH_GIB_TP1 = 0.25
 NON_TORCH_GIB_TP = 0.4
 
@@ -410,7 +410,8 @@ def profiling_overhead_gib(
     (2 x ``max_num_seqs`` x vocabulary x 4 bytes); plus the non-torch constants above. It is
     not fitted to any sample's KV result: only the non-torch constants come from the logs
     (see :data:`NON_TORCH_GIB_TP1`). On an H100 with the server's defaults it is ~2.5 GiB for
-    a 70B model.
+    a 70B model. Checked against published start-up logs in ``tests/test_capacity_accuracy.py``
+    (V1 engine: KV tokens within 4 %).
     """
     width = arch.intermediate_size or arch.moe_intermediate_size
     mlp = 3 * max_num_batched_tokens * width / tensor_parallel_size * MODEL_DTYPE_BYTES
