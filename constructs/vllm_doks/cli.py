@@ -242,7 +242,8 @@ def synth(
     elif want_k8s:
         log(
             f"NOTE: no capacity plan: {config.model_id} is not in the built-in table; set "
-            "model_parameters_b to have GPU memory and NFS space checked."
+            "model_config_json (the model's config.json) to have the KV cache, GPU memory and "
+            "NFS space checked, or model_parameters_b for weights only."
         )
     if want_k8s and outputs.examples:
         log(

@@ -188,6 +188,9 @@ def kubernetes_problems(config: ArchitectureConfig, outputs: InfraOutputs) -> Pr
             "must be 'organization/name' as on Hugging Face, e.g. 'Qwen/Qwen2.5-0.5B-Instruct'",
         )
     check_int_range(problems, "replicas", config.replicas, 1)
+    vllm_settings(config, problems)
+    if config.model_config_json:
+        model_architecture(config, problems)
     _observability_problems(problems, config)
     if config.quantization:
         problems.check(
