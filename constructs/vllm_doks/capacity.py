@@ -8,22 +8,24 @@ a :class:`CapacityReport` out, with a human table, deterministic JSON and the
 Units: every ``*_gb`` here is GiB (2**30 bytes), as elsewhere in this library
 (``nfs_size_gb`` is the share's GiB) and as the GPU slugs' memory figures are.
 
-The estimates are deliberately simple; they catch plans that cannot work, they do not tune:
+What vLLM would do with each replica comes from :mod:`vllm_doks.model_arch` (vLLM v0.18's
+own arithmetic, with its sources): weights per GPU from the model's architecture (built-in
+table or a ``config.json``; only Linear layers quantized, ``embed_tokens``/``lm_head`` in
+bf16, split by tensor parallelism), usable memory = GPU memory as CUDA reports it x
+``--gpu-memory-utilization``, KV memory after a profiling estimate, KV tokens, max length
+and concurrency, and vLLM's start/refuse verdict with fixes. Only when the architecture is
+unknown and ``parameters_b`` is given does the older weights-only check apply (weights =
+parameters x bytes per parameter, refused under :data:`MIN_KV_HEADROOM_GB` of headroom).
 
-* Weight memory = parameters x bytes per parameter of the quantization
-  (:func:`bytes_per_parameter`). Layers vLLM keeps unquantized (embeddings, ``lm_head``)
-  are not counted separately.
-* A replica uses every GPU of one node (``--tensor-parallel-size`` = GPUs of the size); its
-  usable memory is ``GPU memory x --gpu-memory-utilization``; what is left after the weights
-  is the KV-cache headroom (activations and CUDA graphs also come out of it, so a small
-  headroom means few concurrent sequences).
+* A replica uses every GPU of one node (``--tensor-parallel-size`` = GPUs of the size).
 * GPU nodes: one replica per node (hard anti-affinity, and in any case a replica takes all
   GPUs of its node); pools on the same GPU size add up.
-* NFS: each distinct model's checkpoint once, at its size on disk, plus 10 % slack. The
-  checkpoint is taken to be bf16 (2 bytes a parameter) unless the model id names a
-  pre-quantized checkpoint (``FP8``/``INT8``/``W8A8`` -> 1 byte; ``AWQ``/``GPTQ``/``INT4``/
-  ``W4A16``/``4bit`` -> ~0.56) or the quantization is AWQ/GPTQ (which need pre-quantized
-  weights). Online ``fp8`` quantization reads a bf16 checkpoint.
+* NFS: each distinct model's checkpoint once, at its size on disk, plus 10 % slack: bf16
+  unless the model id names a pre-quantized checkpoint (``FP8``/``INT8``/``W8A8`` -> 1 byte
+  per Linear parameter; ``AWQ``/``GPTQ``/``INT4``/``W4A16``/``4bit`` -> ~0.52) or the
+  quantization is AWQ/GPTQ. Online ``fp8`` quantization reads a bf16 checkpoint.
+* Host side: RAM for eager safetensors loading and ``/dev/shm`` against the node's RAM;
+  cost per hour and per month at the minimum and maximum replica counts.
 """
 
 from __future__ import annotations
@@ -807,8 +809,6 @@ class _Settings:
             if self.plan(size, util=util).starts:
                 out.append(f"gpu_memory_utilization: {util}")
                 break
-        else:  # pragma: no cover - the loop always breaks
-            pass
         if not any(f.startswith("gpu_memory_utilization") for f in out):
             combo = self.plan(size, util=0.95, kv_dtype="fp8", max_len=None)
             if combo.estimated_max_len > 0 and combo.available_kv_gib > 0:

@@ -29,8 +29,9 @@ Sources (checked 2026-11):
   Docker Hub as vllm/vllm-openai-rocm" (published upstream since 2026-01-20; before that AMD
   published ``rocm/vllm``). We pin the same release as the CUDA image, ``v0.18.0``.
 
-Memory figures are the slug's nominal GiB per GPU; the device may report slightly less (an
-L40S shows about 45 GiB with ECC on), which ``--gpu-memory-utilization`` leaves room for.
+Memory figures are the slug's nominal GiB per GPU; the device reports less (an H100 80GB
+79.19 GiB, an L40S 44.39 GiB), which ``cuda_memory_gb`` records for the capacity plan
+(sources at the host-side rows below).
 """
 
 from __future__ import annotations
