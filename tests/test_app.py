@@ -165,13 +165,13 @@ def test_config_file_env_and_flag_precedence(tmp_path: Path) -> None:
         "vllm.yaml",
         "--replicas",
         "4",
-        env={"VLLM_DOKS_REPLICAS": "3", "VLLM_DOKS_MODEL_ID": "Qwen/Qwen2.5-72B-Instruct"},
+        env={"VLLM_DOKS_REPLICAS": "3", "VLLM_DOKS_MODEL_ID": "Qwen/Qwen2.5-32B-Instruct"},
     )
     assert proc.returncode == 0, proc.stderr
     deploy = objects(tmp_path / "dist")[("Deployment", "vllm")]
     assert deploy["spec"]["replicas"] == 4  # flag > env > file
     args = deploy["spec"]["template"]["spec"]["containers"][0]["args"]
-    assert "/models/Qwen2.5-72B-Instruct" in args  # env > file
+    assert "/models/Qwen2.5-32B-Instruct" in args  # env > file
     assert args[args.index("--quantization") + 1] == "fp8"  # file > default
 
 
