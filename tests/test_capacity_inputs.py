@@ -4,15 +4,17 @@ in the worker pool and in the configuration."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import cdk8s
 import pytest
 
 from vllm_doks import ValidationError
-from vllm_doks.config import load_config
+from vllm_doks.config import InfraOutputs, load_config
 from vllm_doks.k8s import NfsModelStore, NfsModelStoreProps, VllmWorkerPool, VllmWorkerPoolProps
-from vllm_doks.preflight import vllm_settings
+from vllm_doks.preflight import capacity_plan, vllm_settings
 from vllm_doks.validation import Problems
 
 STORE = NfsModelStoreProps(nfs_server="10.200.0.5", nfs_path="/1234567/abcd", capacity_gi=1000)
@@ -93,3 +95,42 @@ def test_bad_config_settings_are_all_reported() -> None:
         "kv_cache_dtype",
         "gpu_memory_utilization",
     }
+
+
+def test_model_config_json_plans_a_model_outside_the_table(tmp_path: Path) -> None:
+    config_json = tmp_path / "config.json"
+    config_json.write_text(
+        json.dumps(
+            {
+                "num_hidden_layers": 32,
+                "num_attention_heads": 32,
+                "num_key_value_heads": 8,
+                "hidden_size": 4096,
+                "intermediate_size": 14336,
+                "vocab_size": 128256,
+                "max_position_embeddings": 131072,
+                "rope_scaling": {"rope_type": "llama3", "factor": 8.0},
+            }
+        )
+    )
+    problems = Problems()
+    config = load_config(
+        env={}, overrides={"model_id": "acme/llama-like", "model_config_json": str(config_json)}
+    )
+    report = capacity_plan(config, InfraOutputs.examples_for(config), problems)
+    assert not problems and report is not None
+    pool = report.pool("vllm")
+    assert pool.architecture_source == str(config_json)
+    # rope type llama3 is not scaled by vLLM: the default length stays 131072.
+    assert pool.vllm is not None and pool.vllm.max_model_len == 131072
+
+
+def test_neither_table_nor_config_json_names_what_to_pass(tmp_path: Path) -> None:
+    problems = Problems()
+    missing = load_config(
+        env={},
+        overrides={"model_id": "acme/x", "model_config_json": str(tmp_path / "nope.json")},
+    )
+    assert capacity_plan(missing, InfraOutputs.examples_for(missing), problems) is None
+    (problem,) = problems.items
+    assert problem.field == "model_config_json" and "readable config.json" in problem.expected

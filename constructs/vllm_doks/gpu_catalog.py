@@ -246,8 +246,9 @@ def _size(
 # * CUDA-reported memory: vLLM's own start-up logs ("total_gpu_memory (79.19GiB)" for H100
 #   80GB HBM3, quoted in vllm-doks issue #12 and seen from 79.11 to 79.33 in vLLM logs;
 #   "total_gpu_memory (44.39GiB)" for L40S and "(139.81GiB)" for H200 in published vLLM
-#   0.7/0.8 logs). RTX 4000/6000 Ada and MI300X: no published vLLM log found; nominal
-#   memory less ~1 % (ESTIMATES: 19.7, 47.5, 191.5).
+#   0.7/0.8 logs; "total_gpu_memory (191.45GiB)" in a published vLLM log on one MI300X).
+#   RTX 6000 Ada: 47.5 is what vLLM logs of 48 GB cards show (47.37-47.50), not a log of
+#   this card; RTX 4000 Ada: nominal less ~1.5 % (19.7). Both ESTIMATES.
 # * vCPUs and RAM: DigitalOcean GPU Droplet plans (docs.digitalocean.com/products/droplets/
 #   details/features/, GPU Droplets): H100/H200/MI300X x1 20-24 vCPUs 240 GiB, x8 160-192
 #   vCPUs 1920 GiB; L40S and RTX 6000 Ada 8 vCPUs 64 GiB; RTX 4000 Ada 8 vCPUs 32 GiB.
@@ -274,7 +275,7 @@ GPU_SIZES: Mapping[str, GpuSize] = MappingProxyType(
                 "gpu-4000adax1-20gb", "nvidia", 1, 20, "NVIDIA RTX 4000 Ada", (19.7, 8, 32, 0.76)
             ),
             _size(
-                "gpu-mi300x1-192gb", "amd", 1, 192, "AMD Instinct MI300X", (191.5, 20, 240, 1.99)
+                "gpu-mi300x1-192gb", "amd", 1, 192, "AMD Instinct MI300X", (191.45, 20, 240, 1.99)
             ),
             _size(
                 "gpu-mi300x8-1536gb",
@@ -282,7 +283,7 @@ GPU_SIZES: Mapping[str, GpuSize] = MappingProxyType(
                 8,
                 192,
                 "AMD Instinct MI300X",
-                (191.5, 160, 1920, 15.92),
+                (191.45, 160, 1920, 15.92),
             ),
         )
     }
