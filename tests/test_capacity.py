@@ -551,3 +551,13 @@ def test_json_lists_problems() -> None:
         "gpu_node_count",
         "nfs_size_gb",
     ]
+
+
+def test_cost_at_the_autoscaling_bounds() -> None:
+    pool = dataclasses.replace(SEED_DEFAULT.pools[0], replicas=2, min_replicas=1, max_replicas=4)
+    report = plan_capacity(dataclasses.replace(SEED_DEFAULT, pools=[pool], gpu_node_count=4))
+    estimate = report.check().pool("vllm")
+    assert estimate.cost_per_hour_usd == pytest.approx((3.39, 4 * 3.39))
+    assert "$3.39/h ($2,475/month) at 1 replica(s), $13.56/h ($9,899/month) at 4" in (
+        report.table()
+    )

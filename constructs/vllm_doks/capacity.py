@@ -269,6 +269,8 @@ class PoolPlan:
     """vLLM ``--max-num-seqs``. Default ``None``: vLLM's per-GPU default."""
     shm_gb: float = 16.0
     """Size of the pod's memory-backed ``/dev/shm``, GiB (it counts as host RAM). Default 16."""
+    min_replicas: int | None = None
+    """Fewest replicas an autoscaler keeps, for the cost line. Default ``None``: ``replicas``."""
 
 
 #: Largest checkpoint shard assumed, GiB (Hugging Face ``save_pretrained`` writes 5 GB
@@ -334,6 +336,8 @@ class PoolEstimate:
     """Host RAM loading needs (eager safetensors per TP worker + /dev/shm), GiB: an estimate."""
     cost_per_hour_usd: tuple[float, float] | None = None
     """GPU nodes' price per hour at the minimum and maximum replica counts."""
+    min_replicas: int | None = None
+    """The autoscaling minimum, if any (for the cost line)."""
 
     @property
     def fits(self) -> bool:
@@ -453,7 +457,7 @@ class CapacityReport:
                 low, high = p.cost_per_hour_usd
                 lines.append(
                     f"Cost {p.name}: ${low:,.2f}/h (${low * HOURS_PER_MONTH:,.0f}/month) at "
-                    f"{p.replicas} replica(s)"
+                    f"{p.min_replicas or p.replicas} replica(s)"
                     + (
                         f", ${high:,.2f}/h (${high * HOURS_PER_MONTH:,.0f}/month) at "
                         f"{p.max_replicas}"
@@ -714,11 +718,12 @@ def _estimate_pool(
             f"/dev/shm) but the node has {size.host_ram_gb:.0f} GiB: pick a larger size",
         )
     top = pool.replicas if pool.max_replicas is None else pool.max_replicas
+    bottom = pool.replicas if pool.min_replicas is None else pool.min_replicas
     cost = (
-        (size.price_per_hour_usd * pool.replicas, size.price_per_hour_usd * top)
+        (size.price_per_hour_usd * bottom, size.price_per_hour_usd * top)
         if size is not None
         and size.price_per_hour_usd is not None
-        and isinstance(pool.replicas, int)
+        and isinstance(bottom, int)
         and isinstance(top, int)
         else None
     )
@@ -756,6 +761,7 @@ def _estimate_pool(
         host_ram_gb=size.host_ram_gb if size is not None else None,
         host_ram_needed_gb=host_needed,
         cost_per_hour_usd=cost,
+        min_replicas=pool.min_replicas,
     )
     return estimate, size
 
@@ -855,7 +861,7 @@ def _per_gpu(value: float | None, pool: PoolEstimate) -> float | None:
 def _pool_dict(p: PoolEstimate) -> dict[str, object]:
     out: dict[str, object] = {}
     for key, value in vars(p).items():
-        if key == "max_replicas" and value is None:
+        if key in ("max_replicas", "min_replicas") and value is None:
             continue
         if key == "vllm":
             if value is not None:

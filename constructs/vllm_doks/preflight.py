@@ -154,6 +154,7 @@ def capacity_plan(
                     quantization=config.quantization or None,
                     parameters_b=parameters_b,
                     max_replicas=config.autoscaling_max_replicas if autoscaling else None,
+                    min_replicas=config.autoscaling_min if autoscaling else None,
                     architecture=arch,
                     max_model_len=settings.max_model_len,
                     kv_cache_dtype=settings.kv_cache_dtype,
