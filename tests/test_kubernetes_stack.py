@@ -32,16 +32,19 @@ from vllm_doks._imports.io.k8s.networking.gateway import (
     HttpRouteSpecRules,
     HttpRouteSpecRulesBackendRefs,
 )
+from vllm_doks.cli import add_kubernetes_stack, infra_props
 from vllm_doks.cloud import SpacesStateBackend
 from vllm_doks.cloud.infra_stack import OUTPUT_DESCRIPTIONS as STACK1_OUTPUTS
 from vllm_doks.cloud.kubernetes_stack import (
     KUBERNETES_OUTPUT_DESCRIPTIONS,
+    ApiKeySecret,
     HfTokenSecret,
     KubernetesObjectsStackProps,
     StackOneValues,
     VllmKubernetesStack,
     escape_terraform_templates,
 )
+from vllm_doks.config import ArchitectureConfig
 
 STACK = "vllm-kubernetes"
 REF = "${data.terraform_remote_state.infra.outputs.%s}"
@@ -257,6 +260,8 @@ def test_one_manifest_per_chart_object_with_its_content(doc: dict[str, Any]) -> 
     # ignores it, kubernetes_manifest refuses it) and template syntax in strings is escaped.
     for key in ("Namespace/vllm", "PersistentVolume/vllm-models-pv"):
         del expected[key]["metadata"]["namespace"]
+    # Jobs lose their TTL: Terraform owns their lifetime (test_job_has_no_ttl...).
+    del expected["Job/model-download"]["spec"]["ttlSecondsAfterFinished"]
     container = expected["Deployment/vllm"]["spec"]["template"]["spec"]["containers"][0]
     container["lifecycle"]["preStop"]["exec"]["command"][2] = DRAIN_IN_TERRAFORM
 
@@ -305,6 +310,85 @@ def test_job_waits_for_completion_within_timeout(doc: dict[str, Any], tmp_path: 
             assert "wait" not in resource and "timeouts" not in resource, name
     longer = synth(tmp_path, job_timeout="2h")
     assert manifests(longer)[JOB]["timeouts"] == {"create": "2h"}
+
+
+def test_job_has_no_ttl_and_is_replaced_when_its_spec_changes(doc: dict[str, Any]) -> None:
+    job = manifests(doc)[JOB]
+    # The chart's Job has a 300 s TTL; once the TTL controller deleted it, every plan would
+    # create it again (the provider reads a missing object as gone).
+    assert "ttlSecondsAfterFinished" not in job["manifest"]["spec"]
+    # A Job's pod template is immutable: a changed spec replaces it rather than patching.
+    trigger = f"{JOB}-spec"
+    assert job["lifecycle"] == {"replace_triggered_by": [f"terraform_data.{trigger}"]}
+    (name,) = doc["resource"]["terraform_data"]
+    assert name == trigger
+    assert doc["resource"]["terraform_data"][trigger]["triggers_replace"] == job["manifest"]["spec"]
+    assert doc["terraform"]["required_version"] == ">= 1.4.0"  # terraform_data's first release
+    for address, resource in manifests(doc).items():
+        if address != JOB:
+            assert "lifecycle" not in resource, address
+
+
+def _with_scaler(kind: str, target: str = "vllm") -> Callable[[cdk8s.App, StackOneValues], None]:
+    def build(app: cdk8s.App, values: StackOneValues) -> None:
+        build_seed_chart(app, values)
+        chart = app.charts[0]
+        if kind == "ScaledObject":
+            scaler = cdk8s.ApiObject(
+                chart,
+                "scaler",
+                api_version="keda.sh/v1alpha1",
+                kind="ScaledObject",
+                metadata=cdk8s.ApiObjectMetadata(name="vllm", namespace="vllm"),
+            )
+            # No kind: KEDA's default (Deployment) applies.
+            scaler.add_json_patch(
+                cdk8s.JsonPatch.add(
+                    "/spec", {"scaleTargetRef": {"name": target}, "maxReplicaCount": 3}
+                )
+            )
+        else:
+            k8s.KubeHorizontalPodAutoscalerV2(
+                chart,
+                "scaler",
+                metadata=meta_vllm("vllm"),
+                spec=k8s.HorizontalPodAutoscalerSpecV2(
+                    scale_target_ref=k8s.CrossVersionObjectReferenceV2(
+                        api_version="apps/v1", kind="Deployment", name=target
+                    ),
+                    max_replicas=3,
+                ),
+            )
+
+    return build
+
+
+def meta_vllm(name: str) -> k8s.ObjectMeta:
+    return k8s.ObjectMeta(name=name, namespace="vllm")
+
+
+@pytest.mark.parametrize("kind", ["ScaledObject", "HorizontalPodAutoscaler"])
+def test_autoscaled_deployment_replicas_are_computed(tmp_path: Path, kind: str) -> None:
+    doc = synth(tmp_path, _with_scaler(kind))
+    deploy = manifests(doc)[DEPLOY]
+    # The provider's defaults stay (setting the list replaces them) and spec.replicas joins.
+    assert deploy["computed_fields"] == ["metadata.annotations", "metadata.labels", "spec.replicas"]
+    # The configured count remains what the Deployment starts with.
+    assert deploy["manifest"]["spec"]["replicas"] == 1
+    scaler = f"{kind.lower()}-vllm"
+    assert f"kubernetes_manifest.{DEPLOY}" in manifests(doc)[scaler]["depends_on"]
+    for address, resource in manifests(doc).items():
+        if address != DEPLOY:
+            assert "computed_fields" not in resource, address
+
+
+def test_unscaled_deployment_keeps_its_replicas_asserted(
+    doc: dict[str, Any], tmp_path: Path
+) -> None:
+    assert "computed_fields" not in manifests(doc)[DEPLOY]
+    # A scaler of some other Deployment changes nothing here.
+    other = synth(tmp_path, _with_scaler("ScaledObject", target="other"))
+    assert "computed_fields" not in manifests(other)[DEPLOY]
 
 
 def test_namespace_first_then_the_seeds_order(doc: dict[str, Any]) -> None:
@@ -405,6 +489,120 @@ def test_chart_secret_with_string_data_ignores_its_folding(tmp_path: Path) -> No
     secret = manifests(doc)["secret-settings"]
     assert secret["computed_fields"] == ["metadata.annotations", "metadata.labels", "stringData"]
     assert "kubernetes_manifest.secret-settings" in manifests(doc)[JOB]["depends_on"]
+
+
+def test_api_key_secret_from_a_required_sensitive_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = "sk-RecognizableApiKeyValue1234567890"
+    monkeypatch.setenv("TF_VAR_vllm_api_key", key)
+    monkeypatch.setenv("VLLM_API_KEY", key)
+    doc = synth(tmp_path / "out", api_key_secret=ApiKeySecret())
+    variable = doc["variable"]["vllm_api_key"]
+    # No default: Terraform refuses to plan without it, so the Secret always exists.
+    assert "default" not in variable
+    assert variable["sensitive"] is True and variable["nullable"] is False
+    assert variable["validation"] == [
+        {
+            "condition": '${trimspace(var.vllm_api_key) != ""}',
+            "error_message": "vllm_api_key must not be empty: clients send it as "
+            "'Authorization: Bearer <key>'.",
+        }
+    ]
+    secret = doc["resource"]["kubernetes_secret_v1"]["api_key_secret"]
+    assert "count" not in secret
+    assert secret["data"] == {"VLLM_API_KEY": "${var.vllm_api_key}"}
+    assert secret["metadata"] == {"name": "vllm-api-key", "namespace": "vllm"}
+    assert secret["depends_on"] == [f"kubernetes_manifest.{NS}"]
+    assert "kubernetes_secret_v1.api_key_secret" in manifests(doc)[DEPLOY]["depends_on"]
+    for path in (tmp_path / "out").rglob("*"):
+        if path.is_file():
+            assert key not in path.read_text(), path
+
+
+def test_api_key_secret_has_one_owner(tmp_path: Path) -> None:
+    def with_secret(app: cdk8s.App, values: StackOneValues) -> None:
+        build_seed_chart(app, values)
+        k8s.KubeSecret(app.charts[0], "s", metadata=meta_vllm("vllm-api-key"))
+
+    with pytest.raises(ValidationError) as err:
+        synth(tmp_path, with_secret, api_key_secret=ApiKeySecret())
+    assert "api_key_secret: got 'vllm/vllm-api-key'; must not also be an object" in str(err.value)
+    with pytest.raises(ValidationError, match="must differ from hf_token_secret"):
+        synth(tmp_path, api_key_secret=ApiKeySecret(name="hf-token"))
+
+
+def cli_stack(outdir: Path, **settings: Any) -> dict[str, Any]:
+    """Stack 2 as the app builds it (the real serving chart) for a configuration."""
+    config = ArchitectureConfig(**settings)
+    app = App(outdir=str(outdir))
+    add_kubernetes_stack(app, config, infra_props(config))
+    app.synth()
+    return json.loads((outdir / "stacks" / STACK / "cdk.tf.json").read_text())
+
+
+def secret_references(manifest: Any) -> set[str]:
+    """Names of the Secrets a manifest requires (non-optional secretKeyRef / secretRef)."""
+    found: set[str] = set()
+    if isinstance(manifest, dict):
+        for key in ("secretKeyRef", "secretRef"):
+            ref = manifest.get(key)
+            if isinstance(ref, dict) and not ref.get("optional", False):
+                found.add(ref["name"])
+        for value in manifest.values():
+            found |= secret_references(value)
+    elif isinstance(manifest, list):
+        for value in manifest:
+            found |= secret_references(value)
+    return found
+
+
+def test_the_app_stack_owns_its_namespace_and_every_secret_it_requires(tmp_path: Path) -> None:
+    """Nothing to create with kubectl first: anything created beforehand in the namespace
+    would collide ("Cannot create resource that already exists")."""
+    doc = cli_stack(tmp_path)
+    kinds = {m["manifest"]["kind"] for m in manifests(doc).values()}
+    assert "Namespace" in kinds
+    required: set[str] = set()
+    for m in manifests(doc).values():
+        required |= secret_references(m["manifest"])
+    created = {s["metadata"]["name"] for s in doc["resource"]["kubernetes_secret_v1"].values()}
+    created |= {
+        m["manifest"]["metadata"]["name"]
+        for m in manifests(doc).values()
+        if m["manifest"]["kind"] == "Secret"
+    }
+    assert "vllm-api-key" in required
+    assert required <= created
+    assert doc["variable"]["vllm_api_key"]["sensitive"] is True
+    # With the API key turned off, there is no variable to set.
+    assert "vllm_api_key" not in cli_stack(tmp_path / "off", api_key_secret="").get("variable", {})
+
+
+def _jobs(doc: dict[str, Any]) -> list[str]:
+    return [n for n, m in manifests(doc).items() if m["manifest"]["kind"] == "Job"]
+
+
+def test_changed_model_replaces_the_download_job(tmp_path: Path) -> None:
+    small, large = "Qwen/Qwen2.5-0.5B-Instruct", "Qwen/Qwen2.5-1.5B-Instruct"
+    before = cli_stack(tmp_path / "a", model_id=small)
+    after = cli_stack(tmp_path / "b", model_id=large)
+    (job_before,) = _jobs(before)
+    (job_after,) = _jobs(after)
+    specs = []
+    for doc, job in ((before, job_before), (after, job_after)):
+        # The Deployment waits for the Job of its own model.
+        assert f"kubernetes_manifest.{job}" in manifests(doc)["deployment-vllm"]["depends_on"]
+        (trigger,) = manifests(doc)[job]["lifecycle"]["replace_triggered_by"]
+        rtype, name = trigger.split(".")
+        assert rtype == "terraform_data"
+        specs.append(doc["resource"]["terraform_data"][name]["triggers_replace"])
+    # The model is part of the Job's pod template: the trigger changes with it, so the Job
+    # is replaced (delete, then create) even where its name and address stay the same...
+    assert large not in json.dumps(specs[0]) and large in json.dumps(specs[1])
+    # ...and a Job whose name follows its model is a new address: created, the old destroyed.
+    if job_before != job_after:
+        assert job_before not in manifests(after)
 
 
 def test_local_remote_state_and_backend_are_relative(doc: dict[str, Any]) -> None:

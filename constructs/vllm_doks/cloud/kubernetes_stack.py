@@ -24,14 +24,17 @@ from typing import Any
 
 import cdk8s
 from cdktf import (
+    DataResource,
     DataTerraformRemoteStateLocal,
     DataTerraformRemoteStateS3,
     Fn,
     ITerraformDependable,
     TerraformOutput,
     TerraformRemoteState,
+    TerraformResourceLifecycle,
     TerraformStack,
     TerraformVariable,
+    TerraformVariableValidationConfig,
 )
 from cdktf_cdktf_provider_digitalocean.data_digitalocean_kubernetes_cluster import (
     DataDigitaloceanKubernetesCluster,
@@ -58,6 +61,9 @@ KUBERNETES_OUTPUT_DESCRIPTIONS = STACK2_OUTPUT_DESCRIPTIONS
 
 #: Name of the Terraform variable holding the Hugging Face token (the seed's ``hf_token``).
 HF_TOKEN_VARIABLE = "hf_token"
+
+#: Name of the (required, sensitive) Terraform variable holding the endpoint's API key.
+API_KEY_VARIABLE = "vllm_api_key"
 
 #: Construct id of the remote-state data source: ``data.terraform_remote_state.infra``.
 REMOTE_STATE_ID = "infra"
@@ -94,6 +100,20 @@ _SERVER_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
 _GATEWAY_GROUP = "gateway.networking.k8s.io"
 _ROUTE_KINDS = frozenset({"HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "UDPRoute"})
 
+# --- Contracts of the hashicorp/kubernetes provider (the bindings in use are generated from
+# v2.38.0; source: github.com/hashicorp/terraform-provider-kubernetes, tag v2.38.0,
+# manifest/provider/{provider,plan,apply,read}.go; docs/resources/manifest.md).
+#: ``computed_fields`` when unset; setting the attribute replaces it, so lists extend it.
+MANIFEST_DEFAULT_COMPUTED_FIELDS = ("metadata.annotations", "metadata.labels")
+#: Kinds whose replica count an autoscaler owns, and the defaults of its ``scaleTargetRef``:
+#: KEDA ``ScaledObject`` (kind defaults to Deployment; https://keda.sh/docs/2.15/reference/
+#: scaledobject-spec/) and ``HorizontalPodAutoscaler`` (kind is required there).
+_SCALER_KINDS = {("keda.sh", "ScaledObject"), ("autoscaling", "HorizontalPodAutoscaler")}
+_SCALE_TARGET_DEFAULT_KIND = "Deployment"
+#: ``terraform_data`` (the replace trigger of Jobs) exists since Terraform 1.4
+#: (https://developer.hashicorp.com/terraform/language/resources/terraform-data).
+TERRAFORM_DATA_REQUIRED_VERSION = ">= 1.4.0"
+
 #: Where cdktf embeds a string token; everything else in a manifest string is literal text.
 _STRING_TOKEN = re.compile(r"\$\{TfToken\[[^\]]*\]\}")
 #: Terraform durations, as ``timeouts`` accepts them (e.g. ``60m``, ``1h30m``).
@@ -129,12 +149,13 @@ ChartBuilder = Callable[[cdk8s.App, StackOneValues], object]
 
 
 @dataclass(frozen=True, kw_only=True)
-class HfTokenSecret:
-    """Where the optional Hugging Face token Secret goes (the seed's ``hf-token``)."""
+class _SecretFromVariable:
+    """Where a Secret that the stack fills from a sensitive Terraform variable goes."""
 
     namespace: str = "vllm"
-    name: str = "hf-token"
-    key: str = "HF_TOKEN"
+    """Namespace of the Secret. Default ``vllm``."""
+    name: str = ""
+    key: str = ""
 
     def problems(self, field_prefix: str) -> Problems:
         problems = Problems()
@@ -147,6 +168,29 @@ class HfTokenSecret:
             "must be a Secret data key: letters, digits, '-', '_' and '.'",
         )
         return problems
+
+
+@dataclass(frozen=True, kw_only=True)
+class HfTokenSecret(_SecretFromVariable):
+    """Where the optional Hugging Face token Secret goes (the seed's ``hf-token``), created
+    from ``var.hf_token`` only when that is set."""
+
+    name: str = "hf-token"
+    """Name of the Secret the download Job and the pods read. Default ``hf-token``."""
+    key: str = "HF_TOKEN"
+    """Data key holding the token. Default ``HF_TOKEN``."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApiKeySecret(_SecretFromVariable):
+    """Where the endpoint's API key Secret goes (the chart's ``vllm-api-key``), created from
+    the required sensitive variable ``var.vllm_api_key``: the stack owns it, like the
+    namespace it lives in, so nothing has to be created with kubectl beforehand."""
+
+    name: str = "vllm-api-key"
+    """Name of the Secret the vLLM pods read their key from. Default ``vllm-api-key``."""
+    key: str = "VLLM_API_KEY"
+    """Data key holding the key. Default ``VLLM_API_KEY``."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -166,6 +210,9 @@ class KubernetesObjectsStackProps:
     """This stack's own object key when state lives in Spaces (same bucket as Stack 1)."""
     hf_token_secret: HfTokenSecret | None = HfTokenSecret()
     """Secret created from ``var.hf_token`` when it is set; ``None`` for no variable."""
+    api_key_secret: ApiKeySecret | None = None
+    """Secret created from the required ``var.vllm_api_key``. Default ``None``: the chart
+    needs no API key Secret, or something else owns it (then it must exist before apply)."""
     job_timeout: str = "60m"
     """How long ``apply`` waits for each Job to complete (the seed allows 60 minutes)."""
 
@@ -228,6 +275,16 @@ class KubernetesObjectsStackProps:
             )
         if self.hf_token_secret is not None:
             problems.extend(self.hf_token_secret.problems("hf_token_secret").items)
+        if self.api_key_secret is not None:
+            problems.extend(self.api_key_secret.problems("api_key_secret").items)
+            if self.hf_token_secret is not None:
+                problems.check(
+                    (self.api_key_secret.namespace, self.api_key_secret.name)
+                    != (self.hf_token_secret.namespace, self.hf_token_secret.name),
+                    "api_key_secret",
+                    f"{self.api_key_secret.namespace}/{self.api_key_secret.name}",
+                    "must differ from hf_token_secret (one owner per Secret)",
+                )
         problems.check(
             isinstance(self.job_timeout, str) and bool(_DURATION.match(self.job_timeout)),
             "job_timeout",
@@ -256,6 +313,22 @@ class _Object:
     @property
     def is_batch_job(self) -> bool:
         return self.api_version == "batch/v1" and self.kind == "Job"
+
+    @property
+    def identity(self) -> tuple[str | None, str, str]:
+        return (self.namespace, self.kind, self.name)
+
+    @property
+    def scale_target(self) -> tuple[str | None, str, str] | None:
+        """Identity of the workload whose replica count this object (an autoscaler) owns."""
+        if (self.group, self.kind) not in _SCALER_KINDS:
+            return None
+        spec = self.manifest.get("spec")
+        ref = spec.get("scaleTargetRef") if isinstance(spec, Mapping) else None
+        if not (isinstance(ref, Mapping) and isinstance(ref.get("name"), str)):
+            return None
+        # Both scalers only target objects in their own namespace.
+        return (self.namespace, ref.get("kind") or _SCALE_TARGET_DEFAULT_KIND, ref["name"])
 
 
 def escape_terraform_templates(value: Any) -> Any:
@@ -374,6 +447,8 @@ def _prerequisites(obj: _Object, objects: Sequence[_Object]) -> list[_Object]:
             return True
         if obj.kind == "Service" and o.kind in _SERVER_KINDS and same_namespace(o):
             return True
+        if obj.scale_target is not None and obj.scale_target == o.identity:
+            return True
         if obj.group == _GATEWAY_GROUP:
             if obj.kind == "Gateway" and o.kind == "Service" and same_namespace(o):
                 return True
@@ -403,20 +478,30 @@ def _apply_order(
 
 
 def _for_terraform(obj: _Object) -> dict[str, Any]:
-    """The manifest as kubernetes_manifest accepts it. Cluster-scoped objects lose a
-    ``metadata.namespace`` (a cdk8s Chart's namespace lands on every object): the API server
-    ignores it, but kubernetes_manifest refuses "Cluster level resource cannot take namespace"."""
-    metadata = obj.manifest.get("metadata")
+    """The manifest as kubernetes_manifest should hold it.
+
+    Cluster-scoped objects lose a ``metadata.namespace`` (a cdk8s Chart's namespace lands on
+    every object): the API server ignores it, but kubernetes_manifest refuses "Cluster level
+    resource cannot take namespace".
+
+    Jobs lose ``spec.ttlSecondsAfterFinished``: once the TTL controller deleted a finished Job,
+    the provider's refresh finds it gone (read.go returns no state on NotFound) and every
+    later plan would create it again, re-running the download and blocking ``apply`` on it.
+    Terraform owns the Job's lifetime instead: it stays (Complete, with its pod's logs) until
+    its spec changes or it leaves the configuration, and then Terraform deletes it.
+    """
+    manifest = dict(obj.manifest)
+    metadata = manifest.get("metadata")
     if (
         obj.kind in _CLUSTER_SCOPED_KINDS
         and isinstance(metadata, Mapping)
         and "namespace" in metadata
     ):
-        return {
-            **obj.manifest,
-            "metadata": {k: v for k, v in metadata.items() if k != "namespace"},
-        }
-    return obj.manifest
+        manifest["metadata"] = {k: v for k, v in metadata.items() if k != "namespace"}
+    spec = manifest.get("spec")
+    if obj.is_batch_job and isinstance(spec, Mapping) and "ttlSecondsAfterFinished" in spec:
+        manifest["spec"] = {k: v for k, v in spec.items() if k != "ttlSecondsAfterFinished"}
+    return manifest
 
 
 class VllmKubernetesStack(TerraformStack):
@@ -472,25 +557,38 @@ class VllmKubernetesStack(TerraformStack):
         described = _describe(raw, chart_problems)
         ids = _construct_ids(described, chart_problems)
         objects = [dataclasses.replace(o, cid=c) for o, c in zip(described, ids, strict=True)]
-        secret = props.hf_token_secret
-        if secret is not None:
+        secrets = [
+            spec
+            for spec in (
+                _VariableSecret.hf_token(props.hf_token_secret),
+                _VariableSecret.api_key(props.api_key_secret),
+            )
+            if spec is not None
+        ]
+        for spec in secrets:
+            location = spec.location
             for o in objects:
                 chart_problems.check(
                     not (
                         o.kind == "Secret"
-                        and o.name == secret.name
-                        and o.namespace == secret.namespace
+                        and o.name == location.name
+                        and o.namespace == location.namespace
                     ),
-                    "hf_token_secret",
-                    f"{secret.namespace}/{secret.name}",
-                    "must not also be an object of the chart (one owner per Secret); set "
-                    "hf_token_secret=None or rename one",
+                    spec.field,
+                    f"{location.namespace}/{location.name}",
+                    f"must not also be an object of the chart (one owner per Secret); set "
+                    f"{spec.field}=None or rename one",
                 )
         chart_problems.raise_if_any()
 
-        self.hf_token: TerraformVariable | None = None
-        self.hf_token_secret: SecretV1 | None = None
+        self.variables: dict[str, TerraformVariable] = {}
+        """The sensitive variables the stack's Secrets are filled from, by name."""
+        self.secrets: dict[str, SecretV1] = {}
+        """The Secrets filled from ``variables``, by variable name."""
         self.manifests: dict[str, Manifest] = {}
+        self.replace_triggers: dict[str, DataResource] = {}
+        """Per Job: the ``terraform_data`` whose change replaces it (see _replace_trigger)."""
+        autoscaled = {o.scale_target for o in objects if o.scale_target is not None}
         # Created in apply order so every depends_on names a resource that already exists
         # (cdktf renders a dependency only from the constructor argument).
         prerequisites = {o.cid: _prerequisites(o, objects) for o in objects}
@@ -498,21 +596,27 @@ class VllmKubernetesStack(TerraformStack):
             depends_on: list[ITerraformDependable] = [
                 self.manifests[o.cid] for o in prerequisites[obj.cid]
             ]
-            if (
-                secret is not None
-                and obj.kind in _WORKLOAD_KINDS
-                and obj.namespace == secret.namespace
-            ):
-                depends_on.append(self._hf_token_secret(secret))
+            if obj.kind in _WORKLOAD_KINDS:
+                depends_on.extend(
+                    self._variable_secret(spec)
+                    for spec in secrets
+                    if obj.namespace == spec.location.namespace
+                )
+            manifest = escape_terraform_templates(_for_terraform(obj))
             self.manifests[obj.cid] = Manifest(
                 self,
                 obj.cid,
-                manifest=escape_terraform_templates(_for_terraform(obj)),
+                manifest=manifest,
                 depends_on=depends_on or None,
-                **self._manifest_options(obj, props),
+                lifecycle=self._replace_trigger(obj, manifest),
+                **self._manifest_options(obj, props, obj.identity in autoscaled),
             )
-        if secret is not None:
-            self._hf_token_secret(secret)
+        for spec in secrets:
+            self._variable_secret(spec)
+        self.hf_token = self.variables.get(HF_TOKEN_VARIABLE)
+        self.hf_token_secret = self.secrets.get(HF_TOKEN_VARIABLE)
+        self.api_key = self.variables.get(API_KEY_VARIABLE)
+        self.api_key_secret = self.secrets.get(API_KEY_VARIABLE)
 
         for name, description in KUBERNETES_OUTPUT_DESCRIPTIONS.items():
             TerraformOutput(self, name, value=props.outputs[name], description=description)
@@ -530,44 +634,72 @@ class VllmKubernetesStack(TerraformStack):
         # Spaces access key comes from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY at plan time.
         return DataTerraformRemoteStateS3(self, REMOTE_STATE_ID, **infra_state.s3_settings())
 
-    def _hf_token_secret(self, secret: HfTokenSecret) -> SecretV1:
-        """The variable and the Secret, created once, after the Secret's Namespace object."""
-        if self.hf_token_secret is not None:
-            return self.hf_token_secret
-        self.hf_token = TerraformVariable(
+    def _variable_secret(self, spec: _VariableSecret) -> SecretV1:
+        """The variable and its Secret, created once, after the Secret's Namespace object."""
+        if spec.variable in self.secrets:
+            return self.secrets[spec.variable]
+        variable = TerraformVariable(
             self,
-            HF_TOKEN_VARIABLE,
+            spec.variable,
             type="string",
-            default="",
             sensitive=True,
-            description="HuggingFace API token for gated models",
+            description=spec.description,
+            **spec.variable_options,
         )
-        namespace = self.manifests.get(_slug("Namespace", secret.namespace))
-        self.hf_token_secret = SecretV1(
+        location = spec.location
+        namespace = self.manifests.get(_slug("Namespace", location.namespace))
+        secret = SecretV1(
             self,
-            "hf_token_secret",
-            metadata=SecretV1Metadata(name=secret.name, namespace=secret.namespace),
+            spec.construct_id,
+            metadata=SecretV1Metadata(name=location.name, namespace=location.namespace),
             # kubernetes_secret_v1 base64-encodes and marks ``data`` sensitive itself; the
-            # JSON holds only the variable reference, never the token.
-            data={secret.key: self.hf_token.string_value},
+            # JSON holds only the variable reference, never the value.
+            data={location.key: variable.string_value},
             type="Opaque",
             depends_on=[namespace] if namespace is not None else None,
         )
-        # Only when a token was given (the seed: "(Optional) Creates Kubernetes secret").
-        # Written as an override: cdktf renders the literal "" of Op.neq as `undefined`.
-        self.hf_token_secret.add_override("count", f'${{var.{HF_TOKEN_VARIABLE} != "" ? 1 : 0}}')
-        return self.hf_token_secret
+        if spec.optional:
+            # Only when a value was given (the seed: "(Optional) Creates Kubernetes secret").
+            # Written as an override: cdktf renders the literal "" of Op.neq as `undefined`.
+            secret.add_override("count", f'${{var.{spec.variable} != "" ? 1 : 0}}')
+        self.variables[spec.variable] = variable
+        self.secrets[spec.variable] = secret
+        return secret
+
+    def _replace_trigger(
+        self, obj: _Object, manifest: Mapping[str, Any]
+    ) -> TerraformResourceLifecycle | None:
+        """For a Job: replace it whenever its spec changes, never patch it.
+
+        A Job's ``spec.template`` is immutable, so the provider's server-side apply of a
+        changed one fails ("field is immutable"); the provider itself forces replacement only
+        for a new apiVersion, kind, name or namespace (plan.go). A ``terraform_data`` holding
+        the spec plans a replacement whenever the spec changes, and ``replace_triggered_by``
+        turns that into delete-then-create of the Job, which the Deployment waits for again.
+        A renamed Job (a name following its model) is a new address anyway: created, waited
+        for, and the old one destroyed.
+        """
+        if not obj.is_batch_job:
+            return None
+        if not self.replace_triggers:
+            self.add_override("terraform.required_version", TERRAFORM_DATA_REQUIRED_VERSION)
+        trigger = DataResource(
+            self, f"{obj.cid}-spec", triggers_replace=dict(manifest.get("spec") or {})
+        )
+        self.replace_triggers[obj.cid] = trigger
+        # The bare address: cdktf renders a resource (or its fqn) here as "${...}", which
+        # Terraform rejects ("Invalid character"; hashicorp/terraform-cdk#3196, open).
+        address = f"{trigger.terraform_resource_type}.{trigger.friendly_unique_id}"
+        return TerraformResourceLifecycle(replace_triggered_by=[address])
 
     @staticmethod
-    def _manifest_options(obj: _Object, props: KubernetesObjectsStackProps) -> dict[str, Any]:
+    def _manifest_options(
+        obj: _Object, props: KubernetesObjectsStackProps, autoscaled: bool
+    ) -> dict[str, Any]:
         options: dict[str, Any] = {}
         if obj.is_batch_job:
             # The seed's Stack 2: `apply` blocks until the download finished, so the
             # Deployment (which depends on the Job) never starts against an empty share.
-            # The Job keeps its ttlSecondsAfterFinished, as in the seed: once the TTL
-            # controller deleted it, the next apply runs it again, which re-checks the share
-            # (quick when the files are there) and is how a changed model gets downloaded,
-            # since a Job's pod template cannot be updated in place.
             options["wait"] = ManifestWait(
                 condition=[ManifestWaitCondition(type="Complete", status="True")]
             )
@@ -575,5 +707,70 @@ class VllmKubernetesStack(TerraformStack):
         if obj.kind == "Secret" and "stringData" in obj.manifest:
             # The API server folds stringData into data and drops it; without this every
             # plan would show a diff (the defaults are kept alongside).
-            options["computed_fields"] = ["metadata.annotations", "metadata.labels", "stringData"]
+            options["computed_fields"] = [*MANIFEST_DEFAULT_COMPUTED_FIELDS, "stringData"]
+        if autoscaled:
+            # An autoscaler (KEDA's HPA) owns spec.replicas once it runs. As a computed field,
+            # an unchanged configured value plans as the live one (plan.go), so a plan shows no
+            # drift and an apply of any other change sends the live count back instead of
+            # resetting it; a changed `replicas` in the configuration is still applied. The
+            # configured value remains the count at creation.
+            options["computed_fields"] = [*MANIFEST_DEFAULT_COMPUTED_FIELDS, "spec.replicas"]
         return options
+
+
+@dataclass(frozen=True)
+class _VariableSecret:
+    """One Secret the stack fills from a sensitive variable, and how it is named."""
+
+    location: _SecretFromVariable
+    field: str
+    """Props field that configures it (for error messages)."""
+    variable: str
+    description: str
+    construct_id: str
+    optional: bool
+    """Created only when the variable is not empty (the variable defaults to empty)."""
+
+    @property
+    def variable_options(self) -> dict[str, Any]:
+        if self.optional:
+            return {"default": ""}
+        return {
+            # Required and never null: Terraform refuses to plan without it, and an empty
+            # key would leave the endpoint unusable rather than open (vLLM needs the Secret).
+            "nullable": False,
+            "validation": [
+                TerraformVariableValidationConfig(
+                    condition=f'${{trimspace(var.{self.variable}) != ""}}',
+                    error_message=f"{self.variable} must not be empty: clients send it as "
+                    f"'Authorization: Bearer <key>'.",
+                )
+            ],
+        }
+
+    @classmethod
+    def hf_token(cls, location: HfTokenSecret | None) -> _VariableSecret | None:
+        if location is None:
+            return None
+        return cls(
+            location=location,
+            field="hf_token_secret",
+            variable=HF_TOKEN_VARIABLE,
+            description="HuggingFace API token for gated models",
+            construct_id="hf_token_secret",
+            optional=True,
+        )
+
+    @classmethod
+    def api_key(cls, location: ApiKeySecret | None) -> _VariableSecret | None:
+        if location is None:
+            return None
+        return cls(
+            location=location,
+            field="api_key_secret",
+            variable=API_KEY_VARIABLE,
+            description="API key of the vLLM endpoint (clients send 'Authorization: Bearer "
+            "<key>'); stored in the API key Secret",
+            construct_id="api_key_secret",
+            optional=False,
+        )
