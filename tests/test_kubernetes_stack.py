@@ -557,6 +557,44 @@ def secret_references(manifest: Any) -> set[str]:
     return found
 
 
+#: kubernetes_manifest's schema in hashicorp/terraform-provider-kubernetes v2.38.0 (the version
+#: cdktf-cdktf-provider-kubernetes 12.1.1 is generated from and pins), manifest/provider/
+#: provider.go: attributes, and blocks with their attributes; plus Terraform meta-arguments.
+MANIFEST_SCHEMA_V2_38_0: dict[str, Any] = {
+    "manifest": None,
+    "object": None,
+    "wait_for": None,
+    "computed_fields": None,  # list(string)
+    "timeouts": {"create", "update", "delete"},  # block, max 1
+    "field_manager": {"name", "force_conflicts"},  # block, max 1
+    "wait": {"rollout", "fields", "condition"},  # block, max 1; condition: type, status
+}
+META_ARGUMENTS = {"//", "count", "depends_on", "lifecycle", "provider", "for_each"}
+
+
+@pytest.mark.parametrize(
+    "settings", [{}, {"autoscaling": True, "autoscaling_max_replicas": 2, "pod_monitor": True}]
+)
+def test_emitted_manifest_settings_fit_the_provider_schema(
+    tmp_path: Path, settings: dict[str, Any]
+) -> None:
+    doc = cli_stack(tmp_path, **settings)
+    for address, resource in manifests(doc).items():
+        assert set(resource) <= set(MANIFEST_SCHEMA_V2_38_0) | META_ARGUMENTS, address
+        for block in ("timeouts", "field_manager", "wait"):
+            assert set(resource.get(block, {})) <= MANIFEST_SCHEMA_V2_38_0[block], address
+        for condition in resource.get("wait", {}).get("condition", []):
+            assert set(condition) <= {"type", "status"}
+        fields = resource.get("computed_fields", [])
+        assert isinstance(fields, list) and all(isinstance(f, str) for f in fields)
+        for reference in resource.get("lifecycle", {}).get("replace_triggered_by", []):
+            # A bare address, as Terraform requires (no "${...}").
+            rtype, name = reference.split(".")
+            assert name in doc["resource"][rtype]
+    if settings:
+        assert "spec.replicas" in manifests(doc)["deployment-vllm"]["computed_fields"]
+
+
 def test_the_app_stack_owns_its_namespace_and_every_secret_it_requires(tmp_path: Path) -> None:
     """Nothing to create with kubectl first: anything created beforehand in the namespace
     would collide ("Cannot create resource that already exists")."""
@@ -725,6 +763,7 @@ def test_escape_terraform_templates_keeps_tokens(raw: str, escaped: str) -> None
     assert escape_terraform_templates({raw: [raw, 1, True]}) == {escaped: [escaped, 1, True]}
 
 
+@pytest.mark.real
 @pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform CLI not installed")
 def test_terraform_reads_stack_one_state_and_keeps_literals(
     doc: dict[str, Any], tmp_path: Path
@@ -800,6 +839,174 @@ def test_terraform_reads_stack_one_state_and_keeps_literals(
     assert got["pool"] == {"doks.digitalocean.com/node-pool": "my-vllm-gpu-h100"}
     assert got["edge"] == "at $$10.0.0.5"
     assert (result[""]["count"], result["hf_x"]["count"]) == (0, 1)
+
+
+STACK_ONE_OUTPUTS = {
+    "nfs_host": "10.0.0.5",
+    "nfs_mount_path": "/abc/def",
+    "nfs_size_gb": 1000,
+    "gpu_node_pool_name": "my-vllm-gpu-h100",
+    "cluster_name": "my-vllm",
+}
+
+
+def write_stack_one_state(project: Path) -> None:
+    (project / "terraform.vllm-infra.tfstate").write_text(
+        json.dumps(
+            {
+                "version": 4,
+                "terraform_version": "1.5.0",
+                "serial": 1,
+                "lineage": "test",
+                "outputs": {
+                    k: {"value": v, "type": "number" if isinstance(v, int) else "string"}
+                    for k, v in STACK_ONE_OUTPUTS.items()
+                },
+                "resources": [],
+            }
+        )
+    )
+
+
+def _stand_in_address(reference: str) -> str:
+    """``kubernetes_manifest.x`` -> ``terraform_data.kubernetes_manifest--x``."""
+    rtype, name = reference.split(".", 1)
+    return reference if rtype == "terraform_data" else f"terraform_data.{rtype}--{name}"
+
+
+def stand_in_config(doc: dict[str, Any]) -> dict[str, Any]:
+    """The stack with every Kubernetes resource as a built-in ``terraform_data`` holding its
+    content, and the same depends_on, count and lifecycle: Terraform plans it without the
+    kubernetes provider (not in the offline mirror) or a cluster (kubernetes_manifest needs
+    one at plan time)."""
+    data: dict[str, Any] = {}
+    for rtype, resources in doc["resource"].items():
+        for name, resource in resources.items():
+            if rtype == "terraform_data":
+                body = {k: v for k, v in resource.items() if k != "//"}
+            else:
+                body = {"input": resource.get("manifest", resource.get("data"))}
+                for key in ("count", "depends_on", "lifecycle"):
+                    if key in resource:
+                        body[key] = resource[key]
+                name = f"{rtype}--{name}"
+            if "depends_on" in body:
+                body["depends_on"] = [_stand_in_address(d) for d in body["depends_on"]]
+            if "lifecycle" in body:
+                body["lifecycle"] = {
+                    "replace_triggered_by": [
+                        _stand_in_address(r) for r in body["lifecycle"]["replace_triggered_by"]
+                    ]
+                }
+            data[name] = body
+    return {
+        "terraform": {"required_version": doc["terraform"]["required_version"]},
+        "data": {"terraform_remote_state": doc["data"]["terraform_remote_state"]},
+        "variable": doc["variable"],
+        "resource": {"terraform_data": data},
+    }
+
+
+@pytest.mark.real
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform CLI not installed")
+def test_terraform_plans_a_model_change_as_job_replacement(tmp_path: Path) -> None:
+    """Real Terraform on the emitted wiring: applied once, the same configuration plans no
+    change at all (no Job re-run), and a new model replaces the Job (delete, then create) and
+    updates the Deployment, touching nothing else."""
+    before = cli_stack(tmp_path / "a", model_id="Qwen/Qwen2.5-0.5B-Instruct")
+    after = cli_stack(tmp_path / "b", model_id="Qwen/Qwen2.5-1.5B-Instruct")
+    workdir = tmp_path / "project" / "cdktf.out" / "stacks" / STACK
+    workdir.mkdir(parents=True)
+    write_stack_one_state(tmp_path / "project")
+    cli_config = tmp_path / "terraformrc"
+    cli_config.write_text("")
+    env = {
+        **os.environ,
+        "CHECKPOINT_DISABLE": "1",
+        "TF_IN_AUTOMATION": "1",
+        "TF_CLI_CONFIG_FILE": str(cli_config),
+    }
+    variables = ["-var=hf_token=", "-var=vllm_api_key=k"]
+
+    def terraform(*args: str) -> str:
+        run = subprocess.run(
+            ["terraform", *args], cwd=workdir, env=env, capture_output=True, text=True
+        )
+        assert run.returncode == 0, run.stderr
+        return run.stdout
+
+    def plan(doc: dict[str, Any]) -> dict[str, list[str]]:
+        (workdir / "main.tf.json").write_text(json.dumps(stand_in_config(doc)))
+        terraform("plan", "-input=false", "-no-color", "-out=plan", *variables)
+        shown = json.loads(terraform("show", "-json", "plan"))
+        return {c["address"]: c["change"]["actions"] for c in shown["resource_changes"]}
+
+    (workdir / "main.tf.json").write_text(json.dumps(stand_in_config(before)))
+    terraform("init", "-input=false", "-no-color")
+    terraform("apply", "-auto-approve", "-input=false", "-no-color", *variables)
+    assert set(map(tuple, plan(before).values())) == {("no-op",)}
+
+    changes = plan(after)
+    (job_before,) = _jobs(before)
+    (job_after,) = _jobs(after)
+    job = f"terraform_data.kubernetes_manifest--{job_after}"
+    if job_before == job_after:
+        assert changes[job] == ["delete", "create"]  # not ["update"]: never patched
+    else:
+        assert changes[job] == ["create"]
+        assert changes[f"terraform_data.kubernetes_manifest--{job_before}"] == ["delete"]
+    assert changes["terraform_data.kubernetes_manifest--deployment-vllm"] == ["update"]
+    touched = {a for a, actions in changes.items() if actions != ["no-op"]}
+    expected = {
+        job,
+        f"terraform_data.{job_after}-spec",
+        "terraform_data.kubernetes_manifest--deployment-vllm",
+    }
+    if job_before != job_after:
+        expected |= {
+            f"terraform_data.kubernetes_manifest--{job_before}",
+            f"terraform_data.{job_before}-spec",
+        }
+    assert touched == expected
+
+
+def _mirror_has(mirror: Path, source: str, version: str) -> bool:
+    return any((mirror / "registry.terraform.io" / source / version).glob("*/terraform-provider-*"))
+
+
+#: Where ../shared/terraform-mirror/unpack puts the offline provider mirror by default.
+TERRAFORM_MIRROR = Path(
+    os.environ.get("VLLM_DOKS_TERRAFORM_MIRROR", Path.home() / ".cache" / "terraform-mirror")
+)
+
+
+@pytest.mark.real
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform CLI not installed")
+@pytest.mark.skipif(
+    not _mirror_has(TERRAFORM_MIRROR, "hashicorp/kubernetes", "2.38.0"),
+    reason=f"terraform validate needs every provider of the stack installed, and the offline "
+    f"mirror {TERRAFORM_MIRROR} has no hashicorp/kubernetes 2.38.0 (the version the "
+    f"cdktf bindings pin; only digitalocean is mirrored). The kubernetes_manifest settings "
+    f"are checked against the provider's v2.38.0 schema in the tests above, and the "
+    f"Terraform wiring by test_terraform_plans_a_model_change_as_job_replacement",
+)
+def test_terraform_validate_with_the_real_providers(tmp_path: Path) -> None:
+    doc = cli_stack(tmp_path / "out", autoscaling=True, autoscaling_max_replicas=2)
+    del doc["terraform"]["backend"]
+    workdir = tmp_path / "validate"
+    workdir.mkdir()
+    (workdir / "main.tf.json").write_text(json.dumps(doc))
+    cli_config = tmp_path / "terraformrc"
+    cli_config.write_text(
+        f'provider_installation {{\n  filesystem_mirror {{\n    path = "{TERRAFORM_MIRROR}"\n'
+        f"  }}\n}}\n"
+    )
+    env = {**os.environ, "CHECKPOINT_DISABLE": "1", "TF_CLI_CONFIG_FILE": str(cli_config)}
+    for args in (["init", "-backend=false", "-input=false"], ["validate", "-no-color"]):
+        run = subprocess.run(
+            ["terraform", *args], cwd=workdir, env=env, capture_output=True, text=True
+        )
+        assert run.returncode == 0, run.stderr
 
 
 def test_module_is_not_imported_by_the_cloud_package() -> None:
