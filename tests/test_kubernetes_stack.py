@@ -542,13 +542,18 @@ def cli_stack(outdir: Path, **settings: Any) -> dict[str, Any]:
 
 
 def secret_references(manifest: Any) -> set[str]:
-    """Names of the Secrets a manifest requires (non-optional secretKeyRef / secretRef)."""
+    """Names of the Secrets a manifest requires (non-optional secretKeyRef, secretRef or
+    secret volume)."""
     found: set[str] = set()
     if isinstance(manifest, dict):
-        for key in ("secretKeyRef", "secretRef"):
+        for key, name in (
+            ("secretKeyRef", "name"),
+            ("secretRef", "name"),
+            ("secret", "secretName"),
+        ):
             ref = manifest.get(key)
             if isinstance(ref, dict) and not ref.get("optional", False):
-                found.add(ref["name"])
+                found.add(ref[name])
         for value in manifest.values():
             found |= secret_references(value)
     elif isinstance(manifest, list):
