@@ -10,6 +10,11 @@ chart(s) into an App; Stack 1's values reach that function as cdktf token string
 cdk8s share one jsii kernel and cdk8s leaves foreign strings alone, so the tokens survive
 ``Chart.to_json()`` and cdktf resolves them to ``${data.terraform_remote_state...}`` at synth.
 
+The work is split by concern: ``stack_one`` (remote state, provider on the cluster),
+``kubernetes_objects`` (identity, addresses, order, the manifest as Terraform holds it),
+``variable_secrets`` (Secrets from sensitive variables); this module composes them and sets
+the ``kubernetes_manifest`` options. Its public names stay importable from here.
+
 This module imports the Kubernetes provider bindings, whose load alone takes seconds; nothing
 imports it eagerly (``vllm_doks.cloud`` does not), so only a synth that uses it pays.
 """
@@ -18,26 +23,17 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import cdk8s
 from cdktf import (
     DataResource,
-    DataTerraformRemoteStateLocal,
-    DataTerraformRemoteStateS3,
-    Fn,
     ITerraformDependable,
     TerraformOutput,
-    TerraformRemoteState,
     TerraformResourceLifecycle,
     TerraformStack,
     TerraformVariable,
-    TerraformVariableValidationConfig,
-)
-from cdktf_cdktf_provider_digitalocean.data_digitalocean_kubernetes_cluster import (
-    DataDigitaloceanKubernetesCluster,
 )
 from cdktf_cdktf_provider_digitalocean.provider import DigitaloceanProvider
 from cdktf_cdktf_provider_kubernetes.manifest import (
@@ -46,151 +42,74 @@ from cdktf_cdktf_provider_kubernetes.manifest import (
     ManifestWait,
     ManifestWaitCondition,
 )
-from cdktf_cdktf_provider_kubernetes.provider import KubernetesProvider
-from cdktf_cdktf_provider_kubernetes.secret_v1 import SecretV1, SecretV1Metadata
+from cdktf_cdktf_provider_kubernetes.secret_v1 import SecretV1
 from constructs import Construct
 
 from vllm_doks.cloud.infra_props import SpacesStateBackend
+from vllm_doks.cloud.kubernetes_objects import (
+    WORKLOAD_KINDS,
+    KubeObject,
+    apply_order,
+    construct_ids,
+    describe_objects,
+    escape_terraform_templates,
+    for_terraform,
+    prerequisites,
+    slug,
+    synthesize_objects,
+)
 from vllm_doks.cloud.model_share import DIGITALOCEAN_PROVIDER_CONSTRAINT
-from vllm_doks.cloud.state_backend import apply_state_backend, portable_local_state_path
+from vllm_doks.cloud.stack_one import (
+    REMOTE_STATE_ID,
+    ChartBuilder,
+    StackOneValues,
+    kubernetes_provider_for,
+    read_stack_one,
+)
+from vllm_doks.cloud.state_backend import apply_state_backend
+from vllm_doks.cloud.variable_secrets import (
+    API_KEY_VARIABLE,
+    HF_TOKEN_VARIABLE,
+    ApiKeySecret,
+    HfTokenSecret,
+    VariableSecret,
+    add_variable_secret,
+)
 from vllm_doks.config import STACK2_OUTPUT_DESCRIPTIONS
-from vllm_doks.validation import Problems, check_dns_label, check_dns_subdomain
+from vllm_doks.validation import Problems
+
+__all__ = [
+    "API_KEY_VARIABLE",
+    "HF_TOKEN_VARIABLE",
+    "KUBERNETES_OUTPUT_DESCRIPTIONS",
+    "MANIFEST_DEFAULT_COMPUTED_FIELDS",
+    "REMOTE_STATE_ID",
+    "TERRAFORM_DATA_REQUIRED_VERSION",
+    "ApiKeySecret",
+    "ChartBuilder",
+    "HfTokenSecret",
+    "KubernetesObjectsStackProps",
+    "StackOneValues",
+    "VllmKubernetesStack",
+    "escape_terraform_templates",
+    "synthesize_objects",
+]
 
 #: The seed's Stack 2 outputs (its Outputs table), shared with the Kubernetes synth's report.
 KUBERNETES_OUTPUT_DESCRIPTIONS = STACK2_OUTPUT_DESCRIPTIONS
-
-#: Name of the Terraform variable holding the Hugging Face token (the seed's ``hf_token``).
-HF_TOKEN_VARIABLE = "hf_token"
-
-#: Name of the (required, sensitive) Terraform variable holding the endpoint's API key.
-API_KEY_VARIABLE = "vllm_api_key"
-
-#: Construct id of the remote-state data source: ``data.terraform_remote_state.infra``.
-REMOTE_STATE_ID = "infra"
-
-#: Kinds without a namespace: a ``metadata.namespace`` on them is dropped (see _for_terraform)
-#: and is no ordering edge. Unlisted custom cluster-scoped kinds must not carry one.
-_CLUSTER_SCOPED_KINDS = frozenset(
-    {
-        "APIService",
-        "CSIDriver",
-        "ClusterRole",
-        "ClusterRoleBinding",
-        "CustomResourceDefinition",
-        "GatewayClass",
-        "IngressClass",
-        "MutatingWebhookConfiguration",
-        "Namespace",
-        "PersistentVolume",
-        "PriorityClass",
-        "RuntimeClass",
-        "StorageClass",
-        "ValidatingWebhookConfiguration",
-        "VolumeSnapshotClass",
-    }
-)
-#: Pod-creating kinds; they need their claims, Secrets, ConfigMaps and ServiceAccounts first.
-_WORKLOAD_KINDS = frozenset({"Job", "Deployment", "StatefulSet", "DaemonSet"})
-#: What a workload mounts or references by name in its own namespace.
-_WORKLOAD_INPUT_KINDS = frozenset(
-    {"PersistentVolumeClaim", "Secret", "ConfigMap", "ServiceAccount"}
-)
-#: Long-running servers: they start only after every batch Job (the model download) completed.
-_SERVER_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
-_GATEWAY_GROUP = "gateway.networking.k8s.io"
-_ROUTE_KINDS = frozenset({"HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "UDPRoute"})
 
 # --- Contracts of the hashicorp/kubernetes provider (the bindings in use are generated from
 # v2.38.0; source: github.com/hashicorp/terraform-provider-kubernetes, tag v2.38.0,
 # manifest/provider/{provider,plan,apply,read}.go; docs/resources/manifest.md).
 #: ``computed_fields`` when unset; setting the attribute replaces it, so lists extend it.
 MANIFEST_DEFAULT_COMPUTED_FIELDS = ("metadata.annotations", "metadata.labels")
-#: Kinds whose replica count an autoscaler owns, and the defaults of its ``scaleTargetRef``:
-#: KEDA ``ScaledObject`` (kind defaults to Deployment; https://keda.sh/docs/2.15/reference/
-#: scaledobject-spec/) and ``HorizontalPodAutoscaler`` (kind is required there).
-_SCALER_KINDS = {("keda.sh", "ScaledObject"), ("autoscaling", "HorizontalPodAutoscaler")}
-_SCALE_TARGET_DEFAULT_KIND = "Deployment"
 #: ``terraform_data`` (the replace trigger of Jobs) exists since Terraform 1.4
 #: (https://developer.hashicorp.com/terraform/language/resources/terraform-data).
 TERRAFORM_DATA_REQUIRED_VERSION = ">= 1.4.0"
 
-#: Where cdktf embeds a string token; everything else in a manifest string is literal text.
-_STRING_TOKEN = re.compile(r"\$\{TfToken\[[^\]]*\]\}")
 #: Terraform durations, as ``timeouts`` accepts them (e.g. ``60m``, ``1h30m``).
 _DURATION = re.compile(r"^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$")
-_SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 _STACK_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
-
-
-@dataclass(frozen=True)
-class StackOneValues:
-    """Stack 1's outputs as Terraform references, for a chart builder to place in objects.
-
-    Each is a cdktf token *string* (``${TfToken[...]}``) that becomes
-    ``${data.terraform_remote_state.infra.outputs.<name>}`` in the synthesized JSON. Use them
-    only as (parts of) strings: ``f"{values.nfs_size_gb}Gi"`` works, ``int(...)`` cannot.
-    """
-
-    cluster_name: str
-    nfs_host: str
-    nfs_mount_path: str
-    nfs_size_gb: str
-    """Size of the share in GB, as a string token (a number token would not survive cdk8s)."""
-    gpu_node_pool_name: str
-    remote_state: TerraformRemoteState = field(repr=False, compare=False)
-
-    def output(self, name: str) -> str:
-        """Any other Stack 1 output, as a string token."""
-        return self.remote_state.get_string(name)
-
-
-#: Builds the Kubernetes objects (one or more cdk8s Charts) into the given App.
-ChartBuilder = Callable[[cdk8s.App, StackOneValues], object]
-
-
-@dataclass(frozen=True, kw_only=True)
-class _SecretFromVariable:
-    """Where a Secret that the stack fills from a sensitive Terraform variable goes."""
-
-    namespace: str = "vllm"
-    """Namespace of the Secret. Default ``vllm``."""
-    name: str = ""
-    key: str = ""
-
-    def problems(self, field_prefix: str) -> Problems:
-        problems = Problems()
-        check_dns_label(problems, f"{field_prefix}.namespace", self.namespace)
-        check_dns_subdomain(problems, f"{field_prefix}.name", self.name)
-        problems.check(
-            isinstance(self.key, str) and bool(_SECRET_KEY.match(self.key)),
-            f"{field_prefix}.key",
-            self.key,
-            "must be a Secret data key: letters, digits, '-', '_' and '.'",
-        )
-        return problems
-
-
-@dataclass(frozen=True, kw_only=True)
-class HfTokenSecret(_SecretFromVariable):
-    """Where the optional Hugging Face token Secret goes (the seed's ``hf-token``), created
-    from ``var.hf_token`` only when that is set."""
-
-    name: str = "hf-token"
-    """Name of the Secret the download Job and the pods read. Default ``hf-token``."""
-    key: str = "HF_TOKEN"
-    """Data key holding the token. Default ``HF_TOKEN``."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class ApiKeySecret(_SecretFromVariable):
-    """Where the endpoint's API key Secret goes (the chart's ``vllm-api-key``), created from
-    the required sensitive variable ``var.vllm_api_key``: the stack owns it, like the
-    namespace it lives in, so nothing has to be created with kubectl beforehand."""
-
-    name: str = "vllm-api-key"
-    """Name of the Secret the vLLM pods read their key from. Default ``vllm-api-key``."""
-    key: str = "VLLM_API_KEY"
-    """Data key holding the key. Default ``VLLM_API_KEY``."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -208,7 +127,7 @@ class KubernetesObjectsStackProps:
     backend (same bucket, key and region as Stack 1 was given)."""
     state_key: str = "vllm-doks/kubernetes.tfstate"
     """This stack's own object key when state lives in Spaces (same bucket as Stack 1)."""
-    hf_token_secret: HfTokenSecret | None = HfTokenSecret()
+    hf_token_secret: HfTokenSecret | None = field(default_factory=HfTokenSecret)
     """Secret created from ``var.hf_token`` when it is set; ``None`` for no variable."""
     api_key_secret: ApiKeySecret | None = None
     """Secret created from the required ``var.vllm_api_key``. Default ``None``: the chart
@@ -294,216 +213,6 @@ class KubernetesObjectsStackProps:
         return problems
 
 
-@dataclass(frozen=True)
-class _Object:
-    """One synthesized Kubernetes object and the facts ordering needs."""
-
-    manifest: dict[str, Any]
-    api_version: str
-    kind: str
-    name: str
-    namespace: str | None
-    cid: str = ""
-    """Construct id, hence Terraform address ``kubernetes_manifest.<cid>``."""
-
-    @property
-    def group(self) -> str:
-        return self.api_version.rpartition("/")[0]
-
-    @property
-    def is_batch_job(self) -> bool:
-        return self.api_version == "batch/v1" and self.kind == "Job"
-
-    @property
-    def identity(self) -> tuple[str | None, str, str]:
-        return (self.namespace, self.kind, self.name)
-
-    @property
-    def scale_target(self) -> tuple[str | None, str, str] | None:
-        """Identity of the workload whose replica count this object (an autoscaler) owns."""
-        if (self.group, self.kind) not in _SCALER_KINDS:
-            return None
-        spec = self.manifest.get("spec")
-        ref = spec.get("scaleTargetRef") if isinstance(spec, Mapping) else None
-        if not (isinstance(ref, Mapping) and isinstance(ref.get("name"), str)):
-            return None
-        # Both scalers only target objects in their own namespace.
-        return (self.namespace, ref.get("kind") or _SCALE_TARGET_DEFAULT_KIND, ref["name"])
-
-
-def escape_terraform_templates(value: Any) -> Any:
-    """Make every string in ``value`` mean itself to Terraform, except cdktf tokens.
-
-    Terraform reads every JSON string as a template, so a shell snippet such as
-    ``${RUNNING:-0}`` in a container command would be taken as an interpolation: ``${`` and
-    ``%{`` are doubled. A ``$`` right before a token would merge with the token's ``${`` into
-    the escape ``$${``, so it is emitted as the interpolation ``${"$"}`` instead.
-    """
-    if isinstance(value, str):
-        out: list[str] = []
-        pos = 0
-        for match in _STRING_TOKEN.finditer(value):
-            literal = _escape_literal(value[pos : match.start()])
-            bare = literal.rstrip("$")
-            if bare != literal:
-                literal = bare + '${"' + "$" * (len(literal) - len(bare)) + '"}'
-            out.extend((literal, match.group()))
-            pos = match.end()
-        out.append(_escape_literal(value[pos:]))
-        return "".join(out)
-    if isinstance(value, Mapping):
-        return {
-            escape_terraform_templates(k): escape_terraform_templates(v) for k, v in value.items()
-        }
-    if isinstance(value, (list, tuple)):
-        return [escape_terraform_templates(v) for v in value]
-    return value
-
-
-def _escape_literal(text: str) -> str:
-    return text.replace("${", "$${").replace("%{", "%%{")
-
-
-def synthesize_objects(build_chart: ChartBuilder, values: StackOneValues) -> list[dict[str, Any]]:
-    """Build the charts in a fresh cdk8s App and return their objects, in cdk8s's order
-    (charts topologically, objects by their dependencies), without writing any file."""
-    app = cdk8s.App()
-    build_chart(app, values)
-    objects: list[dict[str, Any]] = []
-    for chart in app.charts:
-        objects.extend(chart.to_json())
-    return objects
-
-
-def _describe(raw: Sequence[Mapping[str, Any]], problems: Problems) -> list[_Object]:
-    objects: list[_Object] = []
-    for index, manifest in enumerate(raw):
-        metadata = manifest.get("metadata") or {}
-        api_version, kind, name = (
-            manifest.get("apiVersion"),
-            manifest.get("kind"),
-            metadata.get("name"),
-        )
-        if not (isinstance(api_version, str) and isinstance(kind, str) and isinstance(name, str)):
-            # kubernetes_manifest needs all three to address the object (no generateName).
-            problems.add(
-                f"objects[{index}]",
-                {"apiVersion": api_version, "kind": kind, "name": name},
-                "must have apiVersion, kind and metadata.name",
-            )
-            continue
-        namespace = None if kind in _CLUSTER_SCOPED_KINDS else metadata.get("namespace")
-        objects.append(_Object(dict(manifest), api_version, kind, name, namespace))
-    return objects
-
-
-def _slug(*parts: str) -> str:
-    return re.sub(r"[^a-z0-9-]+", "-", "-".join(parts).lower())
-
-
-def _construct_ids(objects: Sequence[_Object], problems: Problems) -> list[str]:
-    """``<kind>-<name>`` (lowercase; Terraform addresses stay readable: ``job-model-download``),
-    qualified by namespace only for objects whose kind and name occur in several."""
-
-    plain = [_slug(o.kind, o.name) for o in objects]
-    ids = [
-        _slug(o.kind, o.namespace or "cluster", o.name) if plain.count(p) > 1 else p
-        for o, p in zip(objects, plain, strict=True)
-    ]
-    seen: dict[str, _Object] = {}
-    for o, cid in zip(objects, ids, strict=True):
-        if cid in seen:
-            problems.add(
-                "objects",
-                f"{o.kind}/{o.namespace or ''}/{o.name}",
-                f"must be unique; it clashes with {seen[cid].kind}/{seen[cid].name} "
-                f"(Terraform address kubernetes_manifest.{cid})",
-            )
-        seen[cid] = o
-    return ids
-
-
-def _prerequisites(obj: _Object, objects: Sequence[_Object]) -> list[_Object]:
-    """Objects that must exist before ``obj``, by kind (never by name): the seed's order
-    namespace → PV → PVC → Secrets → Job (waited for) → Deployment → Service → Gateway →
-    HTTPRoute, generalised so several stores, pools and endpoints order the same way."""
-    if obj.kind == "Namespace":
-        return []
-
-    def same_namespace(o: _Object) -> bool:
-        return o.namespace == obj.namespace
-
-    def wanted(o: _Object) -> bool:
-        if o is obj:
-            return False
-        if o.kind == "Namespace":
-            # Its own namespace; cluster-scoped objects still come after every namespace.
-            return obj.namespace is None or o.name == obj.namespace
-        if obj.kind == "PersistentVolumeClaim" and o.kind == "PersistentVolume":
-            return True
-        if obj.kind in _WORKLOAD_KINDS and o.kind in _WORKLOAD_INPUT_KINDS and same_namespace(o):
-            return True
-        if obj.kind in _SERVER_KINDS and o.is_batch_job:
-            return True
-        if obj.kind == "Service" and o.kind in _SERVER_KINDS and same_namespace(o):
-            return True
-        if obj.scale_target is not None and obj.scale_target == o.identity:
-            return True
-        if obj.group == _GATEWAY_GROUP:
-            if obj.kind == "Gateway" and o.kind == "Service" and same_namespace(o):
-                return True
-            if obj.kind in _ROUTE_KINDS and o.kind == "Gateway" and o.group == _GATEWAY_GROUP:
-                return True
-        return False
-
-    return [o for o in objects if wanted(o)]
-
-
-def _apply_order(
-    objects: Sequence[_Object], prerequisites: Mapping[str, Sequence[_Object]]
-) -> list[_Object]:
-    """Objects sorted so each comes after its prerequisites; among ready objects cdk8s's order
-    wins, so the result (and the JSON) is deterministic."""
-    done: set[str] = set()
-    order: list[_Object] = []
-    remaining = list(objects)
-    while remaining:
-        ready = [o for o in remaining if all(p.cid in done for p in prerequisites[o.cid])]
-        if not ready:  # the kind rules form no cycle; guard against future edits
-            raise AssertionError(f"dependency cycle among {[o.cid for o in remaining]}")
-        order.extend(ready)
-        done.update(o.cid for o in ready)
-        remaining = [o for o in remaining if o.cid not in done]
-    return order
-
-
-def _for_terraform(obj: _Object) -> dict[str, Any]:
-    """The manifest as kubernetes_manifest should hold it.
-
-    Cluster-scoped objects lose a ``metadata.namespace`` (a cdk8s Chart's namespace lands on
-    every object): the API server ignores it, but kubernetes_manifest refuses "Cluster level
-    resource cannot take namespace".
-
-    Jobs lose ``spec.ttlSecondsAfterFinished``: once the TTL controller deleted a finished Job,
-    the provider's refresh finds it gone (read.go returns no state on NotFound) and every
-    later plan would create it again, re-running the download and blocking ``apply`` on it.
-    Terraform owns the Job's lifetime instead: it stays (Complete, with its pod's logs) until
-    its spec changes or it leaves the configuration, and then Terraform deletes it.
-    """
-    manifest = dict(obj.manifest)
-    metadata = manifest.get("metadata")
-    if (
-        obj.kind in _CLUSTER_SCOPED_KINDS
-        and isinstance(metadata, Mapping)
-        and "namespace" in metadata
-    ):
-        manifest["metadata"] = {k: v for k, v in metadata.items() if k != "namespace"}
-    spec = manifest.get("spec")
-    if obj.is_batch_job and isinstance(spec, Mapping) and "ttlSecondsAfterFinished" in spec:
-        manifest["spec"] = {k: v for k, v in spec.items() if k != "ttlSecondsAfterFinished"}
-    return manifest
-
-
 class VllmKubernetesStack(TerraformStack):
     """Stack 2 of the reference architecture as Terraform: Stack 1's outputs from its state,
     the Kubernetes provider on the DOKS cluster, one ``kubernetes_manifest`` per object of
@@ -522,29 +231,9 @@ class VllmKubernetesStack(TerraformStack):
             "terraform.required_providers.digitalocean.version", DIGITALOCEAN_PROVIDER_CONSTRAINT
         )
         apply_state_backend(self, id, props.own_state)
-        self.remote_state = self._remote_state(props.infra_state, props.infra_stack_name)
-        self.values = StackOneValues(
-            cluster_name=self.remote_state.get_string("cluster_name"),
-            nfs_host=self.remote_state.get_string("nfs_host"),
-            nfs_mount_path=self.remote_state.get_string("nfs_mount_path"),
-            nfs_size_gb=self.remote_state.get_string("nfs_size_gb"),
-            gpu_node_pool_name=self.remote_state.get_string("gpu_node_pool_name"),
-            remote_state=self.remote_state,
-        )
-
-        # The standard DOKS pattern: a short-lived token from the cluster's kubeconfig, read
-        # at plan time, so no kubeconfig file is needed on the machine running Terraform.
-        self.cluster = DataDigitaloceanKubernetesCluster(
-            self, "cluster", name=self.values.cluster_name
-        )
-        kube_config = self.cluster.kube_config.get(0)
-        KubernetesProvider(
-            self,
-            "kubernetes",
-            host=self.cluster.endpoint,
-            token=kube_config.token,
-            cluster_ca_certificate=Fn.base64decode(kube_config.cluster_ca_certificate),
-        )
+        self.values = read_stack_one(self, props.infra_state, props.infra_stack_name)
+        self.remote_state = self.values.remote_state
+        self.cluster = kubernetes_provider_for(self, self.values.cluster_name)
 
         chart_problems = Problems(where=self.node.path)
         raw = synthesize_objects(props.build_chart, self.values)
@@ -554,14 +243,14 @@ class VllmKubernetesStack(TerraformStack):
             getattr(props.build_chart, "__name__", props.build_chart),
             "must add at least one Kubernetes object to the App",
         )
-        described = _describe(raw, chart_problems)
-        ids = _construct_ids(described, chart_problems)
+        described = describe_objects(raw, chart_problems)
+        ids = construct_ids(described, chart_problems)
         objects = [dataclasses.replace(o, cid=c) for o, c in zip(described, ids, strict=True)]
         secrets = [
             spec
             for spec in (
-                _VariableSecret.hf_token(props.hf_token_secret),
-                _VariableSecret.api_key(props.api_key_secret),
+                VariableSecret.hf_token(props.hf_token_secret),
+                VariableSecret.api_key(props.api_key_secret),
             )
             if spec is not None
         ]
@@ -591,18 +280,16 @@ class VllmKubernetesStack(TerraformStack):
         autoscaled = {o.scale_target for o in objects if o.scale_target is not None}
         # Created in apply order so every depends_on names a resource that already exists
         # (cdktf renders a dependency only from the constructor argument).
-        prerequisites = {o.cid: _prerequisites(o, objects) for o in objects}
-        for obj in _apply_order(objects, prerequisites):
-            depends_on: list[ITerraformDependable] = [
-                self.manifests[o.cid] for o in prerequisites[obj.cid]
-            ]
-            if obj.kind in _WORKLOAD_KINDS:
+        needs = {o.cid: prerequisites(o, objects) for o in objects}
+        for obj in apply_order(objects, needs):
+            depends_on: list[ITerraformDependable] = [self.manifests[o.cid] for o in needs[obj.cid]]
+            if obj.kind in WORKLOAD_KINDS:
                 depends_on.extend(
                     self._variable_secret(spec)
                     for spec in secrets
                     if obj.namespace == spec.location.namespace
                 )
-            manifest = escape_terraform_templates(_for_terraform(obj))
+            manifest = escape_terraform_templates(for_terraform(obj))
             self.manifests[obj.cid] = Manifest(
                 self,
                 obj.cid,
@@ -621,53 +308,17 @@ class VllmKubernetesStack(TerraformStack):
         for name, description in KUBERNETES_OUTPUT_DESCRIPTIONS.items():
             TerraformOutput(self, name, value=props.outputs[name], description=description)
 
-    def _remote_state(
-        self, infra_state: SpacesStateBackend | None, infra_stack_name: str
-    ) -> TerraformRemoteState:
-        if infra_state is None:
-            # Relative to this stack's working dir, like Stack 1's own portable backend: the
-            # JSON stays free of machine paths and both land in the project root.
-            return DataTerraformRemoteStateLocal(
-                self, REMOTE_STATE_ID, path=portable_local_state_path(infra_stack_name)
-            )
-        # Same S3 settings as Stack 1's backend (state_backend.apply_state_backend); the
-        # Spaces access key comes from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY at plan time.
-        return DataTerraformRemoteStateS3(self, REMOTE_STATE_ID, **infra_state.s3_settings())
-
-    def _variable_secret(self, spec: _VariableSecret) -> SecretV1:
+    def _variable_secret(self, spec: VariableSecret) -> SecretV1:
         """The variable and its Secret, created once, after the Secret's Namespace object."""
-        if spec.variable in self.secrets:
-            return self.secrets[spec.variable]
-        variable = TerraformVariable(
-            self,
-            spec.variable,
-            type="string",
-            sensitive=True,
-            description=spec.description,
-            **spec.variable_options,
-        )
-        location = spec.location
-        namespace = self.manifests.get(_slug("Namespace", location.namespace))
-        secret = SecretV1(
-            self,
-            spec.construct_id,
-            metadata=SecretV1Metadata(name=location.name, namespace=location.namespace),
-            # kubernetes_secret_v1 base64-encodes and marks ``data`` sensitive itself; the
-            # JSON holds only the variable reference, never the value.
-            data={location.key: variable.string_value},
-            type="Opaque",
-            depends_on=[namespace] if namespace is not None else None,
-        )
-        if spec.optional:
-            # Only when a value was given (the seed: "(Optional) Creates Kubernetes secret").
-            # Written as an override: cdktf renders the literal "" of Op.neq as `undefined`.
-            secret.add_override("count", f'${{var.{spec.variable} != "" ? 1 : 0}}')
-        self.variables[spec.variable] = variable
-        self.secrets[spec.variable] = secret
-        return secret
+        if spec.variable not in self.secrets:
+            namespace = self.manifests.get(slug("Namespace", spec.location.namespace))
+            variable, secret = add_variable_secret(self, spec, namespace)
+            self.variables[spec.variable] = variable
+            self.secrets[spec.variable] = secret
+        return self.secrets[spec.variable]
 
     def _replace_trigger(
-        self, obj: _Object, manifest: Mapping[str, Any]
+        self, obj: KubeObject, manifest: Mapping[str, Any]
     ) -> TerraformResourceLifecycle | None:
         """For a Job: replace it whenever its spec changes, never patch it.
 
@@ -694,7 +345,7 @@ class VllmKubernetesStack(TerraformStack):
 
     @staticmethod
     def _manifest_options(
-        obj: _Object, props: KubernetesObjectsStackProps, autoscaled: bool
+        obj: KubeObject, props: KubernetesObjectsStackProps, autoscaled: bool
     ) -> dict[str, Any]:
         options: dict[str, Any] = {}
         if obj.is_batch_job:
@@ -716,61 +367,3 @@ class VllmKubernetesStack(TerraformStack):
             # configured value remains the count at creation.
             options["computed_fields"] = [*MANIFEST_DEFAULT_COMPUTED_FIELDS, "spec.replicas"]
         return options
-
-
-@dataclass(frozen=True)
-class _VariableSecret:
-    """One Secret the stack fills from a sensitive variable, and how it is named."""
-
-    location: _SecretFromVariable
-    field: str
-    """Props field that configures it (for error messages)."""
-    variable: str
-    description: str
-    construct_id: str
-    optional: bool
-    """Created only when the variable is not empty (the variable defaults to empty)."""
-
-    @property
-    def variable_options(self) -> dict[str, Any]:
-        if self.optional:
-            return {"default": ""}
-        return {
-            # Required and never null: Terraform refuses to plan without it, and an empty
-            # key would leave the endpoint unusable rather than open (vLLM needs the Secret).
-            "nullable": False,
-            "validation": [
-                TerraformVariableValidationConfig(
-                    condition=f'${{trimspace(var.{self.variable}) != ""}}',
-                    error_message=f"{self.variable} must not be empty: clients send it as "
-                    f"'Authorization: Bearer <key>'.",
-                )
-            ],
-        }
-
-    @classmethod
-    def hf_token(cls, location: HfTokenSecret | None) -> _VariableSecret | None:
-        if location is None:
-            return None
-        return cls(
-            location=location,
-            field="hf_token_secret",
-            variable=HF_TOKEN_VARIABLE,
-            description="HuggingFace API token for gated models",
-            construct_id="hf_token_secret",
-            optional=True,
-        )
-
-    @classmethod
-    def api_key(cls, location: ApiKeySecret | None) -> _VariableSecret | None:
-        if location is None:
-            return None
-        return cls(
-            location=location,
-            field="api_key_secret",
-            variable=API_KEY_VARIABLE,
-            description="API key of the vLLM endpoint (clients send 'Authorization: Bearer "
-            "<key>'); stored in the API key Secret",
-            construct_id="api_key_secret",
-            optional=False,
-        )
