@@ -726,6 +726,7 @@ def test_invalid_props_reported_together_with_stack_path(tmp_path: Path) -> None
         infra_state=SpacesStateBackend(bucket="b"),
         state_key="vllm-doks/infra.tfstate",
         hf_token_secret=HfTokenSecret(namespace="Not_A_Label"),
+        api_key_secret=ApiKeySecret(key="not a key"),
         job_timeout="an hour",
     )
     with pytest.raises(ValidationError) as err:
@@ -738,10 +739,11 @@ def test_invalid_props_reported_together_with_stack_path(tmp_path: Path) -> None
         "infra_stack_name: got 'vllm-kubernetes'; must name Stack 1",
         "state_key: got 'vllm-doks/infra.tfstate'",
         "hf_token_secret.namespace: got 'Not_A_Label'",
+        "api_key_secret.key: got 'not a key'",
         "job_timeout: got 'an hour'",
     ):
         assert fragment in message
-    assert len(err.value.problems) == 6
+    assert len(err.value.problems) == 7
 
 
 def test_empty_chart_is_refused(tmp_path: Path) -> None:
