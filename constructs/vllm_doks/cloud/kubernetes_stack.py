@@ -364,6 +364,9 @@ class VllmKubernetesStack(TerraformStack):
             # an unchanged configured value plans as the live one (plan.go), so a plan shows no
             # drift and an apply of any other change sends the live count back instead of
             # resetting it; a changed `replicas` in the configuration is still applied. The
-            # configured value remains the count at creation.
+            # configured value remains the count at creation. Sending the live value conflicts
+            # with no one (server-side apply: equal values share ownership; kubernetes.io/docs/
+            # reference/using-api/server-side-apply/), so field_manager.force_conflicts stays
+            # off and a real conflict (a scale between plan and apply) still stops the apply.
             options["computed_fields"] = [*MANIFEST_DEFAULT_COMPUTED_FIELDS, "spec.replicas"]
         return options
