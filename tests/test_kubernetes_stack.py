@@ -260,8 +260,9 @@ def test_one_manifest_per_chart_object_with_its_content(doc: dict[str, Any]) -> 
     # ignores it, kubernetes_manifest refuses it) and template syntax in strings is escaped.
     for key in ("Namespace/vllm", "PersistentVolume/vllm-models-pv"):
         del expected[key]["metadata"]["namespace"]
-    # Jobs lose their TTL: Terraform owns their lifetime (test_job_has_no_ttl...).
+    # Jobs lose their TTL and gain foreground deletion (test_job_has_no_ttl...).
     del expected["Job/model-download"]["spec"]["ttlSecondsAfterFinished"]
+    expected["Job/model-download"]["metadata"]["finalizers"] = ["foregroundDeletion"]
     container = expected["Deployment/vllm"]["spec"]["template"]["spec"]["containers"][0]
     container["lifecycle"]["preStop"]["exec"]["command"][2] = DRAIN_IN_TERRAFORM
 
@@ -317,6 +318,9 @@ def test_job_has_no_ttl_and_is_replaced_when_its_spec_changes(doc: dict[str, Any
     # The chart's Job has a 300 s TTL; once the TTL controller deleted it, every plan would
     # create it again (the provider reads a missing object as gone).
     assert "ttlSecondsAfterFinished" not in job["manifest"]["spec"]
+    # The provider deletes without a propagation policy, which orphans a batch/v1 Job's pods;
+    # the finalizer makes that delete take the pods first.
+    assert job["manifest"]["metadata"]["finalizers"] == ["foregroundDeletion"]
     # A Job's pod template is immutable: a changed spec replaces it rather than patching.
     trigger = f"{JOB}-spec"
     assert job["lifecycle"] == {"replace_triggered_by": [f"terraform_data.{trigger}"]}

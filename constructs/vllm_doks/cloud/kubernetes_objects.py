@@ -56,6 +56,10 @@ _ROUTE_KINDS = frozenset({"HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "UDP
 _SCALER_KINDS = {("keda.sh", "ScaledObject"), ("autoscaling", "HorizontalPodAutoscaler")}
 _SCALE_TARGET_DEFAULT_KIND = "Deployment"
 
+#: The garbage collector's finalizer for foreground cascading deletion (kubernetes.io/docs/
+#: concepts/architecture/garbage-collection/#foreground-deletion).
+FOREGROUND_DELETION = "foregroundDeletion"
+
 #: Where cdktf embeds a string token; everything else in a manifest string is literal text.
 _STRING_TOKEN = re.compile(r"\$\{TfToken\[[^\]]*\]\}")
 
@@ -255,6 +259,16 @@ def for_terraform(obj: KubeObject) -> dict[str, Any]:
     later plan would create it again, re-running the download and blocking ``apply`` on it.
     Terraform owns the Job's lifetime instead: it stays (Complete, with its pod's logs) until
     its spec changes or it leaves the configuration, and then Terraform deletes it.
+
+    Jobs also carry the ``foregroundDeletion`` finalizer. kubernetes_manifest deletes with
+    empty DeleteOptions (apply.go), and for batch/v1 the API server then orphans the Job's
+    pods ("child pods are preserved by default when jobs are deleted";
+    kubernetes/kubernetes pkg/registry/batch/job/storage/storage.go), so a replaced download
+    would keep running beside its successor. A finalizer set on the object decides the
+    propagation when the request sets none: the pods go first, the Job after, and the
+    provider (which waits until the object is gone) creates the new Job only then. Checked
+    against kube-apiserver 1.34.9 with its controllers: without it the pod stays, ownerless;
+    with it the pod is deleted; an explicit ``kubectl delete`` still completes.
     """
     manifest = dict(obj.manifest)
     metadata = manifest.get("metadata")
@@ -267,4 +281,9 @@ def for_terraform(obj: KubeObject) -> dict[str, Any]:
     spec = manifest.get("spec")
     if obj.is_batch_job and isinstance(spec, Mapping) and "ttlSecondsAfterFinished" in spec:
         manifest["spec"] = {k: v for k, v in spec.items() if k != "ttlSecondsAfterFinished"}
+    metadata = manifest.get("metadata")
+    if obj.is_batch_job and isinstance(metadata, Mapping):
+        finalizers = list(metadata.get("finalizers") or [])
+        if FOREGROUND_DELETION not in finalizers:
+            manifest["metadata"] = {**metadata, "finalizers": [*finalizers, FOREGROUND_DELETION]}
     return manifest
