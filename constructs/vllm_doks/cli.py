@@ -95,6 +95,7 @@ def add_kubernetes_stack(app: Any, config: ArchitectureConfig, props: InfraProps
     import cdk8s
 
     from vllm_doks.cloud.kubernetes_stack import (
+        ApiKeySecret,
         HfTokenSecret,
         KubernetesObjectsStackProps,
         StackOneValues,
@@ -128,6 +129,13 @@ def add_kubernetes_stack(app: Any, config: ArchitectureConfig, props: InfraProps
             hf_token_secret=(
                 HfTokenSecret(namespace=config.namespace, name=config.hf_token_secret)
                 if config.hf_token_secret
+                else None
+            ),
+            # The stack owns the namespace, so it owns the API key Secret in it too (from the
+            # sensitive var.vllm_api_key): no kubectl step before apply can collide with it.
+            api_key_secret=(
+                ApiKeySecret(namespace=config.namespace, name=config.api_key_secret)
+                if config.api_key_secret
                 else None
             ),
         ),

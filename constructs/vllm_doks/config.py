@@ -31,7 +31,8 @@ SECRET_INPUTS: dict[str, str] = {
     "the Secret instead (kubectl -n vllm create secret generic hf-token "
     "--from-literal=HF_TOKEN=...), or for Stack 2 via Terraform set TF_VAR_hf_token",
     "api_key": "is not an input here: create the Secret instead (kubectl -n vllm create secret "
-    "generic vllm-api-key --from-literal=VLLM_API_KEY=...)",
+    "generic vllm-api-key --from-literal=VLLM_API_KEY=...), or for Stack 2 via Terraform set "
+    "TF_VAR_vllm_api_key",
 }
 
 
