@@ -42,6 +42,7 @@ from vllm_doks.gpu_catalog import GPU_SIZES, GpuSize, unknown_size_problem
 from vllm_doks.model_arch import (
     KV_CACHE_DTYPE_BYTES,
     MODEL_ARCHITECTURES,
+    VLLM_MAX_LORA_RANKS,
     ModelArchitecture,
     VllmMemoryPlan,
     batch_defaults,
@@ -271,6 +272,11 @@ class PoolPlan:
     """Size of the pod's memory-backed ``/dev/shm``, GiB (it counts as host RAM). Default 16."""
     min_replicas: int | None = None
     """Fewest replicas an autoscaler keeps, for the cost line. Default ``None``: ``replicas``."""
+    max_loras: int | None = None
+    """vLLM ``--max-loras`` when the pool serves LoRA adapters: their buffers (with
+    ``max_lora_rank``) come out of the KV cache. Default ``None``: LoRA off."""
+    max_lora_rank: int = 16
+    """vLLM ``--max-lora-rank``, with ``max_loras``. Default 16 (vLLM's)."""
 
 
 #: Largest checkpoint shard assumed, GiB (Hugging Face ``save_pretrained`` writes 5 GB
@@ -573,6 +579,16 @@ def _estimate_pool(
         pool.max_replicas is not None
     ):
         check_int_range(problems, f"{where}.max_replicas", pool.max_replicas, pool.replicas)
+    lora_ok = pool.max_loras is None
+    if pool.max_loras is not None:
+        lora_ok = check_int_range(problems, f"{where}.max_loras", pool.max_loras, 1)
+        lora_ok &= problems.check(
+            pool.max_lora_rank in VLLM_MAX_LORA_RANKS,
+            f"{where}.max_lora_rank",
+            pool.max_lora_rank,
+            f"must be one of vLLM v0.18's --max-lora-rank values: "
+            f"{', '.join(map(str, VLLM_MAX_LORA_RANKS))}",
+        )
     util = pool.gpu_memory_utilization
     util_ok = problems.check(
         isinstance(util, int | float) and not isinstance(util, bool) and 0 < util <= 1,
@@ -649,6 +665,13 @@ def _estimate_pool(
             max_len=max_len,
             batched=pool.max_num_batched_tokens or tokens_default,
             seqs=pool.max_num_seqs or seqs_default,
+            lora_gib=arch.lora_gib_per_gpu(
+                max_loras=pool.max_loras,
+                max_lora_rank=pool.max_lora_rank,
+                tensor_parallel_size=tp,
+            )
+            if pool.max_loras and lora_ok
+            else 0.0,
         )
         vllm = settings.plan(size)
         if not vllm.starts:
@@ -778,6 +801,7 @@ class _Settings:
     max_len: int | None
     batched: int
     seqs: int
+    lora_gib: float = 0.0
 
     def plan(self, size: GpuSize, **changes: Any) -> VllmMemoryPlan:
         s = dataclasses.replace(self, **changes) if changes else self
@@ -791,6 +815,7 @@ class _Settings:
             max_model_len=s.max_len,
             max_num_batched_tokens=s.batched,
             max_num_seqs=s.seqs,
+            lora_gib=s.lora_gib,
         )
 
     def fixes(self, size: GpuSize, refused: VllmMemoryPlan) -> list[str]:
@@ -865,7 +890,8 @@ def _pool_dict(p: PoolEstimate) -> dict[str, object]:
             continue
         if key == "vllm":
             if value is not None:
-                plan = vars(value)
+                # LoRA only when the pool serves adapters: other reports stay as they were.
+                plan = {k: v for k, v in vars(value).items() if k != "lora_gib" or v}
                 out["kv"] = {k: _jsonable(v) for k, v in plan.items()} | {
                     "verdict": "start" if value.starts else "refuse"
                 }

@@ -63,6 +63,13 @@ MODEL_DTYPE_BYTES = 2
 
 _HF = "https://huggingface.co/{}/blob/main/config.json"
 
+#: vLLM v0.18.0's allowed ``--max-lora-rank`` values (``MaxLoRARanks`` in
+#: ``vllm/config/lora.py``; argparse ``choices``, anything else is refused) and its defaults
+#: (``LoRAConfig.max_lora_rank = 16``, ``max_loras = 1``, ``ge=1``).
+VLLM_MAX_LORA_RANKS: tuple[int, ...] = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+VLLM_DEFAULT_MAX_LORA_RANK = 16
+VLLM_DEFAULT_MAX_LORAS = 1
+
 
 @dataclass(frozen=True, kw_only=True)
 class ModelArchitecture:
@@ -140,6 +147,42 @@ class ModelArchitecture:
             else 0
         )
         return embeddings + lm_head + norms + bias
+
+    def lora_elements_per_slot_and_rank(self, tensor_parallel_size: int) -> float:
+        """Elements vLLM v0.18 allocates on one GPU per LoRA slot and unit of rank.
+
+        With ``--enable-lora`` vLLM wraps every Linear layer in a LoRA layer that holds
+        ``max_loras`` stacked A (``rank x input``) and B (``output x rank``) matrices in the
+        model dtype, allocated while the model loads (``create_lora_weights`` in
+        ``vllm/lora/layers/base_linear.py`` and ``column_parallel_linear.py``, called from
+        ``load_lora_model`` inside ``GpuModelRunner.load_model``'s memory measurement, so
+        they count as model memory). Column-parallel layers (q/k/v, gate/up) split their
+        output by tensor parallelism, row-parallel ones (o, down) their input. The
+        vocabulary matrices (``embed_tokens`` and ``lm_head``) are counted whole, whether or
+        not the model's vLLM class wraps them: an upper bound. MoE experts: each expert's
+        gate/up/down, the same way (an estimate)."""
+        tp = tensor_parallel_size
+        h, d = self.hidden_size, self.head_dim
+        q_out = self.attention_heads * d / tp
+        kv_out = 2 * max(1, self.kv_heads // tp) * d
+        qkv = 3 * h + q_out + kv_out  # three A slices of the hidden size; B per slice
+        o = q_out + h
+        if self.num_experts:
+            inter = self.moe_intermediate_size / tp
+            mlp = self.num_experts * (2 * h + 2 * inter + inter + h)
+        else:
+            inter = self.intermediate_size / tp
+            mlp = (2 * h + 2 * inter) + (inter + h)  # gate/up (two slices) + down
+        vocabulary = 2 * (self.vocab_size + h)
+        return self.layers * (qkv + o + mlp) + vocabulary
+
+    def lora_gib_per_gpu(
+        self, *, max_loras: int, max_lora_rank: int, tensor_parallel_size: int
+    ) -> float:
+        """GiB of LoRA buffers on one GPU for ``--max-loras`` and ``--max-lora-rank`` (model
+        dtype, see :meth:`lora_elements_per_slot_and_rank`)."""
+        elements = self.lora_elements_per_slot_and_rank(tensor_parallel_size)
+        return max_loras * max_lora_rank * elements * MODEL_DTYPE_BYTES / GIB
 
     def total_parameters(self) -> float:
         """All parameters (TP 1), e.g. ~0.49e9 for Qwen2.5-0.5B."""
@@ -446,6 +489,8 @@ class VllmMemoryPlan:
     """vLLM's error, or ``None`` when it starts."""
     estimated_max_len: int
     """Longest length that fits the available KV memory (0: none)."""
+    lora_gib: float = 0.0
+    """LoRA buffers (``--max-loras`` x ``--max-lora-rank``), part of the model memory."""
 
     @property
     def starts(self) -> bool:
@@ -464,10 +509,13 @@ def plan_vllm_memory(
     max_num_batched_tokens: int,
     max_num_seqs: int,
     weights_gib: float | None = None,
+    lora_gib: float = 0.0,
 ) -> VllmMemoryPlan:
     """vLLM's memory arithmetic for one replica. ``max_model_len``: ``None`` = vLLM's default
     (the model's length), ``-1`` = auto-fit, else the length asked for. ``weights_gib``
-    overrides the architecture's weights (e.g. an observed value)."""
+    overrides the architecture's weights (e.g. an observed value). ``lora_gib``: LoRA
+    buffers (:meth:`ModelArchitecture.lora_gib_per_gpu`), which vLLM allocates with the
+    weights, so they come out of the KV cache the same way."""
     tp = tensor_parallel_size
     weights = (
         weights_gib
@@ -476,7 +524,7 @@ def plan_vllm_memory(
     )
     requested = math.ceil(gpu_memory_gib * GIB * gpu_memory_utilization) / GIB
     overhead = profiling_overhead_gib(arch, tp, max_num_batched_tokens, max_num_seqs)
-    available = requested - weights - overhead
+    available = requested - weights - lora_gib - overhead
     per_token = arch.kv_bytes_per_token(tp, kv_dtype_bytes)
     page = BLOCK_SIZE * per_token  # one block of every layer
     blocks = max(0, int(available * GIB // page)) if available > 0 else 0
@@ -493,7 +541,8 @@ def plan_vllm_memory(
     elif available <= 0:
         refusal = (
             "No available memory for the cache blocks: weights "
-            f"{weights:.1f} GiB + profiling ~{overhead:.1f} GiB exceed the requested "
+            f"{weights:.1f} GiB{f' + LoRA {lora_gib:.1f} GiB' if lora_gib else ''} + "
+            f"profiling ~{overhead:.1f} GiB exceed the requested "
             f"{requested:.1f} GiB"
         )
         length = derived if max_model_len in (None, -1) else max_model_len
@@ -523,6 +572,7 @@ def plan_vllm_memory(
         max_concurrency=tokens / length if length > 0 else 0.0,
         refusal=refusal,
         estimated_max_len=fit_len,
+        lora_gib=lora_gib,
     )
 
 

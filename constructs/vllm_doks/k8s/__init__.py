@@ -29,6 +29,7 @@ from vllm_doks.k8s.inference_pool import (
     VllmInferencePool,
     VllmInferencePoolProps,
 )
+from vllm_doks.k8s.lora import LoraAdapter, LoraAdapterProps, LoraOptions
 from vllm_doks.k8s.model_download import ModelDownload
 from vllm_doks.k8s.names import (
     COMPLETION_MARKER,
@@ -74,6 +75,9 @@ __all__ = [
     "AntiAffinity",
     "GatewayEndpoint",
     "GatewayEndpointProps",
+    "LoraAdapter",
+    "LoraAdapterProps",
+    "LoraOptions",
     "ModelDownload",
     "NfsModelStore",
     "NfsModelStoreProps",

@@ -56,7 +56,7 @@ class ModelDownload(Construct):
 
     def __init__(
         self,
-        scope: NfsModelStore,
+        scope: Construct,
         id: str,
         *,
         store: NfsModelStore,
@@ -67,12 +67,15 @@ class ModelDownload(Construct):
         hf_token_secret_name: str | None,
         hf_token_secret_key: str,
         max_workers: int,
+        directory: str | None = None,
     ) -> None:
         super().__init__(scope, id)
         self.store = store
         self.model_id = model_id
         self.model_name = model_name_from_id(model_id)
-        self.model_dir = f"{store.mount_path.rstrip('/')}/{self.model_name}"
+        # ``directory``: a path under the mount other than the model's name (LoRA adapters
+        # go to ``lora/<name>``, see vllm_doks.k8s.lora); same script, lock and marker.
+        self.model_dir = f"{store.mount_path.rstrip('/')}/{directory or self.model_name}"
         self.marker_path = f"{self.model_dir}/{COMPLETION_MARKER}"
         self.job_name = job_name
         self.namespace = store.namespace

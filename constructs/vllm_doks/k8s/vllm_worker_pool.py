@@ -17,6 +17,7 @@ from vllm_doks.k8s.checks import (
     check_request_within_limit,
     check_secret_key,
 )
+from vllm_doks.k8s.lora import LoraOptions
 from vllm_doks.k8s.model_download import ModelDownload
 from vllm_doks.k8s.names import (
     HOSTNAME_TOPOLOGY_KEY,
@@ -215,6 +216,10 @@ class VllmWorkerPoolProps:
     Kubernetes' 600."""
     model_wait_interval_seconds: int = 10
     """How often the init container looks for the downloaded model. Default 10."""
+    lora: LoraOptions | None = None
+    """LoRA adapters to serve next to the model (:class:`~vllm_doks.k8s.lora.LoraOptions`):
+    vLLM's LoRA flags, and one more init container per adapter waiting for its download.
+    Default ``None``: no LoRA."""
 
     @property
     def gpu(self) -> GpuSize:
@@ -401,6 +406,12 @@ class VllmWorkerPoolProps:
         check_int_range(
             problems, "model_wait_interval_seconds", self.model_wait_interval_seconds, 1
         )
+        lora_ok = self.lora is None or problems.check(
+            isinstance(self.lora, LoraOptions), "lora", self.lora, "must be a LoraOptions"
+        )
+        if self.lora is not None and lora_ok and isinstance(self.model, ModelDownload):
+            served = self.served_model_name or self.model.model_name
+            problems.extend(self.lora.problems(self.model, served).items)
         return problems
 
 
@@ -568,6 +579,8 @@ class VllmWorkerPool(Construct):
         if self.gpus_per_replica > 1:
             # One replica spans the GPUs it requests (all of the node's by default).
             args += ["--tensor-parallel-size", str(self.gpus_per_replica)]
+        if props.lora is not None:
+            args += props.lora.vllm_args()
         return [*args, *props.extra_args]
 
     def _metadata(self, name: str) -> k8s.ObjectMeta:
@@ -627,7 +640,8 @@ class VllmWorkerPool(Construct):
                     ),
                     security_context=container_security_context(),
                     volume_mounts=[models_mount],
-                )
+                ),
+                *self._lora_waits(models_mount),
             ],
             containers=[
                 k8s.Container(
@@ -677,6 +691,31 @@ class VllmWorkerPool(Construct):
             ],
         )
 
+    def _lora_waits(self, models_mount: k8s.VolumeMount) -> list[k8s.Container]:
+        """One more wait-for-model init container per LoRA adapter, for its download."""
+        props = self.props
+        return [
+            k8s.Container(
+                name=f"wait-for-lora-{i}",
+                image=self.image,
+                image_pull_policy="IfNotPresent",
+                command=sh_command(
+                    WAIT_FOR_MODEL,
+                    adapter.marker_path,
+                    str(props.model_wait_interval_seconds),
+                    f"Job {adapter.job_name} (kubectl logs job/{adapter.job_name} "
+                    f"-n {self.namespace})",
+                ),
+                resources=k8s.ResourceRequirements(
+                    requests={k: quantity(v) for k, v in WAIT_FOR_MODEL_REQUESTS.items()},
+                    limits={k: quantity(v) for k, v in WAIT_FOR_MODEL_LIMITS.items()},
+                ),
+                security_context=container_security_context(),
+                volume_mounts=[models_mount],
+            )
+            for i, adapter in enumerate(props.lora.adapters if props.lora else ())
+        ]
+
     def _env(self) -> list[k8s.EnvVar]:
         props = self.props
         variables = [
@@ -707,6 +746,8 @@ class VllmWorkerPool(Construct):
             )
         # Weights come from the share only; never reach out to the Hub at startup.
         variables.append(env("HF_HUB_OFFLINE", "1"))
+        if props.lora is not None:
+            variables += props.lora.env()
         return variables
 
     def _resources(self) -> k8s.ResourceRequirements:
