@@ -158,6 +158,12 @@ class ArchitectureConfig:
         "2",
     )
     prometheus_namespace: str = _input("monitoring", "Namespace of the Prometheus pods", "2")
+    prometheus_release: str = _input(
+        "kube-prometheus-stack",
+        "Value of the PodMonitor's release label, which kube-prometheus-stack's Prometheus "
+        "selects PodMonitors by (its Helm release name); empty: no release label",
+        "2",
+    )
     grafana_dashboard: bool = _input(
         False, "Grafana dashboard ConfigMap (grafana_dashboard label) for Grafana's sidecar", "2"
     )

@@ -115,8 +115,13 @@ class VllmServingChart(cdk8s.Chart):
                 hf_token_secret_name=config.hf_token_secret or None,
                 api_key_secret_name=config.api_key_secret or None,
                 network_policy=config.network_policy,
-                # Prometheus scrapes the pods directly: the ingress policy must admit it.
-                allow_from_namespaces=(config.prometheus_namespace,) if config.pod_monitor else (),
+                # Prometheus scrapes the pods directly: admit it to GET /metrics only (vLLM
+                # serves its other non-/v1 paths without the API key).
+                metrics_from_namespaces=(
+                    (config.prometheus_namespace,)
+                    if config.pod_monitor and config.network_policy
+                    else ()
+                ),
             ),
         )
         self.endpoint = GatewayEndpoint(
@@ -151,7 +156,9 @@ class VllmServingChart(cdk8s.Chart):
                 self,
                 "Metrics",
                 VllmPodMonitorProps(
-                    pool=self.pool, prometheus_namespace=config.prometheus_namespace
+                    pool=self.pool,
+                    prometheus_namespace=config.prometheus_namespace,
+                    release=config.prometheus_release or None,
                 ),
             )
         if config.grafana_dashboard:
