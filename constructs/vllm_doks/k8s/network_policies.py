@@ -18,8 +18,10 @@ selecting a pod makes it deny everything else):
 
 * ``NetworkPolicy/<pool>-ingress`` (standard, portable): selects the pool's pods for Ingress.
   By default it allows nothing, which makes the pods deny all ingress on any CNI; it admits
-  the vLLM port from the namespaces listed in ``allow_from_namespaces`` (e.g. a Prometheus
-  namespace that scrapes ``/metrics``).
+  the vLLM port (every path) from the namespaces listed in ``allow_from_namespaces``.
+* ``CiliumNetworkPolicy/<pool>-metrics`` (with ``metrics_from_namespaces``): pods of those
+  namespaces (e.g. Prometheus') may ``GET /metrics`` and nothing else, an L7 rule Cilium's
+  Envoy enforces: vLLM serves ``/tokenize``, ``/invocations``, ... without its API key.
 * ``CiliumNetworkPolicy/<pool>-from-gateway``: admits the vLLM port from the ``ingress``
   entity, i.e. from the Gateway's data path and nothing else. Switch it off on a cluster
   without Cilium and list the gateway's namespace in ``allow_from_namespaces`` instead.

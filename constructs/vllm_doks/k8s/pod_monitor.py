@@ -145,8 +145,9 @@ class VllmPodMonitor(Construct):
     Selects the pool's pods by its selector labels in the pool's namespace and scrapes the
     container port named ``http`` (the vLLM port) at ``/metrics``, which vLLM serves without
     the API key. The pool's NetworkPolicy admits only the Gateway by default: list
-    Prometheus' namespace in the pool's ``allow_from_namespaces`` (and pass it as
-    ``prometheus_namespace`` to have that checked).
+    Prometheus' namespace in the pool's ``metrics_from_namespaces`` (``GET /metrics`` only,
+    Cilium) or ``allow_from_namespaces`` (every path), and pass it as
+    ``prometheus_namespace`` to have that checked.
     """
 
     def __init__(self, scope: Construct, id: str, props: VllmPodMonitorProps) -> None:

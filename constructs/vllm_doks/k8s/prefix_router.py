@@ -33,6 +33,11 @@ serving the model named in the request body. Its Role grants ``get``/``list``/``
 pods in its own namespace and nothing else (the upstream chart also grants ``patch`` on
 pods, which pod discovery does not use; no Services or Endpoints are read).
 
+API key: the router (v0.1.12) has no client authentication of its own. It forwards the
+client's ``Authorization`` header, so vLLM checks the key on every proxied request, but it
+answers ``GET /v1/models`` from its own discovery cache without asking vLLM;
+:meth:`GatewayEndpoint.route_to` therefore sends that one exact path to the pool's Service.
+
 Network: the router's pods accept their port only from the Gateway's data path (a
 CiliumNetworkPolicy for Cilium's ``ingress`` identity, as for the pools) and
 ``allow_from_namespaces``; and for every routed pool that has a NetworkPolicy, an extra

@@ -48,8 +48,9 @@ class VllmServingChart(cdk8s.Chart):
     ``config.tls_certificate_secret`` names a TLS Secret.
 
     Optional, off by default: a KEDA autoscaler (``config.autoscaling``), a PodMonitor
-    (``config.pod_monitor``, which also admits ``config.prometheus_namespace`` through the
-    pool's NetworkPolicy) and a Grafana dashboard (``config.grafana_dashboard``).
+    (``config.pod_monitor``, labelled ``release: config.prometheus_release``; pods of
+    ``config.prometheus_namespace`` may then ``GET /metrics``) and a Grafana dashboard
+    (``config.grafana_dashboard``).
     """
 
     def __init__(

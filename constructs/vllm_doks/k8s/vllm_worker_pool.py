@@ -133,8 +133,8 @@ class VllmWorkerPoolProps:
     request; no ``privileged``, no hostPath and no extra capability is needed (none is set).
     Those nodes are group-owned (``video``/``render``, mode 0660) on the host, so a pod
     running as uid 1000 can open them only if the node makes them accessible or the pod
-    carries the host's group id as a supplemental group (ROCm/k8s-device-plugin#39, #93);
-    check ``rocm-smi`` in a pod after the first deployment on a new node image."""
+    carries the host's group id as a supplemental group (ROCm/k8s-device-plugin#39): see
+    ``supplemental_groups``, and the ``check-gpu-devices`` init container AMD pods run."""
     image: str | None = None
     """vLLM image, pinned (a tag other than ``latest``, or a digest). Default ``None``: the GPU
     size's image, ``vllm/vllm-openai:v0.18.0`` (CUDA) for NVIDIA sizes and
