@@ -477,3 +477,34 @@ def test_no_module_repeats_a_contract_value() -> None:
             and node.value in values
         ]
     assert hits == []
+
+
+# --- The InferencePool both picker releases read ---------------------------------------------
+
+
+def test_inference_pool_is_valid_for_the_v1_5_0_picker_too() -> None:
+    """The picker is v1.5.0's; the CRD in tests/fixtures/crds is v1.6.0's (the same
+    ``inference.networking.k8s.io/v1`` schema, except that v1.5.0 requires
+    ``endpointPickerRef``). The pool must be valid under both."""
+    import jsonschema
+    import yaml
+
+    from vllm_doks.k8s.inference_pool import VllmInferencePool, VllmInferencePoolProps
+
+    crd = yaml.safe_load(
+        (
+            FIXTURES / "crds-v1.5.0" / "gateway-api-inference-extension-v1.5.0-inferencepools.yaml"
+        ).read_text("utf-8")
+    )
+    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
+    schema = version["schema"]["openAPIV3Schema"]
+    assert "endpointPickerRef" in schema["properties"]["spec"]["required"]
+    chart, pool = pool_chart()
+    VllmInferencePool(
+        chart, "P", VllmInferencePoolProps(pool=pool, gateway_namespaces=("envoy-gateway-system",))
+    )
+    objs = list(cdk8s.Testing.synth(chart))
+    (inference_pool,) = [o for o in objs if o["kind"] == "InferencePool"]
+    assert inference_pool["apiVersion"] == contracts.INFERENCE_POOL_API_VERSION
+    assert list(jsonschema.Draft7Validator(schema).iter_errors(inference_pool)) == []
+    assert validate_objects(objs) == []  # and the v1.6.0 CRD
