@@ -349,8 +349,10 @@ ROUTER_RBAC_RULES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("", ("pods",), ("get", "list", "watch")),
 )
 #: The router has no client authentication of its own (no API-key option or middleware in
-#: src/vllm_router at vllm-stack-0.1.12); it forwards the client's headers, so vLLM checks the
-#: key on proxied requests, but ``GET /v1/models`` it answers itself from its discovery cache
+#: src/vllm_router at vllm-stack-0.1.12); it forwards the client's headers, Authorization
+#: included (services/request_service/request.py ``_build_backend_request_headers`` drops only
+#: hop-by-hop headers and X-Request-Id), so vLLM checks the key on proxied requests, but
+#: ``GET /v1/models`` it answers itself from its discovery cache
 #: (routers/main_router.py ``show_models``) without asking vLLM. Discovery sends
 #: ``VLLM_API_KEY`` to the pods when the variable is set (service_discovery.py).
 ROUTER_PATHS_ANSWERED_WITHOUT_KEY: tuple[str, ...] = ("/v1/models",)
