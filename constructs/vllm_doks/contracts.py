@@ -242,9 +242,10 @@ PROMETHEUS_PORT = 9090
 #: KEDA ScaledObject (KEDA v2.20.2 CRD ``keda.sh/v1alpha1``).
 KEDA_API_VERSION = "keda.sh/v1alpha1"
 #: KEDA's prometheus scaler activates (scales 0 -> 1) only when its query returns a value above
-#: ``activationThreshold`` (keda.sh/docs/2.20/scalers/prometheus/ "activationThreshold";
-#: keda.sh/docs/2.20/concepts/scaling-deployments/#activating-and-scaling-thresholds); an empty
-#: result counts as 0 unless ``ignoreNullValues: false`` turns it into an error. vLLM's queue
+#: ``activationThreshold`` (keda.sh/docs/latest/scalers/prometheus/ "activationThreshold";
+#: keda.sh/docs/latest/concepts/scaling-deployments/#activating-and-scaling-thresholds); an
+#: empty result is ignored ("ignoreNullValues: Default is true, which means ignoring the empty
+#: value list from Prometheus"), i.e. never above the threshold. vLLM's queue
 #: gauges exist only while a vLLM pod is scraped, so with zero replicas the query is empty and
 #: a pool at ``minReplicaCount: 0`` never wakes: the smallest minimum that works is this.
 KEDA_MIN_REPLICAS_WITH_POD_METRICS = 1
