@@ -229,7 +229,8 @@ PROMETHEUS_OPERATOR_API_VERSION = "monitoring.coreos.com/v1"
 #: kube-prometheus-stack's Prometheus selects PodMonitors by ``release: <Helm release name>``
 #: unless installed with ``prometheus.prometheusSpec.podMonitorSelectorNilUsesHelmValues=false``.
 #: Source: prometheus-community/helm-charts charts/kube-prometheus-stack/templates/prometheus/
-#: prometheus.yaml (``podMonitorSelector: matchLabels: release: {{ $.Release.Name }}`` when
+#: prometheus.yaml, e.g. at 1514b965 (``podMonitorSelector: matchLabels: release:
+#: {{ $.Release.Name | quote }}`` when
 #: ``podMonitorSelectorNilUsesHelmValues`` is true, its default in values.yaml). The chart's
 #: README installs it as release ``kube-prometheus-stack``.
 PROMETHEUS_RELEASE_LABEL = "release"
