@@ -38,11 +38,11 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from vllm_doks.contracts import VLLM_DEFAULT_MAX_LORA_RANK, VLLM_MAX_LORA_RANKS
 from vllm_doks.gpu_catalog import GPU_SIZES, GpuSize, unknown_size_problem
 from vllm_doks.model_arch import (
     KV_CACHE_DTYPE_BYTES,
     MODEL_ARCHITECTURES,
-    VLLM_MAX_LORA_RANKS,
     ModelArchitecture,
     VllmMemoryPlan,
     batch_defaults,
@@ -275,7 +275,7 @@ class PoolPlan:
     max_loras: int | None = None
     """vLLM ``--max-loras`` when the pool serves LoRA adapters: their buffers (with
     ``max_lora_rank``) come out of the KV cache. Default ``None``: LoRA off."""
-    max_lora_rank: int = 16
+    max_lora_rank: int = VLLM_DEFAULT_MAX_LORA_RANK
     """vLLM ``--max-lora-rank``, with ``max_loras``. Default 16 (vLLM's)."""
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from vllm_doks import contracts
 from vllm_doks.validation import Problems
 
 ENV_PREFIX = "VLLM_DOKS_"
@@ -180,6 +181,12 @@ class ArchitectureConfig:
         "2",
     )
     prometheus_namespace: str = _input("monitoring", "Namespace of the Prometheus pods", "2")
+    prometheus_release: str = _input(
+        contracts.DEFAULT_PROMETHEUS_RELEASE,
+        "Value of the PodMonitor's release label, which kube-prometheus-stack's Prometheus "
+        "selects PodMonitors by (its Helm release name); empty: no release label",
+        "2",
+    )
     grafana_dashboard: bool = _input(
         False, "Grafana dashboard ConfigMap (grafana_dashboard label) for Grafana's sidecar", "2"
     )

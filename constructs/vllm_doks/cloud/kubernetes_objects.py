@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import cdk8s
 
+from vllm_doks import contracts
 from vllm_doks.validation import Problems
 
 if TYPE_CHECKING:
@@ -46,19 +47,12 @@ _WORKLOAD_INPUT_KINDS = frozenset(
 )
 #: Long-running servers: they start only after every batch Job (the model download) completed.
 _SERVER_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
-_GATEWAY_GROUP = "gateway.networking.k8s.io"
+_GATEWAY_GROUP = contracts.GATEWAY_API_GROUP
 _ROUTE_KINDS = frozenset({"HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "UDPRoute"})
 
-# Autoscalers (external contract).
-#: Kinds whose replica count an autoscaler owns, and the defaults of its ``scaleTargetRef``:
-#: KEDA ``ScaledObject`` (kind defaults to Deployment; https://keda.sh/docs/2.15/reference/
-#: scaledobject-spec/) and ``HorizontalPodAutoscaler`` (kind is required there).
-_SCALER_KINDS = {("keda.sh", "ScaledObject"), ("autoscaling", "HorizontalPodAutoscaler")}
-_SCALE_TARGET_DEFAULT_KIND = "Deployment"
-
-#: The garbage collector's finalizer for foreground cascading deletion (kubernetes.io/docs/
-#: concepts/architecture/garbage-collection/#foreground-deletion).
-FOREGROUND_DELETION = "foregroundDeletion"
+_SCALER_KINDS = contracts.SCALER_KINDS
+_SCALE_TARGET_DEFAULT_KIND = contracts.SCALE_TARGET_DEFAULT_KIND
+FOREGROUND_DELETION = contracts.FOREGROUND_DELETION_FINALIZER
 
 #: Where cdktf embeds a string token; everything else in a manifest string is literal text.
 _STRING_TOKEN = re.compile(r"\$\{TfToken\[[^\]]*\]\}")

@@ -45,6 +45,7 @@ from cdktf_cdktf_provider_kubernetes.manifest import (
 from cdktf_cdktf_provider_kubernetes.secret_v1 import SecretV1
 from constructs import Construct
 
+from vllm_doks import contracts
 from vllm_doks.cloud.infra_props import SpacesStateBackend
 from vllm_doks.cloud.kubernetes_objects import (
     WORKLOAD_KINDS,
@@ -98,14 +99,9 @@ __all__ = [
 #: The seed's Stack 2 outputs (its Outputs table), shared with the Kubernetes synth's report.
 KUBERNETES_OUTPUT_DESCRIPTIONS = STACK2_OUTPUT_DESCRIPTIONS
 
-# --- Contracts of the hashicorp/kubernetes provider (the bindings in use are generated from
-# v2.38.0; source: github.com/hashicorp/terraform-provider-kubernetes, tag v2.38.0,
-# manifest/provider/{provider,plan,apply,read}.go; docs/resources/manifest.md).
-#: ``computed_fields`` when unset; setting the attribute replaces it, so lists extend it.
-MANIFEST_DEFAULT_COMPUTED_FIELDS = ("metadata.annotations", "metadata.labels")
-#: ``terraform_data`` (the replace trigger of Jobs) exists since Terraform 1.4
-#: (https://developer.hashicorp.com/terraform/language/resources/terraform-data).
-TERRAFORM_DATA_REQUIRED_VERSION = ">= 1.4.0"
+# Contracts of the hashicorp/kubernetes provider and Terraform, re-exported from their one place.
+MANIFEST_DEFAULT_COMPUTED_FIELDS = contracts.MANIFEST_DEFAULT_COMPUTED_FIELDS
+TERRAFORM_DATA_REQUIRED_VERSION = contracts.TERRAFORM_DATA_REQUIRED_VERSION
 
 #: Terraform durations, as ``timeouts`` accepts them (e.g. ``60m``, ``1h30m``).
 _DURATION = re.compile(r"^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$")

@@ -15,6 +15,7 @@ from cdktf import ITerraformDependable, TerraformVariable, TerraformVariableVali
 from cdktf_cdktf_provider_kubernetes.secret_v1 import SecretV1, SecretV1Metadata
 from constructs import Construct
 
+from vllm_doks import contracts
 from vllm_doks.validation import Problems, check_dns_label, check_dns_subdomain
 
 #: Name of the Terraform variable holding the Hugging Face token (the seed's ``hf_token``).
@@ -55,7 +56,7 @@ class HfTokenSecret(SecretFromVariable):
 
     name: str = "hf-token"
     """Name of the Secret the download Job and the pods read. Default ``hf-token``."""
-    key: str = "HF_TOKEN"
+    key: str = contracts.HF_TOKEN_ENV
     """Data key holding the token. Default ``HF_TOKEN``."""
 
 
@@ -67,7 +68,7 @@ class ApiKeySecret(SecretFromVariable):
 
     name: str = "vllm-api-key"
     """Name of the Secret the vLLM pods read their key from. Default ``vllm-api-key``."""
-    key: str = "VLLM_API_KEY"
+    key: str = contracts.VLLM_API_KEY_ENV
     """Data key holding the key. Default ``VLLM_API_KEY``."""
 
 

@@ -15,28 +15,12 @@ turns on vLLM's LoRA support and registers the adapters under their names::
 Clients then send ``"model": "qwen-sql"``; ``GET /v1/models`` lists the adapter with the base
 model as its ``parent`` (vLLM ``OpenAIServingModels.show_available_models``).
 
-External facts (vLLM v0.18.0, PyPI wheel ``vllm-0.18.0-cp38-abi3-manylinux_2_31_x86_64.whl``;
-the lead may move them to ``contracts.py``):
-
-* ``vllm/engine/arg_utils.py``: ``--enable-lora`` (BooleanOptionalAction), ``--max-loras``,
-  ``--max-lora-rank`` (argparse ``choices`` from ``MaxLoRARanks`` in
-  ``vllm/config/lora.py``: :data:`~vllm_doks.model_arch.VLLM_MAX_LORA_RANKS`).
-* ``vllm/entrypoints/openai/cli_args.py`` ``LoRAParserAction``: ``--lora-modules`` takes one
-  or more values (``nargs="+"``; the flag given twice keeps the last list only); a value
-  with ``=`` and no ``,`` is ``name=path`` (split on ``=``, so neither part may hold
-  ``=``), anything else is parsed as JSON ``{"name", "path", "base_model_name"}``.
-* ``vllm/entrypoints/openai/models/serving.py``: ``init_static_loras`` loads every
-  ``--lora-modules`` entry at start-up and raises on the first failure (the pod does not
-  become ready); ``show_available_models`` lists each loaded adapter in ``/v1/models``
-  (``id`` = name, ``root`` = path, ``parent`` = the served model name).
-* ``vllm/lora/peft_helper.py`` ``validate_legal``: an adapter whose ``r`` is above
-  ``--max-lora-rank`` is refused ("LoRA rank ... is greater than max_lora_rank"). vLLM does
-  not compare ``base_model_name_or_path`` with the served model: that check is ours.
-* ``vllm/envs.py`` ``VLLM_ALLOW_RUNTIME_LORA_UPDATING`` (``"1"``/``"true"``) and
-  ``vllm/entrypoints/serve/lora/api_router.py``: only then are ``POST /v1/load_lora_adapter``
-  and ``/v1/unload_lora_adapter`` attached ("This should ONLY be used for local
-  development!"). ``vllm/lora/utils.py`` ``get_adapter_absolute_path``: an absolute path is
-  used as is; any other string that is not a local path is downloaded from the Hub.
+The vLLM facts used here (flags, ``--lora-modules`` format, rank choices, the runtime
+switch) are in :mod:`vllm_doks.contracts`, each with its source. Also from vLLM v0.18.0
+(``vllm/entrypoints/openai/models/serving.py``): ``init_static_loras`` loads every
+``--lora-modules`` entry at start-up and raises on the first failure (the pod never becomes
+ready), and ``show_available_models`` lists each loaded adapter in ``/v1/models`` (``id`` =
+name, ``root`` = path, ``parent`` = the served model name).
 """
 
 from __future__ import annotations
@@ -48,22 +32,26 @@ import cdk8s
 from cdk8s_plus_28 import k8s
 from constructs import Construct
 
+from vllm_doks import contracts
 from vllm_doks.k8s.model_download import ModelDownload
 from vllm_doks.k8s.names import check_model_id, dns_label, model_name_from_id
 from vllm_doks.k8s.pod_security import env
-from vllm_doks.model_arch import VLLM_MAX_LORA_RANKS
 from vllm_doks.validation import Problems, check_dns_label, check_dns_subdomain, check_int_range
 
 #: Directory under the store's mount path that holds the adapters, one subdirectory each.
 ADAPTERS_DIR = "lora"
 
-#: vLLM's switch for the runtime load/unload endpoints (see the module docstring).
-RUNTIME_LORA_UPDATING_ENV = "VLLM_ALLOW_RUNTIME_LORA_UPDATING"
-
 # Adapter names: what clients send as "model". vLLM splits "name=path" on '=' and treats a
 # value with ',' as JSON, so neither may appear; no '/' or spaces either (a model name in a
 # URL or a log line).
 _ADAPTER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def rank_holding(rank: int) -> int:
+    """The smallest ``--max-lora-rank`` value vLLM v0.18 accepts that holds ``rank`` (its
+    largest when none does)."""
+    choices = contracts.VLLM_MAX_LORA_RANKS
+    return next((r for r in choices if r >= rank), choices[-1])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -129,11 +117,11 @@ class LoraAdapterProps:
         problems.check(
             isinstance(self.rank, int)
             and not isinstance(self.rank, bool)
-            and 1 <= self.rank <= VLLM_MAX_LORA_RANKS[-1],
+            and 1 <= self.rank <= contracts.VLLM_MAX_LORA_RANKS[-1],
             "rank",
             self.rank,
             f"must be the adapter's LoRA rank ('r' in adapter_config.json), a whole number "
-            f"from 1 to {VLLM_MAX_LORA_RANKS[-1]} (vLLM v0.18's largest --max-lora-rank)",
+            f"from 1 to {contracts.VLLM_MAX_LORA_RANKS[-1]} (vLLM v0.18's largest --max-lora-rank)",
         )
         if self.base_model_id is not None and base_ok:
             problems.check(
@@ -245,8 +233,8 @@ class LoraOptions:
     (at least 1)."""
     max_lora_rank: int | None = None
     """vLLM ``--max-lora-rank``, one of vLLM v0.18's values
-    (:data:`~vllm_doks.model_arch.VLLM_MAX_LORA_RANKS`); every adapter's rank must be at most
-    this. Default: the smallest of those values that holds the largest adapter's rank (16,
+    (:data:`~vllm_doks.contracts.VLLM_MAX_LORA_RANKS`); every adapter's rank must be at
+    most this. Default: the smallest of those values that holds the largest adapter's rank (16,
     vLLM's own default, without adapters)."""
     runtime_updates: bool = False
     """Set ``VLLM_ALLOW_RUNTIME_LORA_UPDATING=true``: vLLM then serves
@@ -272,9 +260,12 @@ class LoraOptions:
             return self.max_lora_rank
         ranks = [a.rank for a in self.adapters if isinstance(a, LoraAdapter)]
         if not ranks:
-            return 16
+            return contracts.VLLM_DEFAULT_MAX_LORA_RANK
         top = max(ranks)
-        return next((r for r in VLLM_MAX_LORA_RANKS if r >= top), VLLM_MAX_LORA_RANKS[-1])
+        return next(
+            (r for r in contracts.VLLM_MAX_LORA_RANKS if r >= top),
+            contracts.VLLM_MAX_LORA_RANKS[-1],
+        )
 
     def problems(self, model: ModelDownload, served_model_name: str) -> Problems:
         """Problems of these options on a pool serving ``model`` as ``served_model_name``
@@ -297,11 +288,11 @@ class LoraOptions:
         if self.max_loras is not None:
             check_int_range(problems, "lora.max_loras", self.max_loras, 1)
         rank_ok = self.max_lora_rank is None or problems.check(
-            self.max_lora_rank in VLLM_MAX_LORA_RANKS,
+            self.max_lora_rank in contracts.VLLM_MAX_LORA_RANKS,
             "lora.max_lora_rank",
             self.max_lora_rank,
             f"must be one of vLLM v0.18's --max-lora-rank values: "
-            f"{', '.join(map(str, VLLM_MAX_LORA_RANKS))}",
+            f"{', '.join(map(str, contracts.VLLM_MAX_LORA_RANKS))}",
         )
         problems.check(
             isinstance(self.runtime_updates, bool),
@@ -327,7 +318,7 @@ class LoraOptions:
                     f"is above max_lora_rank {self.resolved_max_lora_rank}; vLLM would refuse "
                     f"to load the adapter ('LoRA rank {adapter.rank} is greater than "
                     f"max_lora_rank'): raise lora.max_lora_rank to "
-                    f"{next((r for r in VLLM_MAX_LORA_RANKS if r >= adapter.rank), '?')}",
+                    f"{rank_holding(adapter.rank)}",
                 )
             problems.check(
                 adapter.name != served_model_name,
@@ -348,17 +339,19 @@ class LoraOptions:
         """The ``vllm serve`` arguments: ``--enable-lora``, ``--max-loras``,
         ``--max-lora-rank`` and one ``--lora-modules`` with every adapter."""
         args = [
-            "--enable-lora",
-            "--max-loras",
+            contracts.VLLM_FLAG_ENABLE_LORA,
+            contracts.VLLM_FLAG_MAX_LORAS,
             str(self.resolved_max_loras),
-            "--max-lora-rank",
+            contracts.VLLM_FLAG_MAX_LORA_RANK,
             str(self.resolved_max_lora_rank),
         ]
         if self.adapters:
             # One flag, all values: a second --lora-modules would replace the first list.
-            args += ["--lora-modules", *(a.module for a in self.adapters)]
+            args += [contracts.VLLM_FLAG_LORA_MODULES, *(a.module for a in self.adapters)]
         return args
 
     def env(self) -> list[k8s.EnvVar]:
         """Environment of the vLLM container for these options."""
-        return [env(RUNTIME_LORA_UPDATING_ENV, "true")] if self.runtime_updates else []
+        if not self.runtime_updates:
+            return []
+        return [env(contracts.VLLM_ALLOW_RUNTIME_LORA_UPDATING_ENV, "true")]
