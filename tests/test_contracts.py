@@ -94,8 +94,13 @@ VALUE_KINDS = {
     contracts.VLLM_FLAG_MAX_MODEL_LEN: int,
     contracts.VLLM_FLAG_KV_CACHE_DTYPE: "choice",
     contracts.VLLM_FLAG_GPU_MEMORY_UTILIZATION: float,
+    contracts.VLLM_FLAG_MAX_LORAS: int,
+    contracts.VLLM_FLAG_MAX_LORA_RANK: "choice",
 }
-SWITCHES = {contracts.VLLM_FLAG_ALLOW_DEPRECATED_QUANTIZATION}
+SWITCHES = {contracts.VLLM_FLAG_ALLOW_DEPRECATED_QUANTIZATION, contracts.VLLM_FLAG_ENABLE_LORA}
+#: Options taking one or more values (nargs "+"), each checked as vLLM's LoRAParserAction
+#: reads it: ``name=path`` when it has '=' and no ',' (else vLLM parses it as JSON).
+LISTS = {contracts.VLLM_FLAG_LORA_MODULES}
 
 
 def vllm_parse_problems(args: list[str]) -> list[str]:
@@ -112,6 +117,17 @@ def vllm_parse_problems(args: list[str]) -> list[str]:
         if flag in SWITCHES:
             i += 1
             continue
+        if flag in LISTS:
+            i += 1
+            values = list(itertools.takewhile(lambda a: not a.startswith("--"), args[i:]))
+            problems += [
+                f"{flag} {v}: not name=path (one '=', no ',')"
+                for v in values
+                if v.count("=") != 1 or "," in v or v.startswith("=") or v.endswith("=")
+            ]
+            problems += [f"{flag}: no value"] if not values else []
+            i += len(values)
+            continue
         kind = VALUE_KINDS.get(flag)
         if kind is None:
             problems.append(f"{flag}: no value kind recorded in this test")
@@ -119,7 +135,7 @@ def vllm_parse_problems(args: list[str]) -> list[str]:
             continue
         value = args[i + 1]
         if kind == "choice":
-            if value not in VLLM_OPTIONS["choices"][flag]:
+            if value not in [str(c) for c in VLLM_OPTIONS["choices"][flag]]:
                 problems.append(f"{flag} {value}: not one of vLLM's choices")
         elif kind is not str:
             try:
@@ -173,6 +189,9 @@ def test_the_parser_check_is_not_vacuous() -> None:
     assert vllm_parse_problems(["--shutdown-timeout-seconds", "5"]) != []
     assert vllm_parse_problems(["--kv-cache-dtype", "int4"]) != []
     assert vllm_parse_problems(["--port", "eighty"]) != []
+    assert vllm_parse_problems(["--max-lora-rank", "24"]) != []
+    assert vllm_parse_problems(["--lora-modules", "a=b=c"]) != []
+    assert vllm_parse_problems(["--lora-modules", "--enable-lora"]) != []
 
 
 def test_every_vllm_contract_is_in_vllms_own_lists() -> None:
@@ -180,6 +199,7 @@ def test_every_vllm_contract_is_in_vllms_own_lists() -> None:
     assert flags <= set(VLLM_OPTIONS["options"])
     assert list(contracts.VLLM_KV_CACHE_DTYPES) == VLLM_OPTIONS["choices"]["--kv-cache-dtype"]
     assert list(contracts.VLLM_QUANTIZATION_METHODS) == VLLM_OPTIONS["choices"]["--quantization"]
+    assert list(contracts.VLLM_MAX_LORA_RANKS) == VLLM_OPTIONS["choices"]["--max-lora-rank"]
 
 
 # --- One metric name everywhere ------------------------------------------------------------
