@@ -30,6 +30,7 @@ from vllm_doks.config import (
     load_config,
     parse_infra_outputs,
 )
+from vllm_doks.removed_objects import removal_report, removed_objects, write_removed
 from vllm_doks.validation import Problem, Problems, ValidationError
 
 if TYPE_CHECKING:
@@ -204,6 +205,7 @@ def synth(
 
     staged: dict[str, Path] = {}
     report: dict[str, Any] = {}
+    removal_note = ""
     child: Future[tuple[list[Problem], dict[str, Any]]] | None = None
     try:
         problems = Problems()
@@ -226,6 +228,12 @@ def synth(
             staged["k8s"] = _stage(outdirs["k8s"])
             report = synth_k8s(config, outputs, staged["k8s"])
         problems.raise_if_any()
+        if "k8s" in staged:
+            # kubectl apply never deletes: say what the replaced dist/ had and this one lacks.
+            removed = removed_objects(outdirs["k8s"], staged["k8s"])
+            if removed:
+                write_removed(staged["k8s"], removed)
+            removal_note = removal_report(outdirs["k8s"], removed, outdirs["k8s"])
         for layer in LAYERS:
             if layer in staged:
                 _replace_dir(staged[layer], outdirs[layer])
@@ -244,6 +252,8 @@ def synth(
             f"NOTE: no capacity plan: {config.model_id} is not in the built-in table; set "
             "model_parameters_b to have GPU memory and NFS space checked."
         )
+    if removal_note:
+        log(removal_note)
     if want_k8s and outputs.examples:
         log(
             "WARNING: no Stack 1 outputs given (--infra-outputs); these values in "
