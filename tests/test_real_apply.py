@@ -124,6 +124,9 @@ def test_make_synth_output_applies_as_the_readme_says(
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
+    # Step 4 creates the namespace with --save-config (what prepare_namespace does): a plain
+    # `kubectl create namespace` makes the apply warn about the missing last-applied annotation.
+    assert "kubectl create namespace vllm --save-config" in (REPO / "README.md").read_text()
     _ns("vllm", namespaces, control_plane)
     control_plane.kubectl(
         "-n", "vllm", "create", "secret", "generic", "hf-token", "--from-literal=HF_TOKEN=hf_x"
