@@ -13,7 +13,8 @@ from typing import Any
 
 import cdk8s
 import pytest
-from conftest import REPO
+import yaml
+from conftest import REPO, load_yaml_dir
 from realtier import (
     SynthCache,
     apply,
@@ -287,3 +288,45 @@ def test_second_model_and_routing_strategies_reapply_and_back(
         )
         previous = step
     print(f"[real] Python API sequence: {len(sequence)} applies, {applied} objects applied")
+
+
+# --- the defects the real server shows, as it shows them ------------------------------------
+
+
+def test_the_server_refuses_a_changed_job_template_under_the_same_name(
+    control_plane: ControlPlane, synths: SynthCache, namespaces: list[str]
+) -> None:
+    """Why the download Job's name carries its template's hash: re-applying another model's
+    Job under the old name is what failed before ("spec.template: ... field is immutable")."""
+    ns = _ns("immutable", namespaces, control_plane)
+    first, second = (
+        next(d for d in load_yaml_dir(s.dist) if d["kind"] == "Job")
+        for s in (synths.k8s(namespace=ns), synths.k8s(namespace=ns, model_id=QWEN_7B))
+    )
+    second["metadata"]["name"] = first["metadata"]["name"]
+    control_plane.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(first))
+    proc = control_plane.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(second), check=False)
+    assert proc.returncode != 0 and "field is immutable" in proc.stderr, proc.stderr
+
+
+def test_readme_upgrade_from_the_old_volume_names(
+    control_plane: ControlPlane, synths: SynthCache, namespaces: list[str]
+) -> None:
+    """The README's steps for an instance made before the per-instance volume names."""
+    ns = _ns("legacy", namespaces, control_plane)
+    new = synths.k8s(namespace=ns)
+    old_docs = []
+    for doc in load_yaml_dir(new.dist):
+        if doc["kind"] == "PersistentVolume":
+            doc["metadata"] = {"name": "legacy-vllm-models-pv", "labels": {"pv-name": "legacy"}}
+        elif doc["kind"] == "PersistentVolumeClaim":
+            doc["spec"]["selector"] = {"matchLabels": {"pv-name": "legacy"}}
+        old_docs.append(doc)
+    control_plane.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(old_docs))
+    refused = control_plane.kubectl("apply", "-f", str(new.dist), check=False)
+    assert refused.returncode != 0 and "PersistentVolumeClaim" in refused.stderr
+    # README: delete the old claim (after its users) and volume once, then apply again.
+    control_plane.kubectl("delete", "-n", ns, "deployment/vllm", "pvc/vllm-models-pvc")
+    control_plane.kubectl("delete", "-n", ns, "job", "-l", "app=model-download")
+    control_plane.kubectl("delete", "pv", "legacy-vllm-models-pv")
+    apply(control_plane, new.dist)
