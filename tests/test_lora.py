@@ -126,9 +126,10 @@ def test_extra_args_still_come_last_and_win() -> None:
 
 
 def test_each_adapter_is_downloaded_by_the_model_download_job_into_its_own_directory() -> None:
-    chart, _, (sql, chat) = two_adapter_chart()
+    chart, pool, (sql, chat) = two_adapter_chart()
     objs = list(cdk8s.Testing.synth(chart))
-    model_job = find(objs, "Job", "model-download")["spec"]["template"]["spec"]["containers"][0]
+    model_job = find(objs, "Job", pool.model.job_name)["spec"]["template"]["spec"]["containers"]
+    model_job = model_job[0]
     for adapter in (sql, chat):
         assert isinstance(adapter.download, ModelDownload)
         job = find(objs, "Job", adapter.job_name)
@@ -142,7 +143,9 @@ def test_each_adapter_is_downloaded_by_the_model_download_job_into_its_own_direc
         assert job["spec"]["template"]["spec"]["nodeSelector"] == {
             contracts.DOKS_NODE_POOL_LABEL: POOL
         }
-        assert find(objs, "NetworkPolicy", adapter.job_name)
+        assert adapter.job_name.startswith(f"{adapter.base_name}-")
+        assert adapter.base_name.startswith("lora-download-")
+        assert find(objs, "NetworkPolicy", adapter.base_name)
     # Pods wait for the model and for every adapter before vLLM starts.
     waits = {c["name"]: c["command"] for c in pod_spec(objs)["initContainers"]}
     assert list(waits) == ["wait-for-model", "wait-for-lora-0", "wait-for-lora-1"]

@@ -33,7 +33,7 @@ from cdk8s_plus_28 import k8s
 from constructs import Construct
 
 from vllm_doks import contracts
-from vllm_doks.k8s.model_download import ModelDownload
+from vllm_doks.k8s.model_download import MAX_JOB_BASE_NAME, ModelDownload
 from vllm_doks.k8s.names import check_model_id, dns_label, model_name_from_id
 from vllm_doks.k8s.pod_security import env
 from vllm_doks.validation import Problems, check_dns_label, check_dns_subdomain, check_int_range
@@ -78,7 +78,9 @@ class LoraAdapterProps:
     adapter of another model of the same shape and serve wrong output. Default ``None``: not
     checked."""
     job_name: str | None = None
-    """Name of the download Job. Default ``"lora-download-<name>"``."""
+    """Base name of the download Job (at most 54 characters; the Job is
+    ``<job_name>-<hash of its pod template>``, like a model's). Default
+    ``"lora-download-<name>"``."""
     node_pool_name: str | None = None
     """Node pool the download runs on. Default: the base model's download's."""
     hf_token_secret_name: str | None = "hf-token"
@@ -133,7 +135,7 @@ class LoraAdapterProps:
                 f"trained on",
             )
         if self.job_name is not None:
-            check_dns_label(problems, "job_name", self.job_name)
+            check_dns_label(problems, "job_name", self.job_name, max_len=MAX_JOB_BASE_NAME)
         if self.node_pool_name is not None:
             check_dns_label(problems, "node_pool_name", self.node_pool_name)
         if self.hf_token_secret_name is not None:
@@ -158,12 +160,14 @@ class LoraAdapter(Construct):
         base = props.base_model
         name = props.resolved_name
         job_name = (
-            props.job_name if props.job_name is not None else dns_label(f"lora-download-{name}")
+            props.job_name
+            if props.job_name is not None
+            else dns_label(f"lora-download-{name}", MAX_JOB_BASE_NAME)
         )
         if not problems:
             # Job names share the namespace with every other download of the chart.
             taken = {
-                d.job_name
+                d.base_name
                 for d in cdk8s.Chart.of(self).node.find_all()
                 if isinstance(d, ModelDownload) and d.namespace == base.namespace
             }
@@ -212,7 +216,13 @@ class LoraAdapter(Construct):
 
     @property
     def job_name(self) -> str:
+        """Name of the download Job (base name and template hash)."""
         return self.download.job_name
+
+    @property
+    def base_name(self) -> str:
+        """Base name of the download Job (its NetworkPolicy's name)."""
+        return self.download.base_name
 
     @property
     def module(self) -> str:
