@@ -17,6 +17,7 @@ Namespace itself is left to the chart's owner (see :func:`add_namespace`).
 """
 
 from vllm_doks.k8s.autoscaling import VllmAutoscaler, VllmAutoscalerProps
+from vllm_doks.k8s.canary import CanarySplit
 from vllm_doks.k8s.dashboard import VllmDashboard, VllmDashboardProps
 from vllm_doks.k8s.gateway_endpoint import (
     HTTPS_LISTENER_NAME,
@@ -73,6 +74,7 @@ __all__ = [
     "STACK_OUTPUT_DESCRIPTIONS",
     "VLLM_QUANTIZATION_METHODS",
     "AntiAffinity",
+    "CanarySplit",
     "GatewayEndpoint",
     "GatewayEndpointProps",
     "LoraAdapter",

@@ -36,6 +36,7 @@ from vllm_doks._imports.io.k8s.networking.gateway import (
     HttpRouteSpecRulesMatchesPathType,
     HttpRouteSpecRulesTimeouts,
 )
+from vllm_doks.k8s.canary import CanarySplit
 from vllm_doks.k8s.inference_pool import VllmInferencePool
 from vllm_doks.k8s.names import DEFAULT_NAMESPACE
 from vllm_doks.k8s.prefix_router import PrefixAwareRouter
@@ -284,6 +285,7 @@ class GatewayEndpoint(Construct):
         request_timeout: str | None = None,
         rewrite_prefix_to: str | None = None,
         backend: PrefixAwareRouter | VllmInferencePool | None = None,
+        canary: CanarySplit | None = None,
     ) -> HttpRoute:
         """Send requests whose path starts with ``path_prefix`` to ``pool``'s Service, on every
         listener of the Gateway.
@@ -311,6 +313,9 @@ class GatewayEndpoint(Construct):
             behind any implementation too); a :class:`VllmInferencePool` of ``pool`` for a
             gateway implementing the Gateway API Inference Extension (backendRef
             ``group: inference.networking.k8s.io, kind: InferencePool``; not Cilium's).
+        :param canary: a second pool serving the same model name, and the share of requests
+            it gets (:class:`~vllm_doks.k8s.canary.CanarySplit`): weighted backendRefs
+            (``pool`` is the stable side), plus a rule for the canary header. Default: none.
         """
         if not isinstance(pool, VllmWorkerPool):
             raise ValidationError(
@@ -377,6 +382,8 @@ class GatewayEndpoint(Construct):
                 f"use a PrefixAwareRouter (works behind any Gateway) or a gateway_class_name "
                 f"of an implementation such as Envoy Gateway, kgateway or Istio",
             )
+        if canary is not None:
+            problems.extend(canary.problems(pool, has_backend=backend is not None).items)
         problems.raise_if_any()
 
         if isinstance(backend, PrefixAwareRouter):
@@ -422,7 +429,8 @@ class GatewayEndpoint(Construct):
                     )
                 ],
                 filters=rewrite,
-                backend_refs=[backend_ref],
+                # A canary splits the rule between the two pools (see vllm_doks.k8s.canary).
+                backend_refs=canary.backend_refs(pool) if canary is not None else [backend_ref],
                 timeouts=timeouts,
             )
         ]
@@ -463,6 +471,17 @@ class GatewayEndpoint(Construct):
                     timeouts=timeouts,
                 )
             )
+        if canary is not None and canary.header_route and not canary.promoted:
+            # The smoke test's way in: the same rules plus the canary header, canary only.
+            rules += [
+                HttpRouteSpecRules(
+                    matches=canary.header_matches(rule.matches or []),
+                    filters=rule.filters,
+                    backend_refs=[canary.canary_only_ref],
+                    timeouts=rule.timeouts,
+                )
+                for rule in list(rules)
+            ]
         route = HttpRoute(
             self,
             f"Route-{name}",
