@@ -97,11 +97,13 @@ def test_two_adapters_are_registered_with_vllm_under_their_names() -> None:
         "--max-loras", "2",  # one slot per adapter: both usable in one batch
         "--max-lora-rank", "16",  # the smallest vLLM value that holds rank 16 (and 8)
         "--lora-modules",
-        "qwen-sql=/models/lora/qwen-sql",
-        "qwen2.5-0.5b-chat-lora=/models/lora/qwen2.5-0.5b-chat-lora",
+        "qwen-sql=/models/lora/acme--qwen2.5-0.5b-sql-lora",
+        "qwen2.5-0.5b-chat-lora=/models/lora/acme--qwen2.5-0.5b-chat-lora",
     ]  # fmt: skip
     assert vllm_parse_problems(args) == []
-    assert sql.path == "/models/lora/qwen-sql" and chat.name == "qwen2.5-0.5b-chat-lora"
+    # Directories by repository, names as clients send them.
+    assert sql.path == "/models/lora/acme--qwen2.5-0.5b-sql-lora"
+    assert chat.name == "qwen2.5-0.5b-chat-lora"
     # Fixed adapters unless asked: no runtime load/unload endpoints.
     assert contracts.VLLM_ALLOW_RUNTIME_LORA_UPDATING_ENV not in {e["name"] for e in vllm["env"]}
     assert validate_objects(objs) == []
@@ -144,15 +146,18 @@ def test_each_adapter_is_downloaded_by_the_model_download_job_into_its_own_direc
             contracts.DOKS_NODE_POOL_LABEL: POOL
         }
         assert adapter.job_name.startswith(f"{adapter.base_name}-")
-        assert adapter.base_name.startswith("lora-download-")
         assert find(objs, "NetworkPolicy", adapter.base_name)
+    assert (sql.base_name, chat.base_name) == (
+        "lora-download-acme-qwen2-5-0-5b-sql-lora",
+        "lora-download-acme-qwen2-5-0-5b-chat-lora",
+    )
     # Pods wait for the model and for every adapter before vLLM starts.
     waits = {c["name"]: c["command"] for c in pod_spec(objs)["initContainers"]}
     assert list(waits) == ["wait-for-model", "wait-for-lora-0", "wait-for-lora-1"]
     assert waits["wait-for-lora-0"][2] == script_text(WAIT_FOR_MODEL)
     assert waits["wait-for-lora-0"][4] == sql.marker_path
     assert waits["wait-for-lora-1"][4] == chat.marker_path
-    assert sql.marker_path.startswith("/models/lora/qwen-sql/")
+    assert sql.marker_path.startswith("/models/lora/acme--qwen2.5-0.5b-sql-lora/")
 
 
 def test_runtime_updates_set_vllms_switch() -> None:
@@ -362,7 +367,7 @@ def test_the_adapter_jobs_command_downloads_once_and_releases_the_pods_wait(
 
     first = run(job["command"])
     assert first.returncode == 0, first.stdout + first.stderr
-    adapter_dir = share / "lora" / "qwen-sql"
+    adapter_dir = share / "lora" / "acme--qwen2.5-0.5b-sql-lora"
     assert calls.read_text().split() == [SQL, str(adapter_dir)]
     assert (adapter_dir / "adapter_model.safetensors").exists()
     assert Path(sql.marker_path).is_file()

@@ -2,7 +2,8 @@
 
 An adapter is a Hugging Face repository like a model. :class:`LoraAdapter` downloads it with
 the model download Job (:class:`~vllm_doks.k8s.model_download.ModelDownload`: the same
-script, lock, completion marker and verification) into ``<mount>/lora/<adapter name>``;
+script, lock, completion marker and verification) into
+``<mount>/lora/<owner>--<repository>``;
 :class:`LoraOptions` on a :class:`~vllm_doks.k8s.vllm_worker_pool.VllmWorkerPoolProps`
 turns on vLLM's LoRA support and registers the adapters under their names::
 
@@ -47,6 +48,14 @@ ADAPTERS_DIR = "lora"
 _ADAPTER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
+def adapter_directory(adapter_id: str) -> str:
+    """Where an adapter goes under the store's mount: ``lora/<owner>--<repository>``, keyed by
+    the repository (as the Hugging Face cache names ``models--<owner>--<name>``), not by the
+    name clients use: two pools may each serve their own ``sql`` adapter (a canary of a new
+    base model does), and two owners may publish the same repository name."""
+    return f"{ADAPTERS_DIR}/{adapter_id.replace('/', '--')}"
+
+
 def rank_holding(rank: int) -> int:
     """The smallest ``--max-lora-rank`` value vLLM v0.18 accepts that holds ``rank`` (its
     largest when none does)."""
@@ -80,7 +89,7 @@ class LoraAdapterProps:
     job_name: str | None = None
     """Base name of the download Job (at most 54 characters; the Job is
     ``<job_name>-<hash of its pod template>``, like a model's). Default
-    ``"lora-download-<name>"``."""
+    ``"lora-download-<owner>-<repository>"`` of ``adapter_id``."""
     node_pool_name: str | None = None
     """Node pool the download runs on. Default: the base model's download's."""
     hf_token_secret_name: str | None = "hf-token"
@@ -146,8 +155,8 @@ class LoraAdapterProps:
 
 
 class LoraAdapter(Construct):
-    """A LoRA adapter in ``<mount>/lora/<name>`` of its base model's store, and the Job that
-    downloads it there (the model download Job: same script, lock, marker and
+    """A LoRA adapter in ``<mount>/lora/<owner>--<repository>`` of its base model's store, and
+    the Job that downloads it there (the model download Job: same script, lock, marker and
     verification, so every pod that serves it waits for the same marker).
 
     Serve it with :class:`LoraOptions` on a :class:`VllmWorkerPool` of ``base_model``.
@@ -162,7 +171,7 @@ class LoraAdapter(Construct):
         job_name = (
             props.job_name
             if props.job_name is not None
-            else dns_label(f"lora-download-{name}", MAX_JOB_BASE_NAME)
+            else dns_label(f"lora-download-{props.adapter_id}", MAX_JOB_BASE_NAME)
         )
         if not problems:
             # Job names share the namespace with every other download of the chart.
@@ -201,7 +210,7 @@ class LoraAdapter(Construct):
                 if props.max_workers is not None
                 else base.store.props.download_max_workers
             ),
-            directory=f"{ADAPTERS_DIR}/{name}",
+            directory=adapter_directory(props.adapter_id),
         )
 
     @property

@@ -96,7 +96,7 @@ class ModelDownload(Construct):
         self.model_id = model_id
         self.model_name = model_name_from_id(model_id)
         # ``directory``: a path under the mount other than the model's name (LoRA adapters
-        # go to ``lora/<name>``, see vllm_doks.k8s.lora); same script, lock and marker.
+        # go to ``lora/<owner>--<repo>``, see vllm_doks.k8s.lora); same script, lock and marker.
         self.model_dir = f"{store.mount_path.rstrip('/')}/{directory or self.model_name}"
         self.marker_path = f"{self.model_dir}/{COMPLETION_MARKER}"
         #: Base name given to add_model: the NetworkPolicy's name and the pods' label value.
