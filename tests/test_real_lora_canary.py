@@ -1,0 +1,204 @@
+"""Against a real kube-apiserver 1.34: a model with two LoRA adapters applies as emitted, and a
+canary rollout applies step by step (0 -> 10 -> 50 -> 100 -> promoted), and back for a
+rollback, with the route the server stores splitting as asked at every step."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import cdk8s
+import pytest
+from realtier import (
+    SynthCache,
+    apply,
+    cleanup,
+    delete_removed,
+    get_json,
+    identities,
+    live_objects,
+    prepare_namespace,
+)
+
+from vllm_doks.k8s import (
+    CanarySplit,
+    GatewayEndpoint,
+    GatewayEndpointProps,
+    LoraAdapter,
+    LoraAdapterProps,
+    LoraOptions,
+    NfsModelStore,
+    NfsModelStoreProps,
+    VllmWorkerPool,
+    VllmWorkerPoolProps,
+    add_namespace,
+)
+from vllm_doks.rehearsal import ControlPlane
+
+pytestmark = pytest.mark.real
+
+GPU_POOL = "my-vllm-gpu-h100"
+QWEN = "Qwen/Qwen2.5-7B-Instruct"
+QWEN_NEW = "Qwen/Qwen2.5-7B-Instruct-1M"
+
+
+@pytest.fixture(scope="module")
+def synths(tmp_path_factory: pytest.TempPathFactory) -> SynthCache:
+    return SynthCache(tmp_path_factory.mktemp("real-lora-canary"))
+
+
+@pytest.fixture
+def namespaces(control_plane: ControlPlane) -> Iterator[list[str]]:
+    created: list[str] = []
+    yield created
+    cleanup(control_plane, *created, pvs=tuple(f"{ns}.vllm-models-pv" for ns in created))
+
+
+def _chart(ns: str, build: Callable[[cdk8s.Chart, NfsModelStore, GatewayEndpoint], None]) -> Any:
+    def make(app: cdk8s.App) -> None:
+        chart = cdk8s.Chart(app, ns, disable_resource_name_hashes=True)
+        add_namespace(chart, ns)
+        store = NfsModelStore(
+            chart,
+            "Models",
+            NfsModelStoreProps(
+                nfs_server="10.200.0.5", nfs_path="/1234567/models", capacity_gi=500, namespace=ns
+            ),
+        )
+        build(chart, store, GatewayEndpoint(chart, "Gateway", GatewayEndpointProps(namespace=ns)))
+
+    return make
+
+
+def test_a_model_with_two_adapters_applies_as_emitted(
+    control_plane: ControlPlane, synths: SynthCache, namespaces: list[str]
+) -> None:
+    ns = "lora"
+    prepare_namespace(control_plane, ns)
+    namespaces.append(ns)
+
+    def build(chart: cdk8s.Chart, store: NfsModelStore, gateway: GatewayEndpoint) -> None:
+        qwen = store.add_model(QWEN, node_pool_name=GPU_POOL)
+        adapters = tuple(
+            LoraAdapter(
+                chart,
+                name,
+                LoraAdapterProps(
+                    base_model=qwen, adapter_id=f"acme/qwen2.5-7b-{name}-lora", name=name, rank=r
+                ),
+            )
+            for name, r in (("sql", 16), ("support", 64))
+        )
+        pool = VllmWorkerPool(
+            chart,
+            "Qwen",
+            VllmWorkerPoolProps(
+                model=qwen, gpu_node_pool_name=GPU_POOL, lora=LoraOptions(adapters=adapters)
+            ),
+        )
+        gateway.route_to(pool)
+
+    out = synths.chart("lora", _chart(ns, build))
+    count, _ = apply(control_plane, out.dist)
+    assert count == len(out.objects)
+    # As emitted: the server would change nothing more.
+    diff = control_plane.kubectl("diff", "-f", str(out.dist), check=False)
+    assert diff.returncode == 0, diff.stdout
+    jobs = get_json(control_plane, "jobs", "-n", ns)["items"]
+    assert sorted(j["metadata"]["labels"]["app"] for j in jobs) == ["model-download"] * 3
+    commands = {j["spec"]["template"]["spec"]["containers"][0]["command"][5] for j in jobs}
+    assert commands == {
+        "/models/Qwen2.5-7B-Instruct",
+        "/models/lora/acme--qwen2.5-7b-sql-lora",
+        "/models/lora/acme--qwen2.5-7b-support-lora",
+    }
+    deployment = get_json(control_plane, "deployment/vllm", "-n", ns)
+    spec = deployment["spec"]["template"]["spec"]
+    assert [c["name"] for c in spec["initContainers"]][-2:] == [
+        "wait-for-lora-0",
+        "wait-for-lora-1",
+    ]
+    (vllm,) = [c for c in spec["containers"] if c["name"] == "vllm"]
+    args = vllm["args"]
+    assert args[args.index("--max-lora-rank") + 1] == "64"
+    assert args[args.index("--lora-modules") + 1 :][:2] == [
+        "sql=/models/lora/acme--qwen2.5-7b-sql-lora",
+        "support=/models/lora/acme--qwen2.5-7b-support-lora",
+    ]
+
+
+def _canary(ns: str, **split: Any) -> Callable[..., None]:
+    def build(chart: cdk8s.Chart, store: NfsModelStore, gateway: GatewayEndpoint) -> None:
+        blue = VllmWorkerPool(
+            chart,
+            "Blue",
+            VllmWorkerPoolProps(
+                model=store.add_model(QWEN, node_pool_name=GPU_POOL),
+                gpu_node_pool_name=GPU_POOL,
+                served_model_name="qwen",
+            ),
+        )
+        if split.get("weight") is None:
+            gateway.route_to(blue, route_name="vllm-route")
+            return
+        green = VllmWorkerPool(
+            chart,
+            "Green",
+            VllmWorkerPoolProps(
+                model=store.add_model(QWEN_NEW, node_pool_name=GPU_POOL),
+                gpu_node_pool_name=GPU_POOL,
+                name="vllm-green",
+                served_model_name="qwen",
+            ),
+        )
+        gateway.route_to(blue, route_name="vllm-route", canary=CanarySplit(pool=green, **split))
+
+    return _chart(ns, build)
+
+
+def test_a_canary_rollout_applies_step_by_step_and_rolls_back(
+    control_plane: ControlPlane, synths: SynthCache, namespaces: list[str]
+) -> None:
+    ns = "canary"
+    prepare_namespace(control_plane, ns)
+    namespaces.append(ns)
+    steps: dict[str, dict[str, Any]] = {
+        "stable": {"weight": None},
+        "0": {"weight": 0},
+        "10": {"weight": 10},
+        "50": {"weight": 50},
+        "100": {"weight": 100},
+        "promoted": {"weight": 100, "promoted": True},
+    }
+    variants = {
+        label: synths.chart(f"canary-{label}", _canary(ns, **s)) for label, s in steps.items()
+    }
+    expected = {
+        "stable": [("vllm", 1)],  # one backend: the server defaults its weight to 1
+        "0": [("vllm", 100), ("vllm-green", 0)],
+        "10": [("vllm", 90), ("vllm-green", 10)],
+        "50": [("vllm", 50), ("vllm-green", 50)],
+        "100": [("vllm", 0), ("vllm-green", 100)],
+        "promoted": [("vllm-green", 1)],
+    }
+    sequence = ["stable", "0", "10", "50", "10", "50", "100", "promoted", "100", "promoted"]
+    kinds = {(r.api_version, r.kind) for v in variants.values() for r in v.objects}
+    previous = None
+    for label in sequence:
+        step = variants[label]
+        apply(control_plane, step.dist)
+        if previous is not None:
+            delete_removed(control_plane, previous.dist, step.dist)
+        live = live_objects(control_plane, ns, kinds)
+        assert identities(live) == {i for i in identities(step.objects) if i[1] == ns}, label
+        route = get_json(control_plane, "httproute/vllm-route", "-n", ns)
+        rules = route["spec"]["rules"]
+        assert [(b["name"], b["weight"]) for b in rules[0]["backendRefs"]] == expected[label], label
+        has_smoke_rule = label not in ("stable", "promoted")
+        assert len(rules) == (2 if has_smoke_rule else 1), label
+        if has_smoke_rule:
+            assert [b["name"] for b in rules[1]["backendRefs"]] == ["vllm-green"]
+        previous = step
+    # The stable pool is still deployed after the promotion (it left the route only): deleting
+    # it is the next change, which the synth's delete list then names.
+    assert get_json(control_plane, "deployment/vllm", "-n", ns)["metadata"]["name"] == "vllm"
