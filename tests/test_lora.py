@@ -7,12 +7,13 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import cdk8s
 import pytest
-from conftest import validate_objects
+from conftest import load_yaml_dir, validate_objects
 from test_contracts import vllm_parse_problems
 
 from vllm_doks import contracts
@@ -453,3 +454,25 @@ def test_capacity_refuses_a_rank_vllm_does_not_take() -> None:
     pool = PoolPlan(name="qwen", model_id=QWEN, max_loras=1, max_lora_rank=24)
     report = plan_capacity(ClusterPlan(pools=[pool], gpu_node_count=1, nfs_size_gb=100))
     assert [p.field for p in report.problems().items] == ["pools[qwen].max_lora_rank"]
+
+
+# --- the README's example ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("options", [[], ["--canary-weight", "10"], ["--finish"]])
+def test_the_rollout_example_synthesizes_valid_objects(tmp_path: Path, options: list[str]) -> None:
+    repo = Path(__file__).resolve().parents[1]
+    subprocess.run(
+        [sys.executable, str(repo / "examples" / "rollout.py"), str(tmp_path), *options],
+        check=True,
+        capture_output=True,
+    )
+    objs = load_yaml_dir(tmp_path)
+    assert validate_objects(objs) == []
+    (deployment, *_) = [o for o in objs if o["kind"] == "Deployment"]
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert vllm_parse_problems(args) == []
+    assert args[args.index("--lora-modules") + 1 :][:2] == [
+        "sql=/models/lora/acme--qwen2.5-7b-instruct-sql-lora",
+        "support=/models/lora/acme--qwen2.5-7b-instruct-support-lora",
+    ]

@@ -4,11 +4,15 @@ rollback, with the route the server stores splitting as asked at every step."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import cdk8s
 import pytest
+from conftest import REPO
 from realtier import (
     SynthCache,
     apply,
@@ -34,6 +38,7 @@ from vllm_doks.k8s import (
     add_namespace,
 )
 from vllm_doks.rehearsal import ControlPlane
+from vllm_doks.removed_objects import manifest_objects
 
 pytestmark = pytest.mark.real
 
@@ -202,3 +207,65 @@ def test_a_canary_rollout_applies_step_by_step_and_rolls_back(
     # The stable pool is still deployed after the promotion (it left the route only): deleting
     # it is the next change, which the synth's delete list then names.
     assert get_json(control_plane, "deployment/vllm", "-n", ns)["metadata"]["name"] == "vllm"
+
+
+# --- the README's walkthrough, command by command ------------------------------------------
+
+#: The README's "Rollouts and LoRA adapters" steps: examples/rollout.py options per apply.
+README_STEPS: list[tuple[str, list[str]]] = [
+    ("adapters", []),
+    ("canary 0", ["--canary-weight", "0"]),
+    ("canary 10", ["--canary-weight", "10"]),
+    ("canary 50", ["--canary-weight", "50"]),
+    ("canary 100", ["--canary-weight", "100"]),
+    ("promote", ["--canary-weight", "100", "--promote"]),
+    ("finish", ["--finish"]),
+]
+#: The README's command that removes the old pool after --finish.
+README_DELETE_OLD_POOL = [
+    "delete", "deployment,service,pdb,networkpolicy,ciliumnetworkpolicy", "-l", "app=vllm"
+]  # fmt: skip
+#: What the stored route's main rule sends where after each step (name, weight).
+README_SPLITS: dict[str, list[tuple[str, int]]] = {
+    "adapters": [("vllm", 1)],
+    "canary 0": [("vllm", 100), ("vllm-green", 0)],
+    "canary 10": [("vllm", 90), ("vllm-green", 10)],
+    "canary 50": [("vllm", 50), ("vllm-green", 50)],
+    "canary 100": [("vllm", 0), ("vllm-green", 100)],
+    "promote": [("vllm-green", 1)],
+    "finish": [("vllm-green", 1)],
+}
+
+
+def test_readme_rollout_walkthrough_applies_step_by_step(
+    control_plane: ControlPlane, namespaces: list[str], tmp_path: Path
+) -> None:
+    ns = "rollout"
+    prepare_namespace(control_plane, ns)
+    namespaces.append(ns)
+    readme = (REPO / "README.md").read_text()
+    assert "kubectl -n vllm " + " ".join(README_DELETE_OLD_POOL) in readme
+    for label, options in README_STEPS:
+        assert " ".join(["python examples/rollout.py dist-rollout", *options]) in readme, label
+    kinds: set[tuple[str, str]] = set()
+    for label, options in README_STEPS:
+        dist = tmp_path / label.replace(" ", "-")
+        subprocess.run(
+            [sys.executable, str(REPO / "examples" / "rollout.py"), str(dist), *options,
+             "--namespace", ns],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        apply(control_plane, dist)
+        objects = manifest_objects(dist)
+        kinds |= {(r.api_version, r.kind) for r in objects}
+        route = get_json(control_plane, "httproute/vllm-route", "-n", ns)
+        backends = route["spec"]["rules"][0]["backendRefs"]
+        assert [(b["name"], b["weight"]) for b in backends] == README_SPLITS[label], label
+    # After --finish the old pool is no longer in the output: the README's delete removes it.
+    control_plane.kubectl("-n", ns, *README_DELETE_OLD_POOL)
+    live = live_objects(control_plane, ns, kinds)
+    assert identities(live) == {i for i in identities(objects) if i[1] == ns}
+    assert ("Deployment", ns, "vllm") not in identities(live)
+    # The adapters' downloads ran once each; no step added a Job (each reuses its marker).
+    jobs = get_json(control_plane, "jobs", "-n", ns)["items"]
+    assert len(jobs) == 3  # the model and its two adapters
