@@ -404,3 +404,8 @@ MANIFEST_DEFAULT_COMPUTED_FIELDS: tuple[str, ...] = ("metadata.annotations", "me
 #: ``terraform_data`` (the replace trigger of Jobs) exists since Terraform 1.4
 #: (https://developer.hashicorp.com/terraform/language/resources/terraform-data).
 TERRAFORM_DATA_REQUIRED_VERSION = ">= 1.4.0"
+
+# --- The test control plane (vllm_doks.rehearsal) --------------------------------------------
+
+#: etcd's health endpoint on its client URL (etcd v3.4 docs, "Monitoring etcd": ``/health``).
+ETCD_HEALTH_PATH = "/health"
