@@ -391,10 +391,29 @@ def apply_to_control_plane(
     return placed
 
 
-def remove_from_control_plane(plane: Any, dist: Path, nodes: Sequence[Mapping[str, Any]]) -> None:
+def remove_from_control_plane(
+    plane: Any, dist: Path, nodes: Sequence[Mapping[str, Any]], namespace: str
+) -> None:
+    """Delete what :func:`apply_to_control_plane` created and wait until it is gone, so the
+    next rehearsal on the same control plane starts clean (the PersistentVolume is
+    cluster-scoped and its NFS source immutable). No kubelet confirms pod deletions, so pods
+    are deleted with grace period 0."""
     files = sorted(str(p) for p in dist.rglob("*.yaml"))
     args = [a for f in files for a in ("-f", f)]
     plane.kubectl("delete", "--ignore-not-found", "--wait=false", *args, check=False)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        plane.kubectl(
+            *("delete", "pods", "--all", "-n", namespace, "--ignore-not-found"),
+            *("--grace-period=0", "--force", "--wait=false"),
+            check=False,
+        )
+        left = plane.kubectl("get", "--ignore-not-found", "-o", "name", *args, check=False)
+        if not left.stdout.strip():
+            break
+        time.sleep(2)
+    else:
+        raise RehearsalError(f"objects of {dist} still present after 180 s:\n{left.stdout}")
     for node in nodes:
         plane.remove_node(node["name"])
 
@@ -458,7 +477,7 @@ def rehearse(
             try:
                 report.pods_per_node = apply_to_control_plane(plane, dist, nodes, namespace)
             finally:
-                remove_from_control_plane(plane, dist, nodes)
+                remove_from_control_plane(plane, dist, nodes, namespace)
     finally:
         start = time.monotonic()
         project.destroy()
