@@ -16,13 +16,14 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from vllm_doks.config import HANDOFF_KEYS
 from vllm_doks.rehearsal.fake_digitalocean import FakeDigitalOcean
 
 INFRA_STACK = "vllm-infra"
@@ -421,8 +422,10 @@ def remove_from_control_plane(
 # ---------------------------------------------------------------------------- a whole cycle
 
 
-def catalogue_drift(fake: FakeDigitalOcean) -> dict[str, Any]:
-    """The catalogue changes of the drift rehearsal, one at a time: name -> callable."""
+def catalogue_drift(fake: FakeDigitalOcean) -> dict[str, Callable[[], None]]:
+    """The catalogue changes of the drift rehearsal (name -> change), each something
+    DigitalOcean does without asking: a new cheaper size of the management pool's shape, a
+    price cut that makes another size the cheapest, a new DOKS release."""
     from vllm_doks.rehearsal.fake_digitalocean import KUBERNETES_REGIONS, make_size
 
     return {
@@ -507,7 +510,9 @@ def format_report(reports: Sequence[CycleReport]) -> str:
                 "  control (same change, no lifecycle pins, as the seed's HCL): "
                 f"{r.control.changes or 'no changes'}"
             )
-        lines.append("  hand-off: " + ", ".join(f"{k}={v}" for k, v in sorted(r.outputs.items())))
+        # What the Kubernetes layer reads from the outputs file (the rest is in the file).
+        handoff = {k: r.outputs[k] for k in (*HANDOFF_KEYS, "cluster_name") if k in r.outputs}
+        lines.append("  hand-off: " + ", ".join(f"{k}={v}" for k, v in handoff.items()))
         for node, pods in sorted(r.pods_per_node.items()):
             lines.append(f"  {node}: {', '.join(sorted(pods))}")
         lines.extend(f"  note: {n}" for n in r.notes)
