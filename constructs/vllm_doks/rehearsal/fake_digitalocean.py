@@ -48,6 +48,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from vllm_doks import contracts
 from vllm_doks.gpu_catalog import GPU_SIZES
 
 #: Regions DOKS offers in this simulation (``/v2/kubernetes/options`` ``regions``).
@@ -260,11 +261,11 @@ class FakeDigitalOcean:
     def env(self, token: str = "rehearsal-token") -> dict[str, str]:
         """Environment for Terraform and the provider to use this API (the token is a dummy)."""
         return {
-            "DIGITALOCEAN_API_URL": self.url,
-            "DIGITALOCEAN_TOKEN": token,
+            contracts.DIGITALOCEAN_API_URL_ENV: self.url,
+            contracts.DIGITALOCEAN_TOKEN_ENV: token,
             # godo retries 5xx answers with 1-30 s back-off; the simulation answers none, and a
             # broken simulation should fail fast rather than wait.
-            "DIGITALOCEAN_HTTP_RETRY_MAX": "1",
+            contracts.DIGITALOCEAN_HTTP_RETRY_MAX_ENV: "1",
         }
 
     # ------------------------------------------------------------------ catalogue changes

@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from vllm_doks import contracts
 from vllm_doks.config import HANDOFF_KEYS
 from vllm_doks.rehearsal.fake_digitalocean import FakeDigitalOcean
 
@@ -260,7 +261,7 @@ class StackProject:
             "deploy",
             INFRA_STACK,
             "--auto-approve",
-            "--skip-provider-lock",
+            contracts.CDKTF_SKIP_PROVIDER_LOCK_FLAG,
             "--outputs-file",
             str(self.outputs_file),
         )
@@ -268,7 +269,9 @@ class StackProject:
         return dict(data[INFRA_STACK])
 
     def destroy(self) -> None:
-        self.cdktf("destroy", INFRA_STACK, "--auto-approve", "--skip-provider-lock")
+        self.cdktf(
+            "destroy", INFRA_STACK, "--auto-approve", contracts.CDKTF_SKIP_PROVIDER_LOCK_FLAG
+        )
 
     def plan(self) -> PlanResult:
         """``terraform plan -detailed-exitcode`` in the synthesized stack, with the changes."""
@@ -343,10 +346,10 @@ def node_objects(fake: FakeDigitalOcean, cluster_name: str) -> list[dict[str, An
         size = fake.size(pool["size"]) or {}
         gpu = GPU_SIZES.get(pool["size"])
         labels = {
-            "doks.digitalocean.com/node-pool": pool["name"],
-            "doks.digitalocean.com/node-pool-id": pool["id"],
-            "node.kubernetes.io/instance-type": pool["size"],
-            "topology.kubernetes.io/region": cluster["region"],
+            contracts.DOKS_NODE_POOL_LABEL: pool["name"],
+            contracts.DOKS_NODE_POOL_ID_LABEL: pool["id"],
+            contracts.INSTANCE_TYPE_LABEL: pool["size"],
+            contracts.REGION_LABEL: cluster["region"],
             **pool.get("labels", {}),
         }
         capacity = {
