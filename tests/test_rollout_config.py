@@ -3,7 +3,13 @@ every problem named by its key, all at once."""
 
 from __future__ import annotations
 
-from vllm_doks.rollout_config import AdapterConfig, CanaryConfig, parse_adapters, parse_canary
+from vllm_doks.rollout_config import (
+    AdapterConfig,
+    CanaryConfig,
+    parse_adapters,
+    parse_canary,
+    resolve_canaries,
+)
 from vllm_doks.validation import Problems
 
 
@@ -55,3 +61,25 @@ def test_canary_parses_and_checks_its_keys() -> None:
         "models[1].canary.promote",
         "models[1].canary.of",
     ]
+
+
+def test_canaries_pair_with_the_entry_they_name() -> None:
+    problems = Problems()
+    c = CanaryConfig(of="vllm", weight=10)
+    assert resolve_canaries(["vllm", "green", "other"], [None, c, None], problems) == {0: 1}
+    assert not problems
+    bad = Problems()
+    pairs = resolve_canaries(
+        ["vllm", "green", "blue", "self", "x"],
+        [None, c, c, CanaryConfig(of="self"), CanaryConfig(of="green")],
+        bad,
+    )
+    assert pairs == {0: 1}
+    assert [(p.field, p.value) for p in bad.items] == [
+        ("models[2].canary.of", "vllm"),  # vllm already has a canary
+        ("models[3].canary.of", "self"),
+        ("models[4].canary.of", "green"),  # green is a canary itself
+    ]
+    unknown = Problems()
+    assert resolve_canaries(["vllm"], [CanaryConfig(of="nope")], unknown) == {}
+    assert [p.field for p in unknown.items] == ["models[0].canary.of"]

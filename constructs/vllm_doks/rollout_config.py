@@ -153,3 +153,30 @@ def parse_canary(raw: object, where: str, problems: Problems, source: str) -> Ca
             values[key] = value
     ok &= problems.check("of" in raw, f"{where}.of", None, "is required: the stable entry's name")
     return CanaryConfig(**values) if ok else None  # type: ignore[arg-type]
+
+
+def resolve_canaries(
+    names: list[str], canaries: list[CanaryConfig | None], problems: Problems
+) -> dict[int, int]:
+    """Which entry is whose canary: ``{stable index: canary index}``, from the entries' pool
+    ``names`` and their ``canary:`` values (problems name ``models[i].canary.of``)."""
+    pairs: dict[int, int] = {}
+    for i, canary in enumerate(canaries):
+        if canary is None:
+            continue
+        at = f"models[{i}].canary.of"
+        if canary.of not in names:
+            problems.add(at, canary.of, f"must be the name of another entry: {', '.join(names)}")
+            continue
+        stable = names.index(canary.of)
+        if stable == i:
+            problems.add(at, canary.of, "is this entry itself; name the entry it replaces")
+        elif canaries[stable] is not None:
+            problems.add(at, canary.of, "is itself a canary; one stable pool per rollout")
+        elif stable in pairs:
+            problems.add(
+                at, canary.of, f"already has a canary (models[{pairs[stable]}]); one at a time"
+            )
+        else:
+            pairs[stable] = i
+    return pairs
