@@ -73,7 +73,7 @@ def test_default_synth_reports_the_seeds_stack2_outputs(
     default_run: tuple[Path, subprocess.CompletedProcess[str]],
 ) -> None:
     cwd, proc = default_run
-    printed = json.loads(proc.stdout)
+    printed = json.loads(proc.stdout.split("Stack 2 outputs:\n", 1)[1])
     assert printed == {
         "namespace": "vllm",
         "service_name": "vllm",
@@ -357,7 +357,7 @@ def test_capacity_plan_is_reported_and_the_seeds_ha_example_fits(tmp_path: Path)
         "3",
     )
     assert proc.returncode == 0, proc.stderr
-    assert "Qwen/Qwen2.5-72B-Instruct" in proc.stderr and "OK: the plan fits." in proc.stderr
+    assert "Qwen/Qwen2.5-72B-Instruct" in proc.stdout and "OK: the plan fits." in proc.stdout
     plan = json.loads((tmp_path / "dist" / "meta" / "capacity.json").read_text())
     (pool,) = plan["pools"]
     assert pool["quantization"] == "fp8" and pool["replicas"] == 3

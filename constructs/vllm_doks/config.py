@@ -312,6 +312,48 @@ class InfraOutputs:
     gpu_node_pool_name: str
     examples: tuple[str, ...] = ()
     """Names of the values above that are examples, not read from a deployed Stack 1."""
+    origins: Mapping[str, str] = field(default_factory=dict, compare=False)
+    """Where each value was read: ``"<file>: <key path>"``, e.g.
+    ``"infra-outputs.json: vllm-infra.nfs_host"`` (empty for example values)."""
+
+    def handoff_table(self) -> str:
+        """The values taken from Stack 1's outputs and where each came from, as a table."""
+        rows = [
+            (key, str(getattr(self, key)), self.origins.get(key, "example value"))
+            for key in HANDOFF_KEYS
+        ]
+        widths = [max(len(r[i]) for r in [("input", "value", "from"), *rows]) for i in range(3)]
+        lines = [
+            "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+            for r in [("input", "value", "from"), *rows]
+        ]
+        return "Stack 1 outputs used:\n" + "\n".join(lines)
+
+    def conflicts(self, config: ArchitectureConfig) -> list[str]:
+        """Where the outputs file and the configuration disagree, each with the value that
+        wins (the outputs': they describe what Stack 1 actually created)."""
+        from vllm_doks.cloud.infra_props import gpu_node_pool_name
+
+        if self.examples:
+            return []
+        found: list[str] = []
+        expected_pool = gpu_node_pool_name(config.name_prefix, config.gpu_size)
+        if self.gpu_node_pool_name != expected_pool:
+            found.append(
+                f"gpu_node_pool_name: the outputs' {self.gpu_node_pool_name!r} "
+                f"({self.origins.get('gpu_node_pool_name', '?')}) is used, not {expected_pool!r} "
+                f"from the config's name_prefix {config.name_prefix!r} and gpu_size "
+                f"{config.gpu_size!r}; check that the config and the outputs file belong to the "
+                "same deployment"
+            )
+        if self.nfs_size_gb != config.nfs_size_gb:
+            found.append(
+                f"nfs_size_gb: the outputs' {self.nfs_size_gb} GB "
+                f"({self.origins.get('nfs_size_gb', '?')}) is used for the PersistentVolume and "
+                f"the capacity plan, not the config's {config.nfs_size_gb}; re-deploy Stack 1 "
+                "if the config is the one you want"
+            )
+        return found
 
     @classmethod
     def examples_for(cls, config: ArchitectureConfig) -> InfraOutputs:
@@ -346,11 +388,15 @@ def parse_infra_outputs(text: str, source: str = "outputs file") -> InfraOutputs
         )
         problems.raise_if_any()
     flat: dict[str, object] = {}
+    key_path = "{}"  # how a key is spelled in the file, for the hand-off table
     if isinstance(data, dict):
         if all(isinstance(v, dict) and "value" in v for v in data.values()) and data:
             flat = {k: v["value"] for k, v in data.items()}
+            key_path = "{}.value"
         else:
-            stacks = [v for v in data.values() if isinstance(v, dict) and "nfs_host" in v]
+            stacks = {
+                name: v for name, v in data.items() if isinstance(v, dict) and "nfs_host" in v
+            }
             if len(stacks) > 1:
                 problems.add(
                     "outputs",
@@ -358,7 +404,9 @@ def parse_infra_outputs(text: str, source: str = "outputs file") -> InfraOutputs
                     "holds several stacks with nfs_host; pass one stack's outputs",
                 )
             elif stacks:
-                flat = dict(stacks[0])
+                ((stack, values),) = stacks.items()
+                flat = dict(values)
+                key_path = f"{stack}.{{}}"
             elif "nfs_host" in data:
                 flat = dict(data)
     for key in HANDOFF_KEYS:
@@ -377,6 +425,7 @@ def parse_infra_outputs(text: str, source: str = "outputs file") -> InfraOutputs
         nfs_mount_path=str(flat["nfs_mount_path"]),
         nfs_size_gb=int(str(flat["nfs_size_gb"])),
         gpu_node_pool_name=str(flat["gpu_node_pool_name"]),
+        origins={key: f"{source}: {key_path.format(key)}" for key in HANDOFF_KEYS},
     )
 
 
