@@ -20,6 +20,7 @@ from cdktf_cdktf_provider_digitalocean.kubernetes_cluster import (
 )
 from constructs import Construct
 
+from vllm_doks.props import takes_props
 from vllm_doks.validation import Problems, check_int_range, check_min_max
 
 #: ``digitalocean_kubernetes_cluster`` blocks :attr:`DoksClusterProps.gpu_cluster_flags` may set.
@@ -88,6 +89,7 @@ class DoksClusterProps:
         return problems
 
 
+@takes_props(DoksClusterProps)
 class DoksCluster(Construct):
     """A DOKS cluster whose version is the newest DigitalOcean offers, with a management node
     pool for system services on the cheapest Droplet size of the requested shape in the

@@ -51,6 +51,7 @@ from vllm_doks.cloud.infra_props import SpacesStateBackend
 from vllm_doks.cloud.model_share import DIGITALOCEAN_PROVIDER_CONSTRAINT
 from vllm_doks.cloud.state_backend import apply_state_backend, portable_local_state_path
 from vllm_doks.config import STACK2_OUTPUT_DESCRIPTIONS
+from vllm_doks.props import takes_props
 from vllm_doks.validation import Problems, check_dns_label, check_dns_subdomain
 
 #: The seed's Stack 2 outputs (its Outputs table), shared with the Kubernetes synth's report.
@@ -419,6 +420,7 @@ def _for_terraform(obj: _Object) -> dict[str, Any]:
     return obj.manifest
 
 
+@takes_props(KubernetesObjectsStackProps)
 class VllmKubernetesStack(TerraformStack):
     """Stack 2 of the reference architecture as Terraform: Stack 1's outputs from its state,
     the Kubernetes provider on the DOKS cluster, one ``kubernetes_manifest`` per object of

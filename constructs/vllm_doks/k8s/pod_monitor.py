@@ -14,6 +14,7 @@ import cdk8s
 from constructs import Construct
 
 from vllm_doks.k8s.vllm_worker_pool import PORT_NAME, VllmWorkerPool
+from vllm_doks.props import takes_props
 from vllm_doks.validation import Problems, check_dns_label, check_dns_subdomain
 
 PROMETHEUS_OPERATOR_API_VERSION = "monitoring.coreos.com/v1"
@@ -131,6 +132,7 @@ class VllmPodMonitorProps:
         return problems
 
 
+@takes_props(VllmPodMonitorProps)
 class VllmPodMonitor(Construct):
     """A Prometheus Operator ``PodMonitor`` for the ``/metrics`` of a :class:`VllmWorkerPool`.
 

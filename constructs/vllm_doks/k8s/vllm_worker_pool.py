@@ -42,6 +42,7 @@ from vllm_doks.k8s.probes import ProbeTimings
 from vllm_doks.k8s.scripts import PRESTOP_DRAIN, WAIT_FOR_MODEL, sh_command
 from vllm_doks.k8s.suppressions import HIGH_UID_REASON, checkov_skip_annotations, image_skips
 from vllm_doks.k8s.values import int_or_string, quantity
+from vllm_doks.props import takes_props
 from vllm_doks.validation import Problems, check_dns_label, check_dns_subdomain, check_int_range
 
 AntiAffinity = Literal["required", "preferred", "none"]
@@ -368,6 +369,7 @@ class VllmWorkerPoolProps:
         return problems
 
 
+@takes_props(VllmWorkerPoolProps)
 class VllmWorkerPool(Construct):
     """vLLM serving one model from an :class:`NfsModelStore`, on a DOKS GPU node pool.
 
