@@ -269,7 +269,13 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=f"Every input can also be set as an environment variable {ENV_PREFIX}<NAME> "
         "(e.g. VLLM_DOKS_REPLICAS=3); VLLM_DOKS_CONFIG and VLLM_DOKS_INFRA_OUTPUTS name the "
         "files when a CLI (cdktf, cdk8s) runs this app. Precedence: defaults < --config < "
-        "environment < flags.",
+        "environment < flags. Config file only: "
+        + "; ".join(
+            f"{f.name}: {f.metadata['help']}"
+            for f in config_fields()
+            if f.metadata.get("file_only")
+        )
+        + ".",
     )
     parser.add_argument("command", nargs="?", default="synth", choices=["synth"])
     parser.add_argument(
@@ -294,6 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     inputs = parser.add_argument_group("inputs (the seed's Terraform variables and a few more)")
     for f in config_fields():
+        if f.metadata.get("file_only"):
+            continue
         kind = f.type if isinstance(f.type, str) else f.type.__name__
         default = f.default
         help_text = f"{f.metadata['help']} [stack {f.metadata['stack']}, {kind}]"
@@ -339,7 +347,9 @@ def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) -
     env = dict(os.environ if env is None else env)
     args = build_parser().parse_args(argv)
     overrides = {
-        f.name: getattr(args, f.name) for f in config_fields() if getattr(args, f.name) is not None
+        f.name: getattr(args, f.name)
+        for f in config_fields()
+        if getattr(args, f.name, None) is not None
     }
     layers = _layers_from(args, env)
     outdirs = {
