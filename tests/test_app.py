@@ -320,6 +320,8 @@ def test_examples_project_synthesizes_valid_objects(tmp_path: Path) -> None:
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(f"wrote {tmp_path / 'my-inference.yaml'} (12 objects: ")
+    assert proc.stderr == ""  # cdk8s imported first, and still no Node banner
     objs = objects(tmp_path)
     assert objs[("Deployment", "qwen")]["metadata"]["namespace"] == "team-a"
     assert objs[("HTTPRoute", "qwen-route")]["spec"]["parentRefs"][0]["name"] == "team-a-gateway"
