@@ -192,3 +192,16 @@ def test_installed_wheel_wires_node_whatever_the_import_order(wheel: Path, tmp_p
         timeout=300,
     )
     _assert_node_22_without_vllm_doks(proc)
+    # The documented console script, outside the repository.
+    synth = subprocess.run(
+        [str(venv / "bin" / "vllm-doks"), "synth", "--layer", "k8s", "--k8s-outdir", "out"],
+        cwd=tmp_path,
+        env=_fresh_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert synth.returncode == 0, synth.stderr
+    assert "synthesized k8s layer -> out/" in synth.stdout
+    assert "end-of-life" not in synth.stderr.lower()
+    assert "kind: Deployment" in (tmp_path / "out" / "vllm.yaml").read_text()
