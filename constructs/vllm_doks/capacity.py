@@ -8,26 +8,29 @@ a :class:`CapacityReport` out, with a human table, deterministic JSON and the
 Units: every ``*_gb`` here is GiB (2**30 bytes), as elsewhere in this library
 (``nfs_size_gb`` is the share's GiB) and as the GPU slugs' memory figures are.
 
-The estimates are deliberately simple; they catch plans that cannot work, they do not tune:
+What vLLM would do with each replica comes from :mod:`vllm_doks.model_arch` (vLLM v0.18's
+own arithmetic, with its sources): weights per GPU from the model's architecture (built-in
+table or a ``config.json``; only Linear layers quantized, ``embed_tokens``/``lm_head`` in
+bf16, split by tensor parallelism), usable memory = GPU memory as CUDA reports it x
+``--gpu-memory-utilization``, KV memory after a profiling estimate, KV tokens, max length
+and concurrency, and vLLM's start/refuse verdict with fixes. Only when the architecture is
+unknown and ``parameters_b`` is given does the older weights-only check apply (weights =
+parameters x bytes per parameter, refused under :data:`MIN_KV_HEADROOM_GB` of headroom).
 
-* Weight memory = parameters x bytes per parameter of the quantization
-  (:func:`bytes_per_parameter`). Layers vLLM keeps unquantized (embeddings, ``lm_head``)
-  are not counted separately.
-* A replica uses every GPU of one node (``--tensor-parallel-size`` = GPUs of the size); its
-  usable memory is ``GPU memory x --gpu-memory-utilization``; what is left after the weights
-  is the KV-cache headroom (activations and CUDA graphs also come out of it, so a small
-  headroom means few concurrent sequences).
+* A replica uses every GPU of one node (``--tensor-parallel-size`` = GPUs of the size).
 * GPU nodes: one replica per node (hard anti-affinity, and in any case a replica takes all
   GPUs of its node); pools on the same GPU size add up.
-* NFS: each distinct model's checkpoint once, at its size on disk, plus 10 % slack. The
-  checkpoint is taken to be bf16 (2 bytes a parameter) unless the model id names a
-  pre-quantized checkpoint (``FP8``/``INT8``/``W8A8`` -> 1 byte; ``AWQ``/``GPTQ``/``INT4``/
-  ``W4A16``/``4bit`` -> ~0.56) or the quantization is AWQ/GPTQ (which need pre-quantized
-  weights). Online ``fp8`` quantization reads a bf16 checkpoint.
+* NFS: each distinct model's checkpoint once, at its size on disk, plus 10 % slack: bf16
+  unless the model id names a pre-quantized checkpoint (``FP8``/``INT8``/``W8A8`` -> 1 byte
+  per Linear parameter; ``AWQ``/``GPTQ``/``INT4``/``W4A16``/``4bit`` -> ~0.52) or the
+  quantization is AWQ/GPTQ. Online ``fp8`` quantization reads a bf16 checkpoint.
+* Host side: RAM for eager safetensors loading and ``/dev/shm`` against the node's RAM;
+  cost per hour and per month at the minimum and maximum replica counts.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -36,6 +39,16 @@ from types import MappingProxyType
 from typing import Any
 
 from vllm_doks.gpu_catalog import GPU_SIZES, GpuSize, unknown_size_problem
+from vllm_doks.model_arch import (
+    KV_CACHE_DTYPE_BYTES,
+    MODEL_ARCHITECTURES,
+    ModelArchitecture,
+    VllmMemoryPlan,
+    batch_defaults,
+    linear_bytes,
+    lookup_architecture,
+    plan_vllm_memory,
+)
 from vllm_doks.validation import Problem, Problems, ValidationError, check_int_range
 
 _GIB = float(2**30)
@@ -241,6 +254,35 @@ class PoolPlan:
     max_replicas: int | None = None
     """Most replicas an autoscaler may run (at least ``replicas``): the GPU nodes needed are
     counted for it. ``None`` (default): no autoscaling, ``replicas`` is the count."""
+    architecture: ModelArchitecture | None = None
+    """The model's architecture (e.g. from :func:`~vllm_doks.model_arch.load_architecture`).
+    Default ``None``: the built-in table
+    (:data:`~vllm_doks.model_arch.MODEL_ARCHITECTURES`)."""
+    max_model_len: int | None = None
+    """vLLM ``--max-model-len``: a length, ``-1`` for vLLM's auto-fit. Default ``None``:
+    vLLM's default, the model's own maximum."""
+    kv_cache_dtype: str | None = None
+    """vLLM ``--kv-cache-dtype`` (``fp8`` halves the KV cache). Default ``None``: ``auto``."""
+    max_num_batched_tokens: int | None = None
+    """vLLM ``--max-num-batched-tokens``. Default ``None``: vLLM's per-GPU default."""
+    max_num_seqs: int | None = None
+    """vLLM ``--max-num-seqs``. Default ``None``: vLLM's per-GPU default."""
+    shm_gb: float = 16.0
+    """Size of the pod's memory-backed ``/dev/shm``, GiB (it counts as host RAM). Default 16."""
+    min_replicas: int | None = None
+    """Fewest replicas an autoscaler keeps, for the cost line. Default ``None``: ``replicas``."""
+
+
+#: Largest checkpoint shard assumed, GiB (Hugging Face ``save_pretrained`` writes 5 GB
+#: shards by default). Eager safetensors loading holds a shard's bytes and its tensors at
+#: once in every tensor-parallel worker.
+SHARD_GB = 5e9 / 2**30
+#: Host memory of one vLLM process besides the shard being loaded (Python, CUDA context,
+#: tokenizer), GiB. An estimate.
+PROCESS_BASELINE_GB = 3.0
+#: Hours in a month for the cost line (DigitalOcean bills up to 672 h/month for Droplets;
+#: GPU Droplets run continuously here, so the calendar average is used).
+HOURS_PER_MONTH = 730
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -282,9 +324,25 @@ class PoolEstimate:
     max_replicas: int | None = None
     """The autoscaling maximum, if any (left out of :meth:`CapacityReport.to_dict` when
     ``None``)."""
+    architecture_source: str | None = None
+    """Where the architecture came from (``config.json`` URL or path); ``None``: only a
+    parameter count was known (no KV-cache plan)."""
+    vllm: VllmMemoryPlan | None = None
+    """vLLM's memory arithmetic for one replica (per GPU), when the architecture is known."""
+    kv_cache_dtype: str = "auto"
+    host_ram_gb: float | None = None
+    """Host RAM of one node, GiB."""
+    host_ram_needed_gb: float | None = None
+    """Host RAM loading needs (eager safetensors per TP worker + /dev/shm), GiB: an estimate."""
+    cost_per_hour_usd: tuple[float, float] | None = None
+    """GPU nodes' price per hour at the minimum and maximum replica counts."""
+    min_replicas: int | None = None
+    """The autoscaling minimum, if any (for the cost line)."""
 
     @property
     def fits(self) -> bool:
+        if self.vllm is not None:
+            return self.vllm.starts
         return self.kv_headroom_gb is not None and self.kv_headroom_gb > 0
 
 
@@ -316,11 +374,7 @@ class CapacityReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "pools": [
-                _round_floats({k: v for k, v in vars(p).items() if k != "max_replicas"})
-                | ({"max_replicas": p.max_replicas} if p.max_replicas is not None else {})
-                for p in self.pools
-            ],
+            "pools": [_pool_dict(p) for p in self.pools],
             "gpu_nodes": {
                 slug: {
                     "needed": self.gpu_nodes_needed[slug],
@@ -345,25 +399,28 @@ class CapacityReport:
         header = (
             "pool",
             "model",
-            "params",
             "quant",
+            "kv",
             "gpu size",
             "TP",
             "repl",
-            "weights",
-            "GPU mem",
-            "usable",
-            "KV headroom",
+            "weights/GPU",
+            "usable/GPU",
+            "KV memory",
+            "KV tokens",
+            "max len",
+            "conc",
             "startup",
         )
         rows = [header]
         for p in self.pools:
+            v = p.vllm
             rows.append(
                 (
                     p.name,
                     p.model_id,
-                    _fmt(p.parameters_b, "B", 2) if p.parameters_b is not None else "?",
                     p.quantization or "none",
+                    p.kv_cache_dtype,
                     p.gpu_size,
                     str(p.tensor_parallel_size or "?"),
                     (
@@ -371,23 +428,43 @@ class CapacityReport:
                         if p.max_replicas is not None
                         else str(p.replicas)
                     ),
-                    _fmt(p.weights_gb, " GiB"),
-                    _fmt(p.gpu_memory_per_replica_gb, " GiB"),
-                    _fmt(p.usable_gb, " GiB"),
-                    (
-                        f"{p.kv_headroom_gb:.1f} GiB ({p.kv_headroom_pct:.0f}%)"
-                        if p.kv_headroom_gb is not None and p.kv_headroom_pct is not None
-                        else "?"
-                    ),
+                    _fmt(v.weights_gib if v else _per_gpu(p.weights_gb, p), " GiB"),
+                    _fmt(v.requested_gib if v else _per_gpu(p.usable_gb, p), " GiB"),
+                    _fmt(v.available_kv_gib if v else _per_gpu(p.kv_headroom_gb, p), " GiB"),
+                    f"{v.kv_tokens:,}" if v else "?",
+                    str(v.max_model_len) if v else "?",
+                    f"{v.max_concurrency:.1f}x" if v else "?",
                     f"{p.startup_window_seconds}s" if p.startup_window_seconds else "?",
                 )
             )
         widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-        lines = ["Capacity plan (GiB; usable = GPU mem x --gpu-memory-utilization)"]
+        lines = [
+            "Capacity plan (per GPU; usable = GPU memory as CUDA reports it x "
+            "--gpu-memory-utilization; KV memory = usable - weights - profiling estimate)"
+        ]
         for i, r in enumerate(rows):
             lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
             if i == 0:
                 lines.append("  ".join("-" * w for w in widths))
+        for p in self.pools:
+            if p.host_ram_needed_gb is not None and p.host_ram_gb is not None:
+                lines.append(
+                    f"Host RAM {p.gpu_size}: loading needs ~{p.host_ram_needed_gb:.0f} GiB "
+                    f"(eager safetensors x {p.tensor_parallel_size} worker(s) + /dev/shm), "
+                    f"node has {p.host_ram_gb:.0f} GiB"
+                )
+            if p.cost_per_hour_usd is not None:
+                low, high = p.cost_per_hour_usd
+                lines.append(
+                    f"Cost {p.name}: ${low:,.2f}/h (${low * HOURS_PER_MONTH:,.0f}/month) at "
+                    f"{p.min_replicas or p.replicas} replica(s)"
+                    + (
+                        f", ${high:,.2f}/h (${high * HOURS_PER_MONTH:,.0f}/month) at "
+                        f"{p.max_replicas}"
+                        if p.max_replicas is not None
+                        else ""
+                    )
+                )
         for slug in sorted(self.gpu_nodes_needed):
             have = self.gpu_nodes_available.get(slug)
             lines.append(
@@ -504,43 +581,108 @@ def _estimate_pool(
         "must be a fraction greater than 0 and at most 1, e.g. 0.9",
     )
 
+    arch = pool.architecture or lookup_architecture(pool.model_id)
     source = "prop"
     params = pool.parameters_b
-    if params is None:
+    if params is None and arch is not None:
+        params = arch.total_parameters() / 1e9
+        source = "architecture"
+    elif params is None:
         params = lookup_parameters_b(pool.model_id)
         source = "table" if params is not None else "unknown"
         if params is None:
             problems.add(
-                f"{where}.parameters_b",
+                f"{where}.model_config_json",
                 None,
                 f"model {pool.model_id!r} is not in the built-in table "
-                f"({', '.join(sorted(MODEL_PARAMETERS_B))}): pass parameters_b, its "
-                "parameter count in billions (see its model card)",
+                f"({', '.join(sorted(MODEL_ARCHITECTURES))}): pass the path of its "
+                "config.json (model_config_json) for a KV-cache plan, or at least "
+                "parameters_b, its parameter count in billions (weights only)",
             )
     elif not (isinstance(params, int | float) and not isinstance(params, bool) and params > 0):
         problems.add(f"{where}.parameters_b", params, "must be a number of billions above 0")
         params = None
 
     mem_bpp: float | None
+    lin_bpp: float | None
     try:
         mem_bpp = memory_bytes_per_parameter(pool.model_id, pool.quantization)
+        lin_bpp = linear_bytes(pool.model_id, pool.quantization)
     except ValidationError as err:
         problems.extend(Problem(f"{where}.{p.field}", p.value, p.expected) for p in err.problems)
-        mem_bpp = None
+        mem_bpp = lin_bpp = None
+    kv_dtype = (pool.kv_cache_dtype or "auto").strip().lower()
+    kv_ok = problems.check(
+        kv_dtype in KV_CACHE_DTYPE_BYTES,
+        f"{where}.kv_cache_dtype",
+        pool.kv_cache_dtype,
+        f"must be one of vLLM's --kv-cache-dtype values: {', '.join(KV_CACHE_DTYPE_BYTES)}",
+    )
+    max_len = pool.max_model_len
+    len_ok = max_len is None or problems.check(
+        isinstance(max_len, int)
+        and not isinstance(max_len, bool)
+        and (max_len == -1 or max_len >= 1),
+        f"{where}.max_model_len",
+        max_len,
+        "must be a whole number of tokens (at least 1), or -1 for vLLM's auto-fit",
+    )
 
-    weights = weights_gb(params, mem_bpp) if params is not None and mem_bpp is not None else None
+    tp = size.tensor_parallel_size if size is not None else None
+    vllm: VllmMemoryPlan | None = None
+    if (
+        arch is not None
+        and size is not None
+        and tp is not None
+        and lin_bpp is not None
+        and util_ok
+        and kv_ok
+        and len_ok
+    ):
+        tokens_default, seqs_default = batch_defaults(size.reported_gpu_memory_gb, size.gpu_model)
+        settings = _Settings(
+            arch=arch,
+            tp=tp,
+            util=util,
+            lin_bpp=lin_bpp,
+            kv_dtype=kv_dtype,
+            max_len=max_len,
+            batched=pool.max_num_batched_tokens or tokens_default,
+            seqs=pool.max_num_seqs or seqs_default,
+        )
+        vllm = settings.plan(size)
+        if not vllm.starts:
+            problems.add(
+                f"{where}.gpu_size",
+                size.slug,
+                f"vLLM would refuse to start {pool.model_id} "
+                f"({pool.quantization or 'unquantized'}, kv_cache_dtype {kv_dtype}) on "
+                f"{size.slug} at --gpu-memory-utilization {util}: {vllm.refusal}. "
+                f"Fixes: {'; '.join(settings.fixes(size, vllm)) or 'none found'}",
+            )
+
+    weights = (
+        vllm.weights_gib * tp
+        if vllm is not None and tp is not None
+        else weights_gb(params, mem_bpp)
+        if params is not None and mem_bpp is not None
+        else None
+    )
     disk = (
-        weights_gb(params, checkpoint_bytes_per_parameter(pool.model_id, pool.quantization))
+        _checkpoint_gb(arch, pool.model_id, pool.quantization)
+        if arch is not None
+        else weights_gb(params, checkpoint_bytes_per_parameter(pool.model_id, pool.quantization))
         if params is not None
         else None
     )
-    per_replica = size.total_gpu_memory_gb if size is not None else None
+    per_replica = size.reported_gpu_memory_gb * size.gpu_count if size is not None else None
     usable = per_replica * util if per_replica is not None and util_ok else None
     headroom = usable - weights if usable is not None and weights is not None else None
     headroom_pct = 100.0 * headroom / usable if headroom is not None and usable else None
 
     if (
-        headroom is not None
+        vllm is None
+        and headroom is not None
         and weights is not None
         and usable is not None
         and size is not None
@@ -549,7 +691,7 @@ def _estimate_pool(
         fits = [
             s.slug
             for s in GPU_SIZES.values()
-            if s.total_gpu_memory_gb * util - weights >= MIN_KV_HEADROOM_GB
+            if s.reported_gpu_memory_gb * s.gpu_count * util - weights >= MIN_KV_HEADROOM_GB
         ]
         suggestion = f" (sizes that would hold them: {', '.join(sorted(fits))})" if fits else ""
         problems.add(
@@ -562,6 +704,29 @@ def _estimate_pool(
             "quantize (e.g. fp8), pick a bigger GPU size, or use a multi-GPU size for tensor "
             f"parallelism{suggestion}",
         )
+
+    host_needed = (
+        tp * (2 * SHARD_GB + PROCESS_BASELINE_GB) + pool.shm_gb if tp is not None else None
+    )
+    if size is not None and size.host_ram_gb is not None and host_needed is not None:
+        problems.check(
+            host_needed <= size.host_ram_gb,
+            f"{where}.gpu_size",
+            size.slug,
+            f"loading needs ~{host_needed:.0f} GiB of host RAM (eager safetensors loading "
+            f"holds a ~{SHARD_GB:.1f} GiB shard twice in each of {tp} worker(s), plus "
+            f"/dev/shm) but the node has {size.host_ram_gb:.0f} GiB: pick a larger size",
+        )
+    top = pool.replicas if pool.max_replicas is None else pool.max_replicas
+    bottom = pool.replicas if pool.min_replicas is None else pool.min_replicas
+    cost = (
+        (size.price_per_hour_usd * bottom, size.price_per_hour_usd * top)
+        if size is not None
+        and size.price_per_hour_usd is not None
+        and isinstance(bottom, int)
+        and isinstance(top, int)
+        else None
+    )
 
     window = (
         startup_window_seconds(disk, plan.nfs_read_mb_per_s, plan.startup_base_seconds)
@@ -590,8 +755,135 @@ def _estimate_pool(
         checkpoint_gb=disk,
         startup_window_seconds=window,
         max_replicas=pool.max_replicas,
+        architecture_source=arch.source if arch is not None else None,
+        vllm=vllm,
+        kv_cache_dtype=kv_dtype,
+        host_ram_gb=size.host_ram_gb if size is not None else None,
+        host_ram_needed_gb=host_needed,
+        cost_per_hour_usd=cost,
+        min_replicas=pool.min_replicas,
     )
     return estimate, size
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Settings:
+    """One replica's vLLM settings, to re-plan with one thing changed (the fixes)."""
+
+    arch: ModelArchitecture
+    tp: int
+    util: float
+    lin_bpp: float
+    kv_dtype: str
+    max_len: int | None
+    batched: int
+    seqs: int
+
+    def plan(self, size: GpuSize, **changes: Any) -> VllmMemoryPlan:
+        s = dataclasses.replace(self, **changes) if changes else self
+        return plan_vllm_memory(
+            s.arch,
+            gpu_memory_gib=size.reported_gpu_memory_gb,
+            tensor_parallel_size=size.tensor_parallel_size,
+            gpu_memory_utilization=s.util,
+            linear_bytes_per_param=s.lin_bpp,
+            kv_dtype_bytes=KV_CACHE_DTYPE_BYTES[s.kv_dtype],
+            max_model_len=s.max_len,
+            max_num_batched_tokens=s.batched,
+            max_num_seqs=s.seqs,
+        )
+
+    def fixes(self, size: GpuSize, refused: VllmMemoryPlan) -> list[str]:
+        """Changes that make vLLM start, each with its number, cheapest first."""
+        out: list[str] = []
+        if refused.max_model_len > refused.derived_max_len:
+            return [f"max_model_len: {refused.derived_max_len} (the model's maximum) or less"]
+        if refused.estimated_max_len > 0:
+            out.append(f"max_model_len: {_round_len(refused.estimated_max_len)}")
+        if self.kv_dtype not in ("fp8", "fp8_e4m3", "fp8_e5m2"):
+            fp8 = self.plan(size, kv_dtype="fp8")
+            if fp8.starts:
+                out.append("kv_cache_dtype: fp8")
+            elif fp8.estimated_max_len > 0:
+                out.append(
+                    f"kv_cache_dtype: fp8 with max_model_len: {_round_len(fp8.estimated_max_len)}"
+                )
+        for step in range(1, 100):
+            util = round(self.util + step / 100, 2)
+            if util > 0.95:
+                break
+            if self.plan(size, util=util).starts:
+                out.append(f"gpu_memory_utilization: {util}")
+                break
+        if not any(f.startswith("gpu_memory_utilization") for f in out):
+            combo = self.plan(size, util=0.95, kv_dtype="fp8", max_len=None)
+            if combo.estimated_max_len > 0 and combo.available_kv_gib > 0:
+                out.append(
+                    "gpu_memory_utilization: 0.95 with kv_cache_dtype: fp8 and max_model_len: "
+                    f"{_round_len(combo.estimated_max_len)}"
+                )
+        bigger = sorted(
+            (
+                (other.price_per_hour_usd or math.inf, other.slug)
+                for other in GPU_SIZES.values()
+                if other.slug != size.slug
+                and other.vendor == size.vendor
+                and self.plan(other).starts
+            ),
+        )
+        if bigger:
+            out.append(
+                "gpu_size: "
+                + ", ".join(
+                    f"{slug}" + (f" (${price:.2f}/h)" if price != math.inf else "")
+                    for price, slug in bigger
+                )
+            )
+        return out
+
+
+def _round_len(length: int) -> int:
+    """A round max length at or below ``length`` (a multiple of 1024 from 4096 up)."""
+    return length // 1024 * 1024 if length >= 4096 else length // 16 * 16 or length
+
+
+def _checkpoint_gb(arch: ModelArchitecture, model_id: str, quantization: str | None) -> float:
+    """The checkpoint's size on disk, GiB (what NFS stores and the pod reads)."""
+    from vllm_doks.model_arch import checkpoint_linear_bytes, weights_gib_per_gpu
+
+    return weights_gib_per_gpu(arch, 1, checkpoint_linear_bytes(model_id, quantization))
+
+
+def _per_gpu(value: float | None, pool: PoolEstimate) -> float | None:
+    return value / pool.gpu_count if value is not None and pool.gpu_count else value
+
+
+def _pool_dict(p: PoolEstimate) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in vars(p).items():
+        if key in ("max_replicas", "min_replicas") and value is None:
+            continue
+        if key == "vllm":
+            if value is not None:
+                plan = vars(value)
+                out["kv"] = {k: _jsonable(v) for k, v in plan.items()} | {
+                    "verdict": "start" if value.starts else "refuse"
+                }
+            continue
+        if key == "cost_per_hour_usd":
+            if value is not None:
+                low, high = value
+                out["cost"] = {
+                    "per_hour_usd": {"min_replicas": round(low, 2), "max_replicas": round(high, 2)},
+                    "per_month_usd": {
+                        "min_replicas": round(low * HOURS_PER_MONTH, 2),
+                        "max_replicas": round(high * HOURS_PER_MONTH, 2),
+                    },
+                    "hours_per_month": HOURS_PER_MONTH,
+                }
+            continue
+        out[key] = _jsonable(value)
+    return out
 
 
 def _slug_of(gpu_size: str | GpuSize) -> str:

@@ -197,7 +197,7 @@ def synth(
     them on two cores at once. Returns the Kubernetes layer's report (Stack 2 outputs etc.).
     ``log`` receives progress (the capacity plan), ``warn`` the warnings.
     """
-    from vllm_doks.preflight import cloud_problems, kubernetes_problems
+    from vllm_doks.preflight import cloud_problems, kubernetes_problems, unplanned_models
 
     outputs = infra_outputs or InfraOutputs.examples_for(config)
     want_cloud, want_k8s = "cloud" in layers, "k8s" in layers
@@ -239,12 +239,20 @@ def synth(
         for staging in staged.values():
             shutil.rmtree(staging, ignore_errors=True)
 
-    if report.get("capacity_table"):
-        log(report.pop("capacity_table"))
-    elif want_k8s:
+    table = report.pop("capacity_table", None)
+    if table:
+        log(table)
+    if want_k8s and config.models and (missing := unplanned_models(config)):
+        warn(
+            f"NOTE: the capacity plan leaves out {', '.join(missing)}: not in the built-in "
+            "table; set parameters_b in their models: entries to have GPU memory and NFS "
+            "space checked."
+        )
+    elif want_k8s and not config.models and not table:
         warn(
             f"NOTE: no capacity plan: {config.model_id} is not in the built-in table; set "
-            "model_parameters_b to have GPU memory and NFS space checked."
+            "model_config_json (the model's config.json) to have the KV cache, GPU memory and "
+            "NFS space checked, or model_parameters_b for weights only."
         )
     if want_k8s and outputs.examples:
         warn(

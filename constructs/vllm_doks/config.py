@@ -161,6 +161,27 @@ class ArchitectureConfig:
         "2",
     )
     quantization: str = _input("", "Quantization method (e.g., fp8); empty for none", "2")
+    max_model_len: str = _input(
+        "",
+        "vLLM --max-model-len: a number of tokens, or 'auto' (vLLM's -1: the longest that "
+        "fits the KV cache); empty: not passed (vLLM uses the model's own maximum)",
+        "2",
+    )
+    kv_cache_dtype: str = _input(
+        "", "vLLM --kv-cache-dtype (e.g. fp8 halves the KV cache); empty: not passed (auto)", "2"
+    )
+    gpu_memory_utilization: str = _input(
+        "",
+        "vLLM --gpu-memory-utilization, a fraction of GPU memory (e.g. 0.95); empty: not "
+        "passed (vLLM's 0.9)",
+        "2",
+    )
+    model_config_json: str = _input(
+        "",
+        "Path of the model's config.json, for the capacity plan of a model outside the "
+        "built-in table",
+        "2",
+    )
     hf_token_secret: str = _input(
         "hf-token",
         "Secret holding HF_TOKEN for gated models (create it with kubectl; optional)",
@@ -282,7 +303,7 @@ class ArchitectureConfig:
         model of the top-level keys (``model_id``, ``replicas``, ...)."""
         from vllm_doks.k8s.names import dns_label, model_name_from_id
 
-        top_max_len = str(getattr(self, "max_model_len", "") or "")
+        top_max_len = str(self.max_model_len or "")
         if not self.models:
             return (
                 ServedModel(

@@ -29,12 +29,14 @@ Sources (checked 2026-11):
   Docker Hub as vllm/vllm-openai-rocm" (published upstream since 2026-01-20; before that AMD
   published ``rocm/vllm``). We pin the same release as the CUDA image, ``v0.18.0``.
 
-Memory figures are the slug's nominal GiB per GPU; the device may report slightly less (an
-L40S shows about 45 GiB with ECC on), which ``--gpu-memory-utilization`` leaves room for.
+Memory figures are the slug's nominal GiB per GPU; the device reports less (an H100 80GB
+79.19 GiB, an L40S 44.39 GiB), which ``cuda_memory_gb`` records for the capacity plan
+(sources at the host-side rows below).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -101,6 +103,16 @@ class GpuSize:
     )
     """``digitalocean_kubernetes_cluster`` arguments this size needs (AMD: device plugin and
     metrics exporter); empty for NVIDIA."""
+    cuda_memory_gb: float | None = None
+    """Memory of one GPU in GiB as the CUDA/ROCm runtime reports it (what vLLM multiplies by
+    ``--gpu-memory-utilization``), e.g. 79.19 for an H100 80 GB. Default ``None``: the
+    nominal ``gpu_memory_gb`` less 1 %."""
+    vcpus: int | None = None
+    """vCPUs of the Droplet. Default ``None`` (unknown)."""
+    host_ram_gb: float | None = None
+    """Host memory of the Droplet, GiB. Default ``None`` (unknown)."""
+    price_per_hour_usd: float | None = None
+    """On-demand price of the Droplet per hour, USD. Default ``None`` (unknown)."""
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -159,6 +171,13 @@ class GpuSize:
         return self.gpu_count * self.gpu_memory_gb
 
     @property
+    def reported_gpu_memory_gb(self) -> float:
+        """Memory of one GPU as CUDA reports it, GiB (see :attr:`cuda_memory_gb`)."""
+        if self.cuda_memory_gb is not None:
+            return self.cuda_memory_gb
+        return self.gpu_memory_gb * 0.99
+
+    @property
     def tensor_parallel_size(self) -> int:
         return tensor_parallel_size(self)
 
@@ -202,10 +221,41 @@ def custom_gpu_size(
     )
 
 
-def _size(slug: str, vendor: Vendor, count: int, memory: float, model: str) -> GpuSize:
-    return custom_gpu_size(
-        slug, vendor=vendor, gpu_count=count, gpu_memory_gb=memory, gpu_model=model
+def _size(
+    slug: str,
+    vendor: Vendor,
+    count: int,
+    memory: float,
+    model: str,
+    host: tuple[float, int, float, float | None],
+) -> GpuSize:
+    cuda, vcpus, ram, price = host
+    return dataclasses.replace(
+        custom_gpu_size(
+            slug, vendor=vendor, gpu_count=count, gpu_memory_gb=memory, gpu_model=model
+        ),
+        cuda_memory_gb=cuda,
+        vcpus=vcpus,
+        host_ram_gb=ram,
+        price_per_hour_usd=price,
     )
+
+
+# Host side of each size: (GPU memory as CUDA/ROCm reports it per GPU in GiB, vCPUs, host
+# RAM in GiB, USD per hour). Sources:
+# * CUDA-reported memory: vLLM's own start-up logs ("total_gpu_memory (79.19GiB)" for H100
+#   80GB HBM3, quoted in vllm-doks issue #12 and seen from 79.11 to 79.33 in vLLM logs;
+#   "total_gpu_memory (44.39GiB)" for L40S and "(139.81GiB)" for H200 in published vLLM
+#   0.7/0.8 logs; "total_gpu_memory (191.45GiB)" in a published vLLM log on one MI300X).
+#   RTX 6000 Ada: 47.5 is what vLLM logs of 48 GB cards show (47.37-47.50), not a log of
+#   this card; RTX 4000 Ada: nominal less ~1.5 % (19.7). Both ESTIMATES.
+# * vCPUs and RAM: DigitalOcean GPU Droplet plans (docs.digitalocean.com/products/droplets/
+#   details/features/, GPU Droplets): H100/H200/MI300X x1 20-24 vCPUs 240 GiB, x8 160-192
+#   vCPUs 1920 GiB; L40S and RTX 6000 Ada 8 vCPUs 64 GiB; RTX 4000 Ada 8 vCPUs 32 GiB.
+#   Not re-read here (the page was not in the search index): check before relying on them.
+# * Prices: docs.digitalocean.com/products/droplets/details/pricing/ (validated 28 May
+#   2026): H100 $3.39/h, H100x8 $23.92/h, L40s $1.57/h, RTX 4000 $0.76/h, RTX 6000 $1.89/h,
+#   MI300X $1.99/h, MI300X (8x) $15.92/h. H200: not in the retrieved excerpt (None).
 
 
 #: GPU Droplet sizes DOKS offers for node pools, by slug (see the module doc for sources).
@@ -213,15 +263,28 @@ GPU_SIZES: Mapping[str, GpuSize] = MappingProxyType(
     {
         s.slug: s
         for s in (
-            _size("gpu-h100x1-80gb", "nvidia", 1, 80, "NVIDIA H100"),
-            _size("gpu-h100x8-640gb", "nvidia", 8, 80, "NVIDIA H100"),
-            _size("gpu-h200x1-141gb", "nvidia", 1, 141, "NVIDIA H200"),
-            _size("gpu-h200x8-1128gb", "nvidia", 8, 141, "NVIDIA H200"),
-            _size("gpu-l40sx1-48gb", "nvidia", 1, 48, "NVIDIA L40S"),
-            _size("gpu-6000adax1-48gb", "nvidia", 1, 48, "NVIDIA RTX 6000 Ada"),
-            _size("gpu-4000adax1-20gb", "nvidia", 1, 20, "NVIDIA RTX 4000 Ada"),
-            _size("gpu-mi300x1-192gb", "amd", 1, 192, "AMD Instinct MI300X"),
-            _size("gpu-mi300x8-1536gb", "amd", 8, 192, "AMD Instinct MI300X"),
+            _size("gpu-h100x1-80gb", "nvidia", 1, 80, "NVIDIA H100", (79.19, 20, 240, 3.39)),
+            _size("gpu-h100x8-640gb", "nvidia", 8, 80, "NVIDIA H100", (79.19, 160, 1920, 23.92)),
+            _size("gpu-h200x1-141gb", "nvidia", 1, 141, "NVIDIA H200", (139.81, 24, 240, None)),
+            _size("gpu-h200x8-1128gb", "nvidia", 8, 141, "NVIDIA H200", (139.81, 192, 1920, None)),
+            _size("gpu-l40sx1-48gb", "nvidia", 1, 48, "NVIDIA L40S", (44.39, 8, 64, 1.57)),
+            _size(
+                "gpu-6000adax1-48gb", "nvidia", 1, 48, "NVIDIA RTX 6000 Ada", (47.5, 8, 64, 1.89)
+            ),
+            _size(
+                "gpu-4000adax1-20gb", "nvidia", 1, 20, "NVIDIA RTX 4000 Ada", (19.7, 8, 32, 0.76)
+            ),
+            _size(
+                "gpu-mi300x1-192gb", "amd", 1, 192, "AMD Instinct MI300X", (191.45, 20, 240, 1.99)
+            ),
+            _size(
+                "gpu-mi300x8-1536gb",
+                "amd",
+                8,
+                192,
+                "AMD Instinct MI300X",
+                (191.45, 160, 1920, 15.92),
+            ),
         )
     }
 )

@@ -11,6 +11,7 @@ provider.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from vllm_doks.capacity import (
     CapacityReport,
@@ -27,8 +28,15 @@ from vllm_doks.config import (
     ServedModel,
 )
 from vllm_doks.gpu_catalog import GPU_SIZES
+from vllm_doks.model_arch import (
+    KV_CACHE_DTYPE_BYTES,
+    ModelArchitecture,
+    load_architecture,
+    lookup_architecture,
+)
 from vllm_doks.validation import (
     Problems,
+    ValidationError,
     check_dns_label,
     check_dns_subdomain,
     check_int_range,
@@ -40,6 +48,93 @@ def _renamed(problems: Problems, source: Problems, names: Mapping[str, str]) -> 
     for p in source.items:
         if p.field in names:
             problems.add(names[p.field], p.value, p.expected)
+
+
+@dataclass(frozen=True)
+class VllmSettings:
+    """The config's vLLM memory settings, typed; ``None`` where not set (not passed)."""
+
+    max_model_len: int | None
+    """A length, or -1 for ``auto``."""
+    kv_cache_dtype: str | None
+    gpu_memory_utilization: float | None
+
+
+def parse_max_model_len(raw_value: str, field_name: str, problems: Problems) -> int | None:
+    """``--max-model-len`` from a config value: a length, -1 for ``auto``, None when empty;
+    a bad value adds a problem under ``field_name`` and gives None."""
+    raw = raw_value.strip().lower()
+    if raw in ("auto", "-1"):
+        return -1
+    if not raw:
+        return None
+    try:
+        max_len = int(raw)
+    except ValueError:
+        max_len = 0
+    if max_len < 1:
+        problems.add(
+            field_name,
+            raw_value,
+            "must be a whole number of tokens (at least 1), 'auto' (vLLM's -1: the longest "
+            "that fits the KV cache), or empty for the model's own maximum",
+        )
+        return None
+    return max_len
+
+
+def vllm_settings(config: ArchitectureConfig, problems: Problems) -> VllmSettings:
+    """Parse ``max_model_len``, ``kv_cache_dtype`` and ``gpu_memory_utilization``, adding a
+    problem (field, value, what is valid) for each bad one."""
+    max_len = parse_max_model_len(str(config.max_model_len or ""), "max_model_len", problems)
+    kv = str(config.kv_cache_dtype or "").strip().lower() or None
+    if kv is not None and kv not in KV_CACHE_DTYPE_BYTES:
+        problems.add(
+            "kv_cache_dtype",
+            config.kv_cache_dtype,
+            f"must be one of vLLM v0.18's --kv-cache-dtype values: "
+            f"{', '.join(KV_CACHE_DTYPE_BYTES)}; or empty for auto",
+        )
+        kv = None
+    util: float | None = None
+    raw_util = str(config.gpu_memory_utilization or "").strip()
+    if raw_util:
+        try:
+            util = float(raw_util)
+        except ValueError:
+            util = -1.0
+        if not 0 < util <= 1:
+            problems.add(
+                "gpu_memory_utilization",
+                config.gpu_memory_utilization,
+                "must be a fraction greater than 0 and at most 1, e.g. 0.95; or empty for "
+                "vLLM's 0.9",
+            )
+            util = None
+    return VllmSettings(max_len, kv, util)
+
+
+def model_architecture(config: ArchitectureConfig, problems: Problems) -> ModelArchitecture | None:
+    """The model's architecture: ``model_config_json`` when set, else the built-in table."""
+    if config.model_config_json:
+        try:
+            return load_architecture(config.model_config_json)
+        except ValidationError as err:
+            for p in err.problems:
+                name = p.field if p.field == "model_config_json" else "model_config_json"
+                problems.add(name, config.model_config_json, f"{p.field}: {p.expected}")
+            return None
+    return lookup_architecture(config.model_id)
+
+
+def _architecture(
+    config: ArchitectureConfig, model: ServedModel, single: bool, problems: Problems
+) -> ModelArchitecture | None:
+    """A served model's architecture: ``model_config_json`` (which describes the one model of
+    a single-model configuration), else the built-in table by the model's id."""
+    if single and config.model_config_json:
+        return model_architecture(config, problems)
+    return lookup_architecture(model.id)
 
 
 def _parameters_b(model: ServedModel, problems: Problems) -> float | None:
@@ -66,15 +161,17 @@ def capacity_plan(
     """The capacity plan of the configured pools (one per model), or None when none can be
     estimated (models outside the built-in table without a parameter count; a note says so).
     A model that cannot be estimated is left out of the plan."""
+    settings = vllm_settings(config, problems)
     # With autoscaling the plan must hold the maximum, on the nodes the pool can grow to.
     autoscaling = config.autoscaling and config.autoscaling_max_replicas >= 1
     models = config.served_models()
     pools: list[PoolPlan] = []
     for model in models:
+        arch = _architecture(config, model, len(models) == 1, problems)
         parameters_b = _parameters_b(model, problems)
         if parameters_b == -1.0:
             return None
-        if parameters_b is None and lookup_parameters_b(model.id) is None:
+        if parameters_b is None and arch is None and lookup_parameters_b(model.id) is None:
             continue
         if not isinstance(model.replicas, int) or model.replicas < 1:
             return None
@@ -90,6 +187,12 @@ def capacity_plan(
                 quantization=model.quantization or None,
                 parameters_b=parameters_b,
                 max_replicas=config.autoscaling_max_replicas if autoscaling else None,
+                min_replicas=config.autoscaling_min if autoscaling else None,
+                architecture=arch,
+                # Bad values are reported by kubernetes_problems under the model's key.
+                max_model_len=parse_max_model_len(model.max_model_len, "", Problems()),
+                kv_cache_dtype=settings.kv_cache_dtype,
+                gpu_memory_utilization=settings.gpu_memory_utilization or 0.9,
             )
         )
     if not pools:
@@ -102,11 +205,16 @@ def capacity_plan(
 
 
 def unplanned_models(config: ArchitectureConfig) -> list[str]:
-    """Models the capacity plan cannot estimate: not in the built-in table, no count given."""
+    """Models the capacity plan cannot estimate: not in the built-in tables, and neither
+    ``model_config_json`` nor a parameter count given."""
+    models = config.served_models()
     return [
         m.id
-        for m in config.served_models()
-        if not m.parameters_b and lookup_parameters_b(m.id) is None
+        for m in models
+        if not m.parameters_b
+        and not (len(models) == 1 and config.model_config_json)
+        and lookup_architecture(m.id) is None
+        and lookup_parameters_b(m.id) is None
     ]
 
 
@@ -126,6 +234,9 @@ def kubernetes_problems(config: ArchitectureConfig, outputs: InfraOutputs) -> Pr
     for model in models:
         _model_problems(problems, model, config)
     _routing_problems(problems, config, models)
+    vllm_settings(config, problems)
+    if config.model_config_json:
+        model_architecture(config, problems)
     _observability_problems(problems, config)
     check_dns_label(problems, "namespace", config.namespace)
     for name in ("hf_token_secret", "api_key_secret"):
@@ -218,15 +329,10 @@ def _model_problems(problems: Problems, model: ServedModel, config: Architecture
             f"must be one of vLLM's --quantization methods: {', '.join(VLLM_QUANTIZATION_METHODS)}"
             " (or empty for none)",
         )
-    if model.max_model_len:
-        problems.check(
-            model.max_model_len.isdigit() and int(model.max_model_len) >= 1,
-            name["max_model_len"],
-            model.max_model_len,
-            "must be a whole number of tokens, e.g. 8192",
-        )
     if not config.models:
         return
+    if model.max_model_len != str(config.max_model_len or ""):  # the entry's own value
+        parse_max_model_len(model.max_model_len, name["max_model_len"], problems)
     check_dns_label(problems, name["name"], model.name, max_len=40)
     if model.served_name is not None:
         problems.check(

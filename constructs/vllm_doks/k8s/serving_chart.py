@@ -28,7 +28,7 @@ from vllm_doks.k8s.pod_monitor import VllmPodMonitor, VllmPodMonitorProps
 from vllm_doks.k8s.prefix_router import PrefixAwareRouter, PrefixAwareRouterProps
 from vllm_doks.k8s.probes import ProbeTimings
 from vllm_doks.k8s.vllm_worker_pool import VllmWorkerPool, VllmWorkerPoolProps
-from vllm_doks.preflight import capacity_plan
+from vllm_doks.preflight import capacity_plan, parse_max_model_len, vllm_settings
 from vllm_doks.validation import Problems
 
 #: Annotation listing the values of an object that are examples, not a deployment's.
@@ -84,6 +84,7 @@ class VllmServingChart(cdk8s.Chart):
         # Large models take minutes to read from NFS: the startup probe's window grows with the
         # model's size (never below the seed's), and the rollout deadline follows it.
         self.capacity = capacity_plan(config, infra, Problems())
+        settings = vllm_settings(config, Problems())
         windows = {
             p.name: p.startup_window_seconds for p in (self.capacity.pools if self.capacity else ())
         }
@@ -119,6 +120,9 @@ class VllmServingChart(cdk8s.Chart):
                         gpu_node_pool_name=node_pool,
                         replicas=served.replicas,
                         quantization=served.quantization or None,
+                        max_model_len=parse_max_model_len(served.max_model_len, "", Problems()),
+                        kv_cache_dtype=settings.kv_cache_dtype,
+                        gpu_memory_utilization=settings.gpu_memory_utilization,
                         image=config.vllm_image or None,
                         gpu_size=served.gpu_size,
                         hf_token_secret_name=config.hf_token_secret or None,

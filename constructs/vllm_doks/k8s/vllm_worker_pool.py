@@ -42,6 +42,7 @@ from vllm_doks.k8s.probes import ProbeTimings
 from vllm_doks.k8s.scripts import PRESTOP_DRAIN, WAIT_FOR_MODEL, sh_command
 from vllm_doks.k8s.suppressions import HIGH_UID_REASON, checkov_skip_annotations, image_skips
 from vllm_doks.k8s.values import int_or_string, quantity
+from vllm_doks.model_arch import KV_CACHE_DTYPE_BYTES as VLLM_KV_CACHE_DTYPES
 from vllm_doks.props import takes_props
 from vllm_doks.validation import Problems, check_dns_label, check_dns_subdomain, check_int_range
 
@@ -102,6 +103,15 @@ class VllmWorkerPoolProps:
     (:data:`~vllm_doks.k8s.names.VLLM_QUANTIZATION_METHODS`); ``None`` (or ``""``, as the seed
     writes it) to serve the weights as they are. A deprecated method also needs
     ``"--allow-deprecated-quantization"`` in ``extra_args``. Default ``None``."""
+    max_model_len: int | None = None
+    """vLLM ``--max-model-len``: a length in tokens, or ``-1`` for vLLM's auto-fit (the
+    longest that fits the KV cache). Default ``None``: not passed (the model's own maximum)."""
+    kv_cache_dtype: str | None = None
+    """vLLM ``--kv-cache-dtype``, e.g. ``"fp8"`` (half the KV cache of bf16). Default ``None``:
+    not passed (``auto``, the model's dtype)."""
+    gpu_memory_utilization: float | None = None
+    """vLLM ``--gpu-memory-utilization``, the fraction of GPU memory vLLM may use (above 0, at
+    most 1). Default ``None``: not passed (vLLM's 0.9)."""
     gpu_size: str | GpuSize = DEFAULT_GPU_SIZE
     """GPU Droplet size of the node pool (Stack 1's ``gpu_size``): a slug of
     :data:`vllm_doks.gpu_catalog.GPU_SIZES` or a :class:`~vllm_doks.gpu_catalog.GpuSize` (from
@@ -266,6 +276,32 @@ class VllmWorkerPoolProps:
                     f"is deprecated in vLLM v0.18, which refuses it unless extra_args also "
                     f"contains {ALLOW_DEPRECATED_QUANTIZATION!r}",
                 )
+        if self.max_model_len is not None:
+            problems.check(
+                isinstance(self.max_model_len, int)
+                and not isinstance(self.max_model_len, bool)
+                and (self.max_model_len == -1 or self.max_model_len >= 1),
+                "max_model_len",
+                self.max_model_len,
+                "must be a whole number of tokens (at least 1), or -1 for vLLM's auto-fit",
+            )
+        if self.kv_cache_dtype is not None:
+            problems.check(
+                self.kv_cache_dtype in VLLM_KV_CACHE_DTYPES,
+                "kv_cache_dtype",
+                self.kv_cache_dtype,
+                f"must be one of vLLM v0.18's --kv-cache-dtype values: "
+                f"{', '.join(VLLM_KV_CACHE_DTYPES)}",
+            )
+        if self.gpu_memory_utilization is not None:
+            problems.check(
+                isinstance(self.gpu_memory_utilization, int | float)
+                and not isinstance(self.gpu_memory_utilization, bool)
+                and 0 < self.gpu_memory_utilization <= 1,
+                "gpu_memory_utilization",
+                self.gpu_memory_utilization,
+                "must be a fraction greater than 0 and at most 1, e.g. 0.95",
+            )
         size = resolve_gpu_size(problems, "gpu_size", self.gpu_size, escape="gpu_size=")
         if self.image is not None:
             check_image(problems, "image", self.image)
@@ -516,6 +552,13 @@ class VllmWorkerPool(Construct):
         ]
         if self.quantization:
             args += ["--quantization", self.quantization]
+        # Memory settings only when set: unset, vLLM's own defaults apply.
+        if props.max_model_len is not None:
+            args += ["--max-model-len", str(props.max_model_len)]
+        if props.kv_cache_dtype is not None:
+            args += ["--kv-cache-dtype", props.kv_cache_dtype]
+        if props.gpu_memory_utilization is not None:
+            args += ["--gpu-memory-utilization", f"{props.gpu_memory_utilization:g}"]
         args += [
             "--safetensors-load-strategy",
             "eager",
