@@ -153,9 +153,21 @@ def test_unknown_routing_is_refused(tmp_path: Path) -> None:
     assert [p.field for p in problems.items] == ["routing"]
 
 
-def test_max_model_len_falls_back_to_nothing_and_accepts_numbers(tmp_path: Path) -> None:
+def test_max_model_len_per_model_falls_back_to_the_top_level_key(tmp_path: Path) -> None:
     config = config_from(tmp_path, TWO_MODELS.replace("replicas: 1", "max_model_len: 8192"))
     assert [m.max_model_len for m in config.served_models()] == ["", "8192"]
+    deployments = named(synth(tmp_path, config), "Deployment")
+
+    def args(name: str) -> list[str]:
+        container = deployments[name]["spec"]["template"]["spec"]["containers"][0]
+        return list(container["args"])
+
+    assert "--max-model-len" not in args("qwen2-5-0-5b-instruct")
+    assert args("qwen-7b")[args("qwen-7b").index("--max-model-len") + 1] == "8192"
+    top = config_from(tmp_path, "max_model_len: 4096\n" + TWO_MODELS)
+    assert [m.max_model_len for m in top.served_models()] == ["4096", "4096"]
+    bad = config_from(tmp_path, TWO_MODELS.replace("replicas: 1", "max_model_len: lots"))
+    assert [p.field for p in kubernetes_problems(bad, INFRA).items] == ["models[1].max_model_len"]
 
 
 # --- the hand-off report ----------------------------------------------------------------------
