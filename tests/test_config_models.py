@@ -60,7 +60,8 @@ def test_a_one_entry_models_list_is_byte_identical_to_the_single_model_keys(
 def test_two_models_round_robin_one_path_per_model(tmp_path: Path) -> None:
     objs = synth(tmp_path, config_from(tmp_path, TWO_MODELS))
     assert set(named(objs, "Deployment")) == {"qwen2-5-0-5b-instruct", "qwen-7b"}
-    assert set(named(objs, "Job")) == {"model-download", "model-download-qwen2-5-7b-instruct"}
+    jobs = sorted(named(objs, "Job"))  # names carry a hash of the Job's template
+    assert len(jobs) == 2 and jobs[1].startswith("model-download-qwen2-5-7b-instruct-")
     routes = named(objs, "HTTPRoute")
     (rule,) = routes["qwen-7b-route"]["spec"]["rules"]
     assert rule["matches"] == [{"path": {"type": "PathPrefix", "value": "/qwen-7b/v1"}}]
@@ -74,9 +75,11 @@ def test_two_models_round_robin_one_path_per_model(tmp_path: Path) -> None:
 def test_prefix_aware_routing_serves_every_model_under_one_v1(tmp_path: Path) -> None:
     objs = synth(tmp_path, config_from(tmp_path, TWO_MODELS + "routing: prefix-aware\n"))
     (route,) = named(objs, "HTTPRoute").values()
-    (rule,) = route["spec"]["rules"]
+    rule, models_rule = route["spec"]["rules"]
     assert rule["matches"] == [{"path": {"type": "PathPrefix", "value": "/v1"}}]
     assert rule["backendRefs"] == [{"name": "vllm-router", "port": 8000}]
+    # The router answers GET /v1/models without the API key: that path goes to a pool.
+    assert models_rule["matches"] == [{"path": {"type": "Exact", "value": "/v1/models"}}]
     assert "vllm-router" in named(objs, "Deployment")
     # The router may reach both pools (its /v1/models asks each pool's pods).
     policies = named(objs, "NetworkPolicy")
@@ -85,7 +88,7 @@ def test_prefix_aware_routing_serves_every_model_under_one_v1(tmp_path: Path) ->
 
 
 def test_inference_pool_routing_one_pool_per_model(tmp_path: Path) -> None:
-    text = TWO_MODELS + "routing: inference-pool\n"
+    text = TWO_MODELS + "routing: inference-pool\ngateway_class: eg\n"
     text += "inference_gateway_namespace: envoy-gateway-system\n"
     objs = synth(tmp_path, config_from(tmp_path, text))
     assert len(named(objs, "InferencePool")) == 2
@@ -151,6 +154,13 @@ def test_models_only_from_the_config_file(tmp_path: Path) -> None:
 def test_unknown_routing_is_refused(tmp_path: Path) -> None:
     problems = kubernetes_problems(config_from(tmp_path, "routing: random\n"), INFRA)
     assert [p.field for p in problems.items] == ["routing"]
+
+
+def test_inference_pool_behind_cilium_is_refused_before_synth(tmp_path: Path) -> None:
+    text = "routing: inference-pool\ninference_gateway_namespace: envoy-gateway-system\n"
+    problems = kubernetes_problems(config_from(tmp_path, text), INFRA)
+    assert [p.field for p in problems.items] == ["routing"]
+    assert "gateway_class 'cilium'" in problems.items[0].expected
 
 
 def test_max_model_len_per_model_falls_back_to_the_top_level_key(tmp_path: Path) -> None:

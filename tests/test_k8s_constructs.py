@@ -4,6 +4,7 @@ the objects they synthesize (in process, one jsii kernel for the whole run)."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 import cdk8s
@@ -24,6 +25,7 @@ from vllm_doks.k8s import (
     model_name_from_id,
 )
 from vllm_doks.k8s.scripts import DOWNLOAD_MODEL, PRESTOP_DRAIN, WAIT_FOR_MODEL, script_text
+from vllm_doks.k8s.vllm_worker_pool import SHUTDOWN_MARGIN_SECONDS
 
 Obj = dict[str, Any]
 QWEN = "Qwen/Qwen2.5-0.5B-Instruct"
@@ -40,8 +42,17 @@ def synth(chart: cdk8s.Chart) -> list[Obj]:
     return list(cdk8s.Testing.synth(chart))
 
 
+def _named(obj: Obj, name: str) -> bool:
+    actual = str(obj["metadata"]["name"])
+    return actual == name or (
+        obj["kind"] == "Job" and re.fullmatch(re.escape(name) + r"-[0-9a-f]{8}", actual) is not None
+    )
+
+
 def find(objs: list[Obj], kind: str, name: str) -> Obj:
-    matches = [o for o in objs if o["kind"] == kind and o["metadata"]["name"] == name]
+    """The one object of ``kind`` named ``name``; a Job also by its base name (download Jobs
+    are ``<base name>-<hash of the pod template>``)."""
+    matches = [o for o in objs if o["kind"] == kind and _named(o, name)]
     assert len(matches) == 1, f"{kind}/{name}: {len(matches)} found in {names(objs)}"
     return matches[0]
 
@@ -82,13 +93,17 @@ def env_of(container: Obj) -> dict[str, Any]:
 def test_store_renders_a_cluster_scoped_nfs_volume_like_the_seed() -> None:
     chart = new_chart()
     NfsModelStore(chart, "Models", STORE)
-    pv = find(synth(chart), "PersistentVolume", "vllm-models-pv")
-    assert pv["metadata"] == {"name": "vllm-models-pv", "labels": {"pv-name": "vllm-models-pv"}}
+    # Cluster-scoped: the name carries the namespace, so each instance has its own volume.
+    pv = find(synth(chart), "PersistentVolume", "vllm.vllm-models-pv")
+    assert pv["metadata"] == {
+        "name": "vllm.vllm-models-pv",
+        "labels": {"vllm-doks.io/store-namespace": "vllm", "vllm-doks.io/store": "vllm-models"},
+    }
+    # No storageClassName: "" is the API's default for a volume and is not stored.
     assert pv["spec"] == {
         "capacity": {"storage": "1000Gi"},
         "accessModes": ["ReadWriteMany"],
         "persistentVolumeReclaimPolicy": "Retain",
-        "storageClassName": "",
         "nfs": {"server": "10.200.0.5", "path": "/1234567/abcd"},
     }
 
@@ -102,10 +117,15 @@ def test_store_claim_binds_to_its_volume_by_label_with_no_storage_class() -> Non
         "accessModes": ["ReadWriteMany"],
         "storageClassName": "",
         "resources": {"requests": {"storage": "1000Gi"}},
-        "selector": {"matchLabels": {"pv-name": "vllm-models-pv"}},
+        "selector": {
+            "matchLabels": {
+                "vllm-doks.io/store-namespace": "vllm",
+                "vllm-doks.io/store": "vllm-models",
+            }
+        },
     }
     assert (store.pv_name, store.pvc_name, store.namespace) == (
-        "vllm-models-pv",
+        "vllm.vllm-models-pv",
         "vllm-models-pvc",
         "vllm",
     )
@@ -115,7 +135,7 @@ def test_a_chart_namespace_never_lands_on_the_volume_nor_overrides_props() -> No
     chart = new_chart(namespace="somewhere-else")
     NfsModelStore(chart, "Models", STORE).add_model(QWEN)
     objs = synth(chart)
-    assert "namespace" not in find(objs, "PersistentVolume", "vllm-models-pv")["metadata"]
+    assert "namespace" not in find(objs, "PersistentVolume", "vllm.vllm-models-pv")["metadata"]
     assert find(objs, "PersistentVolumeClaim", "vllm-models-pvc")["metadata"]["namespace"] == "vllm"
     assert find(objs, "Job", "model-download")["metadata"]["namespace"] == "vllm"
 
@@ -125,7 +145,12 @@ def test_store_name_namespace_and_mount_path_are_props() -> None:
     props = dataclasses.replace(STORE, name="weights", namespace="inference", mount_path="/w")
     model = NfsModelStore(chart, "Models", props).add_model(QWEN)
     objs = synth(chart)
-    assert {n for _, n in names(objs)} == {"weights-pv", "weights-pvc", "model-download"}
+    assert {n for _, n in names(objs)} == {
+        "inference.weights-pv",
+        "weights-pvc",
+        "model-download",  # the download's NetworkPolicy
+        download_job(objs)["metadata"]["name"],
+    }
     assert find(objs, "Job", "model-download")["metadata"]["namespace"] == "inference"
     assert model.model_dir == "/w/Qwen2.5-0.5B-Instruct"
     assert model.pvc_name == "weights-pvc"
@@ -149,11 +174,13 @@ def test_each_model_gets_its_own_directory_and_job() -> None:
     qwen = store.add_model(QWEN)
     llama = store.add_model(LLAMA)
     assert store.models == (qwen, llama)
-    # The first keeps the seed's name so `kubectl logs job/model-download -n vllm` works.
-    assert (qwen.job_name, llama.job_name) == (
+    # The first keeps the seed's name as its base; each Job's name ends in its template hash.
+    assert (qwen.base_name, llama.base_name) == (
         "model-download",
         "model-download-llama-3-1-8b-instruct",
     )
+    assert re.fullmatch(r"model-download-[0-9a-f]{8}", qwen.job_name)
+    assert re.fullmatch(r"model-download-llama-3-1-8b-instruct-[0-9a-f]{8}", llama.job_name)
     assert (qwen.model_dir, llama.model_dir) == (
         "/models/Qwen2.5-0.5B-Instruct",
         "/models/Llama-3.1-8B-Instruct",
@@ -176,8 +203,8 @@ def test_each_model_gets_its_own_directory_and_job() -> None:
 def test_job_name_can_be_chosen() -> None:
     chart = new_chart()
     model = NfsModelStore(chart, "Models", STORE).add_model(QWEN, job_name="fetch-qwen")
-    assert model.job_name == "fetch-qwen"
-    find(synth(chart), "Job", "fetch-qwen")
+    assert model.base_name == "fetch-qwen"
+    assert find(synth(chart), "Job", "fetch-qwen")["metadata"]["name"] == model.job_name
 
 
 def download_job(objs: list[Obj], name: str = "model-download") -> Obj:
@@ -242,7 +269,7 @@ def test_download_job_has_writable_home_and_an_optional_token_file() -> None:
     assert podspec["volumes"] == [
         {
             "name": "models",
-            "persistentVolumeClaim": {"claimName": "vllm-models-pvc", "readOnly": False},
+            "persistentVolumeClaim": {"claimName": "vllm-models-pvc"},
         },
         {"name": "tmp", "emptyDir": {}},
         {
@@ -357,7 +384,7 @@ def test_models_whose_names_differ_only_in_case_or_punctuation_coexist() -> None
     first = store.add_model("org/Model.1")
     second = store.add_model("org/model-1")
     assert (first.model_dir, second.model_dir) == ("/models/Model.1", "/models/model-1")
-    assert (first.job_name, second.job_name) == ("model-download", "model-download-model-1")
+    assert (first.base_name, second.base_name) == ("model-download", "model-download-model-1")
     with pytest.raises(ValidationError, match="already the Job of another model"):
         store.add_model("org/MODEL_1")
 
@@ -453,7 +480,7 @@ def test_vllm_args_serve_the_model_from_the_share() -> None:
         "--port",
         "8000",
         "--shutdown-timeout",
-        "60",
+        "33",
     ]
     assert container["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
 
@@ -514,6 +541,9 @@ def test_env_matches_the_seed() -> None:
             },
         },
         {"name": "HF_HUB_OFFLINE", "value": "1"},
+        # Not in the seed: no usage reports to stats.vllm.ai (vllm/envs.py, usage_lib.py).
+        {"name": "VLLM_NO_USAGE_STATS", "value": "1"},
+        {"name": "DO_NOT_TRACK", "value": "1"},
     ]
     chart, _ = pool_chart(hf_token_secret_name=None)
     assert "HF_TOKEN" not in env_of(vllm_container(synth(chart)))
@@ -667,16 +697,17 @@ def test_termination_drains_within_the_grace_period() -> None:
     command = container["lifecycle"]["preStop"]["exec"]["command"]
     assert command[:2] == ["/bin/sh", "-c"]
     assert command[2] == script_text(PRESTOP_DRAIN)
-    # name, port, deadline (grace - 20), settle (the seed's sleep 5)
-    assert command[3:] == ["prestop-drain", "8000", "50", "5"]
+    # name, port, deadline ((grace - margin) // 2), settle (the seed's sleep 5)
+    assert command[3:] == ["prestop-drain", "8000", "32", "5"]
     script = command[2]
     assert "vllm:num_requests_running" in script
     assert "vllm:num_requests_waiting" in script
     assert "--max-time" in script
     assert "http://127.0.0.1:${port}/metrics" in script
-    # vLLM's own drain after SIGTERM: below the grace period, above the hook's deadline.
-    assert container["args"][container["args"].index("--shutdown-timeout") + 1] == "60"
-    assert (pool.drain_deadline_seconds, pool.shutdown_timeout_seconds) == (50, 60)
+    # vLLM's own drain after SIGTERM gets what the hook and the margin leave of the grace.
+    assert container["args"][container["args"].index("--shutdown-timeout") + 1] == "33"
+    assert (pool.drain_deadline_seconds, pool.shutdown_timeout_seconds) == (32, 33)
+    assert 32 + 33 + SHUTDOWN_MARGIN_SECONDS <= 70
 
 
 def test_drain_timings_follow_the_grace_period_or_are_set() -> None:
@@ -684,11 +715,14 @@ def test_drain_timings_follow_the_grace_period_or_are_set() -> None:
     objs = synth(chart)
     container = vllm_container(objs)
     assert pod(objs)["terminationGracePeriodSeconds"] == 180
-    assert container["lifecycle"]["preStop"]["exec"]["command"][5] == "160"
-    assert container["args"][container["args"].index("--shutdown-timeout") + 1] == "170"
-    assert (pool.drain_deadline_seconds, pool.shutdown_timeout_seconds) == (160, 170)
+    assert container["lifecycle"]["preStop"]["exec"]["command"][5] == "87"
+    assert container["args"][container["args"].index("--shutdown-timeout") + 1] == "88"
+    assert (pool.drain_deadline_seconds, pool.shutdown_timeout_seconds) == (87, 88)
     chart, _ = pool_chart(
-        drain_deadline_seconds=30, shutdown_timeout_seconds=45, prestop_settle_seconds=2
+        termination_grace_period_seconds=80,
+        drain_deadline_seconds=30,
+        shutdown_timeout_seconds=45,
+        prestop_settle_seconds=2,
     )
     container = vllm_container(synth(chart))
     assert container["lifecycle"]["preStop"]["exec"]["command"][4:] == ["8000", "30", "2"]
@@ -707,7 +741,7 @@ def test_pods_wait_for_their_model_instead_of_crash_looping() -> None:
         "wait-for-model",
         "/models/Qwen2.5-0.5B-Instruct/.vllm-doks-complete",
         "10",
-        "Job model-download (kubectl logs job/model-download -n vllm)",
+        f"Job {pool.model.job_name} (kubectl logs job/{pool.model.job_name} -n vllm)",
     ]
     assert init["command"][4] == pool.model.marker_path
     assert init["volumeMounts"] == [{"name": "models", "mountPath": "/models", "readOnly": True}]
@@ -793,7 +827,7 @@ def test_pool_props_are_validated_all_at_once() -> None:
         "name",
         "port",
         "probes.startup_failure_threshold",
-        "drain_deadline_seconds",
+        "termination_grace_period_seconds",
         "shm_size",
         "gpus_per_replica",
         "memory_limit",
@@ -802,7 +836,10 @@ def test_pool_props_are_validated_all_at_once() -> None:
     }
     message = str(err.value)
     assert "image: got 'vllm/vllm-openai'; must be a pinned image reference" in message
-    assert "drain_deadline_seconds: got 40; must be at least prestop_settle_seconds (5)" in message
+    assert (
+        "termination_grace_period_seconds: got 30; must be at least drain_deadline_seconds (40)"
+        in message
+    )
 
 
 def test_pool_needs_a_model_download() -> None:

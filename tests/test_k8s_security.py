@@ -5,6 +5,7 @@ synthesized objects (checkov itself runs in tests/test_k8s_checkov.py)."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 import cdk8s
@@ -40,8 +41,17 @@ def synth(chart: cdk8s.Chart) -> list[Obj]:
     return list(cdk8s.Testing.synth(chart))
 
 
+def _named(obj: Obj, name: str) -> bool:
+    actual = str(obj["metadata"]["name"])
+    return actual == name or (
+        obj["kind"] == "Job" and re.fullmatch(re.escape(name) + r"-[0-9a-f]{8}", actual) is not None
+    )
+
+
 def find(objs: list[Obj], kind: str, name: str) -> Obj:
-    matches = [o for o in objs if o["kind"] == kind and o["metadata"]["name"] == name]
+    """The one object of ``kind`` named ``name``; a Job also by its base name (download Jobs
+    are ``<base name>-<hash of the pod template>``)."""
+    matches = [o for o in objs if o["kind"] == kind and _named(o, name)]
     assert len(matches) == 1, f"{kind}/{name}: {[(o['kind'], o['metadata']['name']) for o in objs]}"
     return matches[0]
 
@@ -299,11 +309,11 @@ def test_https_listener_terminates_tls_with_a_cert_manager_certificate() -> None
     ]
     assert endpoint.listener_names == ("http", "https")
     assert (endpoint.https_port, endpoint.hostname) == (443, "llm.example.com")
+    # The API is served on HTTPS only; plain HTTP only redirects (tests/test_contracts.py).
     route = find(objs, "HTTPRoute", "vllm-route")
-    assert route["spec"]["parentRefs"] == [
-        {"name": "vllm-gateway", "sectionName": "http"},
-        {"name": "vllm-gateway", "sectionName": "https"},
-    ]
+    assert route["spec"]["parentRefs"] == [{"name": "vllm-gateway", "sectionName": "https"}]
+    redirect = find(objs, "HTTPRoute", "vllm-gateway-https-redirect")
+    assert redirect["spec"]["parentRefs"] == [{"name": "vllm-gateway", "sectionName": "http"}]
     assert validate_objects(objs) == []
 
 

@@ -399,6 +399,16 @@ def _routing_problems(
             "must not name a pool 'vllm-router', the router's name",
         )
     if config.routing == "inference-pool":
+        from vllm_doks import contracts
+
+        problems.check(
+            config.gateway_class not in contracts.GATEWAY_CLASSES_WITHOUT_INFERENCE_EXTENSION,
+            "routing",
+            config.routing,
+            f"needs a Gateway implementing the Gateway API Inference Extension; gateway_class "
+            f"{config.gateway_class!r} does not: use routing: prefix-aware, or the gateway_class "
+            "of an implementation such as Envoy Gateway, kgateway or Istio",
+        )
         if config.inference_gateway_namespace:
             check_dns_label(
                 problems, "inference_gateway_namespace", config.inference_gateway_namespace
@@ -426,6 +436,10 @@ def _observability_problems(problems: Problems, config: ArchitectureConfig) -> N
 
     if config.pod_monitor or config.autoscaling:
         check_dns_label(problems, "prometheus_namespace", config.prometheus_namespace)
+    if config.pod_monitor and config.prometheus_release:
+        from vllm_doks.k8s.pod_monitor import check_label_value
+
+        check_label_value(problems, "prometheus_release", config.prometheus_release)
     if not config.autoscaling:
         return
     if config.prometheus_server_address:

@@ -13,6 +13,7 @@ from importlib import resources
 PRESTOP_DRAIN = "prestop-drain.sh"
 WAIT_FOR_MODEL = "wait-for-model.sh"
 DOWNLOAD_MODEL = "download-model.sh"
+CHECK_GPU_DEVICES = "check-gpu-devices.sh"
 
 
 @cache

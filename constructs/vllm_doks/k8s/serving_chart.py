@@ -50,8 +50,9 @@ class VllmServingChart(cdk8s.Chart):
     ``config.tls_certificate_secret`` names a TLS Secret.
 
     Optional, off by default: a KEDA autoscaler (``config.autoscaling``), a PodMonitor
-    (``config.pod_monitor``, which also admits ``config.prometheus_namespace`` through the
-    pool's NetworkPolicy) and a Grafana dashboard (``config.grafana_dashboard``).
+    (``config.pod_monitor``, labelled ``release: config.prometheus_release``; pods of
+    ``config.prometheus_namespace`` may then ``GET /metrics``) and a Grafana dashboard
+    (``config.grafana_dashboard``).
     """
 
     def __init__(
@@ -128,9 +129,12 @@ class VllmServingChart(cdk8s.Chart):
                         hf_token_secret_name=config.hf_token_secret or None,
                         api_key_secret_name=config.api_key_secret or None,
                         network_policy=config.network_policy,
-                        # Prometheus scrapes the pods directly: the ingress policy must admit it.
-                        allow_from_namespaces=(
-                            (config.prometheus_namespace,) if config.pod_monitor else ()
+                        # Prometheus scrapes the pods directly: admit it to GET /metrics only
+                        # (vLLM serves its other non-/v1 paths without the API key).
+                        metrics_from_namespaces=(
+                            (config.prometheus_namespace,)
+                            if config.pod_monitor and config.network_policy
+                            else ()
                         ),
                         name=served.name,
                         served_model_name=served.served_name,
@@ -178,7 +182,9 @@ class VllmServingChart(cdk8s.Chart):
                         self,
                         f"Metrics{suffix}",
                         VllmPodMonitorProps(
-                            pool=pool, prometheus_namespace=config.prometheus_namespace
+                            pool=pool,
+                            prometheus_namespace=config.prometheus_namespace,
+                            release=config.prometheus_release or None,
                         ),
                     )
                 )
@@ -194,8 +200,9 @@ class VllmServingChart(cdk8s.Chart):
     def _route(self, config: ArchitectureConfig) -> None:
         """The Gateway's routes for ``config.routing``: the pools' Services (round-robin), one
         router behind ``/v1`` for every model (prefix-aware: it picks the pool by the model
-        named in the request body, and its ``/v1/models`` lists them all), or an InferencePool
-        per pool (Gateway API Inference Extension)."""
+        named in the request body; ``route_to`` sends ``GET /v1/models``, which the router
+        answers without the API key, to the first pool while a key is required), or an
+        InferencePool per pool (Gateway API Inference Extension)."""
         served = config.served_models()
         if config.routing == "prefix-aware":
             self.router = PrefixAwareRouter(
