@@ -273,7 +273,7 @@ def synth(
             "NFS space checked, or model_parameters_b for weights only."
         )
     if removal_note:
-        log(removal_note)
+        warn(removal_note)  # objects the user must delete: an action, not progress
     if want_k8s and outputs.examples:
         warn(
             "WARNING: no Stack 1 outputs given (--infra-outputs); these values in "
