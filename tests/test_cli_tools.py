@@ -40,7 +40,6 @@ NEEDS_CLOUD = {
 NOISE = (
     "[ERROR]",
     "Error:",
-    "    at ",  # a Node stack trace
     "A new version",
     "Redirected request failed",
     "checkpoint-api",
@@ -117,10 +116,15 @@ def run(project: Path, command: str, **env: str) -> subprocess.CompletedProcess[
     )
 
 
+# A frame of a Node stack trace: "    at f (file:///.../x.mjs:42:11)".
+STACK_FRAME = re.compile(r"^\s+at .*:\d+:\d+\)?$", re.M)
+
+
 def assert_quiet(proc: subprocess.CompletedProcess[str]) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for noise in NOISE:
         assert noise not in proc.stdout + proc.stderr, (noise, proc.stdout, proc.stderr)
+    assert not STACK_FRAME.search(proc.stdout + proc.stderr), proc.stdout + proc.stderr
 
 
 def require(tool: str) -> Path:
