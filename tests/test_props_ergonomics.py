@@ -32,6 +32,7 @@ CONSTRUCTS = {
     "VllmAutoscaler": "VllmAutoscalerProps",
     "VllmPodMonitor": "VllmPodMonitorProps",
     "VllmDashboard": "VllmDashboardProps",
+    "LoraAdapter": "LoraAdapterProps",
     "DoksCluster": "DoksClusterProps",
     "GpuNodePool": "GpuNodePoolProps",
     "ModelShare": "ModelShareProps",

@@ -60,12 +60,17 @@ _LAZY: dict[str, str] = {
     "ProbeTimings": "vllm_doks.k8s",
     "GatewayEndpoint": "vllm_doks.k8s",
     "GatewayEndpointProps": "vllm_doks.k8s",
+    "LoraAdapter": "vllm_doks.k8s",
+    "LoraAdapterProps": "vllm_doks.k8s",
+    "LoraOptions": "vllm_doks.k8s",
+    "CanarySplit": "vllm_doks.k8s",
     "model_name_from_id": "vllm_doks.k8s",
 }
 
 __all__ = [
     "SUPPORTED_REGIONS",
     "ApiKeySecret",
+    "CanarySplit",
     "DoksCluster",
     "DoksClusterProps",
     "GatewayEndpoint",
@@ -75,6 +80,9 @@ __all__ = [
     "HfTokenSecret",
     "InfraProps",
     "KubernetesObjectsStackProps",
+    "LoraAdapter",
+    "LoraAdapterProps",
+    "LoraOptions",
     "ModelDownload",
     "ModelShare",
     "ModelShareProps",
@@ -124,8 +132,12 @@ if TYPE_CHECKING:
         VllmKubernetesStack,
     )
     from vllm_doks.k8s import (
+        CanarySplit,
         GatewayEndpoint,
         GatewayEndpointProps,
+        LoraAdapter,
+        LoraAdapterProps,
+        LoraOptions,
         ModelDownload,
         NfsModelStore,
         NfsModelStoreProps,

@@ -37,6 +37,7 @@ from vllm_doks import contracts
 from vllm_doks.k8s.model_download import MAX_JOB_BASE_NAME, ModelDownload
 from vllm_doks.k8s.names import check_model_id, dns_label, model_name_from_id
 from vllm_doks.k8s.pod_security import env
+from vllm_doks.props import takes_props
 from vllm_doks.validation import Problems, check_dns_label, check_dns_subdomain, check_int_range
 
 #: Directory under the store's mount path that holds the adapters, one subdirectory each.
@@ -154,6 +155,7 @@ class LoraAdapterProps:
         return problems
 
 
+@takes_props(LoraAdapterProps)
 class LoraAdapter(Construct):
     """A LoRA adapter in ``<mount>/lora/<owner>--<repository>`` of its base model's store, and
     the Job that downloads it there (the model download Job: same script, lock, marker and
