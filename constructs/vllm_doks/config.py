@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from vllm_doks import contracts
+from vllm_doks.rollout_config import AdapterConfig, CanaryConfig, parse_adapters, parse_canary
 from vllm_doks.validation import Problems
 
 ENV_PREFIX = "VLLM_DOKS_"
@@ -79,6 +80,20 @@ class ModelConfig:
     """Path on the Gateway, rewritten to vLLM's ``/v1``. Default: ``/v1`` for a single model
     or with ``routing: prefix-aware`` (the router picks the pool by the model in the request
     body), else ``/<name>/v1``."""
+    adapters: tuple[AdapterConfig, ...] = ()
+    """LoRA adapters served next to the model: a list of ``{id, rank, name, base_model}``
+    (see the README's "Rollouts and LoRA adapters"). Default: none."""
+    max_loras: int | None = None
+    """vLLM ``--max-loras`` with adapters. Default: the number of adapters."""
+    max_lora_rank: int | None = None
+    """vLLM ``--max-lora-rank`` with adapters. Default: the smallest that holds them."""
+    lora_runtime_updates: bool = False
+    """Let clients with the API key load and unload adapters at run time
+    (``VLLM_ALLOW_RUNTIME_LORA_UPDATING``; see the README for the trade-off). Default off."""
+    canary: CanaryConfig | None = None
+    """This entry's pool is the canary of another entry's: ``{of: <its name>, weight: N,
+    steps: [0, 10, 50, 100], promoted: false}``; it serves the same served name and joins
+    that entry's route with ``weight`` percent. Default: none."""
 
 
 #: The keys of a ``models:`` entry, in the order of :class:`ModelConfig`.
@@ -101,6 +116,11 @@ class ServedModel:
     gpu_node_pool: str | None
     path_prefix: str
     fields: Mapping[str, str]
+    adapters: tuple[AdapterConfig, ...] = ()
+    max_loras: int | None = None
+    max_lora_rank: int | None = None
+    lora_runtime_updates: bool = False
+    canary: CanaryConfig | None = None
 
     @property
     def rewrite_prefix_to(self) -> str | None:
@@ -347,12 +367,15 @@ class ArchitectureConfig:
                     },
                 ),
             )
-        single = len(self.models) == 1
+        # A canary entry shares its stable entry's route: it does not make the set "several".
+        single = sum(1 for m in self.models if m.canary is None) == 1
         served: list[ServedModel] = []
         for i, m in enumerate(self.models):
             served_name = m.served_name or None
             name = m.name or (
-                "vllm"
+                dns_label(f"{m.canary.of}-canary", max_len=40)
+                if m.canary is not None
+                else "vllm"
                 if single
                 else dns_label(served_name or model_name_from_id(str(m.id)), max_len=40)
             )
@@ -371,6 +394,11 @@ class ArchitectureConfig:
                     path_prefix=m.path_prefix
                     or (OPENAI_PREFIX if one_url else f"/{name}{OPENAI_PREFIX}"),
                     fields={key: f"models[{i}].{key}" for key in MODEL_KEYS},
+                    adapters=m.adapters,
+                    max_loras=m.max_loras,
+                    max_lora_rank=m.max_lora_rank,
+                    lora_runtime_updates=m.lora_runtime_updates,
+                    canary=m.canary,
                 )
             )
         return tuple(served)
@@ -508,6 +536,12 @@ def _parse_models(raw: object, problems: Problems, source: str) -> tuple[ModelCo
                     value,
                     f"is not a key of a model (from {source}); known: {', '.join(MODEL_KEYS)}",
                 )
+                continue
+            if key == "adapters":
+                values[key] = parse_adapters(value, f"{where}.adapters", problems, source)
+                continue
+            if key == "canary":
+                values[key] = parse_canary(value, f"{where}.canary", problems, source)
                 continue
             kind = str(types[key]).removesuffix(" | None")
             if key == "max_model_len" and isinstance(value, int) and not isinstance(value, bool):

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from vllm_doks import contracts
 from vllm_doks.capacity import (
     CapacityReport,
     ClusterPlan,
@@ -34,6 +35,7 @@ from vllm_doks.model_arch import (
     load_architecture,
     lookup_architecture,
 )
+from vllm_doks.rollout_config import lora_slots_and_rank
 from vllm_doks.validation import (
     Problems,
     ValidationError,
@@ -193,6 +195,8 @@ def capacity_plan(
                 max_model_len=parse_max_model_len(model.max_model_len, "", Problems()),
                 kv_cache_dtype=settings.kv_cache_dtype,
                 gpu_memory_utilization=settings.gpu_memory_utilization or 0.9,
+                max_loras=_lora_plan(model)[0],
+                max_lora_rank=_lora_plan(model)[1],
             )
         )
     if not pools:
@@ -384,6 +388,8 @@ def _routing_problems(
             value = getattr(m, key) or model_name_from_id(m.id)
             if key == "path_prefix" and config.routing == "prefix-aware":
                 continue  # one route to the router serves every model
+            if key in ("served_name", "path_prefix") and m.canary is not None:
+                continue  # a canary shares its stable entry's name and route
             if value in seen:
                 problems.add(
                     m.fields.get(key, key),
@@ -486,3 +492,11 @@ def _observability_problems(problems: Problems, config: ArchitectureConfig) -> N
             "(required pod anti-affinity), so the replicas beyond it would stay Pending; "
             f"lower autoscaling_max_replicas or set gpu_autoscale_max_nodes to at least {maximum}",
         )
+
+
+def _lora_plan(model: ServedModel) -> tuple[int | None, int]:
+    """``(max_loras, max_lora_rank)`` of a model entry's pool for its capacity plan
+    (``max_loras`` ``None``: no LoRA)."""
+    if not model.adapters and not model.lora_runtime_updates:
+        return None, contracts.VLLM_DEFAULT_MAX_LORA_RANK
+    return lora_slots_and_rank(model.adapters, model.max_loras, model.max_lora_rank)

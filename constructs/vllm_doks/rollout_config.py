@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from vllm_doks import contracts
 from vllm_doks.validation import Problems
 
 #: The default rollout steps (percent to the canary), as :data:`vllm_doks.k8s.canary.DEFAULT_STEPS`.
@@ -65,6 +66,25 @@ class CanaryConfig:
 
 
 CANARY_KEYS = ("of", "weight", "steps", "promoted")
+
+
+def rank_holding(rank: int) -> int:
+    """The smallest ``--max-lora-rank`` value vLLM v0.18 accepts that holds ``rank`` (its
+    largest when none does)."""
+    choices = contracts.VLLM_MAX_LORA_RANKS
+    return next((r for r in choices if r >= rank), choices[-1])
+
+
+def lora_slots_and_rank(
+    adapters: tuple[AdapterConfig, ...], max_loras: int | None, max_lora_rank: int | None
+) -> tuple[int, int]:
+    """``(--max-loras, --max-lora-rank)`` for a model's adapters: the values given, else one
+    slot per adapter and the smallest rank that holds the largest (the pool's defaults)."""
+    slots = max_loras if max_loras is not None else max(1, len(adapters))
+    if max_lora_rank is not None:
+        return slots, max_lora_rank
+    ranks = [a.rank for a in adapters]
+    return slots, rank_holding(max(ranks)) if ranks else contracts.VLLM_DEFAULT_MAX_LORA_RANK
 
 
 def _int(value: object) -> bool:

@@ -38,6 +38,7 @@ from vllm_doks.k8s.model_download import MAX_JOB_BASE_NAME, ModelDownload
 from vllm_doks.k8s.names import check_model_id, dns_label, model_name_from_id
 from vllm_doks.k8s.pod_security import env
 from vllm_doks.props import takes_props
+from vllm_doks.rollout_config import rank_holding
 from vllm_doks.validation import Problems, check_dns_label, check_dns_subdomain, check_int_range
 
 #: Directory under the store's mount path that holds the adapters, one subdirectory each.
@@ -55,13 +56,6 @@ def adapter_directory(adapter_id: str) -> str:
     name clients use: two pools may each serve their own ``sql`` adapter (a canary of a new
     base model does), and two owners may publish the same repository name."""
     return f"{ADAPTERS_DIR}/{adapter_id.replace('/', '--')}"
-
-
-def rank_holding(rank: int) -> int:
-    """The smallest ``--max-lora-rank`` value vLLM v0.18 accepts that holds ``rank`` (its
-    largest when none does)."""
-    choices = contracts.VLLM_MAX_LORA_RANKS
-    return next((r for r in choices if r >= rank), choices[-1])
 
 
 @dataclass(frozen=True, kw_only=True)

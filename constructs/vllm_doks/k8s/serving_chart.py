@@ -16,11 +16,14 @@ import cdk8s
 from constructs import Construct
 
 from vllm_doks.capacity import progress_deadline_seconds
-from vllm_doks.config import ArchitectureConfig, InfraOutputs
+from vllm_doks.config import ArchitectureConfig, InfraOutputs, ServedModel
 from vllm_doks.k8s.autoscaling import VllmAutoscaler, VllmAutoscalerProps
+from vllm_doks.k8s.canary import CanarySplit
 from vllm_doks.k8s.dashboard import VllmDashboard, VllmDashboardProps
 from vllm_doks.k8s.gateway_endpoint import GatewayEndpoint, GatewayEndpointProps
 from vllm_doks.k8s.inference_pool import VllmInferencePool, VllmInferencePoolProps
+from vllm_doks.k8s.lora import LoraAdapter, LoraAdapterProps, LoraOptions
+from vllm_doks.k8s.model_download import ModelDownload
 from vllm_doks.k8s.namespace import add_namespace
 from vllm_doks.k8s.nfs_model_store import NfsModelStore, NfsModelStoreProps
 from vllm_doks.k8s.outputs import stack_outputs
@@ -29,6 +32,7 @@ from vllm_doks.k8s.prefix_router import PrefixAwareRouter, PrefixAwareRouterProp
 from vllm_doks.k8s.probes import ProbeTimings
 from vllm_doks.k8s.vllm_worker_pool import VllmWorkerPool, VllmWorkerPoolProps
 from vllm_doks.preflight import capacity_plan, parse_max_model_len, vllm_settings
+from vllm_doks.rollout_config import resolve_canaries
 from vllm_doks.validation import Problems
 
 #: Annotation listing the values of an object that are examples, not a deployment's.
@@ -138,6 +142,7 @@ class VllmServingChart(cdk8s.Chart):
                         ),
                         name=served.name,
                         served_model_name=served.served_name,
+                        lora=self._lora(served, model),
                     ),
                 )
             )
@@ -197,6 +202,32 @@ class VllmServingChart(cdk8s.Chart):
         self.pod_monitor = self.pod_monitors[0] if self.pod_monitors else None
         self.dashboard = self.dashboards[0] if self.dashboards else None
 
+    def _lora(self, served: ServedModel, model: ModelDownload) -> LoraOptions | None:
+        """A model entry's LoRA adapters (each downloaded like the model), or ``None``."""
+        if not served.adapters and not served.lora_runtime_updates:
+            return None
+        adapters = tuple(
+            LoraAdapter(
+                self,
+                f"Adapter-{served.name}-{i}",
+                LoraAdapterProps(
+                    base_model=model,
+                    adapter_id=a.id,
+                    rank=a.rank,
+                    name=a.name or None,
+                    base_model_id=a.base_model or None,
+                    hf_token_secret_name=self.config.hf_token_secret or None,
+                ),
+            )
+            for i, a in enumerate(served.adapters)
+        )
+        return LoraOptions(
+            adapters=adapters,
+            max_loras=served.max_loras,
+            max_lora_rank=served.max_lora_rank,
+            runtime_updates=served.lora_runtime_updates,
+        )
+
     def _route(self, config: ArchitectureConfig) -> None:
         """The Gateway's routes for ``config.routing``: the pools' Services (round-robin), one
         router behind ``/v1`` for every model (prefix-aware: it picks the pool by the model
@@ -204,13 +235,37 @@ class VllmServingChart(cdk8s.Chart):
         answers without the API key, to the first pool while a key is required), or an
         InferencePool per pool (Gateway API Inference Extension)."""
         served = config.served_models()
+        problems = Problems(where="models")
+        canaries = resolve_canaries([m.name for m in served], [m.canary for m in served], problems)
+        for canary in canaries.values():
+            problems.check(
+                config.routing == "round-robin",
+                f"models[{canary}].canary",
+                served[canary].canary,
+                f"needs routing: round-robin (weights split a route between two Services; "
+                f"routing is {config.routing!r})",
+            )
+        problems.raise_if_any()
         if config.routing == "prefix-aware":
             self.router = PrefixAwareRouter(
                 self, "Router", PrefixAwareRouterProps(pools=self.pools)
             )
             self.endpoint.route_to(self.pools[0], backend=self.router)
             return
+        canary_pools = set(canaries.values())
         for index, (pool, model) in enumerate(zip(self.pools, served, strict=True)):
+            if index in canary_pools:
+                continue  # on its stable entry's route
+            split = None
+            if index in canaries:
+                c = served[canaries[index]].canary
+                assert c is not None
+                split = CanarySplit(
+                    pool=self.pools[canaries[index]],
+                    weight=c.weight,
+                    steps=c.steps,
+                    promoted=c.promoted,
+                )
             backend: VllmInferencePool | None = None
             if config.routing == "inference-pool":
                 backend = VllmInferencePool(
@@ -232,6 +287,7 @@ class VllmServingChart(cdk8s.Chart):
                 path_prefix=model.path_prefix,
                 rewrite_prefix_to=model.rewrite_prefix_to,
                 backend=backend,
+                canary=split,
             )
 
     @property
