@@ -115,3 +115,25 @@ def test_canary_mistakes_are_named_by_key(tmp_path: Path) -> None:
     with pytest.raises(ValidationError) as err:
         synth_serving_chart(config, INFRA, tmp_path / "c")
     assert [p.field for p in err.value.problems] == ["models[1].canary.of"]
+
+
+def test_finishing_as_the_readme_says_keeps_the_canary_pool(tmp_path: Path) -> None:
+    finished = """
+models:
+  - id: Qwen/Qwen2.5-7B-Instruct-1M
+    served_name: qwen
+    name: vllm-canary
+"""
+    promoted = synth(
+        tmp_path, config_from(tmp_path, CANARY.format(weight=100, extra=", promoted: true")), "a"
+    )
+    done = synth(tmp_path, config_from(tmp_path, finished), "b")
+    assert set(named(done, "Deployment")) == {"vllm-canary"}
+    # The pool that serves is unchanged by the finish: same pod template, no new rollout.
+    assert (
+        named(done, "Deployment")["vllm-canary"]["spec"]["template"]
+        == named(promoted, "Deployment")["vllm-canary"]["spec"]["template"]
+    )
+    (route,) = named(done, "HTTPRoute").values()
+    assert route["spec"]["rules"][0]["matches"][0]["path"]["value"] == "/v1"
+    assert [b["name"] for b in route["spec"]["rules"][0]["backendRefs"]] == ["vllm-canary"]

@@ -741,7 +741,8 @@ def test_pods_wait_for_their_model_instead_of_crash_looping() -> None:
         "wait-for-model",
         "/models/Qwen2.5-0.5B-Instruct/.vllm-doks-complete",
         "10",
-        f"Job {pool.model.job_name} (kubectl logs job/{pool.model.job_name} -n vllm)",
+        "the download of Qwen/Qwen2.5-0.5B-Instruct (kubectl -n vllm get jobs -l "
+        "app=model-download)",
     ]
     assert init["command"][4] == pool.model.marker_path
     assert init["volumeMounts"] == [{"name": "models", "mountPath": "/models", "readOnly": True}]

@@ -47,6 +47,9 @@ HF_TOKEN_FILE = "token"
 #: NetworkPolicy selects its pods only.
 DOWNLOAD_JOB_LABEL = "vllm-doks.io/download-job"
 
+#: ``app`` label of every download Job and its pods.
+DOWNLOAD_APP = "model-download"
+
 #: Hex digits of the pod template's hash appended to a download Job's base name.
 JOB_HASH_LENGTH = 8
 
@@ -137,7 +140,7 @@ class ModelDownload(Construct):
                 )
             )
 
-        labels = {"app": "model-download"}
+        labels = {"app": DOWNLOAD_APP}
         pod_labels = {**labels, DOWNLOAD_JOB_LABEL: job_name}
         requests = {
             "cpu": quantity(props.download_cpu_request),
@@ -216,6 +219,17 @@ class ModelDownload(Construct):
                 selector=pod_labels,
                 restrict_egress=props.download_egress_restricted,
             )
+
+    @property
+    def wait_hint(self) -> str:
+        """How the pods waiting for this download name it in their log: by model id and a
+        label query, not by the Job's name, which moves with the model's place in the chart
+        and with its template hash; in a serving pod's template it would roll the pods
+        whenever that happens (e.g. when a canary entry becomes the only model)."""
+        return (
+            f"the download of {self.model_id} "
+            f"(kubectl -n {self.namespace} get jobs -l app={DOWNLOAD_APP})"
+        )
 
     @property
     def pvc_name(self) -> str:

@@ -753,8 +753,7 @@ class VllmWorkerPool(Construct):
                         WAIT_FOR_MODEL,
                         model.marker_path,
                         str(props.model_wait_interval_seconds),
-                        f"Job {model.job_name} (kubectl logs job/{model.job_name} "
-                        f"-n {model.namespace})",
+                        model.wait_hint,
                     ),
                     resources=k8s.ResourceRequirements(
                         requests={k: quantity(v) for k, v in WAIT_FOR_MODEL_REQUESTS.items()},
@@ -825,8 +824,7 @@ class VllmWorkerPool(Construct):
                     WAIT_FOR_MODEL,
                     adapter.marker_path,
                     str(props.model_wait_interval_seconds),
-                    f"Job {adapter.job_name} (kubectl logs job/{adapter.job_name} "
-                    f"-n {self.namespace})",
+                    adapter.download.wait_hint,
                 ),
                 resources=k8s.ResourceRequirements(
                     requests={k: quantity(v) for k, v in WAIT_FOR_MODEL_REQUESTS.items()},
