@@ -210,8 +210,16 @@ def synth(
 
     outputs = infra_outputs or InfraOutputs.examples_for(config)
     want_cloud, want_k8s = "cloud" in layers, "k8s" in layers
-    # Stack 2 via Terraform builds the chart inside the cloud layer: no split then.
-    split = parallel and want_cloud and want_k8s and not config.kubernetes_via_terraform
+    # Stack 2 via Terraform builds the chart inside the cloud layer: no split then. A second
+    # process pays off only in a cold process, loading cdk8s on the other core while this one
+    # loads cdktf; a warm caller (a second synth, the test suite) has them loaded already.
+    split = (
+        parallel
+        and want_cloud
+        and want_k8s
+        and not config.kubernetes_via_terraform
+        and not {"cdktf", "cdk8s"} & sys.modules.keys()
+    )
 
     staged: dict[str, Path] = {}
     report: dict[str, Any] = {}
