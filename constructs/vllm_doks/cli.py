@@ -166,7 +166,9 @@ def _replace_dir(staged: Path, final: Path) -> None:
 
 def _stage(final: Path) -> Path:
     final.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.new-", dir=final.parent))
+    # Absolute: the jsii kernel (a Node process) resolves relative paths against its own
+    # working directory, which is not this process's if the caller changed directory since.
+    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.new-", dir=final.parent)).absolute()
     staging.chmod(0o755)  # mkdtemp's 0700 would make the output private to its writer
     return staging
 
@@ -191,6 +193,13 @@ def _kubernetes_layer(
         ], {}
 
 
+def _cold_process() -> bool:
+    """Neither layer's libraries are loaded yet. A second process pays off only then (it loads
+    cdk8s on the other core while this one loads cdktf); a warm caller (a second synth in one
+    process, the test suite) would pay a new interpreter and jsii kernel for nothing."""
+    return not {"cdktf", "cdk8s"} & sys.modules.keys()
+
+
 def synth(
     config: ArchitectureConfig,
     layers: Sequence[str],
@@ -210,15 +219,13 @@ def synth(
 
     outputs = infra_outputs or InfraOutputs.examples_for(config)
     want_cloud, want_k8s = "cloud" in layers, "k8s" in layers
-    # Stack 2 via Terraform builds the chart inside the cloud layer: no split then. A second
-    # process pays off only in a cold process, loading cdk8s on the other core while this one
-    # loads cdktf; a warm caller (a second synth, the test suite) has them loaded already.
+    # Stack 2 via Terraform builds the chart inside the cloud layer: no split then.
     split = (
         parallel
         and want_cloud
         and want_k8s
         and not config.kubernetes_via_terraform
-        and not {"cdktf", "cdk8s"} & sys.modules.keys()
+        and _cold_process()
     )
 
     staged: dict[str, Path] = {}
