@@ -34,6 +34,7 @@ from vllm_doks.config import (
 )
 from vllm_doks.removed_objects import removal_report, removed_objects, write_removed
 from vllm_doks.validation import Problem, Problems, ValidationError
+from vllm_doks.wiring import infra_props as infra_props  # moved; public path kept
 
 if TYPE_CHECKING:
     from vllm_doks.cloud import InfraProps
@@ -43,37 +44,6 @@ DEFAULT_CLOUD_OUTDIR = "cdktf.out"
 DEFAULT_K8S_OUTDIR = "dist"
 INFRA_STACK_NAME = "vllm-infra"
 KUBERNETES_STACK_NAME = "vllm-kubernetes"
-
-
-def infra_props(config: ArchitectureConfig) -> InfraProps:
-    from vllm_doks.cloud.infra_props import InfraProps, SpacesStateBackend
-
-    backend = (
-        SpacesStateBackend(
-            bucket=config.state_bucket,
-            key=config.state_key,
-            spaces_region=config.state_spaces_region,
-        )
-        if config.state_backend_enabled
-        else None
-    )
-    return InfraProps(
-        name_prefix=config.name_prefix,
-        region=config.region,
-        vpc_cidr=config.vpc_cidr,
-        doks_cluster_subnet=config.doks_cluster_subnet,
-        doks_service_subnet=config.doks_service_subnet,
-        nfs_size_gb=config.nfs_size_gb,
-        gpu_node_count=config.gpu_node_count,
-        gpu_autoscale_max_nodes=config.gpu_autoscale_max_nodes or None,
-        gpu_size=config.gpu_size,
-        doks_control_plane_ha=config.doks_control_plane_ha,
-        doks_surge_upgrade=config.doks_surge_upgrade,
-        management_node_pool_min_nodes=config.management_node_pool_min_nodes,
-        management_node_pool_max_nodes=config.management_node_pool_max_nodes,
-        allow_unlisted_region=config.allow_unlisted_region,
-        state_backend=backend,
-    )
 
 
 def synth_cloud(config: ArchitectureConfig, outdir: Path) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from vllm_doks import contracts
+from vllm_doks.handoff import STACK2_OUTPUT_DESCRIPTIONS as STACK2_OUTPUT_DESCRIPTIONS
 from vllm_doks.validation import Problems
 
 ENV_PREFIX = "VLLM_DOKS_"
@@ -407,16 +408,3 @@ def parse_infra_outputs(text: str, source: str = "outputs file") -> InfraOutputs
         nfs_size_gb=int(str(flat["nfs_size_gb"])),
         gpu_node_pool_name=str(flat["gpu_node_pool_name"]),
     )
-
-
-#: Descriptions of the seed's Stack 2 outputs, in the seed's order.
-STACK2_OUTPUT_DESCRIPTIONS: dict[str, str] = {
-    "namespace": "Kubernetes namespace where vLLM is deployed",
-    "service_name": "Name of the vLLM ClusterIP service",
-    "service_port": "Port of the vLLM service",
-    "gateway_name": "Name of the Gateway resource for external access",
-    "model_id": "The HuggingFace model ID being served",
-    "model_name": "The model name used for inference requests",
-    "replicas": "Number of vLLM replicas deployed",
-    "quantization": "Quantization method used for model inference",
-}

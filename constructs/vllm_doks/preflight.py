@@ -168,7 +168,7 @@ def capacity_plan(
 
 
 def cloud_problems(config: ArchitectureConfig) -> Problems:
-    from vllm_doks.cli import infra_props
+    from vllm_doks.wiring import infra_props
 
     return infra_props(config).problems()
 
