@@ -10,7 +10,6 @@ sources themselves, they receive typed props built from it.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -20,7 +19,9 @@ from typing import Any
 import yaml
 
 from vllm_doks import contracts
+from vllm_doks.handoff import HANDOFF_KEYS as HANDOFF_KEYS
 from vllm_doks.handoff import STACK2_OUTPUT_DESCRIPTIONS as STACK2_OUTPUT_DESCRIPTIONS
+from vllm_doks.handoff import StackOneOutputs, parse_stack_one_outputs
 from vllm_doks.validation import Problems
 
 ENV_PREFIX = "VLLM_DOKS_"
@@ -338,22 +339,12 @@ def load_config(
     return ArchitectureConfig(**values)
 
 
-# --- Stack 1 -> Stack 2 hand-off ------------------------------------------------------------
-
-#: Stack 1 outputs the Kubernetes layer consumes.
-HANDOFF_KEYS = ("nfs_host", "nfs_mount_path", "nfs_size_gb", "gpu_node_pool_name")
+# --- Stack 1 -> Stack 2 hand-off (the type lives in the core: vllm_doks.handoff) -----------
 
 
 @dataclass(frozen=True)
-class InfraOutputs:
-    """Stack 1 outputs as the Kubernetes layer needs them."""
-
-    nfs_host: str
-    nfs_mount_path: str
-    nfs_size_gb: int
-    gpu_node_pool_name: str
-    examples: tuple[str, ...] = ()
-    """Names of the values above that are examples, not read from a deployed Stack 1."""
+class InfraOutputs(StackOneOutputs[int]):
+    """Stack 1 outputs as the Kubernetes layer needs them: the core hand-off with values."""
 
     @classmethod
     def examples_for(cls, config: ArchitectureConfig) -> InfraOutputs:
@@ -372,51 +363,6 @@ class InfraOutputs:
 
 
 def parse_infra_outputs(text: str, source: str = "outputs file") -> InfraOutputs:
-    """Read Stack 1 outputs from either shape users have:
-
-    * ``cdktf deploy --outputs-file``: ``{"<stack>": {"nfs_host": "10.0.0.5", ...}}``
-    * ``terraform output -json``: ``{"nfs_host": {"value": "10.0.0.5", "type": "string"}, ...}``
-    """
-    problems = Problems(where=source)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        problems.add(
-            "outputs",
-            text[:40],
-            f"must be JSON from `cdktf deploy --outputs-file` or `terraform output -json` ({e})",
-        )
-        problems.raise_if_any()
-    flat: dict[str, object] = {}
-    if isinstance(data, dict):
-        if all(isinstance(v, dict) and "value" in v for v in data.values()) and data:
-            flat = {k: v["value"] for k, v in data.items()}
-        else:
-            stacks = [v for v in data.values() if isinstance(v, dict) and "nfs_host" in v]
-            if len(stacks) > 1:
-                problems.add(
-                    "outputs",
-                    sorted(data),
-                    "holds several stacks with nfs_host; pass one stack's outputs",
-                )
-            elif stacks:
-                flat = dict(stacks[0])
-            elif "nfs_host" in data:
-                flat = dict(data)
-    for key in HANDOFF_KEYS:
-        if key not in flat or flat[key] in (None, ""):
-            problems.add(
-                key, flat.get(key), f"missing from {source}: expected Stack 1's output {key}"
-            )
-    size = flat.get("nfs_size_gb")
-    if size is not None and not (
-        isinstance(size, int) or (isinstance(size, str) and size.isdigit())
-    ):
-        problems.add("nfs_size_gb", size, "must be a whole number of GB")
-    problems.raise_if_any()
-    return InfraOutputs(
-        nfs_host=str(flat["nfs_host"]),
-        nfs_mount_path=str(flat["nfs_mount_path"]),
-        nfs_size_gb=int(str(flat["nfs_size_gb"])),
-        gpu_node_pool_name=str(flat["gpu_node_pool_name"]),
-    )
+    """Read Stack 1 outputs from either shape users have (see ``parse_stack_one_outputs``)."""
+    v = parse_stack_one_outputs(text, source)
+    return InfraOutputs(v.nfs_host, v.nfs_mount_path, v.nfs_size_gb, v.gpu_node_pool_name)
