@@ -22,6 +22,7 @@ LAYERS: dict[str, str] = {
     "vllm_doks.capacity": "core",
     "vllm_doks.model_arch": "core",
     "vllm_doks.handoff": "core",
+    "vllm_doks.props": "core",  # the props-or-keywords decorator every construct uses
     "vllm_doks._lazy": "core",
     "vllm_doks._node": "core",
     "vllm_doks.scripts": "core",

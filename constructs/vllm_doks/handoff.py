@@ -6,11 +6,8 @@ so neither layer imports the other or the app's configuration."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Generic, TypeVar
-
-from vllm_doks.validation import Problems
 
 #: Descriptions of the seed's Stack 2 outputs, in the seed's order.
 STACK2_OUTPUT_DESCRIPTIONS: dict[str, str] = {
@@ -75,54 +72,3 @@ class StackOneOutputs(Generic[Size]):
     @property
     def gpu_pool(self) -> GpuPoolRef:
         return GpuPoolRef(self.gpu_node_pool_name)
-
-
-def parse_stack_one_outputs(text: str, source: str = "outputs file") -> StackOneOutputs[int]:
-    """Read Stack 1 outputs from either shape users have:
-
-    * ``cdktf deploy --outputs-file``: ``{"<stack>": {"nfs_host": "10.0.0.5", ...}}``
-    * ``terraform output -json``: ``{"nfs_host": {"value": "10.0.0.5", "type": "string"}, ...}``
-    """
-    problems = Problems(where=source)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        problems.add(
-            "outputs",
-            text[:40],
-            f"must be JSON from `cdktf deploy --outputs-file` or `terraform output -json` ({e})",
-        )
-        problems.raise_if_any()
-    flat: dict[str, object] = {}
-    if isinstance(data, dict):
-        if all(isinstance(v, dict) and "value" in v for v in data.values()) and data:
-            flat = {k: v["value"] for k, v in data.items()}
-        else:
-            stacks = [v for v in data.values() if isinstance(v, dict) and "nfs_host" in v]
-            if len(stacks) > 1:
-                problems.add(
-                    "outputs",
-                    sorted(data),
-                    "holds several stacks with nfs_host; pass one stack's outputs",
-                )
-            elif stacks:
-                flat = dict(stacks[0])
-            elif "nfs_host" in data:
-                flat = dict(data)
-    for key in HANDOFF_KEYS:
-        if key not in flat or flat[key] in (None, ""):
-            problems.add(
-                key, flat.get(key), f"missing from {source}: expected Stack 1's output {key}"
-            )
-    size = flat.get("nfs_size_gb")
-    if size is not None and not (
-        isinstance(size, int) or (isinstance(size, str) and size.isdigit())
-    ):
-        problems.add("nfs_size_gb", size, "must be a whole number of GB")
-    problems.raise_if_any()
-    return StackOneOutputs(
-        nfs_host=str(flat["nfs_host"]),
-        nfs_mount_path=str(flat["nfs_mount_path"]),
-        nfs_size_gb=int(str(flat["nfs_size_gb"])),
-        gpu_node_pool_name=str(flat["gpu_node_pool_name"]),
-    )

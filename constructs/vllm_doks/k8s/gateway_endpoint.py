@@ -39,6 +39,7 @@ from vllm_doks._imports.io.k8s.networking.gateway import (
 from vllm_doks.k8s.names import DEFAULT_NAMESPACE
 from vllm_doks.k8s.routing import RouteBackend
 from vllm_doks.k8s.vllm_worker_pool import VllmWorkerPool
+from vllm_doks.props import takes_props
 from vllm_doks.validation import (
     Problem,
     Problems,
@@ -147,6 +148,7 @@ class GatewayEndpointProps:
         return problems
 
 
+@takes_props(GatewayEndpointProps)
 class GatewayEndpoint(Construct):
     """A Gateway with an HTTP listener (and optionally an HTTPS one), and HTTPRoutes to worker
     pools behind it::

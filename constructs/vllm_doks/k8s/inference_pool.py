@@ -51,6 +51,7 @@ from vllm_doks.k8s.rbac import add_service_account_with_role
 from vllm_doks.k8s.routing import BackendRef
 from vllm_doks.k8s.values import int_or_string, quantity
 from vllm_doks.k8s.vllm_worker_pool import VllmWorkerPool
+from vllm_doks.props import takes_props
 from vllm_doks.validation import Problems, check_dns_label
 
 FailureMode = Literal["FailClose", "FailOpen"]
@@ -162,6 +163,7 @@ class VllmInferencePoolProps:
         return problems
 
 
+@takes_props(VllmInferencePoolProps)
 class VllmInferencePool(Construct):
     """An InferencePool selecting a worker pool's pods, with its endpoint picker::
 
