@@ -53,7 +53,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from vllm_doks.contracts import VLLM_KV_CACHE_DTYPES
+from vllm_doks.contracts import VLLM_KV_CACHE_DTYPES, VLLM_MAX_LORA_RANKS
 from vllm_doks.validation import Problem, ValidationError
 
 GIB = float(2**30)
@@ -572,3 +572,10 @@ def plan_vllm_memory(
 def with_max_len(arch: ModelArchitecture, length: int) -> ModelArchitecture:
     """``arch`` with another default max length (for a config whose length differs)."""
     return replace(arch, max_position_embeddings=length)
+
+
+def rank_holding(rank: int) -> int:
+    """The smallest ``--max-lora-rank`` value vLLM v0.18 accepts that holds ``rank`` (its
+    largest when none does)."""
+    choices = VLLM_MAX_LORA_RANKS
+    return next((r for r in choices if r >= rank), choices[-1])

@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from vllm_doks import contracts
+from vllm_doks.model_arch import rank_holding
 from vllm_doks.validation import Problems
 
 #: The default rollout steps (percent to the canary), as :data:`vllm_doks.k8s.canary.DEFAULT_STEPS`.
@@ -66,13 +67,6 @@ class CanaryConfig:
 
 
 CANARY_KEYS = ("of", "weight", "steps", "promoted")
-
-
-def rank_holding(rank: int) -> int:
-    """The smallest ``--max-lora-rank`` value vLLM v0.18 accepts that holds ``rank`` (its
-    largest when none does)."""
-    choices = contracts.VLLM_MAX_LORA_RANKS
-    return next((r for r in choices if r >= rank), choices[-1])
 
 
 def lora_slots_and_rank(

@@ -37,8 +37,8 @@ from vllm_doks import contracts
 from vllm_doks.k8s.model_download import MAX_JOB_BASE_NAME, ModelDownload
 from vllm_doks.k8s.names import check_model_id, dns_label, model_name_from_id
 from vllm_doks.k8s.pod_security import env
+from vllm_doks.model_arch import rank_holding
 from vllm_doks.props import takes_props
-from vllm_doks.rollout_config import rank_holding
 from vllm_doks.validation import Problems, check_dns_label, check_dns_subdomain, check_int_range
 
 #: Directory under the store's mount path that holds the adapters, one subdirectory each.
