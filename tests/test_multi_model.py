@@ -82,4 +82,4 @@ def test_switching_a_pools_model_rolls_its_pods_and_keeps_other_downloads() -> N
     job = "model-download-qwen2-5-7b-instruct"
     assert by_kind(before, "Job")[job] == by_kind(after, "Job")[job]
     script = by_kind(after, "Job")[job]["spec"]["template"]["spec"]["containers"][0]
-    assert ".vllm-doks-complete" in " ".join(script["command"] + script.get("args", []))
+    assert ".vllm-doks-verified" in " ".join(script["command"] + script.get("args", []))

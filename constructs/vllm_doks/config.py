@@ -87,6 +87,13 @@ class ArchitectureConfig:
     model_id: str = _input(
         "Qwen/Qwen2.5-0.5B-Instruct", "HuggingFace model ID to download and serve", "2"
     )
+    model_revision: str = _input(
+        "",
+        "Commit (40 hex digits) of model_id to download, so every cluster serves the same "
+        "weights; empty: the hub's default branch at download time (files are verified "
+        "against the hub's hashes either way)",
+        "2",
+    )
     replicas: int = _input(1, "Number of vLLM replicas (set > 1 for HA)", "2")
     model_parameters_b: str = _input(
         "",

@@ -35,6 +35,7 @@ from vllm_doks.validation import (
     check_dns_subdomain,
     check_int_range,
 )
+from vllm_doks.weights import check_revision
 
 
 def _renamed(problems: Problems, source: Problems, names: Mapping[str, str]) -> None:
@@ -202,6 +203,8 @@ def kubernetes_problems(config: ArchitectureConfig, outputs: InfraOutputs) -> Pr
             " (or empty for none)",
         )
     check_dns_label(problems, "namespace", config.namespace)
+    if config.model_revision:
+        check_revision(problems, "model_revision", config.model_revision)
     for name in ("hf_token_secret", "api_key_secret"):
         if getattr(config, name):
             check_dns_subdomain(problems, name, getattr(config, name))

@@ -84,6 +84,7 @@ class VllmServingChart(cdk8s.Chart):
             node_pool_name=infra.gpu_node_pool_name,
             gpu_size=config.gpu_size,
             hf_token_secret_name=config.hf_token_secret or None,
+            revision=config.model_revision or None,
         )
         # Large models take minutes to read from NFS: the startup probe's window grows with the
         # model's size (never below the seed's), and the rollout deadline follows it.

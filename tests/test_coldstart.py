@@ -1,0 +1,97 @@
+"""Cold start and trusted weights, asserted on synthesized objects and the capacity plan:
+pinned revisions, the verified-download marker the workers wait for, the smoke test, the
+cold-start budget and the compile cache (issue 15)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cdk8s
+import pytest
+from conftest import validate_objects
+
+from vllm_doks import ValidationError
+from vllm_doks.config import InfraOutputs, load_config
+from vllm_doks.k8s import NfsModelStore, NfsModelStoreProps, VllmWorkerPool, VllmWorkerPoolProps
+from vllm_doks.k8s.scripts import FETCH_MODEL, script_text
+from vllm_doks.k8s.serving_chart import VllmServingChart
+
+Obj = dict[str, Any]
+QWEN = "Qwen/Qwen2.5-0.5B-Instruct"
+COMMIT = "7ae557604adf67be50417f59c2c2f167def9a775"
+STORE = NfsModelStoreProps(nfs_server="10.200.0.5", nfs_path="/1234567/abcd", capacity_gi=1000)
+
+
+def synth(chart: cdk8s.Chart) -> list[Obj]:
+    return list(cdk8s.Testing.synth(chart))
+
+
+def by_kind(objs: list[Obj], kind: str) -> list[Obj]:
+    return [o for o in objs if o["kind"] == kind]
+
+
+def serving(**config: Any) -> tuple[VllmServingChart, list[Obj]]:
+    cfg = load_config(overrides=config)
+    chart = VllmServingChart(cdk8s.Testing.app(), "vllm", cfg, InfraOutputs.examples_for(cfg))
+    return chart, synth(chart)
+
+
+# --- pinned, verified downloads --------------------------------------------------------------
+
+
+def test_a_pinned_revision_gets_its_own_directory_and_the_job_downloads_that_commit() -> None:
+    chart = cdk8s.Chart(cdk8s.Testing.app(), "t")
+    model = NfsModelStore(chart, "Models", STORE).add_model(QWEN, revision=COMMIT)
+    pool = VllmWorkerPool(
+        chart, "Workers", VllmWorkerPoolProps(model=model, gpu_node_pool_name="gpu")
+    )
+    assert model.revision == COMMIT
+    assert model.model_dir == f"/models/Qwen2.5-0.5B-Instruct-{COMMIT[:12]}"
+    assert model.marker_path == f"{model.model_dir}/.vllm-doks-verified"
+    objs = synth(chart)
+    assert validate_objects(objs) == []
+    job = by_kind(objs, "Job")[0]
+    command = job["spec"]["template"]["spec"]["containers"][0]["command"]
+    # sh -c <script> <name> MODEL_ID MODEL_DIR workers stale heartbeat poll REVISION PROGRAM
+    assert command[4:6] == [QWEN, model.model_dir]
+    assert command[10] == COMMIT
+    assert command[11] == script_text(FETCH_MODEL)
+    # The workers wait for the verified marker of that directory and serve it.
+    deployment = by_kind(objs, "Deployment")[0]
+    init = deployment["spec"]["template"]["spec"]["initContainers"][0]
+    assert model.marker_path in init["command"]
+    assert pool.model is model
+
+
+def test_an_unpinned_model_keeps_its_directory_and_passes_an_empty_revision() -> None:
+    chart = cdk8s.Chart(cdk8s.Testing.app(), "t")
+    model = NfsModelStore(chart, "Models", STORE).add_model(QWEN)
+    assert model.revision is None
+    assert model.model_dir == "/models/Qwen2.5-0.5B-Instruct"
+    job = by_kind(synth(chart), "Job")[0]
+    assert job["spec"]["template"]["spec"]["containers"][0]["command"][10] == ""
+
+
+@pytest.mark.parametrize("bad", ["main", "v1.0", COMMIT[:12], COMMIT.upper(), ""])
+def test_a_revision_that_pins_nothing_is_refused_naming_the_field(bad: str) -> None:
+    chart = cdk8s.Chart(cdk8s.Testing.app(), "t")
+    with pytest.raises(ValidationError) as err:
+        NfsModelStore(chart, "Models", STORE).add_model(QWEN, revision=bad)
+    text = str(err.value)
+    assert "revision" in text and "40-hex-digit commit" in text and repr(bad) in text
+
+
+def test_model_revision_from_the_config_reaches_the_job() -> None:
+    chart, objs = serving(model_revision=COMMIT)
+    assert chart.model.revision == COMMIT
+    job = by_kind(objs, "Job")[0]
+    assert job["spec"]["template"]["spec"]["containers"][0]["command"][10] == COMMIT
+    assert validate_objects(objs) == []
+
+
+def test_a_bad_model_revision_in_the_config_is_a_preflight_problem() -> None:
+    from vllm_doks.preflight import kubernetes_problems
+
+    cfg = load_config(overrides={"model_revision": "main"})
+    problems = kubernetes_problems(cfg, InfraOutputs.examples_for(cfg))
+    assert [p.field for p in problems.items] == ["model_revision"]
