@@ -95,3 +95,45 @@ def test_a_bad_model_revision_in_the_config_is_a_preflight_problem() -> None:
     cfg = load_config(overrides={"model_revision": "main"})
     problems = kubernetes_problems(cfg, InfraOutputs.examples_for(cfg))
     assert [p.field for p in problems.items] == ["model_revision"]
+
+
+# --- the smoke test in Stack 2 via Terraform --------------------------------------------------
+
+
+def test_terraform_applies_the_smoke_test_last_waits_for_it_and_never_makes_servers_wait(
+    tmp_path: Any,
+) -> None:
+    import json
+
+    from cdktf import App
+
+    from vllm_doks.cloud.kubernetes_stack import (
+        KubernetesObjectsStackProps,
+        StackOneValues,
+        VllmKubernetesStack,
+    )
+
+    cfg = load_config()
+    examples = InfraOutputs.examples_for(cfg)
+
+    def build(app: cdk8s.App, values: StackOneValues) -> None:
+        VllmServingChart(app, "vllm", cfg, examples)
+
+    chart = VllmServingChart(cdk8s.App(), "vllm", cfg, examples)
+    app = App(outdir=str(tmp_path))
+    VllmKubernetesStack(
+        app, "k8s", KubernetesObjectsStackProps(build_chart=build, outputs=chart.outputs)
+    )
+    app.synth()
+    doc = json.loads((tmp_path / "stacks" / "k8s" / "cdk.tf.json").read_text())
+    manifests = doc["resource"]["kubernetes_manifest"]
+    assert chart.smoke_test is not None
+    smoke = f"job-{chart.smoke_test.job_name}"
+    assert manifests[smoke]["wait"] == {"condition": [{"type": "Complete", "status": "True"}]}
+    deps = set(manifests[smoke]["depends_on"])
+    for address in manifests:
+        if address != smoke:
+            assert f"kubernetes_manifest.{address}" in deps, address
+            assert f"kubernetes_manifest.{smoke}" not in manifests[address].get("depends_on", [])
+    # The download Job is still what the Deployment waits for.
+    assert "kubernetes_manifest.job-model-download" in manifests["deployment-vllm"]["depends_on"]

@@ -152,6 +152,18 @@ class ArchitectureConfig:
         "empty: none",
         "2",
     )
+    smoke_test: bool = _input(
+        True,
+        "Job sending one authenticated chat completion through the Gateway after apply and "
+        "reporting its latency (Stack 2 via Terraform waits for it)",
+        "2",
+    )
+    smoke_test_url: str = _input(
+        "",
+        "Chat completions URL the smoke test calls; empty: the Cilium Gateway Service "
+        "(cilium-gateway-<gateway>) in the namespace; required for another gateway_class",
+        "2",
+    )
     network_policy: bool = _input(
         True,
         "NetworkPolicies: only the Gateway reaches vLLM's port, downloads get no ingress and "

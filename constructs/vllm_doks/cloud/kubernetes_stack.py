@@ -50,6 +50,7 @@ from constructs import Construct
 from vllm_doks.cloud.infra_props import SpacesStateBackend
 from vllm_doks.cloud.model_share import DIGITALOCEAN_PROVIDER_CONSTRAINT
 from vllm_doks.cloud.state_backend import apply_state_backend, portable_local_state_path
+from vllm_doks.cold_start import AFTER_APPLY_LABEL
 from vllm_doks.config import STACK2_OUTPUT_DESCRIPTIONS
 from vllm_doks.validation import Problems, check_dns_label, check_dns_subdomain
 
@@ -257,6 +258,12 @@ class _Object:
     def is_batch_job(self) -> bool:
         return self.api_version == "batch/v1" and self.kind == "Job"
 
+    @property
+    def runs_after_apply(self) -> bool:
+        """A Job checking the deployed endpoint (the smoke test): it comes last."""
+        labels = (self.manifest.get("metadata") or {}).get("labels") or {}
+        return self.is_batch_job and labels.get(AFTER_APPLY_LABEL) == "true"
+
 
 def escape_terraform_templates(value: Any) -> Any:
     """Make every string in ``value`` mean itself to Terraform, except cdktf tokens.
@@ -356,6 +363,9 @@ def _prerequisites(obj: _Object, objects: Sequence[_Object]) -> list[_Object]:
     HTTPRoute, generalised so several stores, pools and endpoints order the same way."""
     if obj.kind == "Namespace":
         return []
+    if obj.runs_after_apply:
+        # The smoke test talks to the finished deployment: everything else comes first.
+        return [o for o in objects if o is not obj and not o.runs_after_apply]
 
     def same_namespace(o: _Object) -> bool:
         return o.namespace == obj.namespace
@@ -370,7 +380,7 @@ def _prerequisites(obj: _Object, objects: Sequence[_Object]) -> list[_Object]:
             return True
         if obj.kind in _WORKLOAD_KINDS and o.kind in _WORKLOAD_INPUT_KINDS and same_namespace(o):
             return True
-        if obj.kind in _SERVER_KINDS and o.is_batch_job:
+        if obj.kind in _SERVER_KINDS and o.is_batch_job and not o.runs_after_apply:
             return True
         if obj.kind == "Service" and o.kind in _SERVER_KINDS and same_namespace(o):
             return True

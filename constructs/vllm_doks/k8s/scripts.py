@@ -15,6 +15,7 @@ WAIT_FOR_MODEL = "wait-for-model.sh"
 DOWNLOAD_MODEL = "download-model.sh"
 #: Python, run by download-model.sh with ``python3 -c``: fetch a revision, verify its hashes.
 FETCH_MODEL = "fetch_model.py"
+SMOKE_TEST = "smoke-test.sh"
 
 
 @cache

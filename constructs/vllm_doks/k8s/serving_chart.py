@@ -25,6 +25,7 @@ from vllm_doks.k8s.nfs_model_store import NfsModelStore, NfsModelStoreProps
 from vllm_doks.k8s.outputs import stack_outputs
 from vllm_doks.k8s.pod_monitor import VllmPodMonitor, VllmPodMonitorProps
 from vllm_doks.k8s.probes import ProbeTimings
+from vllm_doks.k8s.smoke_test import SmokeTest, SmokeTestProps
 from vllm_doks.k8s.vllm_worker_pool import VllmWorkerPool, VllmWorkerPoolProps
 from vllm_doks.preflight import capacity_plan, vllm_settings
 from vllm_doks.validation import Problems
@@ -136,6 +137,20 @@ class VllmServingChart(cdk8s.Chart):
             ),
         )
         self.endpoint.route_to(self.pool)
+        self.smoke_test: SmokeTest | None = None
+        if config.smoke_test:
+            self.smoke_test = SmokeTest(
+                self,
+                "SmokeTest",
+                SmokeTestProps(
+                    endpoint=self.endpoint,
+                    pool=self.pool,
+                    url=config.smoke_test_url or None,
+                    network_policy=config.network_policy,
+                    # Retry as long as the rollout may take: download, then the cold start.
+                    deadline_seconds=self.pool.props.progress_deadline_seconds,
+                ),
+            )
         self.autoscaler: VllmAutoscaler | None = None
         self.pod_monitor: VllmPodMonitor | None = None
         self.dashboard: VllmDashboard | None = None
