@@ -80,14 +80,14 @@ def test_pod_monitor_and_network_policy_admit_prometheus(enabled: Path) -> None:
     assert monitor["spec"]["podMetricsEndpoints"][0]["path"] == "/metrics"
     deploy_labels = objs[("Deployment", "vllm")]["spec"]["selector"]["matchLabels"]
     assert monitor["spec"]["selector"]["matchLabels"] == deploy_labels
-    ingress = objs[("NetworkPolicy", "vllm-ingress")]["spec"]["ingress"]
-    admitted = [
-        peer["namespaceSelector"]["matchLabels"]
-        for rule in ingress
-        for peer in rule.get("from", [])
-        if "namespaceSelector" in peer
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    # Prometheus' namespace may GET /metrics only (L7), not every path of the port (L4).
+    assert "ingress" not in objs[("NetworkPolicy", "vllm-ingress")]["spec"]
+    (rule,) = objs[("CiliumNetworkPolicy", "vllm-metrics")]["spec"]["ingress"]
+    assert rule["fromEndpoints"] == [
+        {"matchLabels": {"k8s:io.kubernetes.pod.namespace": "monitoring"}}
     ]
-    assert {"kubernetes.io/metadata.name": "monitoring"} in admitted
+    assert rule["toPorts"][0]["rules"] == {"http": [{"method": "GET", "path": "/metrics"}]}
 
 
 def test_grafana_dashboard_config_map(enabled: Path) -> None:

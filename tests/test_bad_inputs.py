@@ -184,6 +184,16 @@ CASES: list[tuple[str, list[str], list[str]]] = [
         ["prometheus_namespace: got 'Monitoring'", "DNS-1123 label"],
     ),
     (
+        "prometheus-release",
+        ["--pod-monitor", "true", "--prometheus-release", "kube prometheus"],
+        ["prometheus_release: got 'kube prometheus'", "Kubernetes label value"],
+    ),
+    (
+        "amd-size-cuda-image",
+        ["--gpu-size", "gpu-mi300x1-192gb", "--vllm-image", "vllm/vllm-openai:v0.18.0"],
+        ["image: got 'vllm/vllm-openai:v0.18.0'", "NVIDIA build, but gpu_size"],
+    ),
+    (
         "dashboard-not-bool",
         ["--grafana-dashboard", "maybe"],
         ["grafana_dashboard: got 'maybe'", "true or false"],

@@ -30,6 +30,7 @@ from vllm_doks.k8s.scripts import (
     WAIT_FOR_MODEL,
     script_text,
 )
+from vllm_doks.k8s.vllm_worker_pool import SHUTDOWN_MARGIN_SECONDS
 
 Obj = dict[str, Any]
 QWEN = "Qwen/Qwen2.5-0.5B-Instruct"
@@ -461,7 +462,7 @@ def test_vllm_args_serve_the_model_from_the_share() -> None:
         "--port",
         "8000",
         "--shutdown-timeout",
-        "60",
+        "33",
     ]
     assert container["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
 
@@ -522,6 +523,9 @@ def test_env_matches_the_seed() -> None:
             },
         },
         {"name": "HF_HUB_OFFLINE", "value": "1"},
+        # Not in the seed: no usage reports to stats.vllm.ai (vllm/envs.py, usage_lib.py).
+        {"name": "VLLM_NO_USAGE_STATS", "value": "1"},
+        {"name": "DO_NOT_TRACK", "value": "1"},
     ]
     chart, _ = pool_chart(hf_token_secret_name=None)
     assert "HF_TOKEN" not in env_of(vllm_container(synth(chart)))
@@ -675,16 +679,17 @@ def test_termination_drains_within_the_grace_period() -> None:
     command = container["lifecycle"]["preStop"]["exec"]["command"]
     assert command[:2] == ["/bin/sh", "-c"]
     assert command[2] == script_text(PRESTOP_DRAIN)
-    # name, port, deadline (grace - 20), settle (the seed's sleep 5)
-    assert command[3:] == ["prestop-drain", "8000", "50", "5"]
+    # name, port, deadline ((grace - margin) // 2), settle (the seed's sleep 5)
+    assert command[3:] == ["prestop-drain", "8000", "32", "5"]
     script = command[2]
     assert "vllm:num_requests_running" in script
     assert "vllm:num_requests_waiting" in script
     assert "--max-time" in script
     assert "http://127.0.0.1:${port}/metrics" in script
-    # vLLM's own drain after SIGTERM: below the grace period, above the hook's deadline.
-    assert container["args"][container["args"].index("--shutdown-timeout") + 1] == "60"
-    assert (pool.drain_deadline_seconds, pool.shutdown_timeout_seconds) == (50, 60)
+    # vLLM's own drain after SIGTERM gets what the hook and the margin leave of the grace.
+    assert container["args"][container["args"].index("--shutdown-timeout") + 1] == "33"
+    assert (pool.drain_deadline_seconds, pool.shutdown_timeout_seconds) == (32, 33)
+    assert 32 + 33 + SHUTDOWN_MARGIN_SECONDS <= 70
 
 
 def test_drain_timings_follow_the_grace_period_or_are_set() -> None:
@@ -692,11 +697,14 @@ def test_drain_timings_follow_the_grace_period_or_are_set() -> None:
     objs = synth(chart)
     container = vllm_container(objs)
     assert pod(objs)["terminationGracePeriodSeconds"] == 180
-    assert container["lifecycle"]["preStop"]["exec"]["command"][5] == "160"
-    assert container["args"][container["args"].index("--shutdown-timeout") + 1] == "170"
-    assert (pool.drain_deadline_seconds, pool.shutdown_timeout_seconds) == (160, 170)
+    assert container["lifecycle"]["preStop"]["exec"]["command"][5] == "87"
+    assert container["args"][container["args"].index("--shutdown-timeout") + 1] == "88"
+    assert (pool.drain_deadline_seconds, pool.shutdown_timeout_seconds) == (87, 88)
     chart, _ = pool_chart(
-        drain_deadline_seconds=30, shutdown_timeout_seconds=45, prestop_settle_seconds=2
+        termination_grace_period_seconds=80,
+        drain_deadline_seconds=30,
+        shutdown_timeout_seconds=45,
+        prestop_settle_seconds=2,
     )
     container = vllm_container(synth(chart))
     assert container["lifecycle"]["preStop"]["exec"]["command"][4:] == ["8000", "30", "2"]
@@ -801,7 +809,7 @@ def test_pool_props_are_validated_all_at_once() -> None:
         "name",
         "port",
         "probes.startup_failure_threshold",
-        "drain_deadline_seconds",
+        "termination_grace_period_seconds",
         "shm_size",
         "gpus_per_replica",
         "memory_limit",
@@ -810,7 +818,10 @@ def test_pool_props_are_validated_all_at_once() -> None:
     }
     message = str(err.value)
     assert "image: got 'vllm/vllm-openai'; must be a pinned image reference" in message
-    assert "drain_deadline_seconds: got 40; must be at least prestop_settle_seconds (5)" in message
+    assert (
+        "termination_grace_period_seconds: got 30; must be at least drain_deadline_seconds (40)"
+        in message
+    )
 
 
 def test_pool_needs_a_model_download() -> None:

@@ -172,8 +172,18 @@ def test_max_below_min_is_refused_naming_field_and_value() -> None:
 
 
 def test_max_zero_is_refused() -> None:
-    error = autoscaler_error(min_replicas=0, max_replicas=0)
-    assert [(p.field, p.value) for p in error.problems] == [("max_replicas", 0)]
+    error = autoscaler_error(min_replicas=1, max_replicas=0)
+    assert {(p.field, p.value) for p in error.problems} == {("max_replicas", 0)}
+    assert any("KEDA's maxReplicaCount" in p.expected for p in error.problems)
+
+
+def test_scale_to_zero_is_refused_because_nothing_could_wake_it() -> None:
+    # The triggers read vLLM's own gauges: with no pod there is no series, and KEDA activates
+    # from zero only when the query returns more than activationThreshold.
+    error = autoscaler_error(min_replicas=0, max_replicas=2)
+    (problem,) = error.problems
+    assert (problem.field, problem.value) == ("min_replicas", 0)
+    assert "never be woken" in problem.expected
 
 
 def test_max_above_gpu_node_count_is_refused_with_the_fix() -> None:
@@ -248,13 +258,19 @@ def test_pod_monitor_scrapes_the_port_the_container_declares(objs: list[Obj]) ->
     assert endpoint["interval"] == "15s"
 
 
-def test_pod_monitor_release_label_is_optional(objs: list[Obj]) -> None:
+def test_pod_monitor_release_label_defaults_to_kube_prometheus_stack(objs: list[Obj]) -> None:
     assert find(objs, "PodMonitor", "vllm")["metadata"]["labels"] == {
         "app": "vllm",
         "release": "kube-prometheus-stack",
     }
     chart, workers = pool_chart()
     VllmPodMonitor(chart, "M", VllmPodMonitorProps(pool=workers))
+    assert find(synth(chart), "PodMonitor", "vllm")["metadata"]["labels"] == {
+        "app": "vllm",
+        "release": "kube-prometheus-stack",
+    }
+    chart, workers = pool_chart()
+    VllmPodMonitor(chart, "M", VllmPodMonitorProps(pool=workers, release=None))
     assert find(synth(chart), "PodMonitor", "vllm")["metadata"]["labels"] == {"app": "vllm"}
 
 
@@ -389,7 +405,7 @@ def test_variants_are_schema_valid() -> None:
         VllmAutoscalerProps(
             pool=workers,
             prometheus_server_address="https://prometheus.example.com/",
-            min_replicas=0,
+            min_replicas=1,
             max_replicas=1,
             trigger_authentication_name="prometheus-auth",
             name="small",

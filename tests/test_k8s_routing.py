@@ -4,6 +4,8 @@ asserted on the objects they synthesize."""
 from __future__ import annotations
 
 import copy
+import json
+from pathlib import Path
 from typing import Any
 
 import cdk8s
@@ -11,9 +13,10 @@ import pytest
 import yaml
 from conftest import validate_objects
 
-from vllm_doks import ValidationError
+from vllm_doks import ValidationError, contracts
 from vllm_doks.k8s import (
     GatewayEndpoint,
+    GatewayEndpointProps,
     NfsModelStore,
     NfsModelStoreProps,
     VllmWorkerPool,
@@ -52,7 +55,17 @@ def pool_chart(**pool: Any) -> tuple[cdk8s.Chart, VllmWorkerPool]:
     return chart, VllmWorkerPool(chart, "Workers", props)
 
 
-def strategy_chart(strategy: str, *, with_routing_objects: bool = True) -> list[Obj]:
+#: A GatewayClass implementing the Inference Extension (Envoy Gateway's conventional name);
+#: Cilium's is refused with an InferencePool backend.
+INFERENCE_GATEWAY_CLASS = "eg"
+
+
+def strategy_chart(
+    strategy: str,
+    *,
+    with_routing_objects: bool = True,
+    gateway_class: str = INFERENCE_GATEWAY_CLASS,
+) -> list[Obj]:
     """A chart with a pool, a router and an InferencePool; the route uses ``strategy``."""
     chart, pool = pool_chart(replicas=2)
     router = inference = None
@@ -64,7 +77,9 @@ def strategy_chart(strategy: str, *, with_routing_objects: bool = True) -> list[
             VllmInferencePoolProps(pool=pool, gateway_namespaces=GATEWAY_NS),
         )
     backend = {"round-robin": None, "prefix-aware": router, "inference-pool": inference}
-    GatewayEndpoint(chart, "Gateway").route_to(pool, backend=backend[strategy])
+    GatewayEndpoint(
+        chart, "Gateway", GatewayEndpointProps(gateway_class_name=gateway_class)
+    ).route_to(pool, backend=backend[strategy])
     return list(cdk8s.Testing.synth(chart))
 
 
@@ -325,8 +340,10 @@ def without_route(objs: list[Obj]) -> list[Obj]:
 
 
 def route_without_backends(objs: list[Obj]) -> Obj:
+    """The route with its first (PathPrefix) rule only, without backendRefs."""
     (route,) = [o for o in objs if o["kind"] == "HTTPRoute"]
     route = copy.deepcopy(route)
+    route["spec"]["rules"] = route["spec"]["rules"][:1]
     for rule in route["spec"]["rules"]:
         del rule["backendRefs"]
     return route
@@ -334,7 +351,7 @@ def route_without_backends(objs: list[Obj]) -> Obj:
 
 def backend_refs(objs: list[Obj]) -> list[Obj]:
     (route,) = [o for o in objs if o["kind"] == "HTTPRoute"]
-    return [ref for rule in route["spec"]["rules"] for ref in rule["backendRefs"]]
+    return list(route["spec"]["rules"][0]["backendRefs"])
 
 
 def test_switching_strategy_changes_only_the_route_backends() -> None:
@@ -359,7 +376,9 @@ def test_default_route_is_unchanged_by_the_backend_parameter() -> None:
     chart, pool = pool_chart(replicas=2)
     GatewayEndpoint(chart, "Gateway").route_to(pool)
     default = list(cdk8s.Testing.synth(chart))
-    assert default == strategy_chart("round-robin", with_routing_objects=False)
+    assert default == strategy_chart(
+        "round-robin", with_routing_objects=False, gateway_class="cilium"
+    )
     assert not [o for o in default if o["metadata"]["name"].startswith("vllm-router")]
 
 
@@ -382,3 +401,94 @@ def test_route_to_rejects_a_backend_for_another_pool() -> None:
         endpoint.route_to(llama, backend=router)
     with pytest.raises(ValidationError, match="backend"):
         endpoint.route_to(pool, backend="router")  # type: ignore[arg-type]
+
+
+# --- External contracts of the picker and the router ----------------------------------------
+
+EPP_V150 = json.loads(
+    (
+        Path(__file__).parent / "fixtures" / "gateway-api-inference-extension-v1.5.0-epp.json"
+    ).read_text(encoding="utf-8")
+)
+
+
+def test_epp_image_is_the_last_release_that_publishes_the_full_picker() -> None:
+    # v1.6.0's cloud build pushes only the lightweight picker: epp:v1.6.0 does not exist.
+    assert EPP_V150["cloudbuild_make_targets"]["v1.6.0"] == ["lwepp-image-push"]
+    assert "image-push" in EPP_V150["cloudbuild_make_targets"]["v1.5.0"]
+    assert DEFAULT_EPP_IMAGE == contracts.EPP_IMAGE == EPP_V150["chart_image"]
+
+
+def test_epp_flags_and_role_are_exactly_v1_5_0s() -> None:
+    objs, _ = inference_objs()
+    (container,) = find(objs, "Deployment", "vllm-pool-epp")["spec"]["template"]["spec"][
+        "containers"
+    ]
+    used = {a.split("=")[0].removeprefix("--") for a in container["args"] if a.startswith("--")}
+    assert used <= set(EPP_V150["flags"])
+    assert used == {f.removeprefix("--") for f in contracts.EPP_FLAGS}
+    # Metrics authentication and tracing need RBAC / a collector we do not deploy.
+    assert "--metrics-endpoint-auth=false" in container["args"]
+    assert "--tracing=false" in container["args"]
+    role = find(objs, "Role", "vllm-pool-epp")
+
+    def rule_set(rules: list[Obj]) -> set[tuple[str, str, tuple[str, ...]]]:
+        return {
+            (g, r, tuple(sorted(rule["verbs"])))
+            for rule in rules
+            for g in rule["apiGroups"]
+            for r in rule["resources"]
+        }
+
+    assert rule_set(role["rules"]) == rule_set(EPP_V150["role_rules"])
+
+
+def test_inference_pool_behind_cilium_is_refused() -> None:
+    chart, pool = pool_chart()
+    inference = VllmInferencePool(
+        chart, "InferencePool", VllmInferencePoolProps(pool=pool, gateway_namespaces=GATEWAY_NS)
+    )
+    with pytest.raises(ValidationError) as err:
+        GatewayEndpoint(chart, "Gateway").route_to(pool, backend=inference)
+    (problem,) = err.value.problems
+    assert problem.field == "backend"
+    assert "'cilium' does not implement the Gateway API Inference Extension" in problem.expected
+
+
+@pytest.mark.parametrize(
+    ("path_prefix", "rewrite", "models_path"),
+    [
+        ("/v1", None, "/v1/models"),
+        ("/qwen/v1", "/v1", "/qwen/v1/models"),
+        ("/", None, "/v1/models"),
+    ],
+)
+def test_router_route_sends_the_model_list_to_vllm(
+    path_prefix: str, rewrite: str | None, models_path: str
+) -> None:
+    # The router answers GET /v1/models itself without any key (production-stack
+    # vllm-stack-0.1.12 routers/main_router.py); an Exact rule sends it to vLLM instead.
+    chart, pool = pool_chart()
+    router = PrefixAwareRouter(chart, "Router", PrefixAwareRouterProps(pools=[pool]))
+    GatewayEndpoint(chart, "Gateway").route_to(
+        pool, backend=router, path_prefix=path_prefix, rewrite_prefix_to=rewrite
+    )
+    objs = list(cdk8s.Testing.synth(chart))
+    (route,) = [o for o in objs if o["kind"] == "HTTPRoute"]
+    prefix_rule, models_rule = route["spec"]["rules"]
+    assert prefix_rule["backendRefs"] == [{"name": "vllm-router", "port": 8000}]
+    assert models_rule["matches"] == [{"path": {"type": "Exact", "value": models_path}}]
+    assert models_rule["backendRefs"] == [{"name": "vllm", "port": 8000}]
+    if models_path != "/v1/models":
+        assert models_rule["filters"][0]["urlRewrite"]["path"] == {
+            "type": "ReplaceFullPath",
+            "replaceFullPath": "/v1/models",
+        }
+    assert validate_objects(objs) == []
+
+
+def test_router_route_without_api_key_has_no_model_list_rule() -> None:
+    chart, pool = pool_chart(api_key_secret_name=None)
+    router = PrefixAwareRouter(chart, "Router", PrefixAwareRouterProps(pools=[pool]))
+    route = GatewayEndpoint(chart, "Gateway").route_to(pool, backend=router)
+    assert len(route.to_json()["spec"]["rules"]) == 1

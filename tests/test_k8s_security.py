@@ -299,11 +299,11 @@ def test_https_listener_terminates_tls_with_a_cert_manager_certificate() -> None
     ]
     assert endpoint.listener_names == ("http", "https")
     assert (endpoint.https_port, endpoint.hostname) == (443, "llm.example.com")
+    # The API is served on HTTPS only; plain HTTP only redirects (tests/test_contracts.py).
     route = find(objs, "HTTPRoute", "vllm-route")
-    assert route["spec"]["parentRefs"] == [
-        {"name": "vllm-gateway", "sectionName": "http"},
-        {"name": "vllm-gateway", "sectionName": "https"},
-    ]
+    assert route["spec"]["parentRefs"] == [{"name": "vllm-gateway", "sectionName": "https"}]
+    redirect = find(objs, "HTTPRoute", "vllm-gateway-https-redirect")
+    assert redirect["spec"]["parentRefs"] == [{"name": "vllm-gateway", "sectionName": "http"}]
     assert validate_objects(objs) == []
 
 

@@ -40,6 +40,7 @@ _LAZY: dict[str, str] = {
     "KubernetesObjectsStackProps": "vllm_doks.cloud.kubernetes_stack",
     "StackOneValues": "vllm_doks.cloud.kubernetes_stack",
     "HfTokenSecret": "vllm_doks.cloud.kubernetes_stack",
+    "ApiKeySecret": "vllm_doks.cloud.kubernetes_stack",
     # Kubernetes layer (CDK8s)
     "NfsModelStore": "vllm_doks.k8s",
     "PrefixAwareRouter": "vllm_doks.k8s",
@@ -64,6 +65,7 @@ _LAZY: dict[str, str] = {
 
 __all__ = [
     "SUPPORTED_REGIONS",
+    "ApiKeySecret",
     "DoksCluster",
     "DoksClusterProps",
     "GatewayEndpoint",
@@ -115,6 +117,7 @@ if TYPE_CHECKING:
         VllmInfraStack,
     )
     from vllm_doks.cloud.kubernetes_stack import (
+        ApiKeySecret,
         HfTokenSecret,
         KubernetesObjectsStackProps,
         StackOneValues,

@@ -14,6 +14,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from vllm_doks.config import (
     ENV_PREFIX,
+    SECRET_INPUTS,
     ArchitectureConfig,
     InfraOutputs,
     config_fields,
@@ -95,6 +97,7 @@ def add_kubernetes_stack(app: Any, config: ArchitectureConfig, props: InfraProps
     import cdk8s
 
     from vllm_doks.cloud.kubernetes_stack import (
+        ApiKeySecret,
         HfTokenSecret,
         KubernetesObjectsStackProps,
         StackOneValues,
@@ -128,6 +131,13 @@ def add_kubernetes_stack(app: Any, config: ArchitectureConfig, props: InfraProps
             hf_token_secret=(
                 HfTokenSecret(namespace=config.namespace, name=config.hf_token_secret)
                 if config.hf_token_secret
+                else None
+            ),
+            # The stack owns the namespace, so it owns the API key Secret in it too (from the
+            # sensitive var.vllm_api_key): no kubectl step before apply can collide with it.
+            api_key_secret=(
+                ApiKeySecret(namespace=config.namespace, name=config.api_key_secret)
+                if config.api_key_secret
                 else None
             ),
         ),
@@ -260,9 +270,53 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+_NEGATIVE_NUMBER = re.compile(r"^-[0-9]+([.][0-9]*)?$")
+
+
+class _Parser(argparse.ArgumentParser):
+    """``argparse`` that never echoes what it does not recognize.
+
+    An unknown flag may carry a credential (``--hf-token hf_...``, ``--api-key=...``): the
+    error names the unknown flags only, never a value, and points secret-looking names to
+    where the credential goes instead.
+    """
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        argv = list(sys.argv[1:] if args is None else args)
+        # Unknown flags are found before argparse parses anything: otherwise the value after
+        # one would be taken for the positional command and echoed in "invalid choice".
+        flags = argv[: argv.index("--")] if "--" in argv else argv
+        unknown = [
+            a.split("=", 1)[0]
+            for a in flags
+            if a.startswith("-")
+            and not _NEGATIVE_NUMBER.match(a)
+            and a.split("=", 1)[0] not in self._option_string_actions
+        ]
+        if unknown:
+            hints = [
+                f"{flag} {SECRET_INPUTS[flag.lstrip('-').replace('-', '_')]}"
+                for flag in unknown
+                if flag.lstrip("-").replace("-", "_") in SECRET_INPUTS
+            ]
+            self.error(
+                f"unrecognized arguments: {', '.join(unknown)} (values not shown)"
+                + "".join(f"; {h}" for h in hints)
+            )
+        parsed, extras = super().parse_known_args(argv, namespace)
+        if extras:
+            self.error(f"{len(extras)} unexpected value(s) (not shown); see --help")
+        return parsed, extras
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="app.py",
+        # No prefix matching: "--hf-token hf_..." must not silently become --hf-token-secret
+        # (and land a credential in a Secret name).
+        allow_abbrev=False,
         description="Synthesize vLLM on DOKS with Managed NFS: the cloud layer (CDKTF, Terraform "
         "JSON in cdktf.out/) and the Kubernetes layer (CDK8s, YAML in dist/).",
         epilog=f"Every input can also be set as an environment variable {ENV_PREFIX}<NAME> "

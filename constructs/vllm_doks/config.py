@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from vllm_doks import contracts
 from vllm_doks.validation import Problems
 
 ENV_PREFIX = "VLLM_DOKS_"
@@ -31,7 +32,8 @@ SECRET_INPUTS: dict[str, str] = {
     "the Secret instead (kubectl -n vllm create secret generic hf-token "
     "--from-literal=HF_TOKEN=...), or for Stack 2 via Terraform set TF_VAR_hf_token",
     "api_key": "is not an input here: create the Secret instead (kubectl -n vllm create secret "
-    "generic vllm-api-key --from-literal=VLLM_API_KEY=...)",
+    "generic vllm-api-key --from-literal=VLLM_API_KEY=...), or for Stack 2 via Terraform set "
+    "TF_VAR_vllm_api_key",
 }
 
 
@@ -198,6 +200,12 @@ class ArchitectureConfig:
         "2",
     )
     prometheus_namespace: str = _input("monitoring", "Namespace of the Prometheus pods", "2")
+    prometheus_release: str = _input(
+        contracts.DEFAULT_PROMETHEUS_RELEASE,
+        "Value of the PodMonitor's release label, which kube-prometheus-stack's Prometheus "
+        "selects PodMonitors by (its Helm release name); empty: no release label",
+        "2",
+    )
     grafana_dashboard: bool = _input(
         False, "Grafana dashboard ConfigMap (grafana_dashboard label) for Grafana's sidecar", "2"
     )

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
+from vllm_doks import contracts
 from vllm_doks.validation import Problem, Problems, ValidationError
 
 Vendor = Literal["nvidia", "amd"]
@@ -49,29 +50,26 @@ Vendor = Literal["nvidia", "amd"]
 #: The seed's GPU Droplet (one H100, 80 GB): the default size of every construct.
 DEFAULT_GPU_SIZE = "gpu-h100x1-80gb"
 
+# The images, resources, taints, labels and cluster flags are external contracts: they live
+# in vllm_doks.contracts (with their sources) and are re-exported here under their old names.
 #: vLLM's CUDA image, the same pin as the Kubernetes layer's default.
-CUDA_VLLM_IMAGE = "vllm/vllm-openai:v0.18.0"
+CUDA_VLLM_IMAGE = contracts.VLLM_CUDA_IMAGE
 #: vLLM's official ROCm image (Docker Hub ``vllm/vllm-openai-rocm``), same vLLM release.
-ROCM_VLLM_IMAGE = "vllm/vllm-openai-rocm:v0.18.0"
+ROCM_VLLM_IMAGE = contracts.VLLM_ROCM_IMAGE
+#: The image each vendor's sizes default to.
+VENDOR_VLLM_IMAGES: Mapping[str, str] = MappingProxyType(
+    {"nvidia": CUDA_VLLM_IMAGE, "amd": ROCM_VLLM_IMAGE}
+)
 
 #: Extended resource each vendor's device plugin advertises (and DOKS's taint key).
-RESOURCE_NAMES: Mapping[str, str] = MappingProxyType(
-    {"nvidia": "nvidia.com/gpu", "amd": "amd.com/gpu"}
-)
+RESOURCE_NAMES: Mapping[str, str] = contracts.GPU_RESOURCE_NAMES
 #: Key of the ``NoSchedule`` taint DOKS puts on GPU nodes of each vendor.
-TOLERATION_KEYS: Mapping[str, str] = MappingProxyType(
-    {"nvidia": "nvidia.com/gpu", "amd": "amd.com/gpu"}
-)
+TOLERATION_KEYS: Mapping[str, str] = contracts.GPU_TAINT_KEYS
 #: Node label DOKS sets on every GPU node (value: ``nvidia`` or ``amd``).
-GPU_BRAND_LABEL = "doks.digitalocean.com/gpu-brand"
+GPU_BRAND_LABEL = contracts.DOKS_GPU_BRAND_LABEL
 
 #: ``digitalocean_kubernetes_cluster`` arguments an AMD GPU node pool needs.
-AMD_CLUSTER_FLAGS: Mapping[str, Mapping[str, bool]] = MappingProxyType(
-    {
-        "amd_gpu_device_plugin": MappingProxyType({"enabled": True}),
-        "amd_gpu_device_metrics_exporter_plugin": MappingProxyType({"enabled": True}),
-    }
-)
+AMD_CLUSTER_FLAGS: Mapping[str, Mapping[str, bool]] = contracts.AMD_CLUSTER_FLAGS
 _NO_FLAGS: Mapping[str, Mapping[str, bool]] = MappingProxyType({})
 
 

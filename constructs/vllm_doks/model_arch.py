@@ -53,6 +53,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from vllm_doks.contracts import VLLM_KV_CACHE_DTYPES
 from vllm_doks.validation import Problem, ValidationError
 
 GIB = float(2**30)
@@ -333,12 +334,11 @@ _FOUR_BIT_ID_MARKERS = ("awq", "gptq", "int4", "w4a16", "4bit", "4-bit", "bnb")
 _EIGHT_BIT_ID_MARKERS = ("fp8", "int8", "w8a8", "8bit", "8-bit")
 KNOWN_QUANTIZATIONS = tuple(sorted(q for q in _LINEAR_BYTES if q))
 
-#: ``--kv-cache-dtype`` values of vLLM v0.18 (``vllm/config/cache.py`` ``CacheDType``) and
-#: their bytes per value; ``auto`` is the model dtype.
+#: Bytes per value of each ``--kv-cache-dtype`` choice (the choices themselves are the
+#: contract :data:`vllm_doks.contracts.VLLM_KV_CACHE_DTYPES`); ``auto`` is the model dtype.
 KV_CACHE_DTYPE_BYTES: Mapping[str, float] = MappingProxyType(
-    {"auto": 2.0, "float16": 2.0, "bfloat16": 2.0, "fp8": 1.0, "fp8_e4m3": 1.0, "fp8_e5m2": 1.0,
-     "fp8_inc": 1.0, "fp8_ds_mla": 1.0}
-)  # fmt: skip
+    {d: 1.0 if d.startswith("fp8") else 2.0 for d in VLLM_KV_CACHE_DTYPES}
+)
 
 
 def linear_bytes(model_id: str, quantization: str | None) -> float:

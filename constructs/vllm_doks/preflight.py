@@ -283,6 +283,10 @@ def _observability_problems(problems: Problems, config: ArchitectureConfig) -> N
 
     if config.pod_monitor or config.autoscaling:
         check_dns_label(problems, "prometheus_namespace", config.prometheus_namespace)
+    if config.pod_monitor and config.prometheus_release:
+        from vllm_doks.k8s.pod_monitor import check_label_value
+
+        check_label_value(problems, "prometheus_release", config.prometheus_release)
     if not config.autoscaling:
         return
     if config.prometheus_server_address:

@@ -10,6 +10,11 @@ chart(s) into an App; Stack 1's values reach that function as cdktf token string
 cdk8s share one jsii kernel and cdk8s leaves foreign strings alone, so the tokens survive
 ``Chart.to_json()`` and cdktf resolves them to ``${data.terraform_remote_state...}`` at synth.
 
+The work is split by concern: ``stack_one`` (remote state, provider on the cluster),
+``kubernetes_objects`` (identity, addresses, order, the manifest as Terraform holds it),
+``variable_secrets`` (Secrets from sensitive variables); this module composes them and sets
+the ``kubernetes_manifest`` options. Its public names stay importable from here.
+
 This module imports the Kubernetes provider bindings, whose load alone takes seconds; nothing
 imports it eagerly (``vllm_doks.cloud`` does not), so only a synth that uses it pays.
 """
@@ -18,23 +23,17 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import cdk8s
 from cdktf import (
-    DataTerraformRemoteStateLocal,
-    DataTerraformRemoteStateS3,
-    Fn,
+    DataResource,
     ITerraformDependable,
     TerraformOutput,
-    TerraformRemoteState,
+    TerraformResourceLifecycle,
     TerraformStack,
     TerraformVariable,
-)
-from cdktf_cdktf_provider_digitalocean.data_digitalocean_kubernetes_cluster import (
-    DataDigitaloceanKubernetesCluster,
 )
 from cdktf_cdktf_provider_digitalocean.provider import DigitaloceanProvider
 from cdktf_cdktf_provider_kubernetes.manifest import (
@@ -43,111 +42,70 @@ from cdktf_cdktf_provider_kubernetes.manifest import (
     ManifestWait,
     ManifestWaitCondition,
 )
-from cdktf_cdktf_provider_kubernetes.provider import KubernetesProvider
-from cdktf_cdktf_provider_kubernetes.secret_v1 import SecretV1, SecretV1Metadata
+from cdktf_cdktf_provider_kubernetes.secret_v1 import SecretV1
 from constructs import Construct
 
+from vllm_doks import contracts
 from vllm_doks.cloud.infra_props import SpacesStateBackend
+from vllm_doks.cloud.kubernetes_objects import (
+    WORKLOAD_KINDS,
+    KubeObject,
+    apply_order,
+    construct_ids,
+    describe_objects,
+    escape_terraform_templates,
+    for_terraform,
+    prerequisites,
+    slug,
+    synthesize_objects,
+)
 from vllm_doks.cloud.model_share import DIGITALOCEAN_PROVIDER_CONSTRAINT
-from vllm_doks.cloud.state_backend import apply_state_backend, portable_local_state_path
-from vllm_doks.cold_start import AFTER_APPLY_LABEL
+from vllm_doks.cloud.stack_one import (
+    REMOTE_STATE_ID,
+    ChartBuilder,
+    StackOneValues,
+    kubernetes_provider_for,
+    read_stack_one,
+)
+from vllm_doks.cloud.state_backend import apply_state_backend
+from vllm_doks.cloud.variable_secrets import (
+    API_KEY_VARIABLE,
+    HF_TOKEN_VARIABLE,
+    ApiKeySecret,
+    HfTokenSecret,
+    VariableSecret,
+    add_variable_secret,
+)
 from vllm_doks.config import STACK2_OUTPUT_DESCRIPTIONS
-from vllm_doks.validation import Problems, check_dns_label, check_dns_subdomain
+from vllm_doks.validation import Problems
+
+__all__ = [
+    "API_KEY_VARIABLE",
+    "HF_TOKEN_VARIABLE",
+    "KUBERNETES_OUTPUT_DESCRIPTIONS",
+    "MANIFEST_DEFAULT_COMPUTED_FIELDS",
+    "REMOTE_STATE_ID",
+    "TERRAFORM_DATA_REQUIRED_VERSION",
+    "ApiKeySecret",
+    "ChartBuilder",
+    "HfTokenSecret",
+    "KubernetesObjectsStackProps",
+    "StackOneValues",
+    "VllmKubernetesStack",
+    "escape_terraform_templates",
+    "synthesize_objects",
+]
 
 #: The seed's Stack 2 outputs (its Outputs table), shared with the Kubernetes synth's report.
 KUBERNETES_OUTPUT_DESCRIPTIONS = STACK2_OUTPUT_DESCRIPTIONS
 
-#: Name of the Terraform variable holding the Hugging Face token (the seed's ``hf_token``).
-HF_TOKEN_VARIABLE = "hf_token"
+# Contracts of the hashicorp/kubernetes provider and Terraform, re-exported from their one place.
+MANIFEST_DEFAULT_COMPUTED_FIELDS = contracts.MANIFEST_DEFAULT_COMPUTED_FIELDS
+TERRAFORM_DATA_REQUIRED_VERSION = contracts.TERRAFORM_DATA_REQUIRED_VERSION
 
-#: Construct id of the remote-state data source: ``data.terraform_remote_state.infra``.
-REMOTE_STATE_ID = "infra"
-
-#: Kinds without a namespace: a ``metadata.namespace`` on them is dropped (see _for_terraform)
-#: and is no ordering edge. Unlisted custom cluster-scoped kinds must not carry one.
-_CLUSTER_SCOPED_KINDS = frozenset(
-    {
-        "APIService",
-        "CSIDriver",
-        "ClusterRole",
-        "ClusterRoleBinding",
-        "CustomResourceDefinition",
-        "GatewayClass",
-        "IngressClass",
-        "MutatingWebhookConfiguration",
-        "Namespace",
-        "PersistentVolume",
-        "PriorityClass",
-        "RuntimeClass",
-        "StorageClass",
-        "ValidatingWebhookConfiguration",
-        "VolumeSnapshotClass",
-    }
-)
-#: Pod-creating kinds; they need their claims, Secrets, ConfigMaps and ServiceAccounts first.
-_WORKLOAD_KINDS = frozenset({"Job", "Deployment", "StatefulSet", "DaemonSet"})
-#: What a workload mounts or references by name in its own namespace.
-_WORKLOAD_INPUT_KINDS = frozenset(
-    {"PersistentVolumeClaim", "Secret", "ConfigMap", "ServiceAccount"}
-)
-#: Long-running servers: they start only after every batch Job (the model download) completed.
-_SERVER_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
-_GATEWAY_GROUP = "gateway.networking.k8s.io"
-_ROUTE_KINDS = frozenset({"HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "UDPRoute"})
-
-#: Where cdktf embeds a string token; everything else in a manifest string is literal text.
-_STRING_TOKEN = re.compile(r"\$\{TfToken\[[^\]]*\]\}")
 #: Terraform durations, as ``timeouts`` accepts them (e.g. ``60m``, ``1h30m``).
 _DURATION = re.compile(r"^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$")
-_SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 _STACK_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
-
-
-@dataclass(frozen=True)
-class StackOneValues:
-    """Stack 1's outputs as Terraform references, for a chart builder to place in objects.
-
-    Each is a cdktf token *string* (``${TfToken[...]}``) that becomes
-    ``${data.terraform_remote_state.infra.outputs.<name>}`` in the synthesized JSON. Use them
-    only as (parts of) strings: ``f"{values.nfs_size_gb}Gi"`` works, ``int(...)`` cannot.
-    """
-
-    cluster_name: str
-    nfs_host: str
-    nfs_mount_path: str
-    nfs_size_gb: str
-    """Size of the share in GB, as a string token (a number token would not survive cdk8s)."""
-    gpu_node_pool_name: str
-    remote_state: TerraformRemoteState = field(repr=False, compare=False)
-
-    def output(self, name: str) -> str:
-        """Any other Stack 1 output, as a string token."""
-        return self.remote_state.get_string(name)
-
-
-#: Builds the Kubernetes objects (one or more cdk8s Charts) into the given App.
-ChartBuilder = Callable[[cdk8s.App, StackOneValues], object]
-
-
-@dataclass(frozen=True, kw_only=True)
-class HfTokenSecret:
-    """Where the optional Hugging Face token Secret goes (the seed's ``hf-token``)."""
-
-    namespace: str = "vllm"
-    name: str = "hf-token"
-    key: str = "HF_TOKEN"
-
-    def problems(self, field_prefix: str) -> Problems:
-        problems = Problems()
-        check_dns_label(problems, f"{field_prefix}.namespace", self.namespace)
-        check_dns_subdomain(problems, f"{field_prefix}.name", self.name)
-        problems.check(
-            isinstance(self.key, str) and bool(_SECRET_KEY.match(self.key)),
-            f"{field_prefix}.key",
-            self.key,
-            "must be a Secret data key: letters, digits, '-', '_' and '.'",
-        )
-        return problems
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -165,8 +123,11 @@ class KubernetesObjectsStackProps:
     backend (same bucket, key and region as Stack 1 was given)."""
     state_key: str = "vllm-doks/kubernetes.tfstate"
     """This stack's own object key when state lives in Spaces (same bucket as Stack 1)."""
-    hf_token_secret: HfTokenSecret | None = HfTokenSecret()
+    hf_token_secret: HfTokenSecret | None = field(default_factory=HfTokenSecret)
     """Secret created from ``var.hf_token`` when it is set; ``None`` for no variable."""
+    api_key_secret: ApiKeySecret | None = None
+    """Secret created from the required ``var.vllm_api_key``. Default ``None``: the chart
+    needs no API key Secret, or something else owns it (then it must exist before apply)."""
     job_timeout: str = "60m"
     """How long ``apply`` waits for each Job to complete (the seed allows 60 minutes)."""
 
@@ -229,6 +190,16 @@ class KubernetesObjectsStackProps:
             )
         if self.hf_token_secret is not None:
             problems.extend(self.hf_token_secret.problems("hf_token_secret").items)
+        if self.api_key_secret is not None:
+            problems.extend(self.api_key_secret.problems("api_key_secret").items)
+            if self.hf_token_secret is not None:
+                problems.check(
+                    (self.api_key_secret.namespace, self.api_key_secret.name)
+                    != (self.hf_token_secret.namespace, self.hf_token_secret.name),
+                    "api_key_secret",
+                    f"{self.api_key_secret.namespace}/{self.api_key_secret.name}",
+                    "must differ from hf_token_secret (one owner per Secret)",
+                )
         problems.check(
             isinstance(self.job_timeout, str) and bool(_DURATION.match(self.job_timeout)),
             "job_timeout",
@@ -236,197 +207,6 @@ class KubernetesObjectsStackProps:
             "must be a Terraform duration such as 60m or 1h30m",
         )
         return problems
-
-
-@dataclass(frozen=True)
-class _Object:
-    """One synthesized Kubernetes object and the facts ordering needs."""
-
-    manifest: dict[str, Any]
-    api_version: str
-    kind: str
-    name: str
-    namespace: str | None
-    cid: str = ""
-    """Construct id, hence Terraform address ``kubernetes_manifest.<cid>``."""
-
-    @property
-    def group(self) -> str:
-        return self.api_version.rpartition("/")[0]
-
-    @property
-    def is_batch_job(self) -> bool:
-        return self.api_version == "batch/v1" and self.kind == "Job"
-
-    @property
-    def runs_after_apply(self) -> bool:
-        """A Job checking the deployed endpoint (the smoke test): it comes last."""
-        labels = (self.manifest.get("metadata") or {}).get("labels") or {}
-        return self.is_batch_job and labels.get(AFTER_APPLY_LABEL) == "true"
-
-
-def escape_terraform_templates(value: Any) -> Any:
-    """Make every string in ``value`` mean itself to Terraform, except cdktf tokens.
-
-    Terraform reads every JSON string as a template, so a shell snippet such as
-    ``${RUNNING:-0}`` in a container command would be taken as an interpolation: ``${`` and
-    ``%{`` are doubled. A ``$`` right before a token would merge with the token's ``${`` into
-    the escape ``$${``, so it is emitted as the interpolation ``${"$"}`` instead.
-    """
-    if isinstance(value, str):
-        out: list[str] = []
-        pos = 0
-        for match in _STRING_TOKEN.finditer(value):
-            literal = _escape_literal(value[pos : match.start()])
-            bare = literal.rstrip("$")
-            if bare != literal:
-                literal = bare + '${"' + "$" * (len(literal) - len(bare)) + '"}'
-            out.extend((literal, match.group()))
-            pos = match.end()
-        out.append(_escape_literal(value[pos:]))
-        return "".join(out)
-    if isinstance(value, Mapping):
-        return {
-            escape_terraform_templates(k): escape_terraform_templates(v) for k, v in value.items()
-        }
-    if isinstance(value, (list, tuple)):
-        return [escape_terraform_templates(v) for v in value]
-    return value
-
-
-def _escape_literal(text: str) -> str:
-    return text.replace("${", "$${").replace("%{", "%%{")
-
-
-def synthesize_objects(build_chart: ChartBuilder, values: StackOneValues) -> list[dict[str, Any]]:
-    """Build the charts in a fresh cdk8s App and return their objects, in cdk8s's order
-    (charts topologically, objects by their dependencies), without writing any file."""
-    app = cdk8s.App()
-    build_chart(app, values)
-    objects: list[dict[str, Any]] = []
-    for chart in app.charts:
-        objects.extend(chart.to_json())
-    return objects
-
-
-def _describe(raw: Sequence[Mapping[str, Any]], problems: Problems) -> list[_Object]:
-    objects: list[_Object] = []
-    for index, manifest in enumerate(raw):
-        metadata = manifest.get("metadata") or {}
-        api_version, kind, name = (
-            manifest.get("apiVersion"),
-            manifest.get("kind"),
-            metadata.get("name"),
-        )
-        if not (isinstance(api_version, str) and isinstance(kind, str) and isinstance(name, str)):
-            # kubernetes_manifest needs all three to address the object (no generateName).
-            problems.add(
-                f"objects[{index}]",
-                {"apiVersion": api_version, "kind": kind, "name": name},
-                "must have apiVersion, kind and metadata.name",
-            )
-            continue
-        namespace = None if kind in _CLUSTER_SCOPED_KINDS else metadata.get("namespace")
-        objects.append(_Object(dict(manifest), api_version, kind, name, namespace))
-    return objects
-
-
-def _slug(*parts: str) -> str:
-    return re.sub(r"[^a-z0-9-]+", "-", "-".join(parts).lower())
-
-
-def _construct_ids(objects: Sequence[_Object], problems: Problems) -> list[str]:
-    """``<kind>-<name>`` (lowercase; Terraform addresses stay readable: ``job-model-download``),
-    qualified by namespace only for objects whose kind and name occur in several."""
-
-    plain = [_slug(o.kind, o.name) for o in objects]
-    ids = [
-        _slug(o.kind, o.namespace or "cluster", o.name) if plain.count(p) > 1 else p
-        for o, p in zip(objects, plain, strict=True)
-    ]
-    seen: dict[str, _Object] = {}
-    for o, cid in zip(objects, ids, strict=True):
-        if cid in seen:
-            problems.add(
-                "objects",
-                f"{o.kind}/{o.namespace or ''}/{o.name}",
-                f"must be unique; it clashes with {seen[cid].kind}/{seen[cid].name} "
-                f"(Terraform address kubernetes_manifest.{cid})",
-            )
-        seen[cid] = o
-    return ids
-
-
-def _prerequisites(obj: _Object, objects: Sequence[_Object]) -> list[_Object]:
-    """Objects that must exist before ``obj``, by kind (never by name): the seed's order
-    namespace → PV → PVC → Secrets → Job (waited for) → Deployment → Service → Gateway →
-    HTTPRoute, generalised so several stores, pools and endpoints order the same way."""
-    if obj.kind == "Namespace":
-        return []
-    if obj.runs_after_apply:
-        # The smoke test talks to the finished deployment: everything else comes first.
-        return [o for o in objects if o is not obj and not o.runs_after_apply]
-
-    def same_namespace(o: _Object) -> bool:
-        return o.namespace == obj.namespace
-
-    def wanted(o: _Object) -> bool:
-        if o is obj:
-            return False
-        if o.kind == "Namespace":
-            # Its own namespace; cluster-scoped objects still come after every namespace.
-            return obj.namespace is None or o.name == obj.namespace
-        if obj.kind == "PersistentVolumeClaim" and o.kind == "PersistentVolume":
-            return True
-        if obj.kind in _WORKLOAD_KINDS and o.kind in _WORKLOAD_INPUT_KINDS and same_namespace(o):
-            return True
-        if obj.kind in _SERVER_KINDS and o.is_batch_job and not o.runs_after_apply:
-            return True
-        if obj.kind == "Service" and o.kind in _SERVER_KINDS and same_namespace(o):
-            return True
-        if obj.group == _GATEWAY_GROUP:
-            if obj.kind == "Gateway" and o.kind == "Service" and same_namespace(o):
-                return True
-            if obj.kind in _ROUTE_KINDS and o.kind == "Gateway" and o.group == _GATEWAY_GROUP:
-                return True
-        return False
-
-    return [o for o in objects if wanted(o)]
-
-
-def _apply_order(
-    objects: Sequence[_Object], prerequisites: Mapping[str, Sequence[_Object]]
-) -> list[_Object]:
-    """Objects sorted so each comes after its prerequisites; among ready objects cdk8s's order
-    wins, so the result (and the JSON) is deterministic."""
-    done: set[str] = set()
-    order: list[_Object] = []
-    remaining = list(objects)
-    while remaining:
-        ready = [o for o in remaining if all(p.cid in done for p in prerequisites[o.cid])]
-        if not ready:  # the kind rules form no cycle; guard against future edits
-            raise AssertionError(f"dependency cycle among {[o.cid for o in remaining]}")
-        order.extend(ready)
-        done.update(o.cid for o in ready)
-        remaining = [o for o in remaining if o.cid not in done]
-    return order
-
-
-def _for_terraform(obj: _Object) -> dict[str, Any]:
-    """The manifest as kubernetes_manifest accepts it. Cluster-scoped objects lose a
-    ``metadata.namespace`` (a cdk8s Chart's namespace lands on every object): the API server
-    ignores it, but kubernetes_manifest refuses "Cluster level resource cannot take namespace"."""
-    metadata = obj.manifest.get("metadata")
-    if (
-        obj.kind in _CLUSTER_SCOPED_KINDS
-        and isinstance(metadata, Mapping)
-        and "namespace" in metadata
-    ):
-        return {
-            **obj.manifest,
-            "metadata": {k: v for k, v in metadata.items() if k != "namespace"},
-        }
-    return obj.manifest
 
 
 class VllmKubernetesStack(TerraformStack):
@@ -447,29 +227,9 @@ class VllmKubernetesStack(TerraformStack):
             "terraform.required_providers.digitalocean.version", DIGITALOCEAN_PROVIDER_CONSTRAINT
         )
         apply_state_backend(self, id, props.own_state)
-        self.remote_state = self._remote_state(props.infra_state, props.infra_stack_name)
-        self.values = StackOneValues(
-            cluster_name=self.remote_state.get_string("cluster_name"),
-            nfs_host=self.remote_state.get_string("nfs_host"),
-            nfs_mount_path=self.remote_state.get_string("nfs_mount_path"),
-            nfs_size_gb=self.remote_state.get_string("nfs_size_gb"),
-            gpu_node_pool_name=self.remote_state.get_string("gpu_node_pool_name"),
-            remote_state=self.remote_state,
-        )
-
-        # The standard DOKS pattern: a short-lived token from the cluster's kubeconfig, read
-        # at plan time, so no kubeconfig file is needed on the machine running Terraform.
-        self.cluster = DataDigitaloceanKubernetesCluster(
-            self, "cluster", name=self.values.cluster_name
-        )
-        kube_config = self.cluster.kube_config.get(0)
-        KubernetesProvider(
-            self,
-            "kubernetes",
-            host=self.cluster.endpoint,
-            token=kube_config.token,
-            cluster_ca_certificate=Fn.base64decode(kube_config.cluster_ca_certificate),
-        )
+        self.values = read_stack_one(self, props.infra_state, props.infra_stack_name)
+        self.remote_state = self.values.remote_state
+        self.cluster = kubernetes_provider_for(self, self.values.cluster_name)
 
         chart_problems = Problems(where=self.node.path)
         raw = synthesize_objects(props.build_chart, self.values)
@@ -479,105 +239,114 @@ class VllmKubernetesStack(TerraformStack):
             getattr(props.build_chart, "__name__", props.build_chart),
             "must add at least one Kubernetes object to the App",
         )
-        described = _describe(raw, chart_problems)
-        ids = _construct_ids(described, chart_problems)
+        described = describe_objects(raw, chart_problems)
+        ids = construct_ids(described, chart_problems)
         objects = [dataclasses.replace(o, cid=c) for o, c in zip(described, ids, strict=True)]
-        secret = props.hf_token_secret
-        if secret is not None:
+        secrets = [
+            spec
+            for spec in (
+                VariableSecret.hf_token(props.hf_token_secret),
+                VariableSecret.api_key(props.api_key_secret),
+            )
+            if spec is not None
+        ]
+        for spec in secrets:
+            location = spec.location
             for o in objects:
                 chart_problems.check(
                     not (
                         o.kind == "Secret"
-                        and o.name == secret.name
-                        and o.namespace == secret.namespace
+                        and o.name == location.name
+                        and o.namespace == location.namespace
                     ),
-                    "hf_token_secret",
-                    f"{secret.namespace}/{secret.name}",
-                    "must not also be an object of the chart (one owner per Secret); set "
-                    "hf_token_secret=None or rename one",
+                    spec.field,
+                    f"{location.namespace}/{location.name}",
+                    f"must not also be an object of the chart (one owner per Secret); set "
+                    f"{spec.field}=None or rename one",
                 )
         chart_problems.raise_if_any()
 
-        self.hf_token: TerraformVariable | None = None
-        self.hf_token_secret: SecretV1 | None = None
+        self.variables: dict[str, TerraformVariable] = {}
+        """The sensitive variables the stack's Secrets are filled from, by name."""
+        self.secrets: dict[str, SecretV1] = {}
+        """The Secrets filled from ``variables``, by variable name."""
         self.manifests: dict[str, Manifest] = {}
+        self.replace_triggers: dict[str, DataResource] = {}
+        """Per Job: the ``terraform_data`` whose change replaces it (see _replace_trigger)."""
+        autoscaled = {o.scale_target for o in objects if o.scale_target is not None}
         # Created in apply order so every depends_on names a resource that already exists
         # (cdktf renders a dependency only from the constructor argument).
-        prerequisites = {o.cid: _prerequisites(o, objects) for o in objects}
-        for obj in _apply_order(objects, prerequisites):
-            depends_on: list[ITerraformDependable] = [
-                self.manifests[o.cid] for o in prerequisites[obj.cid]
-            ]
-            if (
-                secret is not None
-                and obj.kind in _WORKLOAD_KINDS
-                and obj.namespace == secret.namespace
-            ):
-                depends_on.append(self._hf_token_secret(secret))
+        needs = {o.cid: prerequisites(o, objects) for o in objects}
+        for obj in apply_order(objects, needs):
+            depends_on: list[ITerraformDependable] = [self.manifests[o.cid] for o in needs[obj.cid]]
+            if obj.kind in WORKLOAD_KINDS:
+                depends_on.extend(
+                    self._variable_secret(spec)
+                    for spec in secrets
+                    if obj.namespace == spec.location.namespace
+                )
+            manifest = escape_terraform_templates(for_terraform(obj))
             self.manifests[obj.cid] = Manifest(
                 self,
                 obj.cid,
-                manifest=escape_terraform_templates(_for_terraform(obj)),
+                manifest=manifest,
                 depends_on=depends_on or None,
-                **self._manifest_options(obj, props),
+                lifecycle=self._replace_trigger(obj, manifest),
+                **self._manifest_options(obj, props, obj.identity in autoscaled),
             )
-        if secret is not None:
-            self._hf_token_secret(secret)
+        for spec in secrets:
+            self._variable_secret(spec)
+        self.hf_token = self.variables.get(HF_TOKEN_VARIABLE)
+        self.hf_token_secret = self.secrets.get(HF_TOKEN_VARIABLE)
+        self.api_key = self.variables.get(API_KEY_VARIABLE)
+        self.api_key_secret = self.secrets.get(API_KEY_VARIABLE)
 
         for name, description in KUBERNETES_OUTPUT_DESCRIPTIONS.items():
             TerraformOutput(self, name, value=props.outputs[name], description=description)
 
-    def _remote_state(
-        self, infra_state: SpacesStateBackend | None, infra_stack_name: str
-    ) -> TerraformRemoteState:
-        if infra_state is None:
-            # Relative to this stack's working dir, like Stack 1's own portable backend: the
-            # JSON stays free of machine paths and both land in the project root.
-            return DataTerraformRemoteStateLocal(
-                self, REMOTE_STATE_ID, path=portable_local_state_path(infra_stack_name)
-            )
-        # Same S3 settings as Stack 1's backend (state_backend.apply_state_backend); the
-        # Spaces access key comes from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY at plan time.
-        return DataTerraformRemoteStateS3(self, REMOTE_STATE_ID, **infra_state.s3_settings())
+    def _variable_secret(self, spec: VariableSecret) -> SecretV1:
+        """The variable and its Secret, created once, after the Secret's Namespace object."""
+        if spec.variable not in self.secrets:
+            namespace = self.manifests.get(slug("Namespace", spec.location.namespace))
+            variable, secret = add_variable_secret(self, spec, namespace)
+            self.variables[spec.variable] = variable
+            self.secrets[spec.variable] = secret
+        return self.secrets[spec.variable]
 
-    def _hf_token_secret(self, secret: HfTokenSecret) -> SecretV1:
-        """The variable and the Secret, created once, after the Secret's Namespace object."""
-        if self.hf_token_secret is not None:
-            return self.hf_token_secret
-        self.hf_token = TerraformVariable(
-            self,
-            HF_TOKEN_VARIABLE,
-            type="string",
-            default="",
-            sensitive=True,
-            description="HuggingFace API token for gated models",
+    def _replace_trigger(
+        self, obj: KubeObject, manifest: Mapping[str, Any]
+    ) -> TerraformResourceLifecycle | None:
+        """For a Job: replace it whenever its spec changes, never patch it.
+
+        A Job's ``spec.template`` is immutable, so the provider's server-side apply of a
+        changed one fails ("field is immutable"); the provider itself forces replacement only
+        for a new apiVersion, kind, name or namespace (plan.go). A ``terraform_data`` holding
+        the spec plans a replacement whenever the spec changes, and ``replace_triggered_by``
+        turns that into delete-then-create of the Job, which the Deployment waits for again.
+        A renamed Job (a name following its model) is a new address anyway: created, waited
+        for, and the old one destroyed.
+        """
+        if not obj.is_batch_job:
+            return None
+        if not self.replace_triggers:
+            self.add_override("terraform.required_version", TERRAFORM_DATA_REQUIRED_VERSION)
+        trigger = DataResource(
+            self, f"{obj.cid}-spec", triggers_replace=dict(manifest.get("spec") or {})
         )
-        namespace = self.manifests.get(_slug("Namespace", secret.namespace))
-        self.hf_token_secret = SecretV1(
-            self,
-            "hf_token_secret",
-            metadata=SecretV1Metadata(name=secret.name, namespace=secret.namespace),
-            # kubernetes_secret_v1 base64-encodes and marks ``data`` sensitive itself; the
-            # JSON holds only the variable reference, never the token.
-            data={secret.key: self.hf_token.string_value},
-            type="Opaque",
-            depends_on=[namespace] if namespace is not None else None,
-        )
-        # Only when a token was given (the seed: "(Optional) Creates Kubernetes secret").
-        # Written as an override: cdktf renders the literal "" of Op.neq as `undefined`.
-        self.hf_token_secret.add_override("count", f'${{var.{HF_TOKEN_VARIABLE} != "" ? 1 : 0}}')
-        return self.hf_token_secret
+        self.replace_triggers[obj.cid] = trigger
+        # The bare address: cdktf renders a resource (or its fqn) here as "${...}", which
+        # Terraform rejects ("Invalid character"; hashicorp/terraform-cdk#3196, open).
+        address = f"{trigger.terraform_resource_type}.{trigger.friendly_unique_id}"
+        return TerraformResourceLifecycle(replace_triggered_by=[address])
 
     @staticmethod
-    def _manifest_options(obj: _Object, props: KubernetesObjectsStackProps) -> dict[str, Any]:
+    def _manifest_options(
+        obj: KubeObject, props: KubernetesObjectsStackProps, autoscaled: bool
+    ) -> dict[str, Any]:
         options: dict[str, Any] = {}
         if obj.is_batch_job:
             # The seed's Stack 2: `apply` blocks until the download finished, so the
             # Deployment (which depends on the Job) never starts against an empty share.
-            # The Job keeps its ttlSecondsAfterFinished, as in the seed: once the TTL
-            # controller deleted it, the next apply runs it again, which re-checks the share
-            # (quick when the files are there) and is how a changed model gets downloaded,
-            # since a Job's pod template cannot be updated in place.
             options["wait"] = ManifestWait(
                 condition=[ManifestWaitCondition(type="Complete", status="True")]
             )
@@ -585,5 +354,17 @@ class VllmKubernetesStack(TerraformStack):
         if obj.kind == "Secret" and "stringData" in obj.manifest:
             # The API server folds stringData into data and drops it; without this every
             # plan would show a diff (the defaults are kept alongside).
-            options["computed_fields"] = ["metadata.annotations", "metadata.labels", "stringData"]
+            options["computed_fields"] = [*MANIFEST_DEFAULT_COMPUTED_FIELDS, "stringData"]
+        if autoscaled:
+            # An autoscaler (KEDA's HPA) owns spec.replicas once it runs. As a computed field,
+            # an unchanged configured value plans as the live one (plan.go), so a plan shows no
+            # drift and an apply of any other change sends the live count back instead of
+            # resetting it; a changed `replicas` in the configuration is still applied. The
+            # configured value remains the count at creation. Sending the live value conflicts
+            # with no one (server-side apply: equal values share ownership; kubernetes.io/docs/
+            # reference/using-api/server-side-apply/), so field_manager.force_conflicts stays
+            # off and a real conflict (a scale between plan and apply) still stops the apply.
+            # Checked against kube-apiserver 1.34.9: after a scale through the scale
+            # subresource, applying the live count succeeds, the configured one conflicts.
+            options["computed_fields"] = [*MANIFEST_DEFAULT_COMPUTED_FIELDS, "spec.replicas"]
         return options

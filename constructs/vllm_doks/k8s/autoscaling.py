@@ -14,15 +14,16 @@ from typing import Any
 import cdk8s
 from constructs import Construct
 
+from vllm_doks import contracts
 from vllm_doks.k8s.vllm_worker_pool import VllmWorkerPool
 from vllm_doks.validation import Problems, check_dns_subdomain, check_int_range, check_min_max
 
-KEDA_API_VERSION = "keda.sh/v1alpha1"
+KEDA_API_VERSION = contracts.KEDA_API_VERSION
 
 #: vLLM's gauges of requests queued for, and in, the engine's batch (v0.18, v1 engine;
-#: labels ``model_name`` and ``engine``).
-WAITING_METRIC = "vllm:num_requests_waiting"
-RUNNING_METRIC = "vllm:num_requests_running"
+#: labels ``model_name`` and ``engine``): :mod:`vllm_doks.contracts`.
+WAITING_METRIC = contracts.VLLM_METRIC_REQUESTS_WAITING
+RUNNING_METRIC = contracts.VLLM_METRIC_REQUESTS_RUNNING
 
 #: Longest Deployment name whose pod names Kubernetes never shortens: a generated name's base
 #: (``<deployment>-<hash of up to 10>-``) is cut to 58 characters.
@@ -61,9 +62,11 @@ class VllmAutoscalerProps:
     ``"http://prometheus-operated.monitoring.svc:9090"`` (the Service the Prometheus Operator
     creates for its Prometheus). Required."""
     min_replicas: int = 1
-    """Fewest replicas (KEDA ``minReplicaCount``). Default 1: KEDA allows 0 (scale to zero),
-    but a vLLM replica takes minutes to get a GPU node, load the weights from NFS and warm up,
-    so the first request after an idle period would wait that long."""
+    """Fewest replicas (KEDA ``minReplicaCount``), at least 1. Default 1. KEDA allows 0, but a
+    pool scaled to zero could never wake: the triggers read vLLM's own queue gauges, which
+    exist only while a vLLM pod is scraped, so with no pods the query is empty and never
+    crosses ``activationThreshold`` (see
+    :data:`vllm_doks.contracts.KEDA_MIN_REPLICAS_WITH_POD_METRICS`)."""
     max_replicas: int = 2
     """Most replicas (KEDA ``maxReplicaCount``), at least 1 and at least ``min_replicas``.
     With the pool's default required anti-affinity each replica needs its own GPU node, so
@@ -134,6 +137,15 @@ class VllmAutoscalerProps:
         check_min_max(
             problems, "min_replicas", self.min_replicas, "max_replicas", self.max_replicas, 0
         )
+        if isinstance(self.min_replicas, int) and not isinstance(self.min_replicas, bool):
+            problems.check(
+                self.min_replicas >= contracts.KEDA_MIN_REPLICAS_WITH_POD_METRICS,
+                "min_replicas",
+                self.min_replicas,
+                "must be at least 1: the triggers read vLLM's queue metrics, which exist only "
+                "while a vLLM pod runs, so a pool scaled to zero would never be woken (KEDA "
+                "activates from zero only when the query returns more than activationThreshold)",
+            )
         problems.check(
             not isinstance(self.max_replicas, int) or self.max_replicas >= 1,
             "max_replicas",

@@ -28,26 +28,27 @@ from typing import Any
 from cdk8s_plus_28 import k8s
 from constructs import Construct
 
+from vllm_doks import contracts
 from vllm_doks.k8s.names import dns_label
 from vllm_doks.k8s.vllm_worker_pool import VllmWorkerPool
 from vllm_doks.validation import Problems, check_dns_label, check_dns_subdomain
 
 #: Metrics the dashboard charts (the KV-cache panel also reads :data:`LEGACY_KV_CACHE_METRIC`).
-GENERATION_TOKENS_METRIC = "vllm:generation_tokens_total"
-PROMPT_TOKENS_METRIC = "vllm:prompt_tokens_total"
-TTFT_BUCKET_METRIC = "vllm:time_to_first_token_seconds_bucket"
-WAITING_METRIC = "vllm:num_requests_waiting"
-RUNNING_METRIC = "vllm:num_requests_running"
-KV_CACHE_METRIC = "vllm:kv_cache_usage_perc"
-LEGACY_KV_CACHE_METRIC = "vllm:gpu_cache_usage_perc"
-GPU_MEMORY_METRIC = "DCGM_FI_DEV_FB_USED"
+GENERATION_TOKENS_METRIC = contracts.VLLM_METRIC_GENERATION_TOKENS
+PROMPT_TOKENS_METRIC = contracts.VLLM_METRIC_PROMPT_TOKENS
+TTFT_BUCKET_METRIC = contracts.VLLM_METRIC_TTFT_BUCKET
+WAITING_METRIC = contracts.VLLM_METRIC_REQUESTS_WAITING
+RUNNING_METRIC = contracts.VLLM_METRIC_REQUESTS_RUNNING
+KV_CACHE_METRIC = contracts.VLLM_METRIC_KV_CACHE_USAGE
+LEGACY_KV_CACHE_METRIC = contracts.VLLM_METRIC_LEGACY_KV_CACHE_USAGE
+GPU_MEMORY_METRIC = contracts.DCGM_METRIC_FB_USED
 
 #: Label the Grafana dashboard sidecar (kube-prometheus-stack, the Grafana Helm chart) looks
 #: for by default, and its value.
-DEFAULT_SIDECAR_LABEL = "grafana_dashboard"
-DEFAULT_SIDECAR_LABEL_VALUE = "1"
+DEFAULT_SIDECAR_LABEL = contracts.GRAFANA_SIDECAR_LABEL
+DEFAULT_SIDECAR_LABEL_VALUE = contracts.GRAFANA_SIDECAR_LABEL_VALUE
 #: Annotation the sidecar reads a folder name from, when its ``folderAnnotation`` is set so.
-FOLDER_ANNOTATION = "grafana_folder"
+FOLDER_ANNOTATION = contracts.GRAFANA_FOLDER_ANNOTATION
 
 _LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")

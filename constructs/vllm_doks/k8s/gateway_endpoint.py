@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import cdk8s
 from constructs import Construct
 
+from vllm_doks import contracts
+
 # mypy cannot see this package: setuptools maps it from imports/ at install time only.
 from vllm_doks._imports.io.k8s.networking.gateway import (
     Gateway,
@@ -22,6 +24,9 @@ from vllm_doks._imports.io.k8s.networking.gateway import (
     HttpRouteSpecRules,
     HttpRouteSpecRulesBackendRefs,
     HttpRouteSpecRulesFilters,
+    HttpRouteSpecRulesFiltersRequestRedirect,
+    HttpRouteSpecRulesFiltersRequestRedirectScheme,
+    HttpRouteSpecRulesFiltersRequestRedirectStatusCode,
     HttpRouteSpecRulesFiltersType,
     HttpRouteSpecRulesFiltersUrlRewrite,
     HttpRouteSpecRulesFiltersUrlRewritePath,
@@ -55,14 +60,14 @@ LISTENER_NAME = "http"
 HTTPS_LISTENER_NAME = "https"
 
 #: Annotation that makes cert-manager issue the listeners' certificates from a ClusterIssuer.
-CERT_MANAGER_CLUSTER_ISSUER_ANNOTATION = "cert-manager.io/cluster-issuer"
+CERT_MANAGER_CLUSTER_ISSUER_ANNOTATION = contracts.CERT_MANAGER_CLUSTER_ISSUER_ANNOTATION
 
 #: Path prefix :meth:`GatewayEndpoint.route_to` exposes by default. vLLM checks the API key
 #: only on paths under /v1; elsewhere it serves /metrics, /health, /tokenize, /detokenize,
 #: /invocations (SageMaker-style generation), /inference/v1/generate, /pooling, /score,
 #: /rerank, ... to anyone (vllm/entrypoints/openai/server_utils.py and the routers attached
 #: in api_server.build_app, v0.18.0). Publishing only /v1 keeps the key meaningful.
-DEFAULT_PATH_PREFIX = "/v1"
+DEFAULT_PATH_PREFIX = contracts.VLLM_API_KEY_PATH_PREFIX
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -151,9 +156,11 @@ class GatewayEndpoint(Construct):
         endpoint.route_to(pool)                      # "/v1" -> the pool's Service
 
     With ``https_certificate_secret_name`` the Gateway also terminates TLS on a listener
-    ``https``; routes attach to both listeners. The plain-HTTP listener stays (the seed's
-    ``curl http://...`` and cert-manager's HTTP-01 challenges use it), so clients that want
-    their API key kept off the wire must use the ``https://`` address.
+    ``https`` and the API routes attach to that listener only: the plain-HTTP listener gets one
+    HTTPRoute ``<gateway>-https-redirect`` answering every request with a ``301`` to the same
+    URL on ``https`` (Gateway API ``RequestRedirect``), so no bearer key is ever served over
+    plain HTTP. cert-manager's HTTP-01 solver adds its own HTTPRoute for the exact
+    ``/.well-known/acme-challenge/<token>`` path, which wins over the redirect's ``/`` prefix.
 
     The Gateway's address appears in its status
     (``kubectl get gateway vllm-gateway -n vllm``) once the GatewayClass's controller has
@@ -213,6 +220,52 @@ class GatewayEndpoint(Construct):
             spec=GatewaySpec(gateway_class_name=props.gateway_class_name, listeners=listeners),
         )
         self.listener_names: tuple[str, ...] = tuple(listener.name for listener in listeners)
+        #: Listeners the API routes attach to: the HTTPS one when there is one, else HTTP.
+        self.api_listener_names: tuple[str, ...] = (
+            (HTTPS_LISTENER_NAME,) if https else (LISTENER_NAME,)
+        )
+        self.redirect_route: HttpRoute | None = None
+        if https:
+            self.redirect_route = self._https_redirect_route()
+
+    def _https_redirect_route(self) -> HttpRoute:
+        """The plain-HTTP listener's only route: ``301`` to the same URL on HTTPS."""
+        props = self.props
+        name = f"{props.name}-https-redirect"
+        route = HttpRoute(
+            self,
+            "HttpsRedirect",
+            metadata=cdk8s.ApiObjectMetadata(name=name, namespace=props.namespace),
+            spec=HttpRouteSpec(
+                parent_refs=[HttpRouteSpecParentRefs(name=props.name, section_name=LISTENER_NAME)],
+                rules=[
+                    HttpRouteSpecRules(
+                        matches=[
+                            HttpRouteSpecRulesMatches(
+                                path=HttpRouteSpecRulesMatchesPath(
+                                    type=HttpRouteSpecRulesMatchesPathType.PATH_PREFIX,
+                                    value="/",
+                                )
+                            )
+                        ],
+                        filters=[
+                            HttpRouteSpecRulesFilters(
+                                type=HttpRouteSpecRulesFiltersType.REQUEST_REDIRECT,
+                                request_redirect=HttpRouteSpecRulesFiltersRequestRedirect(
+                                    scheme=HttpRouteSpecRulesFiltersRequestRedirectScheme.HTTPS,
+                                    status_code=HttpRouteSpecRulesFiltersRequestRedirectStatusCode.VALUE_301,
+                                    # Without a port the redirect goes to https's 443.
+                                    port=props.https_port if props.https_port != 443 else None,
+                                ),
+                            )
+                        ],
+                    )
+                ],
+            ),
+        )
+        route.add_dependency(self.gateway)
+        self._route_names.append(name)
+        return route
 
     @property
     def route_names(self) -> tuple[str, ...]:
@@ -312,6 +365,18 @@ class GatewayEndpoint(Construct):
                 getattr(getattr(backend, "node", None), "path", backend),
                 "must be a PrefixAwareRouter or VllmInferencePool built for this pool",
             )
+        if isinstance(backend, VllmInferencePool):
+            gateway_class = self.props.gateway_class_name
+            problems.check(
+                gateway_class not in contracts.GATEWAY_CLASSES_WITHOUT_INFERENCE_EXTENSION,
+                "backend",
+                backend.node.path,
+                f"is an InferencePool, but this Gateway's class {gateway_class!r} does not "
+                f"implement the Gateway API Inference Extension (no released InferencePool "
+                f"support in Cilium; cilium/cilium#48813), so the route would never resolve: "
+                f"use a PrefixAwareRouter (works behind any Gateway) or a gateway_class_name "
+                f"of an implementation such as Envoy Gateway, kgateway or Istio",
+            )
         problems.raise_if_any()
 
         if isinstance(backend, PrefixAwareRouter):
@@ -341,6 +406,63 @@ class GatewayEndpoint(Construct):
             if rewrite_prefix_to is not None
             else None
         )
+        timeouts = (
+            HttpRouteSpecRulesTimeouts(request=request_timeout)
+            if request_timeout is not None
+            else None
+        )
+        rules = [
+            HttpRouteSpecRules(
+                matches=[
+                    HttpRouteSpecRulesMatches(
+                        path=HttpRouteSpecRulesMatchesPath(
+                            type=HttpRouteSpecRulesMatchesPathType.PATH_PREFIX,
+                            value=path_prefix,
+                        )
+                    )
+                ],
+                filters=rewrite,
+                backend_refs=[backend_ref],
+                timeouts=timeouts,
+            )
+        ]
+        models_path = self._router_models_path(pool, backend, path_prefix, rewrite_prefix_to)
+        if models_path is not None:
+            # The production-stack router answers GET /v1/models itself, without checking any
+            # key (contracts.ROUTER_PATHS_ANSWERED_WITHOUT_KEY). An Exact match beats the
+            # PathPrefix rule, so that one path goes to the pool's Service, where vLLM checks
+            # the key.
+            upstream = contracts.ROUTER_PATHS_ANSWERED_WITHOUT_KEY[0]
+            rules.append(
+                HttpRouteSpecRules(
+                    matches=[
+                        HttpRouteSpecRulesMatches(
+                            path=HttpRouteSpecRulesMatchesPath(
+                                type=HttpRouteSpecRulesMatchesPathType.EXACT, value=models_path
+                            )
+                        )
+                    ],
+                    filters=[
+                        HttpRouteSpecRulesFilters(
+                            type=HttpRouteSpecRulesFiltersType.URL_REWRITE,
+                            url_rewrite=HttpRouteSpecRulesFiltersUrlRewrite(
+                                path=HttpRouteSpecRulesFiltersUrlRewritePath(
+                                    type=HttpRouteSpecRulesFiltersUrlRewritePathType.REPLACE_FULL_PATH,
+                                    replace_full_path=upstream,
+                                )
+                            ),
+                        )
+                    ]
+                    if models_path != upstream
+                    else None,
+                    backend_refs=[
+                        HttpRouteSpecRulesBackendRefs(
+                            name=pool.service_name, port=pool.service_port
+                        )
+                    ],
+                    timeouts=timeouts,
+                )
+            )
         route = HttpRoute(
             self,
             f"Route-{name}",
@@ -348,28 +470,29 @@ class GatewayEndpoint(Construct):
             spec=HttpRouteSpec(
                 parent_refs=[
                     HttpRouteSpecParentRefs(name=self.gateway_name, section_name=listener)
-                    for listener in self.listener_names
+                    for listener in self.api_listener_names
                 ],
-                rules=[
-                    HttpRouteSpecRules(
-                        matches=[
-                            HttpRouteSpecRulesMatches(
-                                path=HttpRouteSpecRulesMatchesPath(
-                                    type=HttpRouteSpecRulesMatchesPathType.PATH_PREFIX,
-                                    value=path_prefix,
-                                )
-                            )
-                        ],
-                        filters=rewrite,
-                        backend_refs=[backend_ref],
-                        timeouts=HttpRouteSpecRulesTimeouts(request=request_timeout)
-                        if request_timeout is not None
-                        else None,
-                    )
-                ],
+                rules=rules,
             ),
         )
         route.add_dependency(self.gateway)
         self._routes.append(route)
         self._route_names.append(name)
         return route
+
+    @staticmethod
+    def _router_models_path(
+        pool: VllmWorkerPool,
+        backend: PrefixAwareRouter | VllmInferencePool | None,
+        path_prefix: str,
+        rewrite_prefix_to: str | None,
+    ) -> str | None:
+        """The client path that reaches a router as ``/v1/models``, when the route goes through
+        a router to a pool with an API key and that path is published; else ``None``."""
+        if not isinstance(backend, PrefixAwareRouter) or pool.api_key_secret_name is None:
+            return None
+        upstream = contracts.ROUTER_PATHS_ANSWERED_WITHOUT_KEY[0]
+        seen_as = (rewrite_prefix_to if rewrite_prefix_to is not None else path_prefix).rstrip("/")
+        if not upstream.startswith(seen_as + "/"):
+            return None
+        return path_prefix.rstrip("/") + upstream[len(seen_as) :]

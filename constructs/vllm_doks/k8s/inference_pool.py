@@ -37,6 +37,7 @@ import cdk8s
 from cdk8s_plus_28 import k8s
 from constructs import Construct
 
+from vllm_doks import contracts
 from vllm_doks.k8s.checks import check_image, check_quantity, check_request_within_limit
 from vllm_doks.k8s.network_policies import NAMESPACE_NAME_LABEL, worker_ingress_policy
 from vllm_doks.k8s.pod_security import (
@@ -53,30 +54,25 @@ from vllm_doks.validation import Problems, check_dns_label
 
 FailureMode = Literal["FailClose", "FailOpen"]
 
+# External contracts of the Inference Extension (API group/version, the picker's image, flags,
+# ports and RBAC) live in vllm_doks.contracts with their sources; re-exported here.
 #: API group and version of the InferencePool (Inference Extension v1.x).
-INFERENCE_POOL_GROUP = "inference.networking.k8s.io"
-INFERENCE_POOL_API_VERSION = f"{INFERENCE_POOL_GROUP}/v1"
-INFERENCE_POOL_KIND = "InferencePool"
-#: Group of the extension's alpha resources the EPP watches.
-INFERENCE_X_GROUP = "inference.networking.x-k8s.io"
-#: The endpoint picker of the Inference Extension release whose CRD tests validate against.
-DEFAULT_EPP_IMAGE = "registry.k8s.io/gateway-api-inference-extension/epp:v1.6.0"
+INFERENCE_POOL_GROUP = contracts.INFERENCE_POOL_GROUP
+INFERENCE_POOL_API_VERSION = contracts.INFERENCE_POOL_API_VERSION
+INFERENCE_POOL_KIND = contracts.INFERENCE_POOL_KIND
+#: Group of the extension's alpha resources the EPP watches (when their CRDs exist).
+INFERENCE_X_GROUP = contracts.INFERENCE_X_GROUP
+#: The full endpoint picker of Inference Extension v1.5.0, the last release that builds it
+#: (v1.6.0 ships only the lightweight conformance picker): see contracts.EPP_IMAGE.
+DEFAULT_EPP_IMAGE = contracts.EPP_IMAGE
 #: EPP ports: ext-proc gRPC (what the gateway calls), gRPC health, Prometheus metrics.
-EPP_GRPC_PORT = 9002
-EPP_HEALTH_PORT = 9003
-EPP_METRICS_PORT = 9090
+EPP_GRPC_PORT = contracts.EPP_GRPC_PORT
+EPP_HEALTH_PORT = contracts.EPP_HEALTH_PORT
+EPP_METRICS_PORT = contracts.EPP_METRICS_PORT
 #: gRPC health service the EPP serves on its health port (upstream chart's probes).
-EPP_HEALTH_SERVICE = "inference-extension"
-#: The EPP's RBAC in its namespace: (API group, resources, verbs).
-EPP_RBAC_RULES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
-    ("", ("pods",), ("get", "list", "watch")),
-    (INFERENCE_POOL_GROUP, ("inferencepools",), ("get", "list", "watch")),
-    (
-        INFERENCE_X_GROUP,
-        ("inferenceobjectives", "inferencemodelrewrites"),
-        ("get", "list", "watch"),
-    ),
-)
+EPP_HEALTH_SERVICE = contracts.EPP_HEALTH_SERVICE
+#: The EPP's RBAC in its namespace: (API group, resources, verbs), the v1.5.0 chart's.
+EPP_RBAC_RULES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = contracts.EPP_RBAC_RULES
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,8 +85,9 @@ class VllmInferencePoolProps:
     """Name of the InferencePool; the EPP's objects are ``<name>-epp``. Default
     ``"<pool name>-pool"``."""
     image: str = DEFAULT_EPP_IMAGE
-    """Endpoint picker image, pinned. Default
-    ``"registry.k8s.io/gateway-api-inference-extension/epp:v1.6.0"``."""
+    """Endpoint picker image, pinned; its flags and RBAC are v1.5.0's. Default
+    ``"registry.k8s.io/gateway-api-inference-extension/epp:v1.5.0"`` (the last release that
+    publishes the full picker; v1.6.0 has only the lightweight conformance picker)."""
     failure_mode: FailureMode = "FailClose"
     """``endpointPickerRef.failureMode``: what the gateway does when the EPP does not answer
     (``"FailClose"``: reject; ``"FailOpen"``: pick a pod itself). Default ``"FailClose"``."""
@@ -328,11 +325,17 @@ class VllmInferencePool(Construct):
     @property
     def epp_args(self) -> list[str]:
         """The endpoint picker's arguments, in order."""
+        # v1.5.0's flags (contracts.EPP_FLAGS), in that order. Tracing would export OTLP
+        # traces to a collector we do not deploy, and metrics authentication needs cluster-wide
+        # TokenReview/SubjectAccessReview rights: both off, as in the upstream chart's
+        # defaults.
         return [
             "--pool-name",
             self.name,
             "--pool-namespace",
             self.namespace,
+            "--pool-group",
+            INFERENCE_POOL_GROUP,
             "--grpc-port",
             str(EPP_GRPC_PORT),
             "--grpc-health-port",
@@ -341,6 +344,8 @@ class VllmInferencePool(Construct):
             str(EPP_METRICS_PORT),
             "--zap-encoder",
             "json",
+            "--tracing=false",
+            "--metrics-endpoint-auth=false",
         ]
 
     def routes(self, pool: VllmWorkerPool) -> bool:

@@ -9,54 +9,26 @@ from __future__ import annotations
 import hashlib
 import re
 
+from vllm_doks import contracts
 from vllm_doks.gpu_catalog import CUDA_VLLM_IMAGE, RESOURCE_NAMES
 from vllm_doks.validation import Problems
 
 #: Namespace every namespaced object goes to unless props say otherwise (the seed's).
 DEFAULT_NAMESPACE = "vllm"
 
-#: Pinned vLLM image, never ``latest``. v0.18.0's ``vllm serve`` reference documents every
-#: flag we emit; the youngest of them, ``--shutdown-timeout``, landed in March 2026
-#: (vllm-project/vllm#36666), so do not pin an older tag.
-#: The GPU catalogue's CUDA image (the default H100 size's); AMD sizes default to the ROCm
-#: build of the same release (:data:`vllm_doks.gpu_catalog.ROCM_VLLM_IMAGE`).
+# External contracts (images, vLLM's quantization methods, DOKS labels) live in
+# vllm_doks.contracts with their sources; these names are kept for existing imports.
+
+#: Pinned vLLM image, never ``latest``: the GPU catalogue's CUDA image (the default H100
+#: size's); AMD sizes default to the ROCm build of the same release
+#: (:data:`vllm_doks.gpu_catalog.ROCM_VLLM_IMAGE`).
 DEFAULT_VLLM_IMAGE = CUDA_VLLM_IMAGE
 
-#: vLLM v0.18.0's ``--quantization`` methods, in vLLM's order: the ``QuantizationMethods``
-#: literal of ``vllm/model_executor/layers/quantization/__init__.py`` in the v0.18.0 release
-#: (PyPI sdist ``vllm-0.18.0.tar.gz``), which is also the "Possible choices" list of
-#: ``--quantization`` in the v0.18.0 ``vllm serve`` CLI reference. ``vllm serve`` lowercases the
-#: value and refuses anything else with "Unknown quantization method".
-VLLM_QUANTIZATION_METHODS: tuple[str, ...] = (
-    "awq",
-    "fp8",
-    "ptpc_fp8",
-    "fbgemm_fp8",
-    "fp_quant",
-    "modelopt",
-    "modelopt_fp4",
-    "modelopt_mxfp8",
-    "modelopt_mixed",
-    "gguf",
-    "gptq_marlin",
-    "awq_marlin",
-    "gptq",
-    "compressed-tensors",
-    "bitsandbytes",
-    "experts_int8",
-    "quark",
-    "moe_wna16",
-    "torchao",
-    "inc",
-    "mxfp4",
-    "petit_nvfp4",
-    "cpu_awq",
-)
-
-#: Of those, the ones v0.18.0 marks deprecated (``DEPRECATED_QUANTIZATION_METHODS``, same
-#: file): ``vllm serve`` refuses them unless ``--allow-deprecated-quantization`` is also given.
-VLLM_DEPRECATED_QUANTIZATION_METHODS: frozenset[str] = frozenset(
-    {"ptpc_fp8", "fbgemm_fp8", "fp_quant", "experts_int8", "petit_nvfp4"}
+#: vLLM's ``--quantization`` methods (:data:`vllm_doks.contracts.VLLM_QUANTIZATION_METHODS`).
+VLLM_QUANTIZATION_METHODS: tuple[str, ...] = contracts.VLLM_QUANTIZATION_METHODS
+#: Of those, the deprecated ones, refused without ``--allow-deprecated-quantization``.
+VLLM_DEPRECATED_QUANTIZATION_METHODS: frozenset[str] = (
+    contracts.VLLM_DEPRECATED_QUANTIZATION_METHODS
 )
 
 #: Extended resource the NVIDIA device plugin advertises on DOKS GPU nodes (the default
@@ -64,10 +36,10 @@ VLLM_DEPRECATED_QUANTIZATION_METHODS: frozenset[str] = frozenset(
 GPU_RESOURCE = RESOURCE_NAMES["nvidia"]
 
 #: Node label DOKS puts on every node with the name of its node pool.
-NODE_POOL_LABEL = "doks.digitalocean.com/node-pool"
+NODE_POOL_LABEL = contracts.DOKS_NODE_POOL_LABEL
 
 #: Spreading replicas over this key puts at most one per node.
-HOSTNAME_TOPOLOGY_KEY = "kubernetes.io/hostname"
+HOSTNAME_TOPOLOGY_KEY = contracts.HOSTNAME_TOPOLOGY_KEY
 
 #: Written last by the download Job, only after every file matched the hub's hashes: its
 #: presence means the model directory is complete and verified.

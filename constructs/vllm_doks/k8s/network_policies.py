@@ -18,8 +18,10 @@ selecting a pod makes it deny everything else):
 
 * ``NetworkPolicy/<pool>-ingress`` (standard, portable): selects the pool's pods for Ingress.
   By default it allows nothing, which makes the pods deny all ingress on any CNI; it admits
-  the vLLM port from the namespaces listed in ``allow_from_namespaces`` (e.g. a Prometheus
-  namespace that scrapes ``/metrics``).
+  the vLLM port (every path) from the namespaces listed in ``allow_from_namespaces``.
+* ``CiliumNetworkPolicy/<pool>-metrics`` (with ``metrics_from_namespaces``): pods of those
+  namespaces (e.g. Prometheus') may ``GET /metrics`` and nothing else, an L7 rule Cilium's
+  Envoy enforces: vLLM serves ``/tokenize``, ``/invocations``, ... without its API key.
 * ``CiliumNetworkPolicy/<pool>-from-gateway``: admits the vLLM port from the ``ingress``
   entity, i.e. from the Gateway's data path and nothing else. Switch it off on a cluster
   without Cilium and list the gateway's namespace in ``allow_from_namespaces`` instead.
@@ -49,16 +51,17 @@ import cdk8s
 from cdk8s_plus_28 import k8s
 from constructs import Construct
 
+from vllm_doks import contracts
 from vllm_doks.k8s.values import int_or_string
 
 #: Label every namespace carries with its own name (Kubernetes sets it since 1.21).
-NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+NAMESPACE_NAME_LABEL = contracts.NAMESPACE_NAME_LABEL
 
 #: Cilium's reserved identity of its Envoy, which forwards Gateway API traffic to backends.
-CILIUM_INGRESS_ENTITY = "ingress"
+CILIUM_INGRESS_ENTITY = contracts.CILIUM_INGRESS_ENTITY
 
 #: Labels of the cluster's DNS pods (CoreDNS keeps the kube-dns labels, on DOKS too).
-KUBE_DNS_LABELS = {"k8s-app": "kube-dns"}
+KUBE_DNS_LABELS = dict(contracts.KUBE_DNS_LABELS)
 
 #: Ranges a download never needs: RFC 1918, shared address space (RFC 6598), link-local (the
 #: metadata service) and, for IPv6, unique-local and link-local.
@@ -125,7 +128,7 @@ def cilium_gateway_policy(
     policy = cdk8s.ApiObject(
         scope,
         id,
-        api_version="cilium.io/v2",
+        api_version=contracts.CILIUM_NETWORK_POLICY_API_VERSION,
         kind="CiliumNetworkPolicy",
         metadata=cdk8s.ApiObjectMetadata(name=name, namespace=namespace, labels=dict(labels)),
     )
@@ -141,6 +144,60 @@ def cilium_gateway_policy(
             {
                 "fromEntities": [CILIUM_INGRESS_ENTITY],
                 "toPorts": [{"ports": [{"port": str(port), "protocol": "TCP"}]}],
+            }
+        ],
+    }
+    policy.add_json_patch(cdk8s.JsonPatch.add("/spec", spec))
+    return policy
+
+
+def cilium_metrics_policy(
+    scope: Construct,
+    id: str,
+    *,
+    name: str,
+    namespace: str,
+    labels: Mapping[str, str],
+    selector: Mapping[str, str],
+    port: int,
+    from_namespaces: Sequence[str],
+    path: str,
+) -> cdk8s.ApiObject:
+    """``CiliumNetworkPolicy``: pods of ``from_namespaces`` may send ``GET <path>`` to ``port``
+    and nothing else (an L7 HTTP rule; Cilium's Envoy answers other requests with 403).
+
+    For scrapers such as Prometheus: vLLM serves ``/tokenize``, ``/invocations``, ``/pooling``,
+    ... without its API key (it checks ``/v1`` only), so admitting a namespace at L4 would open
+    those too. Do not also list these namespaces in a plain NetworkPolicy on the same port:
+    Cilium adds an L4 allow to an L7 rule for the same peer by widening the L7 rule to every
+    request.
+    """
+    policy = cdk8s.ApiObject(
+        scope,
+        id,
+        api_version=contracts.CILIUM_NETWORK_POLICY_API_VERSION,
+        kind="CiliumNetworkPolicy",
+        metadata=cdk8s.ApiObjectMetadata(name=name, namespace=namespace, labels=dict(labels)),
+    )
+    spec: dict[str, Any] = {
+        "description": (
+            f"Pods of {', '.join(from_namespaces)} may GET {path} on port {port}/TCP of the "
+            "selected pods, nothing else (vLLM serves its other non-/v1 paths without the API "
+            "key)."
+        ),
+        "endpointSelector": {"matchLabels": dict(selector)},
+        "ingress": [
+            {
+                "fromEndpoints": [
+                    {"matchLabels": {contracts.CILIUM_NAMESPACE_LABEL: ns}}
+                    for ns in from_namespaces
+                ],
+                "toPorts": [
+                    {
+                        "ports": [{"port": str(port), "protocol": "TCP"}],
+                        "rules": {"http": [{"method": "GET", "path": path}]},
+                    }
+                ],
             }
         ],
     }

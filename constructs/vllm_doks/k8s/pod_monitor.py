@@ -1,7 +1,11 @@
 """VllmPodMonitor: a Prometheus Operator PodMonitor scraping a worker pool's ``/metrics``.
 
 Optional: nothing is emitted unless a chart instantiates it. It needs the Prometheus Operator
-(``monitoring.coreos.com/v1`` PodMonitor CRD), e.g. from kube-prometheus-stack.
+(``monitoring.coreos.com/v1`` PodMonitor CRD), e.g. from kube-prometheus-stack, and a
+Prometheus whose ``podMonitorSelector`` matches the PodMonitor's labels: kube-prometheus-stack
+selects ``release: <its Helm release>`` by default, hence the ``release`` label (see
+:data:`vllm_doks.contracts.PROMETHEUS_RELEASE_LABEL`). Without a match no vLLM series exist,
+and a KEDA query on them comes back empty, which KEDA treats as 0: nothing would scale.
 """
 
 from __future__ import annotations
@@ -13,16 +17,17 @@ from typing import Any
 import cdk8s
 from constructs import Construct
 
+from vllm_doks import contracts
 from vllm_doks.k8s.vllm_worker_pool import PORT_NAME, VllmWorkerPool
 from vllm_doks.validation import Problems, check_dns_label, check_dns_subdomain
 
-PROMETHEUS_OPERATOR_API_VERSION = "monitoring.coreos.com/v1"
+PROMETHEUS_OPERATOR_API_VERSION = contracts.PROMETHEUS_OPERATOR_API_VERSION
 
 #: Path of vLLM's Prometheus metrics (open without the API key: vLLM checks it on /v1 only).
-METRICS_PATH = "/metrics"
+METRICS_PATH = contracts.VLLM_METRICS_PATH
 
 #: Label kube-prometheus-stack's Prometheus selects PodMonitors by (with its Helm defaults).
-RELEASE_LABEL = "release"
+RELEASE_LABEL = contracts.PROMETHEUS_RELEASE_LABEL
 
 # A Prometheus duration as the PodMonitor CRD accepts it, without the bare "0".
 _DURATION = re.compile(
@@ -65,12 +70,13 @@ class VllmPodMonitorProps:
     and the dashboard's rates need a few samples per minute."""
     scrape_timeout: str | None = None
     """Scrape timeout, at most ``interval``. Default ``None``: Prometheus' global one."""
-    release: str | None = None
-    """Value of a ``release`` label on the PodMonitor. kube-prometheus-stack's Prometheus
+    release: str | None = contracts.DEFAULT_PROMETHEUS_RELEASE
+    """Value of the ``release`` label on the PodMonitor. kube-prometheus-stack's Prometheus
     selects PodMonitors by its Helm release label (``release: <release name>``) unless it is
     installed with ``prometheus.prometheusSpec.podMonitorSelectorNilUsesHelmValues=false``;
-    set this to the release's name (e.g. ``"kube-prometheus-stack"``) in the first case.
-    Default ``None``: no such label."""
+    set this to your release's name. ``None`` for no such label (a Prometheus that selects
+    every PodMonitor). Default ``"kube-prometheus-stack"`` (the chart's documented release
+    name)."""
     prometheus_namespace: str | None = None
     """Namespace of the Prometheus pods, e.g. ``"monitoring"``. When given and the pool has
     its ingress NetworkPolicy, the namespace must be in the pool's ``allow_from_namespaces``,
@@ -118,13 +124,15 @@ class VllmPodMonitorProps:
             and self.pool.props.network_policy
         ):
             allowed = self.pool.props.allow_from_namespaces
+            metrics_only = self.pool.props.metrics_from_namespaces
             problems.check(
-                self.prometheus_namespace in allowed,
+                self.prometheus_namespace in allowed or self.prometheus_namespace in metrics_only,
                 "prometheus_namespace",
                 self.prometheus_namespace,
-                f"is not in the pool's allow_from_namespaces {allowed!r}, so the pool's "
-                f"NetworkPolicy would drop Prometheus' scrapes of port {PORT_NAME!r}; add "
-                f"it to the pool's allow_from_namespaces",
+                f"is in neither the pool's metrics_from_namespaces {metrics_only!r} nor its "
+                f"allow_from_namespaces {allowed!r}, so the pool's network policies would drop "
+                f"Prometheus' scrapes of port {PORT_NAME!r}; add it to metrics_from_namespaces "
+                f"(GET {METRICS_PATH} only, Cilium) or allow_from_namespaces (every path)",
             )
         if self.name is not None:
             check_dns_subdomain(problems, "name", self.name)
@@ -137,8 +145,9 @@ class VllmPodMonitor(Construct):
     Selects the pool's pods by its selector labels in the pool's namespace and scrapes the
     container port named ``http`` (the vLLM port) at ``/metrics``, which vLLM serves without
     the API key. The pool's NetworkPolicy admits only the Gateway by default: list
-    Prometheus' namespace in the pool's ``allow_from_namespaces`` (and pass it as
-    ``prometheus_namespace`` to have that checked).
+    Prometheus' namespace in the pool's ``metrics_from_namespaces`` (``GET /metrics`` only,
+    Cilium) or ``allow_from_namespaces`` (every path), and pass it as
+    ``prometheus_namespace`` to have that checked.
     """
 
     def __init__(self, scope: Construct, id: str, props: VllmPodMonitorProps) -> None:

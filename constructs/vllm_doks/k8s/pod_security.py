@@ -6,6 +6,8 @@ one definition of "how our pods are locked down and where they are scheduled".
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from cdk8s_plus_28 import k8s
 
 from vllm_doks.gpu_catalog import GpuSize
@@ -17,13 +19,16 @@ TMP_VOLUME = "tmp"
 SHM_VOLUME = "shm"
 
 
-def pod_security_context() -> k8s.PodSecurityContext:
+def pod_security_context(supplemental_groups: Sequence[int] = ()) -> k8s.PodSecurityContext:
     """Non-root uid/gid 1000 with the runtime's default seccomp profile.
 
     ``fsGroupChangePolicy: OnRootMismatch`` keeps the kubelet from walking every file of a
     volume to re-own it on each start (the ``Always`` default) when the root already matches.
+    ``supplemental_groups`` adds groups to every container's processes (e.g. the host group
+    that owns AMD's GPU device nodes).
     """
     return k8s.PodSecurityContext(
+        supplemental_groups=list(supplemental_groups) or None,
         run_as_non_root=True,
         run_as_user=NON_ROOT_ID,
         run_as_group=NON_ROOT_ID,

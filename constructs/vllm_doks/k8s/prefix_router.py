@@ -33,6 +33,11 @@ serving the model named in the request body. Its Role grants ``get``/``list``/``
 pods in its own namespace and nothing else (the upstream chart also grants ``patch`` on
 pods, which pod discovery does not use; no Services or Endpoints are read).
 
+API key: the router (v0.1.12) has no client authentication of its own. It forwards the
+client's ``Authorization`` header, so vLLM checks the key on every proxied request, but it
+answers ``GET /v1/models`` from its own discovery cache without asking vLLM;
+:meth:`GatewayEndpoint.route_to` therefore sends that one exact path to the pool's Service.
+
 Network: the router's pods accept their port only from the Gateway's data path (a
 CiliumNetworkPolicy for Cilium's ``ingress`` identity, as for the pools) and
 ``allow_from_namespaces``; and for every routed pool that has a NetworkPolicy, an extra
@@ -50,6 +55,7 @@ from typing import Literal
 from cdk8s_plus_28 import k8s
 from constructs import Construct
 
+from vllm_doks import contracts
 from vllm_doks.k8s.checks import check_image, check_quantity, check_request_within_limit
 from vllm_doks.k8s.network_policies import cilium_gateway_policy, worker_ingress_policy
 from vllm_doks.k8s.pod_security import (
@@ -68,17 +74,17 @@ from vllm_doks.validation import Problems, check_dns_label, check_int_range
 RoutingLogic = Literal["prefixaware", "roundrobin", "session"]
 
 #: The production-stack router, pinned (vllm-project/production-stack router release v0.1.12).
-DEFAULT_ROUTER_IMAGE = "lmcache/lmstack-router:v0.1.12"
+DEFAULT_ROUTER_IMAGE = contracts.ROUTER_IMAGE
 #: ``--routing-logic`` values this construct accepts (a subset of the router's choices: the
 #: others need LMCache or disaggregated prefill).
-ROUTING_LOGICS: tuple[str, ...] = ("prefixaware", "roundrobin", "session")
+ROUTING_LOGICS: tuple[str, ...] = contracts.ROUTER_ROUTING_LOGICS
 CONTAINER_NAME = "router"
 PORT_NAME = "http"
 #: The router's health endpoint (used by the upstream chart's probes).
-HEALTH_PATH = "/health"
+HEALTH_PATH = contracts.ROUTER_HEALTH_PATH
 #: RBAC the router needs for pod discovery: read pods of its namespace.
 ROUTER_RBAC_RULES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
-    ("", ("pods",), ("get", "list", "watch")),
+    contracts.ROUTER_RBAC_RULES
 )
 
 _DNS1035_START = re.compile(r"^[a-z]")
@@ -423,7 +429,7 @@ class PrefixAwareRouter(Construct):
                             weight=100,
                             pod_affinity_term=k8s.PodAffinityTerm(
                                 label_selector=k8s.LabelSelector(match_labels=self.selector_labels),
-                                topology_key="kubernetes.io/hostname",
+                                topology_key=contracts.HOSTNAME_TOPOLOGY_KEY,
                             ),
                         )
                     ]

@@ -6,6 +6,7 @@ from dataclasses import dataclass, fields
 
 from cdk8s_plus_28 import k8s
 
+from vllm_doks import contracts
 from vllm_doks.k8s.values import int_or_string
 from vllm_doks.validation import Problems, check_int_range
 
@@ -71,4 +72,4 @@ class ProbeTimings:
 
 def _health(port: str) -> k8s.HttpGetAction:
     # A named port: the probes follow the container port if it ever changes.
-    return k8s.HttpGetAction(path="/health", port=int_or_string(port))
+    return k8s.HttpGetAction(path=contracts.VLLM_HEALTH_PATH, port=int_or_string(port))

@@ -49,8 +49,9 @@ class VllmServingChart(cdk8s.Chart):
     ``config.tls_certificate_secret`` names a TLS Secret.
 
     Optional, off by default: a KEDA autoscaler (``config.autoscaling``), a PodMonitor
-    (``config.pod_monitor``, which also admits ``config.prometheus_namespace`` through the
-    pool's NetworkPolicy) and a Grafana dashboard (``config.grafana_dashboard``).
+    (``config.pod_monitor``, labelled ``release: config.prometheus_release``; pods of
+    ``config.prometheus_namespace`` may then ``GET /metrics``) and a Grafana dashboard
+    (``config.grafana_dashboard``).
     """
 
     def __init__(
@@ -121,8 +122,13 @@ class VllmServingChart(cdk8s.Chart):
                 hf_token_secret_name=config.hf_token_secret or None,
                 api_key_secret_name=config.api_key_secret or None,
                 network_policy=config.network_policy,
-                # Prometheus scrapes the pods directly: the ingress policy must admit it.
-                allow_from_namespaces=(config.prometheus_namespace,) if config.pod_monitor else (),
+                # Prometheus scrapes the pods directly: admit it to GET /metrics only (vLLM
+                # serves its other non-/v1 paths without the API key).
+                metrics_from_namespaces=(
+                    (config.prometheus_namespace,)
+                    if config.pod_monitor and config.network_policy
+                    else ()
+                ),
             ),
         )
         self.endpoint = GatewayEndpoint(
@@ -171,7 +177,9 @@ class VllmServingChart(cdk8s.Chart):
                 self,
                 "Metrics",
                 VllmPodMonitorProps(
-                    pool=self.pool, prometheus_namespace=config.prometheus_namespace
+                    pool=self.pool,
+                    prometheus_namespace=config.prometheus_namespace,
+                    release=config.prometheus_release or None,
                 ),
             )
         if config.grafana_dashboard:

@@ -10,7 +10,14 @@ import cdk8s
 from cdk8s_plus_28 import k8s
 from constructs import Construct
 
-from vllm_doks.gpu_catalog import DEFAULT_GPU_SIZE, GpuSize, lookup_gpu_size, resolve_gpu_size
+from vllm_doks import contracts
+from vllm_doks.gpu_catalog import (
+    DEFAULT_GPU_SIZE,
+    VENDOR_VLLM_IMAGES,
+    GpuSize,
+    lookup_gpu_size,
+    resolve_gpu_size,
+)
 from vllm_doks.k8s.checks import (
     check_image,
     check_quantity,
@@ -23,7 +30,11 @@ from vllm_doks.k8s.names import (
     VLLM_DEPRECATED_QUANTIZATION_METHODS,
     VLLM_QUANTIZATION_METHODS,
 )
-from vllm_doks.k8s.network_policies import cilium_gateway_policy, worker_ingress_policy
+from vllm_doks.k8s.network_policies import (
+    cilium_gateway_policy,
+    cilium_metrics_policy,
+    worker_ingress_policy,
+)
 from vllm_doks.k8s.pod_security import (
     MODELS_VOLUME,
     SHM_VOLUME,
@@ -39,7 +50,7 @@ from vllm_doks.k8s.pod_security import (
     tmp_volume,
 )
 from vllm_doks.k8s.probes import ProbeTimings
-from vllm_doks.k8s.scripts import PRESTOP_DRAIN, WAIT_FOR_MODEL, sh_command
+from vllm_doks.k8s.scripts import CHECK_GPU_DEVICES, PRESTOP_DRAIN, WAIT_FOR_MODEL, sh_command
 from vllm_doks.k8s.suppressions import HIGH_UID_REASON, checkov_skip_annotations, image_skips
 from vllm_doks.k8s.values import int_or_string, quantity
 from vllm_doks.model_arch import KV_CACHE_DTYPE_BYTES as VLLM_KV_CACHE_DTYPES
@@ -52,13 +63,20 @@ AntiAffinity = Literal["required", "preferred", "none"]
 CONTAINER_NAME = "vllm"
 PORT_NAME = "http"
 
-#: vLLM's API-key variable: ``vllm serve`` reads ``VLLM_API_KEY`` when ``--api-key`` is not
-#: given (vllm/entrypoints/openai/api_server.py, v0.18.0: ``args.api_key or
-#: [envs.VLLM_API_KEY]``), so the key comes from a Secret and never appears in the args.
-API_KEY_ENV = "VLLM_API_KEY"
+#: vLLM's API-key variable (:data:`vllm_doks.contracts.VLLM_API_KEY_ENV`): the key comes from a
+#: Secret and never appears in the args.
+API_KEY_ENV = contracts.VLLM_API_KEY_ENV
 
 #: Lets ``--quantization`` take one of vLLM's deprecated methods.
-ALLOW_DEPRECATED_QUANTIZATION = "--allow-deprecated-quantization"
+ALLOW_DEPRECATED_QUANTIZATION = contracts.VLLM_FLAG_ALLOW_DEPRECATED_QUANTIZATION
+
+#: Seconds the shutdown budget keeps between vLLM's ``--shutdown-timeout`` running out and the
+#: kubelet's SIGKILL, for vLLM to stop its engine processes and exit:
+#: ``termination_grace_period_seconds >= drain_deadline_seconds + shutdown_timeout_seconds +
+#: SHUTDOWN_MARGIN_SECONDS`` (the preStop hook's time counts against the grace period, and
+#: vLLM may use its whole ``--shutdown-timeout`` after SIGTERM: see
+#: :data:`vllm_doks.contracts.VLLM_SHUTDOWN_TIMEOUT_SEMANTICS`).
+SHUTDOWN_MARGIN_SECONDS = 5
 
 #: Requests and limits of the init container, which only runs ``sh`` and ``sleep``.
 WAIT_FOR_MODEL_REQUESTS = {"cpu": "10m", "memory": "16Mi"}
@@ -125,8 +143,8 @@ class VllmWorkerPoolProps:
     request; no ``privileged``, no hostPath and no extra capability is needed (none is set).
     Those nodes are group-owned (``video``/``render``, mode 0660) on the host, so a pod
     running as uid 1000 can open them only if the node makes them accessible or the pod
-    carries the host's group id as a supplemental group (ROCm/k8s-device-plugin#39, #93);
-    check ``rocm-smi`` in a pod after the first deployment on a new node image."""
+    carries the host's group id as a supplemental group (ROCm/k8s-device-plugin#39): see
+    ``supplemental_groups``, and the ``check-gpu-devices`` init container AMD pods run."""
     image: str | None = None
     """vLLM image, pinned (a tag other than ``latest``, or a digest). Default ``None``: the GPU
     size's image, ``vllm/vllm-openai:v0.18.0`` (CUDA) for NVIDIA sizes and
@@ -143,14 +161,17 @@ class VllmWorkerPoolProps:
     probes: ProbeTimings = field(default_factory=ProbeTimings)
     """Probe timings. Default: the seed's (see :class:`ProbeTimings`)."""
     termination_grace_period_seconds: int = 70
-    """Time a terminating pod gets to drain before it is killed. Default 70 (the seed's)."""
+    """Time a terminating pod gets to drain before it is killed: the preStop hook's drain,
+    then vLLM's ``--shutdown-timeout``, then :data:`SHUTDOWN_MARGIN_SECONDS` must fit in it
+    (checked). Default 70 (the seed's)."""
     shutdown_timeout_seconds: int | None = None
     """vLLM ``--shutdown-timeout``: after SIGTERM vLLM stops taking requests and lets the ones
-    in flight finish for up to this long. Default: the grace period minus 10 s (60)."""
+    in flight finish for up to this long. Default: what the grace period leaves after the
+    drain deadline and the margin (33 with the defaults)."""
     drain_deadline_seconds: int | None = None
     """Longest the preStop hook holds SIGTERM back while requests are running or waiting,
-    counted from the start of the hook. Default: the grace period minus 20 s (50), leaving
-    vLLM's own shutdown time before the kill."""
+    counted from the start of the hook. Default: half of the grace period less the margin,
+    rounded down (32 with the defaults)."""
     prestop_settle_seconds: int = 5
     """Pause at the start of the preStop hook so the Service and the Gateway stop routing to
     the pod before the drain counts requests. Default 5 (the seed's ``sleep 5``)."""
@@ -205,7 +226,20 @@ class VllmWorkerPoolProps:
     Default ``True``."""
     allow_from_namespaces: tuple[str, ...] = ()
     """With ``network_policy``, namespaces whose pods may also reach the vLLM port directly,
-    e.g. ``("monitoring",)`` for a Prometheus that scrapes ``/metrics``. Default none."""
+    on every path: vLLM's endpoints outside ``/v1`` (``/tokenize``, ``/invocations``,
+    ``/pooling``, ...) answer them without the API key. Default none."""
+    metrics_from_namespaces: tuple[str, ...] = ()
+    """With ``network_policy`` and ``cilium_gateway_policy``, namespaces whose pods may send
+    ``GET /metrics`` (and nothing else) to the vLLM port, e.g. ``("monitoring",)`` for
+    Prometheus: a CiliumNetworkPolicy ``<name>-metrics`` with an L7 HTTP rule, enforced by
+    Cilium's Envoy. Use it rather than ``allow_from_namespaces`` for scrapers. Default none."""
+    supplemental_groups: tuple[int, ...] | None = None
+    """Extra groups of the pod's processes. AMD GPUs: the device plugin hands the container
+    ``/dev/kfd`` and ``/dev/dri/renderD*`` with the host's group and mode 0660, so uid 1000
+    opens them only with that group. Default ``None``: for AMD sizes Debian's ``video`` gid
+    (44, :data:`vllm_doks.contracts.DEBIAN_VIDEO_GID`), none for NVIDIA. AMD pods also run an
+    init container ``check-gpu-devices`` that fails with the devices' gids when they cannot be
+    opened: put that gid here."""
     anti_affinity: AntiAffinity = "required"
     """Pod anti-affinity on ``kubernetes.io/hostname``: ``"required"`` (at most one pod per
     node, the seed's), ``"preferred"`` (spread when possible) or ``"none"``."""
@@ -236,16 +270,28 @@ class VllmWorkerPoolProps:
         return self.gpu.gpu_count
 
     @property
-    def resolved_shutdown_timeout_seconds(self) -> int:
-        if self.shutdown_timeout_seconds is not None:
-            return self.shutdown_timeout_seconds
-        return self.termination_grace_period_seconds - 10
-
-    @property
     def resolved_drain_deadline_seconds(self) -> int:
         if self.drain_deadline_seconds is not None:
             return self.drain_deadline_seconds
-        return self.termination_grace_period_seconds - 20
+        return (self.termination_grace_period_seconds - SHUTDOWN_MARGIN_SECONDS) // 2
+
+    @property
+    def resolved_shutdown_timeout_seconds(self) -> int:
+        if self.shutdown_timeout_seconds is not None:
+            return self.shutdown_timeout_seconds
+        return max(
+            0,
+            self.termination_grace_period_seconds
+            - SHUTDOWN_MARGIN_SECONDS
+            - self.resolved_drain_deadline_seconds,
+        )
+
+    @property
+    def resolved_supplemental_groups(self) -> tuple[int, ...]:
+        """``supplemental_groups``, or (``None``) ``video``'s gid for AMD sizes."""
+        if self.supplemental_groups is not None:
+            return self.supplemental_groups
+        return (contracts.DEBIAN_VIDEO_GID,) if self.gpu.vendor == "amd" else ()
 
     def problems(self) -> Problems:
         problems = Problems()
@@ -303,7 +349,19 @@ class VllmWorkerPoolProps:
             )
         size = resolve_gpu_size(problems, "gpu_size", self.gpu_size, escape="gpu_size=")
         if self.image is not None:
-            check_image(problems, "image", self.image)
+            if check_image(problems, "image", self.image) and size is not None:
+                # The CUDA build finds no GPU on an AMD node and the ROCm build none on an
+                # NVIDIA node; refuse the other vendor's pinned image.
+                other = {v: i for v, i in VENDOR_VLLM_IMAGES.items() if v != size.vendor}
+                for vendor, image in other.items():
+                    problems.check(
+                        self.image.split(":")[0].split("@")[0] != image.split(":")[0],
+                        "image",
+                        self.image,
+                        f"is vLLM's {vendor.upper()} build, but gpu_size {size.slug} has "
+                        f"{size.vendor.upper()} GPUs: use {size.vllm_image} (or leave image "
+                        f"unset)",
+                    )
         elif size is not None:
             check_image(problems, "gpu_size.vllm_image", size.vllm_image)
         if check_dns_label(problems, "name", self.name, max_len=63 - len("-pdb")):
@@ -328,26 +386,43 @@ class VllmWorkerPoolProps:
         else:
             problems.add("probes", self.probes, "must be a ProbeTimings")
         grace = self.termination_grace_period_seconds
-        if check_int_range(problems, "termination_grace_period_seconds", grace, 1):
+        if check_int_range(
+            problems, "termination_grace_period_seconds", grace, SHUTDOWN_MARGIN_SECONDS + 1
+        ):
             shutdown = self.resolved_shutdown_timeout_seconds
-            problems.check(
-                isinstance(shutdown, int) and 0 <= shutdown < grace,
+            shutdown_ok = problems.check(
+                isinstance(shutdown, int) and not isinstance(shutdown, bool) and shutdown >= 0,
                 "shutdown_timeout_seconds",
                 shutdown,
-                f"must be a whole number from 0 to below termination_grace_period_seconds "
-                f"({grace}); unset, it is the grace period minus 10",
+                "must be a whole number of seconds, 0 or more",
             )
             settle = self.prestop_settle_seconds
             if check_int_range(problems, "prestop_settle_seconds", settle, 0):
                 deadline = self.resolved_drain_deadline_seconds
-                problems.check(
-                    isinstance(deadline, int) and settle <= deadline < grace,
+                deadline_ok = problems.check(
+                    isinstance(deadline, int)
+                    and not isinstance(deadline, bool)
+                    and deadline >= settle,
                     "drain_deadline_seconds",
                     deadline,
-                    f"must be at least prestop_settle_seconds ({settle}) and below "
-                    f"termination_grace_period_seconds ({grace}); unset, it is the grace "
-                    f"period minus 20",
+                    f"must be a whole number of seconds, at least prestop_settle_seconds "
+                    f"({settle})",
                 )
+                if shutdown_ok and deadline_ok:
+                    # The budget: preStop drain, then vLLM's own drain after SIGTERM, then
+                    # time to exit, all inside the grace period the kubelet counts from the
+                    # start of the preStop hook.
+                    needed = deadline + shutdown + SHUTDOWN_MARGIN_SECONDS
+                    problems.check(
+                        needed <= grace,
+                        "termination_grace_period_seconds",
+                        grace,
+                        f"must be at least drain_deadline_seconds ({deadline}) + "
+                        f"shutdown_timeout_seconds ({shutdown}) + {SHUTDOWN_MARGIN_SECONDS} s "
+                        f"margin = {needed}: the preStop drain counts against the grace "
+                        f"period and vLLM may use its whole --shutdown-timeout after SIGTERM; "
+                        f"raise the grace period or lower the other two",
+                    )
         check_quantity(problems, "shm_size", self.shm_size)
         if self.gpus_per_replica is not None and size is not None:
             problems.check(
@@ -391,6 +466,34 @@ class VllmWorkerPoolProps:
         ):
             for ns in self.allow_from_namespaces:
                 check_dns_label(problems, "allow_from_namespaces", ns)
+        if problems.check(
+            isinstance(self.metrics_from_namespaces, tuple),
+            "metrics_from_namespaces",
+            self.metrics_from_namespaces,
+            "must be a tuple of namespace names, e.g. ('monitoring',)",
+        ):
+            for ns in self.metrics_from_namespaces:
+                check_dns_label(problems, "metrics_from_namespaces", ns)
+            problems.check(
+                not self.metrics_from_namespaces
+                or (self.network_policy is True and self.cilium_gateway_policy is True),
+                "metrics_from_namespaces",
+                self.metrics_from_namespaces,
+                "needs network_policy=True and cilium_gateway_policy=True (an L7 rule only "
+                "Cilium enforces); without Cilium use allow_from_namespaces, which admits "
+                "every path of the port",
+            )
+        if self.supplemental_groups is not None:
+            problems.check(
+                isinstance(self.supplemental_groups, tuple)
+                and all(
+                    isinstance(g, int) and not isinstance(g, bool) and 0 < g < 2**31
+                    for g in self.supplemental_groups
+                ),
+                "supplemental_groups",
+                self.supplemental_groups,
+                "must be a tuple of group ids from 1 to 2147483647, e.g. (44,)",
+            )
         problems.check(
             self.anti_affinity in ("required", "preferred", "none"),
             "anti_affinity",
@@ -511,6 +614,7 @@ class VllmWorkerPool(Construct):
 
         self.network_policy: k8s.KubeNetworkPolicy | None = None
         self.cilium_network_policy: cdk8s.ApiObject | None = None
+        self.metrics_network_policy: cdk8s.ApiObject | None = None
         if props.network_policy:
             self.network_policy = worker_ingress_policy(
                 self,
@@ -532,6 +636,18 @@ class VllmWorkerPool(Construct):
                     selector=self.selector_labels,
                     port=props.port,
                 )
+            if props.metrics_from_namespaces:
+                self.metrics_network_policy = cilium_metrics_policy(
+                    self,
+                    "MetricsNetworkPolicy",
+                    name=f"{props.name}-metrics",
+                    namespace=self.namespace,
+                    labels=self.selector_labels,
+                    selector=self.selector_labels,
+                    port=props.port,
+                    from_namespaces=props.metrics_from_namespaces,
+                    path=contracts.VLLM_METRICS_PATH,
+                )
 
     @property
     def selector_labels(self) -> dict[str, str]:
@@ -543,31 +659,34 @@ class VllmWorkerPool(Construct):
         """The ``vllm serve`` arguments of the container, in order."""
         props = self.props
         args = [
-            "--model",
+            contracts.VLLM_FLAG_MODEL,
             self.model.model_dir,
-            "--served-model-name",
+            contracts.VLLM_FLAG_SERVED_MODEL_NAME,
             self.served_model_name,
         ]
         if self.quantization:
-            args += ["--quantization", self.quantization]
+            args += [contracts.VLLM_FLAG_QUANTIZATION, self.quantization]
         # Memory settings only when set: unset, vLLM's own defaults apply.
         if props.max_model_len is not None:
-            args += ["--max-model-len", str(props.max_model_len)]
+            args += [contracts.VLLM_FLAG_MAX_MODEL_LEN, str(props.max_model_len)]
         if props.kv_cache_dtype is not None:
-            args += ["--kv-cache-dtype", props.kv_cache_dtype]
+            args += [contracts.VLLM_FLAG_KV_CACHE_DTYPE, props.kv_cache_dtype]
         if props.gpu_memory_utilization is not None:
-            args += ["--gpu-memory-utilization", f"{props.gpu_memory_utilization:g}"]
+            args += [
+                contracts.VLLM_FLAG_GPU_MEMORY_UTILIZATION,
+                f"{props.gpu_memory_utilization:g}",
+            ]
         args += [
-            "--safetensors-load-strategy",
-            "eager",
-            "--port",
+            contracts.VLLM_FLAG_SAFETENSORS_LOAD_STRATEGY,
+            contracts.VLLM_SAFETENSORS_LOAD_STRATEGY_NFS,
+            contracts.VLLM_FLAG_PORT,
             str(props.port),
-            "--shutdown-timeout",
+            contracts.VLLM_FLAG_SHUTDOWN_TIMEOUT,
             str(self.shutdown_timeout_seconds),
         ]
         if self.gpus_per_replica > 1:
             # One replica spans the GPUs it requests (all of the node's by default).
-            args += ["--tensor-parallel-size", str(self.gpus_per_replica)]
+            args += [contracts.VLLM_FLAG_TENSOR_PARALLEL_SIZE, str(self.gpus_per_replica)]
         return [*args, *props.extra_args]
 
     def _metadata(self, name: str) -> k8s.ObjectMeta:
@@ -603,11 +722,12 @@ class VllmWorkerPool(Construct):
             # Service links would inject VLLM_PORT=tcp://<ip>:<port> for a Service named
             # "vllm"; vLLM reads VLLM_PORT and refuses a URL there.
             enable_service_links=False,
-            security_context=pod_security_context(),
+            security_context=pod_security_context(props.resolved_supplemental_groups),
             tolerations=gpu_tolerations(self.gpu_size),
             node_selector=node_pool_selector(props.gpu_node_pool_name),
             affinity=self._affinity(),
             init_containers=[
+                *self._gpu_check_containers(),
                 k8s.Container(
                     name="wait-for-model",
                     # Same image as vLLM: no second image to pull, and it is already local
@@ -627,7 +747,7 @@ class VllmWorkerPool(Construct):
                     ),
                     security_context=container_security_context(),
                     volume_mounts=[models_mount],
-                )
+                ),
             ],
             containers=[
                 k8s.Container(
@@ -686,12 +806,12 @@ class VllmWorkerPool(Construct):
             env("HOME", "/tmp"),
             # The seed's. vLLM takes it as the first port for internal communication and
             # skips ports already bound, like the API port it binds before the engine starts.
-            env("VLLM_PORT", str(props.port)),
+            env(contracts.VLLM_PORT_ENV, str(props.port)),
         ]
         if props.hf_token_secret_name is not None:
             variables.append(
                 optional_secret_env(
-                    "HF_TOKEN", props.hf_token_secret_name, props.hf_token_secret_key
+                    contracts.HF_TOKEN_ENV, props.hf_token_secret_name, props.hf_token_secret_key
                 )
             )
         if props.api_key_secret_name is not None:
@@ -706,8 +826,40 @@ class VllmWorkerPool(Construct):
                 )
             )
         # Weights come from the share only; never reach out to the Hub at startup.
-        variables.append(env("HF_HUB_OFFLINE", "1"))
+        variables.append(env(contracts.HF_HUB_OFFLINE_ENV, "1"))
+        # No anonymous usage reports to stats.vllm.ai from inside the cluster (vLLM sends them
+        # unless one of these is set; see contracts.VLLM_NO_USAGE_STATS_ENV).
+        variables.append(env(contracts.VLLM_NO_USAGE_STATS_ENV, "1"))
+        variables.append(env(contracts.DO_NOT_TRACK_ENV, "1"))
         return variables
+
+    def _gpu_check_containers(self) -> list[k8s.Container]:
+        """AMD only: an init container that opens the GPU device nodes as the pod's user and
+        fails, naming the devices' gids, when it cannot (see ``supplemental_groups``). It
+        requests the same GPUs, which the kubelet then hands on to the vLLM container."""
+        if self.gpu_size.vendor != "amd":
+            return []
+        gpus = quantity(self.gpus_per_replica)
+        resource = self.gpu_size.resource_name
+        return [
+            k8s.Container(
+                name="check-gpu-devices",
+                image=self.image,
+                image_pull_policy="IfNotPresent",
+                command=sh_command(CHECK_GPU_DEVICES, *contracts.AMD_GPU_DEVICE_PATHS),
+                resources=k8s.ResourceRequirements(
+                    requests={
+                        resource: gpus,
+                        **{k: quantity(v) for k, v in WAIT_FOR_MODEL_REQUESTS.items()},
+                    },
+                    limits={
+                        resource: gpus,
+                        **{k: quantity(v) for k, v in WAIT_FOR_MODEL_LIMITS.items()},
+                    },
+                ),
+                security_context=container_security_context(),
+            )
+        ]
 
     def _resources(self) -> k8s.ResourceRequirements:
         props = self.props

@@ -1,0 +1,382 @@
+"""Every fact about another system that the synthesized output depends on, with its source.
+
+Pure Python (no cdk8s/cdktf import). An image tag, a flag, an environment variable, a metric
+name, a label another controller selects on, a path an API key covers, a device resource: each
+is written here once, next to where it was checked (repository + tag + path, or a doc URL), and
+the constructs, scripts and tests take it from here. When a pinned version moves, this is the
+one file to re-check.
+
+Checked 2026-11 against: the ``vllm==0.18.0`` wheel; kubernetes-sigs/gateway-api-inference-
+extension tags ``v1.5.0`` and ``v1.6.0``; vllm-project/production-stack tag
+``vllm-stack-0.1.12``; prometheus-community/helm-charts kube-prometheus-stack; KEDA v2.20
+docs; Cilium docs; the DOKS and ROCm device plugin docs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+# --- vLLM -------------------------------------------------------------------------------------
+
+#: The vLLM release every flag, variable, metric and path below was checked against.
+#: ``--shutdown-timeout``, the youngest flag we emit, landed in March 2026 (vllm-project/vllm
+#: #36666): do not pin an older tag.
+VLLM_VERSION = "0.18.0"
+
+#: vLLM's CUDA image (Docker Hub ``vllm/vllm-openai``, the release tag).
+#: Source: vllm-project/vllm docs/deployment/docker.md ("vllm/vllm-openai").
+VLLM_CUDA_IMAGE = f"vllm/vllm-openai:v{VLLM_VERSION}"
+#: vLLM's official ROCm image (Docker Hub ``vllm/vllm-openai-rocm``, published upstream since
+#: 2026-01-20). Source: vllm-project/vllm docs/getting_started/installation/gpu.rocm.inc.md.
+VLLM_ROCM_IMAGE = f"vllm/vllm-openai-rocm:v{VLLM_VERSION}"
+
+# ``vllm serve`` options we emit. Source: vllm==0.18.0 wheel, vllm/engine/arg_utils.py
+# (EngineArgs.add_cli_args: --model l.672, --max-model-len l.694, --quantization l.695,
+# --allow-deprecated-quantization l.697, --served-model-name l.720,
+# --safetensors-load-strategy l.764, --tensor-parallel-size l.825, --gpu-memory-utilization
+# l.963, --kv-cache-dtype l.968, --shutdown-timeout l.1321) and
+# vllm/entrypoints/openai/cli_args.py (FrontendArgs.port -> --port). The tests check every
+# argument we pass against tests/fixtures/vllm-0.18.0-serve-options.json, extracted from that
+# wheel by tests/tools/extract_vllm_options.py.
+VLLM_FLAG_MODEL = "--model"
+VLLM_FLAG_SERVED_MODEL_NAME = "--served-model-name"
+VLLM_FLAG_QUANTIZATION = "--quantization"
+VLLM_FLAG_ALLOW_DEPRECATED_QUANTIZATION = "--allow-deprecated-quantization"
+VLLM_FLAG_SAFETENSORS_LOAD_STRATEGY = "--safetensors-load-strategy"
+VLLM_FLAG_PORT = "--port"
+VLLM_FLAG_SHUTDOWN_TIMEOUT = "--shutdown-timeout"
+VLLM_FLAG_TENSOR_PARALLEL_SIZE = "--tensor-parallel-size"
+VLLM_FLAG_MAX_MODEL_LEN = "--max-model-len"
+VLLM_FLAG_KV_CACHE_DTYPE = "--kv-cache-dtype"
+VLLM_FLAG_GPU_MEMORY_UTILIZATION = "--gpu-memory-utilization"
+
+#: ``--safetensors-load-strategy eager``: read whole files into RAM up front, "recommended for
+#: models on network filesystems (e.g., Lustre, NFS)". Source: vllm==0.18.0
+#: vllm/config/load.py, ``LoadConfig.safetensors_load_strategy`` docstring.
+VLLM_SAFETENSORS_LOAD_STRATEGY_NFS = "eager"
+
+#: ``--kv-cache-dtype`` choices. Source: vllm==0.18.0 vllm/config/cache.py, ``CacheDType``.
+VLLM_KV_CACHE_DTYPES: tuple[str, ...] = (
+    "auto",
+    "float16",
+    "bfloat16",
+    "fp8",
+    "fp8_e4m3",
+    "fp8_e5m2",
+    "fp8_inc",
+    "fp8_ds_mla",
+)
+
+#: ``--quantization`` methods, in vLLM's order. Source: vllm==0.18.0
+#: vllm/model_executor/layers/quantization/__init__.py, the ``QuantizationMethods`` literal
+#: (also the "Possible choices" of ``--quantization`` in the v0.18.0 CLI reference).
+#: ``vllm serve`` refuses anything else with "Unknown quantization method".
+VLLM_QUANTIZATION_METHODS: tuple[str, ...] = (
+    "awq",
+    "fp8",
+    "ptpc_fp8",
+    "fbgemm_fp8",
+    "fp_quant",
+    "modelopt",
+    "modelopt_fp4",
+    "modelopt_mxfp8",
+    "modelopt_mixed",
+    "gguf",
+    "gptq_marlin",
+    "awq_marlin",
+    "gptq",
+    "compressed-tensors",
+    "bitsandbytes",
+    "experts_int8",
+    "quark",
+    "moe_wna16",
+    "torchao",
+    "inc",
+    "mxfp4",
+    "petit_nvfp4",
+    "cpu_awq",
+)
+#: The deprecated ones (``DEPRECATED_QUANTIZATION_METHODS``, same file): refused unless
+#: ``--allow-deprecated-quantization`` is also given.
+VLLM_DEPRECATED_QUANTIZATION_METHODS: frozenset[str] = frozenset(
+    {"ptpc_fp8", "fbgemm_fp8", "fp_quant", "experts_int8", "petit_nvfp4"}
+)
+
+#: What ``--shutdown-timeout N`` does on SIGTERM. Source: vllm==0.18.0
+#: vllm/entrypoints/launcher.py (the SIGTERM handler calls ``engine_client.shutdown(
+#: timeout=vllm_config.shutdown_timeout)`` before stopping the HTTP server) and
+#: vllm/v1/engine/core.py ``_handle_shutdown`` ("0 = abort, >0 = wait": with N > 0 the engine
+#: stops taking requests and drains the ones in flight for up to N seconds). vLLM may therefore
+#: use the whole N after SIGTERM: the pod's grace period must leave it that long after the
+#: preStop hook, or the kubelet's SIGKILL cuts the drain short.
+VLLM_SHUTDOWN_TIMEOUT_SEMANTICS = "after SIGTERM, drain in-flight requests for up to N seconds"
+
+# Environment variables vLLM reads. Source: vllm==0.18.0 vllm/envs.py unless noted.
+#: The API key (vllm/entrypoints/openai/api_server.py l.272: ``args.api_key or
+#: [envs.VLLM_API_KEY]``), so the key comes from a Secret and never appears in the args.
+VLLM_API_KEY_ENV = "VLLM_API_KEY"
+#: First port of vLLM's internal communication (the seed sets it to the API port).
+VLLM_PORT_ENV = "VLLM_PORT"
+#: Usage statistics: vLLM reports anonymous usage to ``VLLM_USAGE_STATS_SERVER``
+#: (https://stats.vllm.ai) unless one of ``VLLM_NO_USAGE_STATS=1``, ``VLLM_DO_NOT_TRACK=1`` or
+#: ``DO_NOT_TRACK=1`` is set (vllm/envs.py l.652-655; vllm/usage/usage_lib.py
+#: ``is_usage_stats_enabled``; docs/usage/usage_stats.md "Opting out").
+VLLM_NO_USAGE_STATS_ENV = "VLLM_NO_USAGE_STATS"
+DO_NOT_TRACK_ENV = "DO_NOT_TRACK"
+#: Hugging Face Hub token and offline switch (huggingface_hub docs, "Environment variables":
+#: ``HF_TOKEN``, ``HF_HUB_OFFLINE``).
+HF_TOKEN_ENV = "HF_TOKEN"
+HF_HUB_OFFLINE_ENV = "HF_HUB_OFFLINE"
+
+#: vLLM's API key covers only paths that start with this (vllm==0.18.0
+#: vllm/entrypoints/openai/server_utils.py ``AuthenticationMiddleware``: "authentication is
+#: skipped [when] the request path doesn't start with /v1 (e.g. /health)"; OPTIONS is skipped
+#: too). Everything else the server mounts (``/metrics``, ``/health``, ``/tokenize``,
+#: ``/detokenize``, ``/invocations``, ``/pooling``, ``/score``, ``/rerank``, ``/version``, ...)
+#: answers without the key.
+VLLM_API_KEY_PATH_PREFIX = "/v1"
+#: Prometheus metrics (vllm/entrypoints/serve/instrumentator/metrics.py mounts ``/metrics``).
+VLLM_METRICS_PATH = "/metrics"
+#: Liveness of the server (vllm/entrypoints/serve/instrumentator/health.py).
+VLLM_HEALTH_PATH = "/health"
+
+# Metric names, vLLM v1 engine. Source: vllm==0.18.0 vllm/v1/metrics/loggers.py
+# (PrometheusStatLogger: "vllm:num_requests_running", "vllm:num_requests_waiting",
+# "vllm:kv_cache_usage_perc", "vllm:prompt_tokens", "vllm:generation_tokens" counters (exposed
+# with the ``_total`` suffix), "vllm:time_to_first_token_seconds" histogram). The KEDA query,
+# the dashboard, the endpoint picker's defaults and the preStop script all use these.
+VLLM_METRIC_REQUESTS_WAITING = "vllm:num_requests_waiting"
+VLLM_METRIC_REQUESTS_RUNNING = "vllm:num_requests_running"
+VLLM_METRIC_KV_CACHE_USAGE = "vllm:kv_cache_usage_perc"
+#: Replaced by ``vllm:kv_cache_usage_perc`` (deprecated in vllm-project/vllm#18354); the
+#: dashboard reads it as a fallback for older images.
+VLLM_METRIC_LEGACY_KV_CACHE_USAGE = "vllm:gpu_cache_usage_perc"
+VLLM_METRIC_PROMPT_TOKENS = "vllm:prompt_tokens_total"
+VLLM_METRIC_GENERATION_TOKENS = "vllm:generation_tokens_total"
+VLLM_METRIC_TTFT_BUCKET = "vllm:time_to_first_token_seconds_bucket"
+#: NVIDIA DCGM exporter's framebuffer memory in use, MiB (NVIDIA/dcgm-exporter
+#: etc/default-counters.csv ``DCGM_FI_DEV_FB_USED``).
+DCGM_METRIC_FB_USED = "DCGM_FI_DEV_FB_USED"
+
+# --- GPUs on DOKS -----------------------------------------------------------------------------
+
+#: Extended resource each vendor's device plugin advertises, also the key of DOKS's
+#: ``NoSchedule`` taint on GPU nodes. Source: DOKS "Managed Elements"
+#: (docs.digitalocean.com/products/kubernetes/details/managed/): "AMD ``amd.com/gpu:NoSchedule``,
+#: NVIDIA ``nvidia.com/gpu:NoSchedule``"; ROCm/k8s-device-plugin README ("amd.com/gpu").
+GPU_RESOURCE_NAMES: Mapping[str, str] = MappingProxyType(
+    {"nvidia": "nvidia.com/gpu", "amd": "amd.com/gpu"}
+)
+GPU_TAINT_KEYS: Mapping[str, str] = MappingProxyType(
+    {"nvidia": "nvidia.com/gpu", "amd": "amd.com/gpu"}
+)
+#: Node labels DOKS sets: the node pool's name, and the GPU brand (``nvidia``/``amd``).
+#: Source: DOKS "Managed Elements" page (labels ``doks.digitalocean.com/node-pool``,
+#: ``doks.digitalocean.com/gpu-brand``).
+DOKS_NODE_POOL_LABEL = "doks.digitalocean.com/node-pool"
+DOKS_GPU_BRAND_LABEL = "doks.digitalocean.com/gpu-brand"
+
+#: Device nodes the AMD device plugin hands a container for each ``amd.com/gpu``: ``/dev/kfd``
+#: and one ``/dev/dri/renderD<N>`` per GPU, with the host's owner, group and mode (0660, group
+#: ``render`` or ``video``). A non-root container opens them only with that host group among its
+#: groups. Source: ROCm/k8s-device-plugin issue #39 ("crw-rw---- 1 root 106 ... /dev/kfd ...
+#: gid 106 is the render group on the underlying worker OS"; the maintainers' answer: pod
+#: ``securityContext.supplementalGroups``); ROCm docs "Prerequisites" (users need ``video`` and
+#: ``render``). The ``render`` gid is allocated dynamically by each OS image (not fixed), and
+#: DigitalOcean does not document it for DOKS GPU nodes; ``video`` is 44 on Debian/Ubuntu
+#: (base-passwd). So the library adds the documented ``video`` gid and checks at start that
+#: the devices open, failing loudly with the device's gid when they do not.
+AMD_GPU_DEVICE_PATHS: tuple[str, ...] = ("/dev/kfd", "/dev/dri")
+#: gid of ``video`` in Debian/Ubuntu's static allocation (base-passwd ``group.master``).
+DEBIAN_VIDEO_GID = 44
+
+#: ``digitalocean_kubernetes_cluster`` blocks an AMD GPU node pool needs. Source: DigitalOcean
+#: API cluster request body ``amd_gpu_device_plugin`` / ``amd_gpu_device_metrics_exporter_plugin``
+#: (digitalocean/openapi 5d99aef; DOKS release notes).
+AMD_CLUSTER_FLAGS: Mapping[str, Mapping[str, bool]] = MappingProxyType(
+    {
+        "amd_gpu_device_plugin": MappingProxyType({"enabled": True}),
+        "amd_gpu_device_metrics_exporter_plugin": MappingProxyType({"enabled": True}),
+    }
+)
+
+# --- Kubernetes and its add-ons ---------------------------------------------------------------
+
+#: Label every namespace carries with its own name (Kubernetes >= 1.21, NamespaceDefaultLabelName;
+#: kubernetes.io/docs/reference/labels-annotations-taints/#kubernetes-io-metadata-name).
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+#: Node label with the node's host name (well-known label, same page).
+HOSTNAME_TOPOLOGY_KEY = "kubernetes.io/hostname"
+#: Labels of the cluster DNS pods: CoreDNS keeps kube-dns's ``k8s-app: kube-dns`` (coredns/
+#: deployment kubernetes/coredns.yaml.sed; DOKS runs CoreDNS with it).
+KUBE_DNS_LABELS: Mapping[str, str] = MappingProxyType({"k8s-app": "kube-dns"})
+
+#: Cilium's reserved identity of the Envoy that forwards Gateway API/Ingress traffic
+#: (docs.cilium.io, Policy Language > Entities: "ingress: The Cilium Envoy instance that handles
+#: ingress L7 traffic").
+CILIUM_INGRESS_ENTITY = "ingress"
+#: Label Cilium gives every endpoint with its namespace, usable in ``fromEndpoints``
+#: (docs.cilium.io, Policy Language > "Namespaces": ``k8s:io.kubernetes.pod.namespace``).
+CILIUM_NAMESPACE_LABEL = "k8s:io.kubernetes.pod.namespace"
+#: CiliumNetworkPolicy API version (cilium.io/v2; CRD in /work/shared/crds and
+#: tests/fixtures/crds). L7 HTTP rules (``toPorts[].rules.http``) go through Cilium's Envoy,
+#: which DOKS runs anyway: its Gateway API implementation is that Envoy.
+CILIUM_NETWORK_POLICY_API_VERSION = "cilium.io/v2"
+
+#: Prometheus Operator PodMonitor (prometheus-operator v0.93.0 CRD ``monitoring.coreos.com/v1``).
+PROMETHEUS_OPERATOR_API_VERSION = "monitoring.coreos.com/v1"
+#: kube-prometheus-stack's Prometheus selects PodMonitors by ``release: <Helm release name>``
+#: unless installed with ``prometheus.prometheusSpec.podMonitorSelectorNilUsesHelmValues=false``.
+#: Source: prometheus-community/helm-charts charts/kube-prometheus-stack/templates/prometheus/
+#: prometheus.yaml, e.g. at 1514b965 (``podMonitorSelector: matchLabels: release:
+#: {{ $.Release.Name | quote }}`` when
+#: ``podMonitorSelectorNilUsesHelmValues`` is true, its default in values.yaml). The chart's
+#: README installs it as release ``kube-prometheus-stack``.
+PROMETHEUS_RELEASE_LABEL = "release"
+DEFAULT_PROMETHEUS_RELEASE = "kube-prometheus-stack"
+#: Service the Prometheus Operator creates for every Prometheus (governing Service of its
+#: StatefulSets), port 9090 (prometheus-operator Documentation/api.md; pkg/prometheus).
+PROMETHEUS_OPERATED_SERVICE = "prometheus-operated"
+PROMETHEUS_PORT = 9090
+
+#: KEDA ScaledObject (KEDA v2.20.2 CRD ``keda.sh/v1alpha1``).
+KEDA_API_VERSION = "keda.sh/v1alpha1"
+#: KEDA's prometheus scaler activates (scales 0 -> 1) only when its query returns a value above
+#: ``activationThreshold`` (keda.sh/docs/latest/scalers/prometheus/ "activationThreshold";
+#: keda.sh/docs/latest/concepts/scaling-deployments/#activating-and-scaling-thresholds); an
+#: empty result is ignored ("ignoreNullValues: Default is true, which means ignoring the empty
+#: value list from Prometheus"), i.e. never above the threshold. vLLM's queue
+#: gauges exist only while a vLLM pod is scraped, so with zero replicas the query is empty and
+#: a pool at ``minReplicaCount: 0`` never wakes: the smallest minimum that works is this.
+KEDA_MIN_REPLICAS_WITH_POD_METRICS = 1
+
+#: Grafana's dashboard sidecar (kiwigrid/k8s-sidecar) picks ConfigMaps with this label; the
+#: Grafana chart and kube-prometheus-stack default ``sidecar.dashboards.label:
+#: grafana_dashboard``, ``labelValue: "1"`` (grafana/helm-charts charts/grafana/values.yaml).
+GRAFANA_SIDECAR_LABEL = "grafana_dashboard"
+GRAFANA_SIDECAR_LABEL_VALUE = "1"
+#: Annotation the sidecar reads a folder from, with ``folderAnnotation: grafana_folder``.
+GRAFANA_FOLDER_ANNOTATION = "grafana_folder"
+
+#: cert-manager's Gateway API annotation (cert-manager.io/docs/usage/gateway/).
+CERT_MANAGER_CLUSTER_ISSUER_ANNOTATION = "cert-manager.io/cluster-issuer"
+
+# --- Gateway API and its Inference Extension --------------------------------------------------
+
+#: Gateway API release the Gateway and HTTPRoutes are written for (v1.3.0 standard CRDs in
+#: tests/fixtures/crds; ``gateway.networking.k8s.io/v1``). A ``RequestRedirect`` filter
+#: with ``scheme: https``, ``statusCode: 301`` is Core support (HTTPRoute spec,
+#: gateway-api.sigs.k8s.io/reference/spec/#httprequestredirectfilter).
+GATEWAY_API_VERSION = "v1.3.0"
+GATEWAY_API_GROUP = "gateway.networking.k8s.io"
+
+#: InferencePool API (``inference.networking.k8s.io/v1``): the same schema in
+#: gateway-api-inference-extension v1.5.0 and v1.6.0 (config/crd/bases/
+#: inference.networking.k8s.io_inferencepools.yaml; v1.6.0 only made ``endpointPickerRef``
+#: optional), so the v1.6.0 CRD in /work/shared/crds accepts what the v1.5.0 picker reads.
+INFERENCE_POOL_GROUP = "inference.networking.k8s.io"
+INFERENCE_POOL_API_VERSION = f"{INFERENCE_POOL_GROUP}/v1"
+INFERENCE_POOL_KIND = "InferencePool"
+#: Group of the extension's alpha resources the v1.5.0 picker reads when their CRDs exist
+#: (pkg/epp/server/controller_config.go: ``gvkExists`` for InferenceObjective and
+#: InferenceModelRewrite).
+INFERENCE_X_GROUP = "inference.networking.x-k8s.io"
+
+#: The endpoint picker: ``epp:v1.5.0``, the last release that builds it. Evidence: v1.5.0's
+#: cloudbuild.yaml runs ``make image-push`` (cmd/epp), v1.6.0's runs only
+#: ``make lwepp-image-push`` and v1.6.0 has only cmd/lwepp; v1.6.0's README says "The Endpoint
+#: Picker (EPP) ... moved to ... llm-d/llm-d-router" and calls the lightweight picker "a
+#: reference ... for conformance test purposes". So ``epp:v1.6.0`` was never published (with
+#: ``FailClose`` every request would fail), and lwepp is not meant for production: we pin the
+#: full picker of v1.5.0 (its chart: config/charts/inferencepool/values.yaml ``tag: v1.5.0``).
+EPP_VERSION = "v1.5.0"
+EPP_IMAGE = f"registry.k8s.io/gateway-api-inference-extension/epp:{EPP_VERSION}"
+#: Ports and gRPC health service of the v1.5.0 picker (config/charts/epplib/templates/
+#: _deployment.yaml: containerPorts 9002 grpc, 9003 grpc-health, 9090 metrics; probes
+#: ``grpc: {port: 9003, service: inference-extension}`` for one replica).
+EPP_GRPC_PORT = 9002
+EPP_HEALTH_PORT = 9003
+EPP_METRICS_PORT = 9090
+EPP_HEALTH_SERVICE = "inference-extension"
+#: The v1.5.0 picker's flags we pass (pkg/epp/server/options.go ``AddFlags``; zap's
+#: ``--zap-encoder`` from pkg/common/observability/logging/options.go). Defaults we override,
+#: as the v1.5.0 chart does: ``--tracing`` (default true: exports OTLP traces) and
+#: ``--metrics-endpoint-auth`` (default true: needs cluster-wide TokenReview and
+#: SubjectAccessReview RBAC, which we do not grant).
+EPP_FLAGS: tuple[str, ...] = (
+    "--pool-name",
+    "--pool-namespace",
+    "--pool-group",
+    "--grpc-port",
+    "--grpc-health-port",
+    "--metrics-port",
+    "--zap-encoder",
+    "--tracing",
+    "--metrics-endpoint-auth",
+)
+#: The v1.5.0 picker's RBAC in its namespace, exactly the chart's (config/charts/epplib/
+#: templates/_rbac.yaml: pods get/watch/list; config/charts/inferencepool/templates/rbac.yaml:
+#: inferencepools, inferenceobjectives, inferencemodelrewrites get/watch/list). The optional
+#: metrics-auth ClusterRole is not needed with ``--metrics-endpoint-auth=false``.
+EPP_RBAC_RULES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
+    ("", ("pods",), ("get", "list", "watch")),
+    (INFERENCE_POOL_GROUP, ("inferencepools",), ("get", "list", "watch")),
+    (
+        INFERENCE_X_GROUP,
+        ("inferenceobjectives", "inferencemodelrewrites"),
+        ("get", "list", "watch"),
+    ),
+)
+#: GatewayClasses known not to implement the Inference Extension: Cilium's Gateway API has no
+#: released InferencePool backend support (cilium/cilium#48813, open; the extension's
+#: implementations page gateway-api-inference-extension.sigs.k8s.io/implementations/gateways/
+#: does not list Cilium). An HTTPRoute to an InferencePool behind it would never resolve.
+GATEWAY_CLASSES_WITHOUT_INFERENCE_EXTENSION: frozenset[str] = frozenset({"cilium"})
+
+# --- vLLM production-stack router -------------------------------------------------------------
+
+#: The router image (vllm-project/production-stack, router release v0.1.12; source tag
+#: ``vllm-stack-0.1.12``, src/vllm_router).
+ROUTER_IMAGE = "lmcache/lmstack-router:v0.1.12"
+#: ``--routing-logic`` values we accept (src/vllm_router/parsers/parser.py choices; the
+#: others need LMCache or disaggregated prefill).
+ROUTER_ROUTING_LOGICS: tuple[str, ...] = ("prefixaware", "roundrobin", "session")
+#: Health endpoint (src/vllm_router/routers/main_router.py ``@main_router.get("/health")``).
+ROUTER_HEALTH_PATH = "/health"
+#: Pod discovery reads pods of its namespace (src/vllm_router/service_discovery.py
+#: ``K8sPodIPServiceDiscovery``: list/watch pods); the upstream chart also grants ``patch``,
+#: which discovery does not use.
+ROUTER_RBAC_RULES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
+    ("", ("pods",), ("get", "list", "watch")),
+)
+#: The router has no client authentication of its own (no API-key option or middleware in
+#: src/vllm_router at vllm-stack-0.1.12); it forwards the client's headers, Authorization
+#: included (services/request_service/request.py ``_build_backend_request_headers`` drops only
+#: hop-by-hop headers and X-Request-Id), so vLLM checks the key on proxied requests, but
+#: ``GET /v1/models`` it answers itself from its discovery cache
+#: (routers/main_router.py ``show_models``) without asking vLLM. Discovery sends
+#: ``VLLM_API_KEY`` to the pods when the variable is set (service_discovery.py).
+ROUTER_PATHS_ANSWERED_WITHOUT_KEY: tuple[str, ...] = ("/v1/models",)
+
+# --- Kubernetes and Terraform behaviour Stack 2 via Terraform relies on ----------------------
+
+#: The garbage collector's finalizer for foreground cascading deletion: a Job deleted without a
+#: propagation policy (as the Terraform kubernetes provider deletes) keeps its pods otherwise.
+#: Source: kubernetes.io/docs/concepts/architecture/garbage-collection/#foreground-deletion.
+FOREGROUND_DELETION_FINALIZER = "foregroundDeletion"
+#: Kinds whose replica count an autoscaler owns, with the default kind of ``scaleTargetRef``:
+#: KEDA ``ScaledObject`` (kind defaults to Deployment; https://keda.sh/docs/2.15/reference/
+#: scaledobject-spec/) and ``HorizontalPodAutoscaler`` (kind is required there).
+SCALER_KINDS: frozenset[tuple[str, str]] = frozenset(
+    {(KEDA_API_VERSION.split("/")[0], "ScaledObject"), ("autoscaling", "HorizontalPodAutoscaler")}
+)
+SCALE_TARGET_DEFAULT_KIND = "Deployment"
+#: hashicorp/kubernetes provider (bindings generated from v2.38.0; source: github.com/hashicorp/
+#: terraform-provider-kubernetes tag v2.38.0, manifest/provider/{provider,plan,apply,read}.go;
+#: docs/resources/manifest.md): ``kubernetes_manifest.computed_fields`` when unset. Setting the
+#: attribute replaces the default, so lists extend it.
+MANIFEST_DEFAULT_COMPUTED_FIELDS: tuple[str, ...] = ("metadata.annotations", "metadata.labels")
+#: ``terraform_data`` (the replace trigger of Jobs) exists since Terraform 1.4
+#: (https://developer.hashicorp.com/terraform/language/resources/terraform-data).
+TERRAFORM_DATA_REQUIRED_VERSION = ">= 1.4.0"
