@@ -41,6 +41,8 @@ INSTALL_HINT = (
 #: Deliberate waivers, by object, in the order they are annotated.
 VLLM_WAIVERS = ["CKV_K8S_11", "CKV_K8S_13", "CKV_K8S_35", "CKV_K8S_40", "CKV_K8S_43", "CKV_K8S_15"]
 DOWNLOAD_WAIVERS = ["CKV_K8S_40", "CKV_K8S_43", "CKV_K8S_15"]
+#: The smoke test runs the vLLM image already on the GPU nodes: the download's waivers.
+SMOKE_TEST_WAIVERS = DOWNLOAD_WAIVERS
 
 VARIANTS = {
     "default": ArchitectureConfig(),
@@ -126,9 +128,12 @@ def test_waivers_are_the_deliberate_ones_each_with_a_reason(report: dict[str, An
         reason = check["check_result"].get("suppress_comment", "")
         assert len(reason) > 40 and reason != "No comment provided", check
         by_resource.setdefault(check["resource"], []).append(check["check_id"])
+    smoke = [k for k in by_resource if k.startswith("Job.vllm.smoke-test-")]
+    assert len(smoke) == 1, sorted(by_resource)
     assert {k: sorted(v) for k, v in by_resource.items()} == {
         "Deployment.vllm.vllm": sorted(VLLM_WAIVERS),
         "Job.vllm.model-download": sorted(DOWNLOAD_WAIVERS),
+        smoke[0]: sorted(SMOKE_TEST_WAIVERS),
     }
 
 
@@ -136,4 +141,9 @@ def test_every_pod_has_a_network_policy(report: dict[str, Any]) -> None:
     # CKV2_K8S_6: "Minimize the admission of pods which lack an associated NetworkPolicy".
     passed = report["results"]["passed_checks"]
     pods = sorted(c["resource"] for c in passed if c["check_id"] == "CKV2_K8S_6")
-    assert [p.split(".")[2] for p in pods] == ["model-download", "vllm"], pods
+    names = [p.split(".")[2] for p in pods]
+    assert [n if not n.startswith("smoke-test-") else "smoke-test" for n in names] == [
+        "model-download",
+        "smoke-test",
+        "vllm",
+    ], pods

@@ -174,7 +174,10 @@ class SmokeTest(Construct):
                             "cpu": k8s.Quantity.from_string("50m"),
                             "memory": k8s.Quantity.from_string("64Mi"),
                         },
-                        limits={"memory": k8s.Quantity.from_string("128Mi")},
+                        limits={
+                            "cpu": k8s.Quantity.from_string("200m"),
+                            "memory": k8s.Quantity.from_string("128Mi"),
+                        },
                     ),
                     security_context=container_security_context(),
                     volume_mounts=mounts,
