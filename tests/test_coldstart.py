@@ -4,6 +4,7 @@ cold-start budget and the compile cache (issue 15)."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import cdk8s
@@ -137,3 +138,65 @@ def test_terraform_applies_the_smoke_test_last_waits_for_it_and_never_makes_serv
             assert f"kubernetes_manifest.{smoke}" not in manifests[address].get("depends_on", [])
     # The download Job is still what the Deployment waits for.
     assert "kubernetes_manifest.job-model-download" in manifests["deployment-vllm"]["depends_on"]
+
+
+# --- the cold-start budget --------------------------------------------------------------------
+
+
+def test_cold_start_budget_phases_add_up_and_the_probe_window_follows_it() -> None:
+    from vllm_doks.capacity import ClusterPlan, PoolPlan, plan_capacity
+    from vllm_doks.cold_start import ColdStartFigures
+
+    figures = ColdStartFigures(
+        node_provisioning_seconds=300,
+        image_download_gib=10.0,
+        image_pull_mb_per_s=100.0,
+        compile_cold_seconds=200,
+        compile_warm_seconds=5,
+        engine_start_seconds=40,
+        readiness_period_seconds=10,
+    )
+
+    def pool(compile_cache: bool) -> Any:
+        plan = ClusterPlan(
+            pools=[PoolPlan(name="p", model_id=QWEN, gpu_size="gpu-h100x8-640gb")],
+            gpu_node_count=2,
+            nfs_size_gb=1000,
+            nfs_read_mb_per_s=64.0,
+            cold_start=figures,
+            compile_cache=compile_cache,
+        )
+        return plan_capacity(plan).pool("p")
+
+    cached = pool(compile_cache=True)
+    budget = cached.cold_start
+    assert budget is not None and cached.checkpoint_gb is not None
+    read = budget.weights_read_seconds
+    # The checkpoint (~0.9 GiB of bf16) at 64 MiB/s, rounded up.
+    assert read == math.ceil(cached.checkpoint_gb * 1024 / 64) and read > 10
+    assert budget.image_pull_seconds == 103  # 10 GiB at 100 MiB/s
+    assert budget.cold_seconds == 300 + 103 + read + 200 + 40 + 10
+    assert budget.restart_seconds == read + 5 + 40 + 10
+    # The startup probe covers a cold compile from container start, not the node or image.
+    assert cached.startup_window_seconds == read + 200 + 40 + 10
+    # Without the compile cache a restart compiles cold again.
+    uncached = pool(compile_cache=False).cold_start
+    assert uncached is not None and uncached.restart_seconds == read + 200 + 40 + 10
+    assert f"= {budget.cold_seconds}s on a new node" in budget.summary()
+
+
+def test_the_cold_start_budget_is_in_the_json_and_the_chart_probe_covers_it() -> None:
+    import json
+
+    chart, objs = serving(model_id="Qwen/Qwen2.5-7B-Instruct")
+    assert chart.capacity is not None
+    data = json.loads(chart.capacity.to_json())
+    cold = data["pools"][0]["cold_start"]
+    assert cold["cold_seconds"] > cold["restart_seconds"] > 0
+    assert cold["node_provisioning_seconds"] == 900
+    deployment = by_kind(objs, "Deployment")[0]
+    probe = deployment["spec"]["template"]["spec"]["containers"][0]["startupProbe"]
+    allowed = (
+        probe.get("initialDelaySeconds", 0) + probe["periodSeconds"] * probe["failureThreshold"]
+    )
+    assert allowed >= cold["startup_window_seconds"]

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from vllm_doks.cold_start import ColdStartBudget, ColdStartFigures, cold_start_budget
 from vllm_doks.gpu_catalog import GPU_SIZES, GpuSize, unknown_size_problem
 from vllm_doks.model_arch import (
     KV_CACHE_DTYPE_BYTES,
@@ -295,6 +296,12 @@ class ClusterPlan:
     """Size of the NFS share, GiB."""
     nfs_read_mb_per_s: float = DEFAULT_NFS_READ_MB_PER_S
     startup_base_seconds: int = DEFAULT_STARTUP_BASE_SECONDS
+    cold_start: ColdStartFigures = field(default_factory=ColdStartFigures)
+    """The figures of each pool's cold-start budget. Default: the sourced defaults of
+    :class:`~vllm_doks.cold_start.ColdStartFigures`."""
+    compile_cache: bool = False
+    """Whether pods keep vLLM's compile cache on the share (a later start compiles warm).
+    Default ``False``."""
 
 
 @dataclass(frozen=True)
@@ -338,6 +345,10 @@ class PoolEstimate:
     """GPU nodes' price per hour at the minimum and maximum replica counts."""
     min_replicas: int | None = None
     """The autoscaling minimum, if any (for the cost line)."""
+
+    cold_start: ColdStartBudget | None = None
+    """Seconds from "a replica is wanted" to "it answers", per phase; ``None`` when the
+    checkpoint size is unknown."""
 
     @property
     def fits(self) -> bool:
@@ -453,6 +464,8 @@ class CapacityReport:
                     f"(eager safetensors x {p.tensor_parallel_size} worker(s) + /dev/shm), "
                     f"node has {p.host_ram_gb:.0f} GiB"
                 )
+            if p.cold_start is not None:
+                lines.append(f"Cold start {p.name}: {p.cold_start.summary()}")
             if p.cost_per_hour_usd is not None:
                 low, high = p.cost_per_hour_usd
                 lines.append(
@@ -728,12 +741,27 @@ def _estimate_pool(
         else None
     )
 
-    window = (
-        startup_window_seconds(disk, plan.nfs_read_mb_per_s, plan.startup_base_seconds)
-        if disk is not None
+    readable = (
+        disk is not None
         and isinstance(plan.nfs_read_mb_per_s, int | float)
         and plan.nfs_read_mb_per_s > 0
         and plan.startup_base_seconds >= 0
+    )
+    budget = (
+        cold_start_budget(
+            disk, plan.nfs_read_mb_per_s, figures=plan.cold_start, compile_cache=plan.compile_cache
+        )
+        if readable and disk is not None
+        else None
+    )
+    # The probe window covers a cold start from container start (load, cold compile, engine
+    # start), never less than the seed's window plus the load.
+    window = (
+        max(
+            startup_window_seconds(disk, plan.nfs_read_mb_per_s, plan.startup_base_seconds),
+            budget.startup_window_seconds,
+        )
+        if budget is not None and disk is not None
         else None
     )
     estimate = PoolEstimate(
@@ -754,6 +782,7 @@ def _estimate_pool(
         kv_headroom_pct=headroom_pct,
         checkpoint_gb=disk,
         startup_window_seconds=window,
+        cold_start=budget,
         max_replicas=pool.max_replicas,
         architecture_source=arch.source if arch is not None else None,
         vllm=vllm,
@@ -862,6 +891,14 @@ def _pool_dict(p: PoolEstimate) -> dict[str, object]:
     out: dict[str, object] = {}
     for key, value in vars(p).items():
         if key in ("max_replicas", "min_replicas") and value is None:
+            continue
+        if key == "cold_start":
+            if value is not None:
+                out["cold_start"] = vars(value) | {
+                    "cold_seconds": value.cold_seconds,
+                    "restart_seconds": value.restart_seconds,
+                    "startup_window_seconds": value.startup_window_seconds,
+                }
             continue
         if key == "vllm":
             if value is not None:
