@@ -92,7 +92,7 @@ def test_default_synth_says_which_values_are_examples(
 ) -> None:
     cwd, proc = default_run
     assert "EXAMPLES" in proc.stderr and "nfs_host=nfs-host-from-stack-1.invalid" in proc.stderr
-    pv = objects(cwd / "dist")[("PersistentVolume", "vllm-models-pv")]
+    pv = objects(cwd / "dist")[("PersistentVolume", "vllm.vllm-models-pv")]
     assert "nfs_host" in pv["metadata"]["annotations"]["vllm-doks.io/example-values"]
     assert pv["spec"]["nfs"]["server"].endswith(".invalid")
     report = json.loads((cwd / "dist" / "meta" / "outputs.json").read_text())
@@ -117,7 +117,7 @@ def test_handoff_from_each_outputs_shape(tmp_path: Path, shape: str) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "EXAMPLES" not in proc.stderr
     objs = objects(tmp_path / "dist")
-    pv = objs[("PersistentVolume", "vllm-models-pv")]
+    pv = objs[("PersistentVolume", "vllm.vllm-models-pv")]
     assert pv["spec"]["nfs"] == {"server": "10.200.0.12", "path": "/7788/share-abc"}
     assert (
         "annotations" not in pv["metadata"]
@@ -148,7 +148,7 @@ def test_handoff_through_environment_as_the_cdk8s_cli_does(tmp_path: Path) -> No
     )
     assert proc.returncode == 0, proc.stderr
     assert not (tmp_path / "cdktf.out").exists()  # the cdk8s CLI asks for its layer only
-    pv = objects(tmp_path / "k8s-out")[("PersistentVolume", "vllm-models-pv")]
+    pv = objects(tmp_path / "k8s-out")[("PersistentVolume", "vllm.vllm-models-pv")]
     assert pv["spec"]["nfs"]["server"] == "10.0.0.3"
 
 
@@ -256,10 +256,12 @@ def test_stack2_via_terraform_orders_job_before_deployment_and_waits(tmp_path: P
     assert rc == 0
     doc = json.loads((out / "stacks" / "vllm-kubernetes" / "cdk.tf.json").read_text())
     manifests = doc["resource"]["kubernetes_manifest"]
-    job = manifests["job-model-download"]
+    # The download Job is named after its pod template's hash (model-download-<hash>).
+    (job_key,) = [k for k in manifests if k.startswith("job-model-download-")]
+    job = manifests[job_key]
     assert job["wait"] == {"condition": [{"type": "Complete", "status": "True"}]}
-    assert "kubernetes_manifest.job-model-download" in manifests["deployment-vllm"]["depends_on"]
-    pv = manifests["persistentvolume-vllm-models-pv"]["manifest"]
+    assert f"kubernetes_manifest.{job_key}" in manifests["deployment-vllm"]["depends_on"]
+    pv = manifests["persistentvolume-vllm-vllm-models-pv"]["manifest"]
     assert pv["spec"]["nfs"]["server"] == "${data.terraform_remote_state.infra.outputs.nfs_host}"
     # The same construct builds both: the Terraform manifests equal dist/ YAML but for the
     # NFS values Terraform resolves from Stack 1.

@@ -137,7 +137,8 @@ def test_terraform_applies_the_smoke_test_last_waits_for_it_and_never_makes_serv
             assert f"kubernetes_manifest.{address}" in deps, address
             assert f"kubernetes_manifest.{smoke}" not in manifests[address].get("depends_on", [])
     # The download Job is still what the Deployment waits for.
-    assert "kubernetes_manifest.job-model-download" in manifests["deployment-vllm"]["depends_on"]
+    download = f"kubernetes_manifest.job-{chart.model.job_name}"
+    assert download in manifests["deployment-vllm"]["depends_on"]
 
 
 # --- the cold-start budget --------------------------------------------------------------------

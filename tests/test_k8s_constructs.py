@@ -4,6 +4,7 @@ the objects they synthesize (in process, one jsii kernel for the whole run)."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 import cdk8s
@@ -47,8 +48,17 @@ def synth(chart: cdk8s.Chart) -> list[Obj]:
     return list(cdk8s.Testing.synth(chart))
 
 
+def _named(obj: Obj, name: str) -> bool:
+    actual = str(obj["metadata"]["name"])
+    return actual == name or (
+        obj["kind"] == "Job" and re.fullmatch(re.escape(name) + r"-[0-9a-f]{8}", actual) is not None
+    )
+
+
 def find(objs: list[Obj], kind: str, name: str) -> Obj:
-    matches = [o for o in objs if o["kind"] == kind and o["metadata"]["name"] == name]
+    """The one object of ``kind`` named ``name``; a Job also by its base name (download Jobs
+    are ``<base name>-<hash of the pod template>``)."""
+    matches = [o for o in objs if o["kind"] == kind and _named(o, name)]
     assert len(matches) == 1, f"{kind}/{name}: {len(matches)} found in {names(objs)}"
     return matches[0]
 
@@ -89,13 +99,17 @@ def env_of(container: Obj) -> dict[str, Any]:
 def test_store_renders_a_cluster_scoped_nfs_volume_like_the_seed() -> None:
     chart = new_chart()
     NfsModelStore(chart, "Models", STORE)
-    pv = find(synth(chart), "PersistentVolume", "vllm-models-pv")
-    assert pv["metadata"] == {"name": "vllm-models-pv", "labels": {"pv-name": "vllm-models-pv"}}
+    # Cluster-scoped: the name carries the namespace, so each instance has its own volume.
+    pv = find(synth(chart), "PersistentVolume", "vllm.vllm-models-pv")
+    assert pv["metadata"] == {
+        "name": "vllm.vllm-models-pv",
+        "labels": {"vllm-doks.io/store-namespace": "vllm", "vllm-doks.io/store": "vllm-models"},
+    }
+    # No storageClassName: "" is the API's default for a volume and is not stored.
     assert pv["spec"] == {
         "capacity": {"storage": "1000Gi"},
         "accessModes": ["ReadWriteMany"],
         "persistentVolumeReclaimPolicy": "Retain",
-        "storageClassName": "",
         "nfs": {"server": "10.200.0.5", "path": "/1234567/abcd"},
     }
 
@@ -109,10 +123,15 @@ def test_store_claim_binds_to_its_volume_by_label_with_no_storage_class() -> Non
         "accessModes": ["ReadWriteMany"],
         "storageClassName": "",
         "resources": {"requests": {"storage": "1000Gi"}},
-        "selector": {"matchLabels": {"pv-name": "vllm-models-pv"}},
+        "selector": {
+            "matchLabels": {
+                "vllm-doks.io/store-namespace": "vllm",
+                "vllm-doks.io/store": "vllm-models",
+            }
+        },
     }
     assert (store.pv_name, store.pvc_name, store.namespace) == (
-        "vllm-models-pv",
+        "vllm.vllm-models-pv",
         "vllm-models-pvc",
         "vllm",
     )
@@ -122,7 +141,7 @@ def test_a_chart_namespace_never_lands_on_the_volume_nor_overrides_props() -> No
     chart = new_chart(namespace="somewhere-else")
     NfsModelStore(chart, "Models", STORE).add_model(QWEN)
     objs = synth(chart)
-    assert "namespace" not in find(objs, "PersistentVolume", "vllm-models-pv")["metadata"]
+    assert "namespace" not in find(objs, "PersistentVolume", "vllm.vllm-models-pv")["metadata"]
     assert find(objs, "PersistentVolumeClaim", "vllm-models-pvc")["metadata"]["namespace"] == "vllm"
     assert find(objs, "Job", "model-download")["metadata"]["namespace"] == "vllm"
 
@@ -132,7 +151,12 @@ def test_store_name_namespace_and_mount_path_are_props() -> None:
     props = dataclasses.replace(STORE, name="weights", namespace="inference", mount_path="/w")
     model = NfsModelStore(chart, "Models", props).add_model(QWEN)
     objs = synth(chart)
-    assert {n for _, n in names(objs)} == {"weights-pv", "weights-pvc", "model-download"}
+    assert {n for _, n in names(objs)} == {
+        "inference.weights-pv",
+        "weights-pvc",
+        "model-download",  # the download's NetworkPolicy
+        download_job(objs)["metadata"]["name"],
+    }
     assert find(objs, "Job", "model-download")["metadata"]["namespace"] == "inference"
     assert model.model_dir == "/w/Qwen2.5-0.5B-Instruct"
     assert model.pvc_name == "weights-pvc"
@@ -156,11 +180,13 @@ def test_each_model_gets_its_own_directory_and_job() -> None:
     qwen = store.add_model(QWEN)
     llama = store.add_model(LLAMA)
     assert store.models == (qwen, llama)
-    # The first keeps the seed's name so `kubectl logs job/model-download -n vllm` works.
-    assert (qwen.job_name, llama.job_name) == (
+    # The first keeps the seed's name as its base; each Job's name ends in its template hash.
+    assert (qwen.base_name, llama.base_name) == (
         "model-download",
         "model-download-llama-3-1-8b-instruct",
     )
+    assert re.fullmatch(r"model-download-[0-9a-f]{8}", qwen.job_name)
+    assert re.fullmatch(r"model-download-llama-3-1-8b-instruct-[0-9a-f]{8}", llama.job_name)
     assert (qwen.model_dir, llama.model_dir) == (
         "/models/Qwen2.5-0.5B-Instruct",
         "/models/Llama-3.1-8B-Instruct",
@@ -183,8 +209,8 @@ def test_each_model_gets_its_own_directory_and_job() -> None:
 def test_job_name_can_be_chosen() -> None:
     chart = new_chart()
     model = NfsModelStore(chart, "Models", STORE).add_model(QWEN, job_name="fetch-qwen")
-    assert model.job_name == "fetch-qwen"
-    find(synth(chart), "Job", "fetch-qwen")
+    assert model.base_name == "fetch-qwen"
+    assert find(synth(chart), "Job", "fetch-qwen")["metadata"]["name"] == model.job_name
 
 
 def download_job(objs: list[Obj], name: str = "model-download") -> Obj:
@@ -249,7 +275,7 @@ def test_download_job_has_writable_home_and_an_optional_token_file() -> None:
     assert podspec["volumes"] == [
         {
             "name": "models",
-            "persistentVolumeClaim": {"claimName": "vllm-models-pvc", "readOnly": False},
+            "persistentVolumeClaim": {"claimName": "vllm-models-pvc"},
         },
         {"name": "tmp", "emptyDir": {}},
         {
@@ -366,7 +392,7 @@ def test_models_whose_names_differ_only_in_case_or_punctuation_coexist() -> None
     first = store.add_model("org/Model.1")
     second = store.add_model("org/model-1")
     assert (first.model_dir, second.model_dir) == ("/models/Model.1", "/models/model-1")
-    assert (first.job_name, second.job_name) == ("model-download", "model-download-model-1")
+    assert (first.base_name, second.base_name) == ("model-download", "model-download-model-1")
     with pytest.raises(ValidationError, match="already the Job of another model"):
         store.add_model("org/MODEL_1")
 
@@ -723,7 +749,7 @@ def test_pods_wait_for_their_model_instead_of_crash_looping() -> None:
         "wait-for-model",
         "/models/Qwen2.5-0.5B-Instruct/.vllm-doks-verified",
         "10",
-        "Job model-download (kubectl logs job/model-download -n vllm)",
+        f"Job {pool.model.job_name} (kubectl logs job/{pool.model.job_name} -n vllm)",
     ]
     assert init["command"][4] == pool.model.marker_path
     assert init["volumeMounts"] == [{"name": "models", "mountPath": "/models", "readOnly": True}]

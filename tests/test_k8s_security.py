@@ -5,6 +5,7 @@ synthesized objects (checkov itself runs in tests/test_k8s_checkov.py)."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 import cdk8s
@@ -40,8 +41,17 @@ def synth(chart: cdk8s.Chart) -> list[Obj]:
     return list(cdk8s.Testing.synth(chart))
 
 
+def _named(obj: Obj, name: str) -> bool:
+    actual = str(obj["metadata"]["name"])
+    return actual == name or (
+        obj["kind"] == "Job" and re.fullmatch(re.escape(name) + r"-[0-9a-f]{8}", actual) is not None
+    )
+
+
 def find(objs: list[Obj], kind: str, name: str) -> Obj:
-    matches = [o for o in objs if o["kind"] == kind and o["metadata"]["name"] == name]
+    """The one object of ``kind`` named ``name``; a Job also by its base name (download Jobs
+    are ``<base name>-<hash of the pod template>``)."""
+    matches = [o for o in objs if o["kind"] == kind and _named(o, name)]
     assert len(matches) == 1, f"{kind}/{name}: {[(o['kind'], o['metadata']['name']) for o in objs]}"
     return matches[0]
 

@@ -3,6 +3,7 @@ vLLM's /v1 (the OpenAI API names the model in the body, which an HTTPRoute canno
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import cdk8s
@@ -42,11 +43,24 @@ def by_kind(objs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
     return {o["metadata"]["name"]: o for o in objs if o["kind"] == kind}
 
 
+def jobs_by_base_name(objs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Download Jobs by base name (their names end in ``-<hash of the pod template>``)."""
+    found = {}
+    for name, job in by_kind(objs, "Job").items():
+        base, _, digest = name.rpartition("-")
+        assert re.fullmatch(r"[0-9a-f]{8}", digest), name
+        found[base] = job
+    return found
+
+
 def test_two_models_two_downloads_two_pools_one_gateway() -> None:
     objs = build(
         {"qwen-small": "Qwen/Qwen2.5-0.5B-Instruct", "qwen-7b": "Qwen/Qwen2.5-7B-Instruct"}
     )
-    assert set(by_kind(objs, "Job")) == {"model-download", "model-download-qwen2-5-7b-instruct"}
+    assert set(jobs_by_base_name(objs)) == {
+        "model-download",
+        "model-download-qwen2-5-7b-instruct",
+    }
     assert set(by_kind(objs, "Deployment")) == {"qwen-small", "qwen-7b"}
     assert list(by_kind(objs, "Gateway")) == ["vllm-gateway"]
     routes = by_kind(objs, "HTTPRoute")
@@ -77,9 +91,12 @@ def test_switching_a_pools_model_rolls_its_pods_and_keeps_other_downloads() -> N
     # A changed pod template is what makes Kubernetes roll the Deployment's pods.
     assert pod_template(before, "chat") != pod_template(after, "chat")
     assert pod_template(before, "big") == pod_template(after, "big")
-    # The other model's download Job is unchanged; its completion marker on the share makes
-    # a re-run exit at once instead of downloading again.
+    # The other model's download Job is unchanged (same name, same object); its completion
+    # marker on the share makes a re-run exit at once instead of downloading again. The
+    # switched model's Job is a new one: a Job's template is immutable, so it is never patched.
     job = "model-download-qwen2-5-7b-instruct"
-    assert by_kind(before, "Job")[job] == by_kind(after, "Job")[job]
-    script = by_kind(after, "Job")[job]["spec"]["template"]["spec"]["containers"][0]
+    assert jobs_by_base_name(before)[job] == jobs_by_base_name(after)[job]
+    chat_before = jobs_by_base_name(before)["model-download"]["metadata"]["name"]
+    assert chat_before != jobs_by_base_name(after)["model-download"]["metadata"]["name"]
+    script = jobs_by_base_name(after)[job]["spec"]["template"]["spec"]["containers"][0]
     assert ".vllm-doks-verified" in " ".join(script["command"] + script.get("args", []))

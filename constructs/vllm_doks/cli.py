@@ -32,6 +32,7 @@ from vllm_doks.config import (
     load_config,
     parse_infra_outputs,
 )
+from vllm_doks.removed_objects import removal_report, removed_objects, write_removed
 from vllm_doks.validation import Problem, Problems, ValidationError
 
 if TYPE_CHECKING:
@@ -214,6 +215,7 @@ def synth(
 
     staged: dict[str, Path] = {}
     report: dict[str, Any] = {}
+    removal_note = ""
     child: Future[tuple[list[Problem], dict[str, Any]]] | None = None
     try:
         problems = Problems()
@@ -236,6 +238,12 @@ def synth(
             staged["k8s"] = _stage(outdirs["k8s"])
             report = synth_k8s(config, outputs, staged["k8s"])
         problems.raise_if_any()
+        if "k8s" in staged:
+            # kubectl apply never deletes: say what the replaced dist/ had and this one lacks.
+            removed = removed_objects(outdirs["k8s"], staged["k8s"])
+            if removed:
+                write_removed(staged["k8s"], removed)
+            removal_note = removal_report(outdirs["k8s"], removed, outdirs["k8s"])
         for layer in LAYERS:
             if layer in staged:
                 _replace_dir(staged[layer], outdirs[layer])
@@ -255,6 +263,8 @@ def synth(
             "model_config_json (the model's config.json) to have the KV cache, GPU memory and "
             "NFS space checked, or model_parameters_b for weights only."
         )
+    if removal_note:
+        log(removal_note)
     if want_k8s and outputs.examples:
         log(
             "WARNING: no Stack 1 outputs given (--infra-outputs); these values in "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import TYPE_CHECKING
 
 from cdk8s_plus_28 import k8s
@@ -41,8 +43,21 @@ HF_TOKEN_VOLUME = "hf-token"
 HF_TOKEN_DIR = "/var/run/secrets/huggingface"
 HF_TOKEN_FILE = "token"
 
-#: Pod label naming the download Job, so its NetworkPolicy selects its pods only.
+#: Pod label naming the download (the Job's base name, without the template hash), so its
+#: NetworkPolicy selects its pods only.
 DOWNLOAD_JOB_LABEL = "vllm-doks.io/download-job"
+
+#: Hex digits of the pod template's hash appended to a download Job's base name.
+JOB_HASH_LENGTH = 8
+
+#: Longest base name of a download Job: the name plus ``-<hash>`` must stay a DNS label.
+MAX_JOB_BASE_NAME = 63 - 1 - JOB_HASH_LENGTH
+
+
+def template_hash(template: object) -> str:
+    """Short hash of a rendered pod template (JSON-able), as the Job's name suffix."""
+    text = json.dumps(template, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:JOB_HASH_LENGTH]
 
 
 class ModelDownload(Construct):
@@ -55,6 +70,13 @@ class ModelDownload(Construct):
     all of them matched; a mismatch fails the Job attempt. Pods that serve the model wait for
     that marker. With a pinned ``revision`` the directory is ``<model name>-<commit[:12]>``,
     so a new revision never mixes with the files of the old one.
+
+    The Job is named ``<job_name>-<hash>``, the hash of its pod template (model id, image,
+    node pool, token Secret, ...). A Job's template is immutable, so re-applying a changed one
+    under the same name fails ("spec.template: field is immutable"); with the hash, a change
+    (another model, a fixed typo, a new image) is a new Job, and the old one is never patched:
+    it finishes or is deleted after ``download_ttl_seconds_after_finished``, and the synth
+    lists it among the objects to delete.
     """
 
     def __init__(
@@ -81,7 +103,8 @@ class ModelDownload(Construct):
         directory = self.model_name if revision is None else f"{self.model_name}-{revision[:12]}"
         self.model_dir = f"{store.mount_path.rstrip('/')}/{directory}"
         self.marker_path = f"{self.model_dir}/{COMPLETION_MARKER}"
-        self.job_name = job_name
+        #: Base name given to add_model: the NetworkPolicy's name and the pods' label value.
+        self.base_name = job_name
         self.namespace = store.namespace
         self.max_workers = max_workers
         self.node_pool_name = node_pool_name
@@ -130,58 +153,61 @@ class ModelDownload(Construct):
         if props.download_memory_limit is not None:
             limits["memory"] = quantity(props.download_memory_limit)
         skips = [("CKV_K8S_40", HIGH_UID_REASON), *image_skips(self.image)]
+        template = k8s.PodTemplateSpec(
+            metadata=k8s.ObjectMeta(labels=pod_labels),
+            spec=k8s.PodSpec(
+                # Never: each retry is a fresh pod whose predecessors' logs remain.
+                restart_policy="Never",
+                automount_service_account_token=False,
+                enable_service_links=False,
+                security_context=pod_security_context(),
+                tolerations=gpu_tolerations(gpu_size) if node_pool_name else None,
+                node_selector=node_pool_selector(node_pool_name) if node_pool_name else None,
+                containers=[
+                    k8s.Container(
+                        name="download",
+                        image=self.image,
+                        image_pull_policy="IfNotPresent",
+                        command=sh_command(
+                            DOWNLOAD_MODEL,
+                            model_id,
+                            self.model_dir,
+                            str(max_workers),
+                            str(LOCK_STALE_SECONDS),
+                            str(LOCK_HEARTBEAT_SECONDS),
+                            str(LOCK_POLL_SECONDS),
+                            revision or "",
+                            script_text(FETCH_MODEL),
+                        ),
+                        env=container_env,
+                        resources=k8s.ResourceRequirements(
+                            requests=requests, limits=limits or None
+                        ),
+                        security_context=container_security_context(),
+                        volume_mounts=mounts,
+                    )
+                ],
+                volumes=volumes,
+            ),
+        )
+        spec = k8s.JobSpec(
+            backoff_limit=props.download_backoff_limit,
+            ttl_seconds_after_finished=props.download_ttl_seconds_after_finished,
+            template=template,
+        )
+        rendered = k8s.KubeJob.manifest(metadata=k8s.ObjectMeta(name=job_name), spec=spec)
+        #: Name of the Job: the base name and the hash of what it downloads and how.
+        self.job_name = f"{job_name}-{template_hash(rendered['spec']['template'])}"
         self.job = k8s.KubeJob(
             self,
             "Job",
             metadata=k8s.ObjectMeta(
-                name=job_name,
+                name=self.job_name,
                 namespace=self.namespace,
                 labels=labels,
                 annotations=checkov_skip_annotations(skips),
             ),
-            spec=k8s.JobSpec(
-                backoff_limit=props.download_backoff_limit,
-                ttl_seconds_after_finished=props.download_ttl_seconds_after_finished,
-                template=k8s.PodTemplateSpec(
-                    metadata=k8s.ObjectMeta(labels=pod_labels),
-                    spec=k8s.PodSpec(
-                        # Never: each retry is a fresh pod whose predecessors' logs remain.
-                        restart_policy="Never",
-                        automount_service_account_token=False,
-                        enable_service_links=False,
-                        security_context=pod_security_context(),
-                        tolerations=gpu_tolerations(gpu_size) if node_pool_name else None,
-                        node_selector=node_pool_selector(node_pool_name)
-                        if node_pool_name
-                        else None,
-                        containers=[
-                            k8s.Container(
-                                name="download",
-                                image=self.image,
-                                image_pull_policy="IfNotPresent",
-                                command=sh_command(
-                                    DOWNLOAD_MODEL,
-                                    model_id,
-                                    self.model_dir,
-                                    str(max_workers),
-                                    str(LOCK_STALE_SECONDS),
-                                    str(LOCK_HEARTBEAT_SECONDS),
-                                    str(LOCK_POLL_SECONDS),
-                                    revision or "",
-                                    script_text(FETCH_MODEL),
-                                ),
-                                env=container_env,
-                                resources=k8s.ResourceRequirements(
-                                    requests=requests, limits=limits or None
-                                ),
-                                security_context=container_security_context(),
-                                volume_mounts=mounts,
-                            )
-                        ],
-                        volumes=volumes,
-                    ),
-                ),
-            ),
+            spec=spec,
         )
         self.job.add_dependency(store.persistent_volume_claim)
 

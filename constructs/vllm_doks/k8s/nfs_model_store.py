@@ -17,7 +17,7 @@ from vllm_doks.k8s.checks import (
     check_request_within_limit,
     check_secret_key,
 )
-from vllm_doks.k8s.model_download import ModelDownload
+from vllm_doks.k8s.model_download import MAX_JOB_BASE_NAME, ModelDownload
 from vllm_doks.k8s.names import (
     DEFAULT_NAMESPACE,
     check_model_id,
@@ -33,8 +33,14 @@ from vllm_doks.validation import (
 )
 from vllm_doks.weights import check_revision
 
-#: Name of the first model's download Job: the seed's `kubectl logs job/model-download` works.
+#: Base name of the first model's download Job (the seed's Job name); the Job itself is
+#: ``model-download-<hash of its pod template>``, see :class:`ModelDownload`.
 FIRST_DOWNLOAD_JOB_NAME = "model-download"
+
+#: PersistentVolume labels that bind the store's claim to its volume: together they name the
+#: instance (namespace) and the store, so no other store's claim can select the volume.
+STORE_NAMESPACE_LABEL = "vllm-doks.io/store-namespace"
+STORE_NAME_LABEL = "vllm-doks.io/store"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,8 +57,11 @@ class NfsModelStoreProps:
     namespace: str = DEFAULT_NAMESPACE
     """Namespace of the claim and the download Jobs. Default ``"vllm"``."""
     name: str = "vllm-models"
-    """Base name: the volume is ``<name>-pv`` and the claim ``<name>-pvc``.
-    Default ``"vllm-models"`` (the seed's ``vllm-models-pv`` / ``vllm-models-pvc``)."""
+    """Base name: the claim is ``<name>-pvc`` and the volume ``<namespace>.<name>-pv``. A
+    PersistentVolume is cluster-scoped, so its name carries the namespace: two instances
+    (namespaces) in one cluster each get their own volume, and each claim binds to its own.
+    Default ``"vllm-models"`` (the seed's ``vllm-models-pvc``; the volume of the default
+    namespace is ``vllm.vllm-models-pv``)."""
     mount_path: str = "/models"
     """Where pods mount the share; each model lives in ``<mount_path>/<model name>``.
     Default ``"/models"``."""
@@ -146,12 +155,14 @@ class NfsModelStore(Construct):
         self.props = props
         self.namespace = props.namespace
         self.mount_path = props.mount_path.rstrip("/") or "/"
-        self.pv_name = f"{props.name}-pv"
+        # Namespaces hold no dots, so "<namespace>." makes the name unique per instance
+        # while staying a valid DNS subdomain.
+        self.pv_name = f"{props.namespace}.{props.name}-pv"
         self.pvc_name = f"{props.name}-pvc"
         self._models: list[ModelDownload] = []
 
         capacity = {"storage": quantity(f"{props.capacity_gi}Gi")}
-        binding_labels = {"pv-name": self.pv_name}
+        binding_labels = {STORE_NAMESPACE_LABEL: props.namespace, STORE_NAME_LABEL: props.name}
 
         self.persistent_volume = k8s.KubePersistentVolume(
             self,
@@ -161,7 +172,9 @@ class NfsModelStore(Construct):
                 capacity=capacity,
                 access_modes=["ReadWriteMany"],
                 persistent_volume_reclaim_policy="Retain",
-                storage_class_name="",
+                # No storageClassName: a volume without one is in the class "" that the claim
+                # asks for, and the API server drops an empty one, so emitting "" would make
+                # every `kubectl apply` of an unchanged output patch the volume again.
                 nfs=k8s.NfsVolumeSource(server=props.nfs_server, path=props.nfs_path),
             ),
         )
@@ -204,7 +217,9 @@ class NfsModelStore(Construct):
         """Download ``model_id`` from Hugging Face into ``<mount_path>/<model name>``, once.
 
         :param model_id: Hugging Face id, e.g. ``"Qwen/Qwen2.5-0.5B-Instruct"``.
-        :param job_name: name of the download Job. Default: ``"model-download"`` for the first
+        :param job_name: base name of the download Job (at most 54 characters); the Job is
+            ``<job_name>-<hash of its pod template>``, so a changed model gets a new Job
+            instead of patching an immutable one. Default: ``"model-download"`` for the first
             model (the seed's), ``"model-download-<model name>"`` for later ones.
         :param node_pool_name: run the download on this node pool (node selector plus the GPU
             toleration), as the seed does, so the image it pulls is the one vLLM needs there.
@@ -240,11 +255,14 @@ class NfsModelStore(Construct):
             job_name = (
                 FIRST_DOWNLOAD_JOB_NAME
                 if not self._models
-                else dns_label(f"{FIRST_DOWNLOAD_JOB_NAME}-{model_name_from_id(model_id)}")
+                else dns_label(
+                    f"{FIRST_DOWNLOAD_JOB_NAME}-{model_name_from_id(model_id)}",
+                    MAX_JOB_BASE_NAME,
+                )
             )
         if job_name is not None:
-            check_dns_label(problems, "job_name", job_name)
-            if any(m.job_name == job_name for m in self._models):
+            check_dns_label(problems, "job_name", job_name, max_len=MAX_JOB_BASE_NAME)
+            if any(m.base_name == job_name for m in self._models):
                 problems.add("job_name", job_name, "is already the Job of another model")
         if node_pool_name is not None:
             check_dns_label(problems, "node_pool_name", node_pool_name)

@@ -75,7 +75,10 @@ def models_volume(claim_name: str, *, read_only: bool) -> k8s.Volume:
     return k8s.Volume(
         name=MODELS_VOLUME,
         persistent_volume_claim=k8s.PersistentVolumeClaimVolumeSource(
-            claim_name=claim_name, read_only=read_only
+            # false is the API's default and is not stored: emitting it would make every
+            # `kubectl apply` of an unchanged output patch the object again.
+            claim_name=claim_name,
+            read_only=read_only or None,
         ),
     )
 

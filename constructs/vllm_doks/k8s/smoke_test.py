@@ -22,8 +22,6 @@ Service. For another GatewayClass pass ``url``.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 
 from cdk8s_plus_28 import k8s
@@ -31,6 +29,7 @@ from constructs import Construct
 
 from vllm_doks.cold_start import AFTER_APPLY_LABEL
 from vllm_doks.k8s.gateway_endpoint import GatewayEndpoint
+from vllm_doks.k8s.model_download import template_hash
 from vllm_doks.k8s.network_policies import download_policy
 from vllm_doks.k8s.pod_security import (
     SECRET_FILE_MODE,
@@ -185,10 +184,16 @@ class SmokeTest(Construct):
             ],
             volumes=volumes,
         )
-        digest = hashlib.sha256(
-            json.dumps([command, pool.image, node_pool, pool.api_key_secret_name]).encode()
-        ).hexdigest()[:10]
-        self.job_name = f"{SMOKE_TEST_APP}-{digest}"
+        spec = k8s.JobSpec(
+            # One pod: the script retries itself; a second pod would only restart the clock.
+            backoff_limit=0,
+            active_deadline_seconds=props.deadline_seconds + 60,
+            ttl_seconds_after_finished=props.ttl_seconds_after_finished,
+            template=k8s.PodTemplateSpec(metadata=k8s.ObjectMeta(labels=labels), spec=pod_spec),
+        )
+        rendered = k8s.KubeJob.manifest(metadata=k8s.ObjectMeta(name=SMOKE_TEST_APP), spec=spec)
+        # Named like the download Jobs: base name and the hash of the pod template.
+        self.job_name = f"{SMOKE_TEST_APP}-{template_hash(rendered['spec']['template'])}"
         skips = [("CKV_K8S_40", HIGH_UID_REASON), *image_skips(pool.image)]
         self.job = k8s.KubeJob(
             self,
@@ -199,13 +204,7 @@ class SmokeTest(Construct):
                 labels={**labels, AFTER_APPLY_LABEL: "true"},
                 annotations=checkov_skip_annotations(skips),
             ),
-            spec=k8s.JobSpec(
-                # One pod: the script retries itself; a second pod would only restart the clock.
-                backoff_limit=0,
-                active_deadline_seconds=props.deadline_seconds + 60,
-                ttl_seconds_after_finished=props.ttl_seconds_after_finished,
-                template=k8s.PodTemplateSpec(metadata=k8s.ObjectMeta(labels=labels), spec=pod_spec),
-            ),
+            spec=spec,
         )
         self.job.add_dependency(pool.deployment)
         # Nothing connects to the smoke test: deny all ingress. Egress stays open, as it must
