@@ -65,6 +65,12 @@ node_modules/.vllm-doks-cli: $(STAMP) package.json package-lock.json
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+## Rehearse a deploy without a cloud: real cdktf + Terraform + DigitalOcean provider against a
+## simulated DigitalOcean API, the Kubernetes layer on a real control plane; prints a report
+.PHONY: rehearse
+rehearse: $(STAMP) cli
+	$(PY) -m vllm_doks.rehearsal
+
 ## Regenerate the README's inputs/outputs tables from the code (a test checks they match)
 docs: $(STAMP)
 	$(PY) -m vllm_doks.docs README.md

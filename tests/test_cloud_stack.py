@@ -70,7 +70,7 @@ def test_cluster_matches_seed(default_json: dict[str, Any]) -> None:
     assert cluster["region"] == "nyc2" and cluster["name"] == "my-vllm"
 
 
-def test_management_pool_autoscales_on_cheapest_2vcpu_4gb_size(
+def test_management_pool_autoscales_on_cheapest_available_2vcpu_4gb_size(
     default_json: dict[str, Any],
 ) -> None:
     sizes_id, sizes = next(iter(default_json["data"]["digitalocean_sizes"].items()))
@@ -78,6 +78,8 @@ def test_management_pool_autoscales_on_cheapest_2vcpu_4gb_size(
         {"key": "vcpus", "values": ["2"]},
         {"key": "memory", "values": ["4096"]},
         {"key": "regions", "values": ["nyc2"]},
+        # Retired sizes stay in the list with available=false; a pool cannot use them.
+        {"key": "available", "values": ["true"]},
     ]
     assert sizes["sort"] == [{"key": "price_monthly", "direction": "asc"}]
     slug = f"${{data.digitalocean_sizes.{sizes_id}.sizes[0].slug}}"
@@ -87,6 +89,51 @@ def test_management_pool_autoscales_on_cheapest_2vcpu_4gb_size(
     assert pool["auto_scale"] is True
     assert (pool["min_nodes"], pool["max_nodes"]) == (2, 3)
     assert pool["tags"] == ["vllm-nfs", "my-vllm"]
+
+
+def test_catalogue_choices_are_kept_after_creation(default_json: dict[str, Any]) -> None:
+    # Newest version and cheapest size are chosen at creation; later catalogue changes
+    # (a DOKS release, a cheaper size, a price change) must not upgrade or replace the
+    # cluster. The deploy rehearsal (test_rehearsal.py) shows the plans this prevents.
+    cluster = resource(default_json, "digitalocean_kubernetes_cluster", "vllm")
+    assert cluster["lifecycle"] == {
+        "ignore_changes": ["version", "node_pool[0].size", "node_pool[0].name"]
+    }
+
+
+def test_pinned_version_and_size_are_used_verbatim_and_not_ignored(tmp_path: Path) -> None:
+    doc = synth(tmp_path, kubernetes_version="1.33.5-do.0", management_node_size="s-2vcpu-4gb")
+    cluster = resource(doc, "digitalocean_kubernetes_cluster", "vllm")
+    assert cluster["version"] == "1.33.5-do.0"
+    assert cluster["node_pool"]["size"] == "s-2vcpu-4gb"
+    assert cluster["node_pool"]["name"] == "my-vllm-mgmt-s-2vcpu-4gb"
+    # A change of a pinned input is an upgrade (or replacement) the plan shows.
+    assert "lifecycle" not in cluster
+    assert "digitalocean_kubernetes_versions" not in doc.get("data", {})
+    assert "digitalocean_sizes" not in doc.get("data", {})
+
+
+def test_pinning_one_keeps_the_other_chosen_at_creation(tmp_path: Path) -> None:
+    doc = synth(tmp_path, kubernetes_version="1.34.1-do.0")
+    cluster = resource(doc, "digitalocean_kubernetes_cluster", "vllm")
+    assert cluster["lifecycle"] == {"ignore_changes": ["node_pool[0].size", "node_pool[0].name"]}
+    assert "digitalocean_sizes" in doc["data"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("kubernetes_version", "latest", "full DOKS version slug"),
+        ("kubernetes_version", "1.34", "full DOKS version slug"),
+        ("management_node_size", "S-2VCPU", "Droplet size slug"),
+        ("management_node_size", "s-2vcpu-4gb-" + "x" * 40, "DNS-1123 label"),
+    ],
+)
+def test_bad_pins_are_refused(field: str, value: str, expected: str) -> None:
+    with pytest.raises(ValidationError) as err:
+        InfraProps(**{**SEED_TFVARS, field: value}).problems().raise_if_any()
+    assert field in str(err.value) and repr(value) in str(err.value)
+    assert expected in str(err.value)
 
 
 def test_gpu_pool(default_json: dict[str, Any]) -> None:

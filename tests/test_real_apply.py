@@ -44,11 +44,23 @@ README_CONFIGS: dict[str, dict[str, object]] = {
     # Set-up / deploy walkthrough: `make synth` and the vllm.yaml example (same k8s inputs).
     "default": {},
     # Capacity plan: the seed's HA example.
-    "seed-ha": {
+    # The seed's HA example as the README's capacity section makes it start (on one H100 the
+    # planner refuses it, as vLLM would): one H200 per replica, or an H100 with an fp8 KV cache.
+    "seed-ha-h200": {
         "model_id": "Qwen/Qwen2.5-72B-Instruct",
         "quantization": "fp8",
         "replicas": 3,
         "gpu_node_count": 3,
+        "gpu_size": "gpu-h200x1-141gb",
+    },
+    "seed-ha-h100-fp8-kv": {
+        "model_id": "Qwen/Qwen2.5-72B-Instruct",
+        "quantization": "fp8",
+        "replicas": 3,
+        "gpu_node_count": 3,
+        "gpu_memory_utilization": "0.95",
+        "kv_cache_dtype": "fp8",
+        "max_model_len": "12288",
     },
     # Security defaults: HTTPS with cert-manager; API key off; NetworkPolicies off.
     "https": {
@@ -245,7 +257,9 @@ def _api_chart(ns: str, *, models: dict[str, str], strategy: str = "round-robin"
 def _gateway_props(ns: str) -> Any:
     from vllm_doks.k8s import GatewayEndpointProps
 
-    return GatewayEndpointProps(namespace=ns)
+    # Not Cilium: an InferencePool needs a Gateway implementing the Inference Extension (the
+    # route refuses it behind `cilium`), and one Gateway class serves every strategy here.
+    return GatewayEndpointProps(namespace=ns, gateway_class_name="eg")
 
 
 def test_second_model_and_routing_strategies_reapply_and_back(

@@ -72,6 +72,8 @@ def infra_props(config: ArchitectureConfig) -> InfraProps:
         management_node_pool_min_nodes=config.management_node_pool_min_nodes,
         management_node_pool_max_nodes=config.management_node_pool_max_nodes,
         allow_unlisted_region=config.allow_unlisted_region,
+        management_node_size=config.management_node_size,
+        kubernetes_version=config.kubernetes_version,
         state_backend=backend,
     )
 

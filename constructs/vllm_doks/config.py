@@ -75,6 +75,18 @@ class ArchitectureConfig:
     allow_unlisted_region: bool = _input(
         False, "Allow a region not (yet) in the supported list", "1"
     )
+    management_node_size: str = _input(
+        "",
+        "Droplet size of the management pool (empty: the cheapest available 2 vCPU / 4 GB "
+        "size at creation, kept afterwards)",
+        "1",
+    )
+    kubernetes_version: str = _input(
+        "",
+        "DOKS version slug, e.g. 1.34.1-do.0 (empty: the newest at creation, kept afterwards; "
+        "set a newer one to upgrade)",
+        "1",
+    )
     state_bucket: str = _input(
         "", "Spaces bucket for remote Terraform state (empty: local state file)", "1"
     )

@@ -380,3 +380,25 @@ MANIFEST_DEFAULT_COMPUTED_FIELDS: tuple[str, ...] = ("metadata.annotations", "me
 #: ``terraform_data`` (the replace trigger of Jobs) exists since Terraform 1.4
 #: (https://developer.hashicorp.com/terraform/language/resources/terraform-data).
 TERRAFORM_DATA_REQUIRED_VERSION = ">= 1.4.0"
+
+# --- The test control plane (vllm_doks.rehearsal) --------------------------------------------
+
+#: etcd's health endpoint on its client URL (etcd v3.4 docs, "Monitoring etcd": ``/health``).
+ETCD_HEALTH_PATH = "/health"
+
+# --- The DigitalOcean provider and cdktf, as the deploy rehearsal drives them ----------------
+
+#: Environment the DigitalOcean provider reads: its API address (``api_endpoint`` defaults from
+#: it), the token, and godo's retry count. Source: digitalocean/terraform-provider-digitalocean
+#: tag v2.99.1, ``digitalocean/provider.go`` (``DefaultFunc: schema.EnvDefaultFunc(...)``).
+DIGITALOCEAN_API_URL_ENV = "DIGITALOCEAN_API_URL"
+DIGITALOCEAN_TOKEN_ENV = "DIGITALOCEAN_TOKEN"
+DIGITALOCEAN_HTTP_RETRY_MAX_ENV = "DIGITALOCEAN_HTTP_RETRY_MAX"
+#: ``cdktf deploy``/``destroy`` flag that skips the provider-lock step, which asks the registry
+#: for every provider even with a filesystem mirror (cdktf-cli 0.21.0 ``cdktf deploy --help``).
+CDKTF_SKIP_PROVIDER_LOCK_FLAG = "--skip-provider-lock"
+#: Node labels DOKS sets besides the node-pool name (kubectl get node --show-labels on DOKS;
+#: well-known labels: kubernetes.io/docs/reference/labels-annotations-taints/).
+DOKS_NODE_POOL_ID_LABEL = "doks.digitalocean.com/node-pool-id"
+INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
+REGION_LABEL = "topology.kubernetes.io/region"

@@ -1,4 +1,5 @@
-"""DoksCluster: a DOKS cluster on the latest Kubernetes with an autoscaling management pool."""
+"""DoksCluster: a DOKS cluster with an autoscaling management pool, its Kubernetes version and
+management Droplet size chosen at creation (newest / cheapest) and kept until changed on purpose."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from cdktf import TerraformResourceLifecycle
 from cdktf_cdktf_provider_digitalocean.data_digitalocean_kubernetes_versions import (
     DataDigitaloceanKubernetesVersions,
 )
@@ -20,6 +22,11 @@ from cdktf_cdktf_provider_digitalocean.kubernetes_cluster import (
 )
 from constructs import Construct
 
+from vllm_doks.cloud.infra_props import (
+    check_kubernetes_version,
+    check_size_slug,
+    management_pool_name,
+)
 from vllm_doks.validation import Problems, check_int_range, check_min_max
 
 #: ``digitalocean_kubernetes_cluster`` blocks :attr:`DoksClusterProps.gpu_cluster_flags` may set.
@@ -55,6 +62,18 @@ class DoksClusterProps:
     """vCPUs of the management Droplet size; the cheapest size with this shape is chosen."""
     management_memory_mb: int = 4096
     """Memory (MB) of the management Droplet size."""
+    management_size: str = ""
+    """Droplet size slug of the management pool, e.g. ``s-2vcpu-4gb``. Default ``""``: the
+    cheapest available size with ``management_vcpus`` and ``management_memory_mb`` in the
+    region when the cluster is created, kept afterwards (a cheaper size or a price change at
+    DigitalOcean does not replace the cluster). Set it to change the size on purpose: the
+    provider replaces the cluster for that (``node_pool.size`` is ForceNew)."""
+    kubernetes_version: str = ""
+    """DOKS version slug, e.g. ``1.34.1-do.0``. Default ``""``: the newest version DigitalOcean
+    offers when the cluster is created, kept afterwards (a new DOKS release does not upgrade
+    the cluster). Set it to a newer slug to upgrade in place; keep it in step if DigitalOcean
+    upgrades an end-of-life cluster itself (an older slug than the cluster's makes the
+    provider replace the cluster)."""
     gpu_cluster_flags: Mapping[str, Mapping[str, bool]] = field(default_factory=dict)
     """Cluster blocks the GPU node pool's size needs, e.g. ``{"amd_gpu_device_plugin":
     {"enabled": True}, "amd_gpu_device_metrics_exporter_plugin": {"enabled": True}}`` for an
@@ -85,13 +104,18 @@ class DoksClusterProps:
         )
         check_int_range(problems, "management_vcpus", self.management_vcpus, 1)
         check_int_range(problems, "management_memory_mb", self.management_memory_mb, 512)
+        check_size_slug(problems, "management_size", self.management_size)
+        check_kubernetes_version(problems, "kubernetes_version", self.kubernetes_version)
         return problems
 
 
 class DoksCluster(Construct):
-    """A DOKS cluster whose version is the newest DigitalOcean offers, with a management node
-    pool for system services on the cheapest Droplet size of the requested shape in the
-    region (so the pool's name and size follow price changes without edits)."""
+    """A DOKS cluster with a management node pool for system services.
+
+    Unless pinned by props, the version is the newest DigitalOcean offers and the management
+    pool's size the cheapest available one of the requested shape in the region, both as of
+    the cluster's creation: DigitalOcean's catalogue changes later (new releases, new sizes,
+    new prices) do not change the deployed cluster."""
 
     def __init__(self, scope: Construct, id: str, props: DoksClusterProps) -> None:
         super().__init__(scope, id)
@@ -99,18 +123,43 @@ class DoksCluster(Construct):
         problems.where = self.node.path
         problems.raise_if_any()
 
-        self.versions = DataDigitaloceanKubernetesVersions(self, "Versions")
-        self.management_sizes = DataDigitaloceanSizes(
-            self,
-            "ManagementSizes",
-            filter=[
-                DataDigitaloceanSizesFilter(key="vcpus", values=[str(props.management_vcpus)]),
-                DataDigitaloceanSizesFilter(key="memory", values=[str(props.management_memory_mb)]),
-                DataDigitaloceanSizesFilter(key="regions", values=[props.region]),
-            ],
-            sort=[DataDigitaloceanSizesSort(key="price_monthly", direction="asc")],
-        )
-        management_size = self.management_sizes.sizes.get(0).slug
+        # Attributes chosen from live catalogue queries are fixed once the cluster exists:
+        # re-evaluated on every plan, the queries would turn each DOKS release into an
+        # unrequested in-place upgrade, and each cheaper size or price change into a
+        # replacement of the whole cluster (node_pool.size is ForceNew), GPU pool included.
+        # A data source's `version_prefix` would only narrow "latest" to a minor version;
+        # patch releases would still upgrade. An explicit prop drops the ignore, so a change
+        # of it is a plan the user asked for and sees.
+        ignore_changes: list[str] = []
+        self.versions: DataDigitaloceanKubernetesVersions | None = None
+        if props.kubernetes_version:
+            version = props.kubernetes_version
+        else:
+            self.versions = DataDigitaloceanKubernetesVersions(self, "Versions")
+            version = self.versions.latest_version
+            ignore_changes.append("version")
+        self.management_sizes: DataDigitaloceanSizes | None = None
+        if props.management_size:
+            management_size = props.management_size
+        else:
+            self.management_sizes = DataDigitaloceanSizes(
+                self,
+                "ManagementSizes",
+                filter=[
+                    DataDigitaloceanSizesFilter(key="vcpus", values=[str(props.management_vcpus)]),
+                    DataDigitaloceanSizesFilter(
+                        key="memory", values=[str(props.management_memory_mb)]
+                    ),
+                    DataDigitaloceanSizesFilter(key="regions", values=[props.region]),
+                    # The sizes list keeps retired sizes with available=false (often the
+                    # cheapest); creating a pool on one fails.
+                    DataDigitaloceanSizesFilter(key="available", values=["true"]),
+                ],
+                sort=[DataDigitaloceanSizesSort(key="price_monthly", direction="asc")],
+            )
+            management_size = self.management_sizes.sizes.get(0).slug
+            # The pool's name carries the slug, so it is chosen once too.
+            ignore_changes += ["node_pool[0].size", "node_pool[0].name"]
         tags = list(props.tags)
         gpu_flags: dict[str, Any] = {
             name: dict(props.gpu_cluster_flags[name])
@@ -122,7 +171,7 @@ class DoksCluster(Construct):
             "Resource",
             name=props.name,
             region=props.region,
-            version=self.versions.latest_version,
+            version=version,
             vpc_uuid=props.vpc_id,
             cluster_subnet=props.cluster_subnet,
             service_subnet=props.service_subnet,
@@ -131,7 +180,7 @@ class DoksCluster(Construct):
             surge_upgrade=props.surge_upgrade,
             tags=tags,
             node_pool=KubernetesClusterNodePool(
-                name=f"{props.name}-mgmt-{management_size}",
+                name=management_pool_name(props.name, management_size),
                 size=management_size,
                 auto_scale=True,
                 min_nodes=props.management_min_nodes,
@@ -141,6 +190,11 @@ class DoksCluster(Construct):
             amd_gpu_device_plugin=gpu_flags.get("amd_gpu_device_plugin"),
             amd_gpu_device_metrics_exporter_plugin=gpu_flags.get(
                 "amd_gpu_device_metrics_exporter_plugin"
+            ),
+            lifecycle=(
+                TerraformResourceLifecycle(ignore_changes=ignore_changes)
+                if ignore_changes
+                else None
             ),
         )
 

@@ -84,6 +84,40 @@ def check_nfs_size(problems: Problems, field_name: str, value: object) -> None:
     )
 
 
+_SIZE_SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+#: DOKS version slugs as DigitalOcean lists them (``/v2/kubernetes/options``), e.g.
+#: ``1.34.1-do.0``: upstream version plus DigitalOcean's build suffix.
+_KUBERNETES_VERSION_SLUG = re.compile(r"^\d+\.\d+\.\d+-do\.\d+$")
+
+
+def check_size_slug(problems: Problems, field_name: str, value: object) -> None:
+    """Empty (choose at creation) or a Droplet size slug such as ``s-2vcpu-4gb``."""
+    problems.check(
+        value == "" or (isinstance(value, str) and bool(_SIZE_SLUG.match(value))),
+        field_name,
+        value,
+        "must be empty (the cheapest available size at creation) or a Droplet size slug "
+        "such as s-2vcpu-4gb (`doctl compute size list`)",
+    )
+
+
+def check_kubernetes_version(problems: Problems, field_name: str, value: object) -> None:
+    """Empty (newest at creation) or a full DOKS version slug such as ``1.34.1-do.0``."""
+    problems.check(
+        value == "" or (isinstance(value, str) and bool(_KUBERNETES_VERSION_SLUG.match(value))),
+        field_name,
+        value,
+        "must be empty (the newest version at creation) or a full DOKS version slug such as "
+        "1.34.1-do.0 (`doctl kubernetes options versions`); 'latest' or '1.34' would change "
+        "meaning with every release",
+    )
+
+
+def management_pool_name(name_prefix: str, size_slug: str) -> str:
+    """``<prefix>-mgmt-<size slug>``, the seed's name of the management pool."""
+    return f"{name_prefix}-mgmt-{size_slug}"
+
+
 def check_gpu_size(
     problems: Problems, field_name: str, value: object, custom: GpuSize | None = None
 ) -> GpuSize | None:
@@ -189,6 +223,14 @@ class InfraProps:
     with ``gpu_size`` set to the same slug. Default ``None`` (catalogue sizes only)."""
     allow_unlisted_region: bool = False
     """Escape hatch for a region DigitalOcean added after SUPPORTED_REGIONS was written."""
+    management_node_size: str = ""
+    """Droplet size slug of the management pool. Default ``""``: the cheapest available
+    2 vCPU / 4 GB size in the region when the cluster is created, kept afterwards (see
+    :attr:`vllm_doks.cloud.doks_cluster.DoksClusterProps.management_size`)."""
+    kubernetes_version: str = ""
+    """DOKS version slug (e.g. ``1.34.1-do.0``). Default ``""``: the newest version when the
+    cluster is created, kept afterwards; set a newer slug to upgrade (see
+    :attr:`vllm_doks.cloud.doks_cluster.DoksClusterProps.kubernetes_version`)."""
     state_backend: SpacesStateBackend | None = None
     """Remote state in Spaces; ``None`` keeps a portable local state file in the project root."""
 
@@ -277,6 +319,17 @@ class InfraProps:
                 f"gives the GPU node pool name {pool_name!r}, which must be a DNS-1123 label "
                 "(lowercase letters, digits and '-', at most 63 characters); use a shorter "
                 "name_prefix or a lowercase slug",
+            )
+        check_size_slug(problems, "management_node_size", self.management_node_size)
+        check_kubernetes_version(problems, "kubernetes_version", self.kubernetes_version)
+        if prefix_ok and self.management_node_size and _SIZE_SLUG.match(self.management_node_size):
+            pool_name = management_pool_name(self.name_prefix, self.management_node_size)
+            problems.check(
+                check_dns_label(Problems(), "management_pool_name", pool_name),
+                "management_node_size",
+                self.management_node_size,
+                f"gives the management pool name {pool_name!r}, which must be a DNS-1123 label "
+                "(at most 63 characters); use a shorter name_prefix",
             )
         check_min_max(
             problems,

@@ -54,6 +54,8 @@ class VllmInfraStack(TerraformStack):
                 tags=tags,
                 management_min_nodes=props.management_node_pool_min_nodes,
                 management_max_nodes=props.management_node_pool_max_nodes,
+                management_size=props.management_node_size,
+                kubernetes_version=props.kubernetes_version,
                 # AMD sizes need the AMD device plugin (and metrics exporter) turned on.
                 gpu_cluster_flags=props.gpu.cluster_flags_dict(),
             ),

@@ -29,6 +29,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from vllm_doks import contracts
+
 #: The binaries a ``KUBEBUILDER_ASSETS`` folder must hold.
 ASSET_BINARIES: tuple[str, ...] = (
     "etcd",
@@ -267,7 +269,8 @@ class ControlPlane:
                 "--unsafe-no-fsync=true",
             ],
         )
-        self._poll(lambda: self._http_ok(f"{self.etcd_url}/health", tls=False), "etcd /health")
+        health = self.etcd_url + contracts.ETCD_HEALTH_PATH
+        self._poll(lambda: self._http_ok(health, tls=False), "etcd health")
 
     def _start_apiserver(self) -> None:
         d = self.workdir
@@ -450,7 +453,7 @@ class ControlPlane:
         renews every node's Ready condition and Lease until :meth:`stop`.
         """
         node_labels = {
-            "kubernetes.io/hostname": name,
+            contracts.HOSTNAME_TOPOLOGY_KEY: name,
             "kubernetes.io/os": "linux",
             "kubernetes.io/arch": "amd64",
             **labels,
