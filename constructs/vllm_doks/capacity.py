@@ -38,7 +38,12 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from vllm_doks.cold_start import ColdStartBudget, ColdStartFigures, cold_start_budget
+from vllm_doks.cold_start import (
+    COMPILE_CACHE_GIB,
+    ColdStartBudget,
+    ColdStartFigures,
+    cold_start_budget,
+)
 from vllm_doks.gpu_catalog import GPU_SIZES, GpuSize, unknown_size_problem
 from vllm_doks.model_arch import (
     KV_CACHE_DTYPE_BYTES,
@@ -364,9 +369,11 @@ class CapacityReport:
     """GPU nodes needed per size slug."""
     gpu_nodes_available: Mapping[str, int | None]
     nfs_needed_gb: float
-    """All distinct checkpoints plus slack, GiB."""
+    """All distinct checkpoints (and the compile caches) plus slack, GiB."""
     nfs_size_gb: int
     _problems: tuple[Problem, ...] = field(default=(), repr=False)
+    compile_cache_gb: float = 0.0
+    """Of ``nfs_needed_gb``, the compile caches' part (before slack), GiB."""
 
     def problems(self) -> Problems:
         """Every reason the plan cannot work, each with its fix; empty when it can."""
@@ -393,7 +400,11 @@ class CapacityReport:
                 }
                 for slug in sorted(self.gpu_nodes_needed)
             },
-            "nfs": {"needed_gb": round(self.nfs_needed_gb, 2), "size_gb": self.nfs_size_gb},
+            "nfs": {
+                "needed_gb": round(self.nfs_needed_gb, 2),
+                "size_gb": self.nfs_size_gb,
+                "compile_cache_gb": round(self.compile_cache_gb, 2),
+            },
             "problems": [
                 {"field": p.field, "value": _jsonable(p.value), "expected": p.expected}
                 for p in self._problems
@@ -485,8 +496,9 @@ class CapacityReport:
                 f"have {have if have is not None else '?'}"
             )
         lines.append(
-            f"NFS share: need {self.nfs_needed_gb:.1f} GiB "
-            f"(checkpoints + {NFS_SLACK:.0%} slack), have {self.nfs_size_gb} GiB"
+            f"NFS share: need {self.nfs_needed_gb:.1f} GiB (checkpoints"
+            + (f" + compile caches {self.compile_cache_gb:g} GiB" if self.compile_cache_gb else "")
+            + f" + {NFS_SLACK:.0%} slack), have {self.nfs_size_gb} GiB"
         )
         if self._problems:
             lines.append(f"{len(self._problems)} problem(s):")
@@ -550,14 +562,17 @@ def plan_capacity(plan: ClusterPlan) -> CapacityReport:
                 f"to {need} or lower replicas",
             )
 
-    nfs_needed = sum(checkpoints.values()) * (1 + NFS_SLACK)
+    compile_caches = COMPILE_CACHE_GIB * len(plan.pools) if plan.compile_cache else 0.0
+    nfs_needed = (sum(checkpoints.values()) + compile_caches) * (1 + NFS_SLACK)
     if check_int_range(problems, "nfs_size_gb", plan.nfs_size_gb, 1) and (
         nfs_needed > plan.nfs_size_gb
     ):
         problems.add(
             "nfs_size_gb",
             plan.nfs_size_gb,
-            f"the models ({', '.join(sorted(checkpoints))}) need about {nfs_needed:.1f} GiB "
+            f"the models ({', '.join(sorted(checkpoints))})"
+            + (f" and {len(plan.pools)} compile cache(s)" if compile_caches else "")
+            + f" need about {nfs_needed:.1f} GiB "
             f"on the share including {NFS_SLACK:.0%} slack: raise nfs_size_gb to at least "
             f"{math.ceil(nfs_needed)}",
         )
@@ -567,6 +582,7 @@ def plan_capacity(plan: ClusterPlan) -> CapacityReport:
         gpu_nodes_needed=MappingProxyType(dict(sorted(nodes_needed.items()))),
         gpu_nodes_available=MappingProxyType(dict(sorted(available.items()))),
         nfs_needed_gb=nfs_needed,
+        compile_cache_gb=compile_caches,
         nfs_size_gb=plan.nfs_size_gb,
         _problems=tuple(problems.items),
     )

@@ -42,6 +42,10 @@ COMPILE_WARM_SECONDS = 10
 #: memory profiling, KV-cache allocation and CUDA graph capture. vllm-project/vllm#20264 logs
 #: 34 s of engine init (17 s of it graph capture) plus ~30 s unlogged before the first answer.
 ENGINE_START_SECONDS = 90
+#: Share space one pool's compile cache takes (all kept generations), GiB: a planning figure,
+#: not a measurement. The cache holds Inductor's generated code, Triton kernels and vLLM's
+#: serialized graphs for one configuration; measure ``du -sh <mount>/.vllm-compile-cache/*``.
+COMPILE_CACHE_GIB = 2.0
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -166,6 +166,12 @@ class ArchitectureConfig:
         "empty: none",
         "2",
     )
+    compile_cache: bool = _input(
+        True,
+        "Keep vLLM's torch.compile cache on the NFS share (per configuration, published "
+        "atomically), so only the first pod of a configuration compiles",
+        "2",
+    )
     smoke_test: bool = _input(
         True,
         "Job sending one authenticated chat completion through the Gateway after apply and "

@@ -164,6 +164,7 @@ def capacity_plan(
             ],
             gpu_node_count=config.gpu_nodes_max,
             nfs_size_gb=outputs.nfs_size_gb,
+            compile_cache=config.compile_cache,
         )
     )
 

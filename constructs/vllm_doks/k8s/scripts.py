@@ -17,6 +17,7 @@ CHECK_GPU_DEVICES = "check-gpu-devices.sh"
 #: Python, run by download-model.sh with ``python3 -c``: fetch a revision, verify its hashes.
 FETCH_MODEL = "fetch_model.py"
 SMOKE_TEST = "smoke-test.sh"
+COMPILE_CACHE = "compile-cache.sh"
 
 
 @cache

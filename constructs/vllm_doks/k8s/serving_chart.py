@@ -129,6 +129,7 @@ class VllmServingChart(cdk8s.Chart):
                     if config.pod_monitor and config.network_policy
                     else ()
                 ),
+                compile_cache=config.compile_cache,
             ),
         )
         self.endpoint = GatewayEndpoint(

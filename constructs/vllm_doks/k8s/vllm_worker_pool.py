@@ -24,6 +24,7 @@ from vllm_doks.k8s.checks import (
     check_request_within_limit,
     check_secret_key,
 )
+from vllm_doks.k8s.compile_cache import CompileCachePod, compile_cache_key
 from vllm_doks.k8s.model_download import ModelDownload
 from vllm_doks.k8s.names import (
     HOSTNAME_TOPOLOGY_KEY,
@@ -249,6 +250,9 @@ class VllmWorkerPoolProps:
     Kubernetes' 600."""
     model_wait_interval_seconds: int = 10
     """How often the init container looks for the downloaded model. Default 10."""
+    compile_cache: bool = False
+    """Keep vLLM's compile cache on the model's NFS share, so only the first pod of a
+    configuration compiles (:mod:`vllm_doks.k8s.compile_cache`). Default ``False``."""
 
     @property
     def gpu(self) -> GpuSize:
@@ -710,9 +714,31 @@ class VllmWorkerPool(Construct):
         skips.append(("CKV_K8S_40", HIGH_UID_REASON))
         return skips + image_skips(self.image)
 
+    @property
+    def compile_cache(self) -> CompileCachePod | None:
+        """The compile cache's pod parts, or ``None`` when ``compile_cache`` is off."""
+        if not self.props.compile_cache:
+            return None
+        return CompileCachePod(
+            claim_name=self.model.pvc_name,
+            key=compile_cache_key(
+                model_id=self.model_id,
+                revision=self.model.revision,
+                image=self.image,
+                gpu_size=self.gpu_size.slug,
+                tensor_parallel_size=self.gpus_per_replica,
+                quantization=self.quantization,
+                kv_cache_dtype=self.props.kv_cache_dtype,
+                vllm_args=self.vllm_args,
+            ),
+            image=self.image,
+            port=self.props.port,
+        )
+
     def _pod_spec(self) -> k8s.PodSpec:
         props = self.props
         model = self.model
+        cache = self.compile_cache
         models_mount = k8s.VolumeMount(
             name=MODELS_VOLUME, mount_path=model.mount_path, read_only=True
         )
@@ -748,6 +774,7 @@ class VllmWorkerPool(Construct):
                     security_context=container_security_context(),
                     volume_mounts=[models_mount],
                 ),
+                *([cache.seed_container(), cache.publish_container()] if cache else []),
             ],
             containers=[
                 k8s.Container(
@@ -758,7 +785,7 @@ class VllmWorkerPool(Construct):
                     ports=[
                         k8s.ContainerPort(name=PORT_NAME, container_port=props.port, protocol="TCP")
                     ],
-                    env=self._env(),
+                    env=self._env() + (cache.env() if cache else []),
                     resources=self._resources(),
                     security_context=container_security_context(),
                     volume_mounts=[
@@ -785,6 +812,7 @@ class VllmWorkerPool(Construct):
             ],
             volumes=[
                 models_volume(model.pvc_name, read_only=True),
+                *([cache.volume()] if cache else []),
                 tmp_volume(),
                 k8s.Volume(
                     name=SHM_VOLUME,
