@@ -201,3 +201,57 @@ def test_the_cold_start_budget_is_in_the_json_and_the_chart_probe_covers_it() ->
         probe.get("initialDelaySeconds", 0) + probe["periodSeconds"] * probe["failureThreshold"]
     )
     assert allowed >= cold["startup_window_seconds"]
+
+
+# --- --safetensors-load-strategy by case ------------------------------------------------------
+
+
+def test_prefetch_when_the_checkpoint_fits_the_page_cache_else_eager() -> None:
+    from vllm_doks.weights import choose_load_strategy
+
+    common: dict[str, Any] = {
+        "tensor_parallel_size": 8,
+        "shm_gib": 16.0,
+        "shard_gib": 4.66,
+        "process_baseline_gib": 3.0,
+    }
+    fits = choose_load_strategy(checkpoint_gib=135.0, host_ram_gib=1920.0, **common)
+    assert fits.strategy == "prefetch"
+    # Workers, one shard each while loading from the page cache, /dev/shm and the checkpoint.
+    assert fits.host_ram_needed_gib == pytest.approx(8 * 4.66 + 8 * 3.0 + 16 + 135)
+    tight = choose_load_strategy(checkpoint_gib=700.0, host_ram_gib=480.0, **common)
+    assert tight.strategy == "eager"
+    assert "read twice" in tight.reason
+    # Eager holds a file's bytes and its tensors at once in every worker.
+    assert tight.host_ram_needed_gib == pytest.approx(8 * 2 * 4.66 + 8 * 3.0 + 16)
+    unknown = choose_load_strategy(checkpoint_gib=1.0, host_ram_gib=None, **common)
+    assert unknown.strategy == "eager"
+
+
+def test_the_flag_exists_in_vllm_0_18_and_the_chart_passes_the_plans_choice() -> None:
+    import json
+
+    from conftest import REPO
+
+    options = json.loads((REPO / "tests/fixtures/vllm-0.18.0-serve-options.json").read_text())
+    assert "--safetensors-load-strategy" in json.dumps(options)
+    chart, objs = serving()
+    assert chart.capacity is not None
+    planned = chart.capacity.pools[0].load_strategy
+    assert planned == "prefetch"  # 1 GiB of 0.5B weights on a 240 GiB node
+    args = by_kind(objs, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[args.index("--safetensors-load-strategy") + 1] == planned
+
+
+def test_a_strategy_vllm_would_read_randomly_from_nfs_is_refused() -> None:
+    chart = cdk8s.Chart(cdk8s.Testing.app(), "t")
+    model = NfsModelStore(chart, "Models", STORE).add_model(QWEN)
+    with pytest.raises(ValidationError) as err:
+        VllmWorkerPool(
+            chart,
+            "Workers",
+            VllmWorkerPoolProps(
+                model=model, gpu_node_pool_name="gpu", safetensors_load_strategy="lazy"
+            ),
+        )
+    assert "safetensors_load_strategy" in str(err.value) and "'lazy'" in str(err.value)

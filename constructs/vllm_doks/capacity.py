@@ -56,6 +56,7 @@ from vllm_doks.model_arch import (
     plan_vllm_memory,
 )
 from vllm_doks.validation import Problem, Problems, ValidationError, check_int_range
+from vllm_doks.weights import choose_load_strategy
 
 _GIB = float(2**30)
 
@@ -351,6 +352,10 @@ class PoolEstimate:
     min_replicas: int | None = None
     """The autoscaling minimum, if any (for the cost line)."""
 
+    load_strategy: str | None = None
+    """vLLM ``--safetensors-load-strategy`` chosen for the pool (``eager`` or ``prefetch``)."""
+    load_strategy_reason: str | None = None
+    """Why that strategy."""
     cold_start: ColdStartBudget | None = None
     """Seconds from "a replica is wanted" to "it answers", per phase; ``None`` when the
     checkpoint size is unknown."""
@@ -472,8 +477,14 @@ class CapacityReport:
             if p.host_ram_needed_gb is not None and p.host_ram_gb is not None:
                 lines.append(
                     f"Host RAM {p.gpu_size}: loading needs ~{p.host_ram_needed_gb:.0f} GiB "
-                    f"(eager safetensors x {p.tensor_parallel_size} worker(s) + /dev/shm), "
-                    f"node has {p.host_ram_gb:.0f} GiB"
+                    f"({p.load_strategy or 'eager'} safetensors x {p.tensor_parallel_size} "
+                    f"worker(s) + /dev/shm"
+                    + (" + page cache" if p.load_strategy == "prefetch" else "")
+                    + f"), node has {p.host_ram_gb:.0f} GiB"
+                )
+            if p.load_strategy_reason is not None:
+                lines.append(
+                    f"Load strategy {p.name}: {p.load_strategy}, as {p.load_strategy_reason}"
                 )
             if p.cold_start is not None:
                 lines.append(f"Cold start {p.name}: {p.cold_start.summary()}")
@@ -734,8 +745,24 @@ def _estimate_pool(
             f"parallelism{suggestion}",
         )
 
+    load = (
+        choose_load_strategy(
+            checkpoint_gib=disk,
+            host_ram_gib=size.host_ram_gb if size is not None else None,
+            tensor_parallel_size=tp,
+            shm_gib=pool.shm_gb,
+            shard_gib=SHARD_GB,
+            process_baseline_gib=PROCESS_BASELINE_GB,
+        )
+        if tp is not None and disk is not None
+        else None
+    )
     host_needed = (
-        tp * (2 * SHARD_GB + PROCESS_BASELINE_GB) + pool.shm_gb if tp is not None else None
+        load.host_ram_needed_gib
+        if load is not None
+        else tp * (2 * SHARD_GB + PROCESS_BASELINE_GB) + pool.shm_gb
+        if tp is not None
+        else None
     )
     if size is not None and size.host_ram_gb is not None and host_needed is not None:
         problems.check(
@@ -805,6 +832,8 @@ def _estimate_pool(
         kv_cache_dtype=kv_dtype,
         host_ram_gb=size.host_ram_gb if size is not None else None,
         host_ram_needed_gb=host_needed,
+        load_strategy=load.strategy if load is not None else None,
+        load_strategy_reason=load.reason if load is not None else None,
         cost_per_hour_usd=cost,
         min_replicas=pool.min_replicas,
     )

@@ -56,6 +56,15 @@ VLLM_FLAG_GPU_MEMORY_UTILIZATION = "--gpu-memory-utilization"
 #: vllm/config/load.py, ``LoadConfig.safetensors_load_strategy`` docstring.
 VLLM_SAFETENSORS_LOAD_STRATEGY_NFS = "eager"
 
+#: ``--safetensors-load-strategy prefetch`` (vllm-project/vllm#36012, in v0.18.0): a background
+#: thread per worker reads that worker's share of the checkpoint files
+#: (``sorted_files[rank::world_size]``) in 16 MiB blocks with 8 threads into the OS page cache
+#: while the workers load the same files lazily (memory-mapped) from it. Source: vllm==0.18.0
+#: vllm/model_executor/model_loader/weight_utils.py, ``_prefetch_all_checkpoints`` and
+#: ``safetensors_weights_iterator``; ``eager`` there is ``load(f.read())``: the whole file's
+#: bytes and the tensors made from them, per file, in every worker.
+VLLM_SAFETENSORS_LOAD_STRATEGY_PREFETCH = "prefetch"
+
 #: ``--kv-cache-dtype`` choices. Source: vllm==0.18.0 vllm/config/cache.py, ``CacheDType``.
 VLLM_KV_CACHE_DTYPES: tuple[str, ...] = (
     "auto",

@@ -15,6 +15,7 @@ from typing import Any
 import cdk8s
 from constructs import Construct
 
+from vllm_doks import contracts
 from vllm_doks.capacity import progress_deadline_seconds
 from vllm_doks.config import ArchitectureConfig, InfraOutputs
 from vllm_doks.k8s.autoscaling import VllmAutoscaler, VllmAutoscalerProps
@@ -101,6 +102,10 @@ class VllmServingChart(cdk8s.Chart):
             probes = dataclasses.replace(
                 probes, startup_failure_threshold=max(probes.startup_failure_threshold, needed)
             )
+        # The plan's choice of --safetensors-load-strategy (eager unless the checkpoint fits in
+        # the node's page cache), or the contract's NFS default without a plan.
+        planned = self.capacity.pools[0].load_strategy if self.capacity else None
+        load_strategy = planned or contracts.VLLM_SAFETENSORS_LOAD_STRATEGY_NFS
         self.pool = VllmWorkerPool(
             self,
             "Workers",
@@ -130,6 +135,7 @@ class VllmServingChart(cdk8s.Chart):
                     else ()
                 ),
                 compile_cache=config.compile_cache,
+                safetensors_load_strategy=load_strategy,
             ),
         )
         self.endpoint = GatewayEndpoint(

@@ -250,6 +250,9 @@ class VllmWorkerPoolProps:
     Kubernetes' 600."""
     model_wait_interval_seconds: int = 10
     """How often the init container looks for the downloaded model. Default 10."""
+    safetensors_load_strategy: str = contracts.VLLM_SAFETENSORS_LOAD_STRATEGY_NFS
+    """vLLM ``--safetensors-load-strategy``: ``eager`` or ``prefetch`` (the capacity plan picks
+    one per pool, :func:`vllm_doks.weights.choose_load_strategy`). Default ``eager``."""
     compile_cache: bool = False
     """Keep vLLM's compile cache on the model's NFS share, so only the first pod of a
     configuration compiles (:mod:`vllm_doks.k8s.compile_cache`). Default ``False``."""
@@ -439,6 +442,17 @@ class VllmWorkerPoolProps:
                 f"{size.slug} node (a pod cannot span nodes); None uses all of them",
             )
         quantities_ok = True
+        problems.check(
+            self.safetensors_load_strategy
+            in (
+                contracts.VLLM_SAFETENSORS_LOAD_STRATEGY_NFS,
+                contracts.VLLM_SAFETENSORS_LOAD_STRATEGY_PREFETCH,
+            ),
+            "safetensors_load_strategy",
+            self.safetensors_load_strategy,
+            "must be 'eager' or 'prefetch' (from NFS, vLLM's default 'lazy' turns page faults "
+            "into small random reads)",
+        )
         for field_name in ("cpu_request", "memory_request", "memory_limit"):
             value = getattr(self, field_name)
             if value is not None:
@@ -682,7 +696,7 @@ class VllmWorkerPool(Construct):
             ]
         args += [
             contracts.VLLM_FLAG_SAFETENSORS_LOAD_STRATEGY,
-            contracts.VLLM_SAFETENSORS_LOAD_STRATEGY_NFS,
+            props.safetensors_load_strategy,
             contracts.VLLM_FLAG_PORT,
             str(props.port),
             contracts.VLLM_FLAG_SHUTDOWN_TIMEOUT,
