@@ -30,6 +30,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
+from vllm_doks import contracts
 from vllm_doks.k8s.scripts import DOWNLOAD_MODEL, FETCH_MODEL, script_text, sh_command
 
 pytest.importorskip("huggingface_hub", reason="needs huggingface_hub (the test extra)")
@@ -60,6 +61,7 @@ class FakeHub:
     """Answer every revision with ``commit``, as a rewritten mirror would."""
     downloads: list[str] = field(default_factory=list)
     revisions_asked: list[str] = field(default_factory=list)
+    listing_queries: list[str] = field(default_factory=list)
 
     @property
     def endpoint(self) -> str:
@@ -119,6 +121,7 @@ def hub() -> Iterator[FakeHub]:
                     unquote(url.path[len(prefix) :]) if url.path.startswith(prefix) else "main"
                 )
                 state.revisions_asked.append(revision)
+                state.listing_queries.append(url.query)
                 if revision not in ("main", state.commit) and not state.answer_any_revision:
                     self.send_error(404)
                     return
@@ -221,6 +224,8 @@ def test_a_pinned_download_is_verified_before_the_marker(
     assert f"verified 3 files of {REPO} at {COMMIT}" in result.out
     # The pinned commit is what was asked for, never a branch.
     assert set(hub.revisions_asked) == {COMMIT}
+    # The listing with hashes is the files-metadata one (contracts.HF_HUB_FILES_METADATA_PARAM).
+    assert f"{contracts.HF_HUB_FILES_METADATA_PARAM}=True" in hub.listing_queries
     assert not (model_dir / ".vllm-doks-lock").exists()
 
     # A second run trusts the marker and does not touch the hub.

@@ -10,38 +10,25 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from vllm_doks import contracts
+
 #: Label of a Job that checks the deployed endpoint (the smoke test). Stack 2 via Terraform
 #: applies it after every other object and waits for it to complete; the servers never wait
 #: for it (unlike the download Job, which they do wait for).
 AFTER_APPLY_LABEL = "vllm-doks.io/after-apply"
 
-# --- External figures (to move into contracts.py), each with its source -------------------
+# --- Figures -------------------------------------------------------------------------------
 
-#: A new GPU node's budget to join, seconds: cluster-autoscaler's ``--max-node-provision-time``
-#: default, 15 minutes, after which it gives up on the node (kubernetes/autoscaler
-#: cluster-autoscaler/FAQ.md, "What are the parameters to CA?"). DigitalOcean publishes no
-#: provisioning time for GPU Droplets, so the autoscaler's own patience is the bound used.
-NODE_PROVISIONING_SECONDS = 900
-#: Download size of the vLLM image, GiB: "the image is around 12 GB" for
-#: ``vllm/vllm-openai:latest`` (vllm-project/vllm#27154, October 2025; unpacked it is 28.6 GB,
-#: vllm-project/vllm#22377).
-VLLM_IMAGE_DOWNLOAD_GIB = 12.0
+#: The sourced figures live in :mod:`vllm_doks.contracts`.
+NODE_PROVISIONING_SECONDS = contracts.NODE_PROVISIONING_SECONDS
+VLLM_IMAGE_DOWNLOAD_GIB = contracts.VLLM_IMAGE_DOWNLOAD_GIB
 #: Assumed image pull rate including decompression, MiB/s (~1 Gbit/s): a planning figure, not
 #: a measurement. DigitalOcean caps regular Droplets at 2 Gbps and Premium CPU ones at 10 Gbps
 #: (docs.digitalocean.com/products/droplets/details/limits).
 DEFAULT_IMAGE_PULL_MB_PER_S = 125.0
-#: torch.compile without a cache, seconds. Reports: ~70 s for a 70B on 8 GPUs
-#: (vllm-project/vllm#19824), 166 s measured on a TP=2 deployment
-#: (mitchross/talos-argocd-proxmox#1848), 2222 s for Nemotron 3 (vllm-project/vllm#34399, an
-#: outlier this budget does not cover).
-COMPILE_COLD_SECONDS = 180
-#: torch.compile with a warm cache, seconds: 7.5 s (vllm-project/vllm#20264), ~7 s
-#: (llm-d-incubation/llm-d-fast-model-actuation#111), 45 s -> 8 s (ai-dynamo/dynamo#3257).
-COMPILE_WARM_SECONDS = 10
-#: vLLM's start-up besides loading and compiling, seconds: process and CUDA initialisation,
-#: memory profiling, KV-cache allocation and CUDA graph capture. vllm-project/vllm#20264 logs
-#: 34 s of engine init (17 s of it graph capture) plus ~30 s unlogged before the first answer.
-ENGINE_START_SECONDS = 90
+COMPILE_COLD_SECONDS = contracts.COMPILE_COLD_SECONDS
+COMPILE_WARM_SECONDS = contracts.COMPILE_WARM_SECONDS
+ENGINE_START_SECONDS = contracts.ENGINE_START_SECONDS
 #: Share space one pool's compile cache takes (all kept generations), GiB: a planning figure,
 #: not a measurement. The cache holds Inductor's generated code, Triton kernels and vLLM's
 #: serialized graphs for one configuration; measure ``du -sh <mount>/.vllm-compile-cache/*``.

@@ -54,6 +54,7 @@ from collections.abc import Sequence
 
 from cdk8s_plus_28 import k8s
 
+from vllm_doks import contracts
 from vllm_doks.k8s.pod_security import TMP_VOLUME, container_security_context, env
 from vllm_doks.k8s.scripts import COMPILE_CACHE, sh_command
 from vllm_doks.k8s.values import quantity
@@ -126,7 +127,7 @@ class CompileCachePod:
         self._port = port
 
     def env(self) -> list[k8s.EnvVar]:
-        return [env("VLLM_CACHE_ROOT", LOCAL_CACHE_ROOT)]
+        return [env(contracts.VLLM_CACHE_ROOT_ENV, LOCAL_CACHE_ROOT)]
 
     def volume(self) -> k8s.Volume:
         return k8s.Volume(

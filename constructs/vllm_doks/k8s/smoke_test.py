@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from cdk8s_plus_28 import k8s
 from constructs import Construct
 
+from vllm_doks import contracts
 from vllm_doks.cold_start import AFTER_APPLY_LABEL
 from vllm_doks.k8s.gateway_endpoint import GatewayEndpoint
 from vllm_doks.k8s.model_download import template_hash
@@ -46,7 +47,7 @@ from vllm_doks.k8s.vllm_worker_pool import VllmWorkerPool
 from vllm_doks.validation import Problems, check_int_range
 
 #: Name prefix of the Service Cilium creates for a Gateway (see the module doc).
-CILIUM_GATEWAY_SERVICE_PREFIX = "cilium-gateway-"
+CILIUM_GATEWAY_SERVICE_PREFIX = contracts.CILIUM_GATEWAY_SERVICE_PREFIX
 #: GatewayClass whose Service name we know; any other needs ``SmokeTestProps.url``.
 CILIUM_GATEWAY_CLASS = "cilium"
 
