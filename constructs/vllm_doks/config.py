@@ -53,6 +53,12 @@ class ArchitectureConfig:
     doks_cluster_subnet: str = _input("172.16.0.0/20", "CIDR block for DOKS cluster subnet", "1")
     doks_service_subnet: str = _input("192.168.0.0/22", "CIDR block for DOKS service subnet", "1")
     nfs_size_gb: int = _input(1000, "Size of NFS share in GB for model storage", "1")
+    nfs_snapshot_name: str = _input(
+        "",
+        "Name of a digitalocean_nfs_snapshot of the share to take (set it after the model "
+        "download was verified); empty: none",
+        "1",
+    )
     gpu_node_count: int = _input(2, "Number of H100 GPU nodes in the GPU node pool", "1")
     gpu_autoscale_max_nodes: int = _input(
         0,
