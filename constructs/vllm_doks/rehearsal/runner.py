@@ -53,8 +53,13 @@ CONFIGURATIONS: dict[str, dict[str, Any]] = {
     },
     "ha": {
         "name_prefix": "rh-ha",
+        # The seed's HA example in the variant that starts on one H100 per replica (the
+        # README's capacity section): as the seed has it, the planner refuses it, as vLLM would.
         "model_id": "Qwen/Qwen2.5-72B-Instruct",
         "quantization": "fp8",
+        "gpu_memory_utilization": "0.95",
+        "kv_cache_dtype": "fp8",
+        "max_model_len": "12288",
         "replicas": 3,
         "gpu_node_count": 3,
         "doks_control_plane_ha": True,
