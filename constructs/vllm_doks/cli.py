@@ -21,7 +21,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, wait
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from vllm_doks.config import (
     ENV_PREFIX,
@@ -201,6 +201,7 @@ def synth(
     infra_outputs: InfraOutputs | None = None,
     log: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
     parallel: bool = True,
+    warn: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
 ) -> dict[str, Any]:
     """Validate, then synthesize each requested layer into a staging directory, then swap.
 
@@ -208,8 +209,9 @@ def synth(
     is replaced. With both layers and ``parallel``, the Kubernetes layer runs in a second
     process: each layer's jsii libraries take about a second to load, and two processes load
     them on two cores at once. Returns the Kubernetes layer's report (Stack 2 outputs etc.).
+    ``log`` receives progress (the capacity plan), ``warn`` the warnings.
     """
-    from vllm_doks.preflight import cloud_problems, kubernetes_problems
+    from vllm_doks.preflight import cloud_problems, kubernetes_problems, unplanned_models
 
     outputs = infra_outputs or InfraOutputs.examples_for(config)
     want_cloud, want_k8s = "cloud" in layers, "k8s" in layers
@@ -258,18 +260,25 @@ def synth(
         for staging in staged.values():
             shutil.rmtree(staging, ignore_errors=True)
 
-    if report.get("capacity_table"):
-        log(report.pop("capacity_table"))
-    elif want_k8s:
-        log(
+    table = report.pop("capacity_table", None)
+    if table:
+        log(table)
+    if want_k8s and config.models and (missing := unplanned_models(config)):
+        warn(
+            f"NOTE: the capacity plan leaves out {', '.join(missing)}: not in the built-in "
+            "table; set parameters_b in their models: entries to have GPU memory and NFS "
+            "space checked."
+        )
+    elif want_k8s and not config.models and not table:
+        warn(
             f"NOTE: no capacity plan: {config.model_id} is not in the built-in table; set "
             "model_config_json (the model's config.json) to have the KV cache, GPU memory and "
             "NFS space checked, or model_parameters_b for weights only."
         )
     if removal_note:
-        log(removal_note)
+        warn(removal_note)  # objects the user must delete: an action, not progress
     if want_k8s and outputs.examples:
-        log(
+        warn(
             "WARNING: no Stack 1 outputs given (--infra-outputs); these values in "
             f"{outdirs['k8s']}/ are EXAMPLES, not your deployment's: "
             + ", ".join(f"{k}={getattr(outputs, k)}" for k in outputs.examples)
@@ -335,7 +344,13 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=f"Every input can also be set as an environment variable {ENV_PREFIX}<NAME> "
         "(e.g. VLLM_DOKS_REPLICAS=3); VLLM_DOKS_CONFIG and VLLM_DOKS_INFRA_OUTPUTS name the "
         "files when a CLI (cdktf, cdk8s) runs this app. Precedence: defaults < --config < "
-        "environment < flags.",
+        "environment < flags. Config file only: "
+        + "; ".join(
+            f"{f.name}: {f.metadata['help']}"
+            for f in config_fields()
+            if f.metadata.get("file_only")
+        )
+        + ".",
     )
     parser.add_argument("command", nargs="?", default="synth", choices=["synth"])
     parser.add_argument(
@@ -360,6 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     inputs = parser.add_argument_group("inputs (the seed's Terraform variables and a few more)")
     for f in config_fields():
+        if f.metadata.get("file_only"):
+            continue
         kind = f.type if isinstance(f.type, str) else f.type.__name__
         default = f.default
         help_text = f"{f.metadata['help']} [stack {f.metadata['stack']}, {kind}]"
@@ -391,17 +408,37 @@ def _layers_from(args: argparse.Namespace, env: dict[str, str]) -> list[str]:
     return list(LAYERS)
 
 
+def progress_stream(env: dict[str, str]) -> TextIO:
+    """Where progress goes: stdout, except under ``cdk8s synth``, which keeps the app's stdout
+    to itself (cdk8s-cli 2.x lib/util.js ``shell``: ``stdio: ['inherit', 'pipe', 'inherit']``)
+    and so shows only stderr. Under ``cdktf synth`` stdout matters most: cdktf-cli logs every
+    chunk the app writes to stderr as a red ``[ERROR]`` line (@cdktf/commons src/util.js
+    ``exec``: ``processLoggerError``), so only real warnings go there."""
+    under_cdk8s = bool(env.get("CDK8S_OUTDIR")) and not env.get("CDKTF_OUTDIR")
+    return sys.stderr if under_cdk8s else sys.stdout
+
+
 def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) -> int:
     env = dict(os.environ if env is None else env)
     args = build_parser().parse_args(argv)
     overrides = {
-        f.name: getattr(args, f.name) for f in config_fields() if getattr(args, f.name) is not None
+        f.name: getattr(args, f.name)
+        for f in config_fields()
+        if getattr(args, f.name, None) is not None
     }
     layers = _layers_from(args, env)
     outdirs = {
         "cloud": Path(args.cloud_outdir or env.get("CDKTF_OUTDIR") or DEFAULT_CLOUD_OUTDIR),
         "k8s": Path(args.k8s_outdir or env.get("CDK8S_OUTDIR") or DEFAULT_K8S_OUTDIR),
     }
+    out = progress_stream(env)
+
+    def progress(line: str) -> None:
+        print(line, file=out, flush=True)
+
+    def warn(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
     try:
         # The CLIs run app.py with fixed arguments, so files can also come from the environment.
         config_file = args.config or env.get(f"{ENV_PREFIX}CONFIG")
@@ -416,13 +453,19 @@ def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) -
                 print(f"error: --infra-outputs {path}: {e.strerror}", file=sys.stderr)
                 return 2
             infra_outputs = parse_infra_outputs(text, source=str(path))
-        report = synth(config, layers, outdirs, infra_outputs)
+            if "k8s" in layers or config.kubernetes_via_terraform:
+                progress(infra_outputs.handoff_table())
+                for conflict in infra_outputs.conflicts(config):
+                    warn(f"WARNING: config and {path} disagree: {conflict}")
+        report = synth(config, layers, outdirs, infra_outputs, log=progress, warn=warn)
     except ValidationError as e:
         print(f"error: {e}", file=sys.stderr)
         print("nothing was written; previous output is unchanged.", file=sys.stderr)
         return 1
     for layer in layers:
-        print(f"synthesized {layer} layer -> {outdirs[layer]}/", file=sys.stderr)
+        progress(f"synthesized {layer} layer -> {outdirs[layer]}/")
     if report:
-        print(json.dumps(report.get("outputs", {}), indent=2, sort_keys=True))
+        # Stack 2's outputs, as JSON for scripts (also in <k8s outdir>/meta/outputs.json).
+        progress("Stack 2 outputs:")
+        progress(json.dumps(report.get("outputs", {}), indent=2, sort_keys=True))
     return 0

@@ -41,6 +41,77 @@ def _input(default: Any, help: str, stack: str) -> Any:
     return field(default=default, metadata={"help": help, "stack": stack})
 
 
+ROUTING_STRATEGIES = ("round-robin", "prefix-aware", "inference-pool")
+
+#: Path prefix of the OpenAI API, the one vLLM serves.
+OPENAI_PREFIX = "/v1"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelConfig:
+    """One entry of the config file's ``models:`` list: a model on the shared NFS store, served
+    by a worker pool of its own. Empty values fall back to the top-level keys."""
+
+    id: str
+    """Hugging Face model id, e.g. ``Qwen/Qwen2.5-7B-Instruct``. Required."""
+    served_name: str = ""
+    """Name clients send as ``"model"`` (``--served-model-name``). Default: the model's name,
+    the last part of ``id``."""
+    name: str = ""
+    """Name of the worker pool's Deployment and Service. Default: ``vllm`` for a single model,
+    else the served name as a DNS label."""
+    replicas: int | None = None
+    """vLLM replicas. Default: the top-level ``replicas``."""
+    quantization: str | None = None
+    """``--quantization`` method. Default: the top-level ``quantization``."""
+    max_model_len: str = ""
+    """Context length for the model (``--max-model-len``). Default: the top-level
+    ``max_model_len`` when the configuration has one, else vLLM's (the model's own)."""
+    parameters_b: str = ""
+    """Parameter count in billions for the capacity plan. Default: the built-in table (and the
+    top-level ``model_parameters_b`` for a single model)."""
+    gpu_size: str = ""
+    """GPU Droplet size of the pool's nodes. Default: the top-level ``gpu_size``."""
+    gpu_node_pool: str = ""
+    """DOKS node pool to run on. Default: Stack 1's GPU pool; required for another
+    ``gpu_size`` (Stack 1 creates one pool, of the top-level ``gpu_size``)."""
+    path_prefix: str = ""
+    """Path on the Gateway, rewritten to vLLM's ``/v1``. Default: ``/v1`` for a single model
+    or with ``routing: prefix-aware`` (the router picks the pool by the model in the request
+    body), else ``/<name>/v1``."""
+    revision: str = ""
+    """Commit (40 hex digits) of ``id`` to download and verify. Default: the top-level
+    ``model_revision`` for a single model, else the hub's default branch."""
+
+
+#: The keys of a ``models:`` entry, in the order of :class:`ModelConfig`.
+MODEL_KEYS = tuple(f.name for f in fields(ModelConfig))
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """A ``models:`` entry (or the single model of the top-level keys) with every default
+    filled in; ``fields`` maps each key to its name in the configuration, for messages."""
+
+    id: str
+    served_name: str | None
+    name: str
+    replicas: int
+    quantization: str
+    max_model_len: str
+    parameters_b: str
+    gpu_size: str
+    gpu_node_pool: str | None
+    path_prefix: str
+    fields: Mapping[str, str]
+    revision: str = ""
+    """Pinned commit, or ``""`` for the hub's default branch."""
+
+    @property
+    def rewrite_prefix_to(self) -> str | None:
+        return None if self.path_prefix == OPENAI_PREFIX else OPENAI_PREFIX
+
+
 @dataclass(frozen=True, kw_only=True)
 class ArchitectureConfig:
     """Every input of the architecture with its default (the seed's values where it has them;
@@ -233,6 +304,28 @@ class ArchitectureConfig:
     grafana_dashboard: bool = _input(
         False, "Grafana dashboard ConfigMap (grafana_dashboard label) for Grafana's sidecar", "2"
     )
+    routing: str = _input(
+        "round-robin",
+        "How the Gateway reaches the replicas: round-robin (the pools' Services), prefix-aware "
+        "(vLLM production-stack router: one /v1 for every model) or inference-pool (Gateway "
+        "API Inference Extension; not on Cilium)",
+        "2",
+    )
+    inference_gateway_namespace: str = _input(
+        "",
+        "Namespace of the gateway's data plane with routing: inference-pool (its NetworkPolicies "
+        "admit it; required while network_policy is on)",
+        "2",
+    )
+    models: tuple[ModelConfig, ...] = field(
+        default=(),
+        metadata={
+            "help": "Several models on the one NFS share, each with its own worker pool (a "
+            "list, see the README's 'Several models'); empty: the single model of model_id",
+            "stack": "2",
+            "file_only": True,
+        },
+    )
 
     @property
     def prometheus_url(self) -> str:
@@ -260,6 +353,66 @@ class ArchitectureConfig:
 
     def replace(self, **changes: Any) -> ArchitectureConfig:
         return dataclasses.replace(self, **changes)
+
+    def served_models(self) -> tuple[ServedModel, ...]:
+        """The models to serve with every default resolved: the ``models:`` list, or the one
+        model of the top-level keys (``model_id``, ``replicas``, ...)."""
+        from vllm_doks.k8s.names import dns_label, model_name_from_id
+
+        top_max_len = str(self.max_model_len or "")
+        if not self.models:
+            return (
+                ServedModel(
+                    id=self.model_id,
+                    served_name=None,
+                    name="vllm",
+                    replicas=self.replicas,
+                    quantization=self.quantization,
+                    max_model_len=top_max_len,
+                    parameters_b=self.model_parameters_b,
+                    gpu_size=self.gpu_size,
+                    gpu_node_pool=None,
+                    path_prefix=OPENAI_PREFIX,
+                    revision=self.model_revision,
+                    fields={
+                        "id": "model_id",
+                        "revision": "model_revision",
+                        "replicas": "replicas",
+                        "quantization": "quantization",
+                        "parameters_b": "model_parameters_b",
+                        "gpu_size": "gpu_size",
+                        "max_model_len": "max_model_len",
+                    },
+                ),
+            )
+        single = len(self.models) == 1
+        served: list[ServedModel] = []
+        for i, m in enumerate(self.models):
+            served_name = m.served_name or None
+            name = m.name or (
+                "vllm"
+                if single
+                else dns_label(served_name or model_name_from_id(str(m.id)), max_len=40)
+            )
+            one_url = single or self.routing == "prefix-aware"
+            served.append(
+                ServedModel(
+                    id=m.id,
+                    served_name=served_name,
+                    name=name,
+                    replicas=self.replicas if m.replicas is None else m.replicas,
+                    quantization=self.quantization if m.quantization is None else m.quantization,
+                    max_model_len=str(m.max_model_len or top_max_len),
+                    parameters_b=m.parameters_b or (self.model_parameters_b if single else ""),
+                    gpu_size=m.gpu_size or self.gpu_size,
+                    gpu_node_pool=m.gpu_node_pool or None,
+                    path_prefix=m.path_prefix
+                    or (OPENAI_PREFIX if one_url else f"/{name}{OPENAI_PREFIX}"),
+                    fields={key: f"models[{i}].{key}" for key in MODEL_KEYS},
+                    revision=m.revision or (self.model_revision if single else ""),
+                )
+            )
+        return tuple(served)
 
 
 def config_fields() -> tuple[dataclasses.Field[Any], ...]:
@@ -331,6 +484,12 @@ def load_config(
                     key, raw, f"is not a known input (from {source}); known: {', '.join(known)}"
                 )
                 continue
+            if f.metadata.get("file_only"):
+                if not source.startswith("config file"):
+                    problems.add(key, raw, f"can be set in the config file only (from {source})")
+                else:
+                    values[key] = _parse_models(raw, problems, source)
+                continue
             value = _coerce(key, raw, f.type, problems, source)
             if value is not None:
                 values[key] = value
@@ -368,6 +527,40 @@ def load_config(
     return ArchitectureConfig(**values)
 
 
+def _parse_models(raw: object, problems: Problems, source: str) -> tuple[ModelConfig, ...]:
+    """The ``models:`` list: a mapping per model with the keys of :class:`ModelConfig`."""
+    if not isinstance(raw, list) or not raw:
+        problems.add("models", raw, f"must be a non-empty list of models (from {source})")
+        return ()
+    types = {f.name: f.type for f in fields(ModelConfig)}
+    models: list[ModelConfig] = []
+    for i, entry in enumerate(raw):
+        where = f"models[{i}]"
+        if not isinstance(entry, dict):
+            problems.add(where, entry, "must be a mapping such as {id: Qwen/Qwen2.5-7B-Instruct}")
+            continue
+        values: dict[str, Any] = {}
+        for key, value in entry.items():
+            if key not in types:
+                problems.add(
+                    f"{where}.{key}",
+                    value,
+                    f"is not a key of a model (from {source}); known: {', '.join(MODEL_KEYS)}",
+                )
+                continue
+            kind = str(types[key]).removesuffix(" | None")
+            if key == "max_model_len" and isinstance(value, int) and not isinstance(value, bool):
+                value = str(value)
+            coerced = _coerce(f"{where}.{key}", value, kind, problems, source)
+            if coerced is not None:
+                values[key] = coerced
+        if not values.get("id"):
+            problems.add(f"{where}.id", entry.get("id"), "is required: the Hugging Face model id")
+            continue
+        models.append(ModelConfig(**values))
+    return tuple(models)
+
+
 # --- Stack 1 -> Stack 2 hand-off ------------------------------------------------------------
 
 #: Stack 1 outputs the Kubernetes layer consumes.
@@ -384,6 +577,48 @@ class InfraOutputs:
     gpu_node_pool_name: str
     examples: tuple[str, ...] = ()
     """Names of the values above that are examples, not read from a deployed Stack 1."""
+    origins: Mapping[str, str] = field(default_factory=dict, compare=False)
+    """Where each value was read: ``"<file>: <key path>"``, e.g.
+    ``"infra-outputs.json: vllm-infra.nfs_host"`` (empty for example values)."""
+
+    def handoff_table(self) -> str:
+        """The values taken from Stack 1's outputs and where each came from, as a table."""
+        rows = [
+            (key, str(getattr(self, key)), self.origins.get(key, "example value"))
+            for key in HANDOFF_KEYS
+        ]
+        widths = [max(len(r[i]) for r in [("input", "value", "from"), *rows]) for i in range(3)]
+        lines = [
+            "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+            for r in [("input", "value", "from"), *rows]
+        ]
+        return "Stack 1 outputs used:\n" + "\n".join(lines)
+
+    def conflicts(self, config: ArchitectureConfig) -> list[str]:
+        """Where the outputs file and the configuration disagree, each with the value that
+        wins (the outputs': they describe what Stack 1 actually created)."""
+        from vllm_doks.cloud.infra_props import gpu_node_pool_name
+
+        if self.examples:
+            return []
+        found: list[str] = []
+        expected_pool = gpu_node_pool_name(config.name_prefix, config.gpu_size)
+        if self.gpu_node_pool_name != expected_pool:
+            found.append(
+                f"gpu_node_pool_name: the outputs' {self.gpu_node_pool_name!r} "
+                f"({self.origins.get('gpu_node_pool_name', '?')}) is used, not {expected_pool!r} "
+                f"from the config's name_prefix {config.name_prefix!r} and gpu_size "
+                f"{config.gpu_size!r}; check that the config and the outputs file belong to the "
+                "same deployment"
+            )
+        if self.nfs_size_gb != config.nfs_size_gb:
+            found.append(
+                f"nfs_size_gb: the outputs' {self.nfs_size_gb} GB "
+                f"({self.origins.get('nfs_size_gb', '?')}) is used for the PersistentVolume and "
+                f"the capacity plan, not the config's {config.nfs_size_gb}; re-deploy Stack 1 "
+                "if the config is the one you want"
+            )
+        return found
 
     @classmethod
     def examples_for(cls, config: ArchitectureConfig) -> InfraOutputs:
@@ -418,11 +653,15 @@ def parse_infra_outputs(text: str, source: str = "outputs file") -> InfraOutputs
         )
         problems.raise_if_any()
     flat: dict[str, object] = {}
+    key_path = "{}"  # how a key is spelled in the file, for the hand-off table
     if isinstance(data, dict):
         if all(isinstance(v, dict) and "value" in v for v in data.values()) and data:
             flat = {k: v["value"] for k, v in data.items()}
+            key_path = "{}.value"
         else:
-            stacks = [v for v in data.values() if isinstance(v, dict) and "nfs_host" in v]
+            stacks = {
+                name: v for name, v in data.items() if isinstance(v, dict) and "nfs_host" in v
+            }
             if len(stacks) > 1:
                 problems.add(
                     "outputs",
@@ -430,7 +669,9 @@ def parse_infra_outputs(text: str, source: str = "outputs file") -> InfraOutputs
                     "holds several stacks with nfs_host; pass one stack's outputs",
                 )
             elif stacks:
-                flat = dict(stacks[0])
+                ((stack, values),) = stacks.items()
+                flat = dict(values)
+                key_path = f"{stack}.{{}}"
             elif "nfs_host" in data:
                 flat = dict(data)
     for key in HANDOFF_KEYS:
@@ -449,6 +690,7 @@ def parse_infra_outputs(text: str, source: str = "outputs file") -> InfraOutputs
         nfs_mount_path=str(flat["nfs_mount_path"]),
         nfs_size_gb=int(str(flat["nfs_size_gb"])),
         gpu_node_pool_name=str(flat["gpu_node_pool_name"]),
+        origins={key: f"{source}: {key_path.format(key)}" for key in HANDOFF_KEYS},
     )
 
 

@@ -20,7 +20,13 @@ from vllm_doks.capacity import (
     lookup_parameters_b,
     plan_capacity,
 )
-from vllm_doks.config import ArchitectureConfig, InfraOutputs
+from vllm_doks.config import (
+    OPENAI_PREFIX,
+    ROUTING_STRATEGIES,
+    ArchitectureConfig,
+    InfraOutputs,
+    ServedModel,
+)
 from vllm_doks.gpu_catalog import GPU_SIZES
 from vllm_doks.model_arch import (
     KV_CACHE_DTYPE_BYTES,
@@ -55,26 +61,33 @@ class VllmSettings:
     gpu_memory_utilization: float | None
 
 
+def parse_max_model_len(raw_value: str, field_name: str, problems: Problems) -> int | None:
+    """``--max-model-len`` from a config value: a length, -1 for ``auto``, None when empty;
+    a bad value adds a problem under ``field_name`` and gives None."""
+    raw = raw_value.strip().lower()
+    if raw in ("auto", "-1"):
+        return -1
+    if not raw:
+        return None
+    try:
+        max_len = int(raw)
+    except ValueError:
+        max_len = 0
+    if max_len < 1:
+        problems.add(
+            field_name,
+            raw_value,
+            "must be a whole number of tokens (at least 1), 'auto' (vLLM's -1: the longest "
+            "that fits the KV cache), or empty for the model's own maximum",
+        )
+        return None
+    return max_len
+
+
 def vllm_settings(config: ArchitectureConfig, problems: Problems) -> VllmSettings:
     """Parse ``max_model_len``, ``kv_cache_dtype`` and ``gpu_memory_utilization``, adding a
     problem (field, value, what is valid) for each bad one."""
-    max_len: int | None = None
-    raw = str(config.max_model_len or "").strip().lower()
-    if raw in ("auto", "-1"):
-        max_len = -1
-    elif raw:
-        try:
-            max_len = int(raw)
-        except ValueError:
-            max_len = 0
-        if max_len < 1:
-            problems.add(
-                "max_model_len",
-                config.max_model_len,
-                "must be a whole number of tokens (at least 1), 'auto' (vLLM's -1: the longest "
-                "that fits the KV cache), or empty for the model's own maximum",
-            )
-            max_len = None
+    max_len = parse_max_model_len(str(config.max_model_len or ""), "max_model_len", problems)
     kv = str(config.kv_cache_dtype or "").strip().lower() or None
     if kv is not None and kv not in KV_CACHE_DTYPE_BYTES:
         problems.add(
@@ -115,58 +128,98 @@ def model_architecture(config: ArchitectureConfig, problems: Problems) -> ModelA
     return lookup_architecture(config.model_id)
 
 
+def _architecture(
+    config: ArchitectureConfig, model: ServedModel, single: bool, problems: Problems
+) -> ModelArchitecture | None:
+    """A served model's architecture: ``model_config_json`` (which describes the one model of
+    a single-model configuration), else the built-in table by the model's id."""
+    if single and config.model_config_json:
+        return model_architecture(config, problems)
+    return lookup_architecture(model.id)
+
+
+def _parameters_b(model: ServedModel, problems: Problems) -> float | None:
+    """The model's parameter count from the config, or None for the built-in table."""
+    if not model.parameters_b:
+        return None
+    try:
+        parameters_b = float(model.parameters_b)
+    except ValueError:
+        parameters_b = -1.0
+    if not 0 < parameters_b < 10_000:
+        problems.add(
+            model.fields.get("parameters_b", "parameters_b"),
+            model.parameters_b,
+            "must be the model's parameter count in billions, e.g. 7.6",
+        )
+        return -1.0
+    return parameters_b
+
+
 def capacity_plan(
     config: ArchitectureConfig, outputs: InfraOutputs, problems: Problems
 ) -> CapacityReport | None:
-    """The capacity plan of the configured pool, or None when it can't be estimated (a model
-    outside the built-in table with neither ``model_config_json`` nor
-    ``model_parameters_b``; a note says so)."""
+    """The capacity plan of the configured pools (one per model), or None when none can be
+    estimated (models outside the built-in table without a parameter count; a note says so).
+    A model that cannot be estimated is left out of the plan."""
     settings = vllm_settings(config, problems)
-    arch = model_architecture(config, problems)
-    parameters_b: float | None = None
-    if config.model_parameters_b:
-        try:
-            parameters_b = float(config.model_parameters_b)
-        except ValueError:
-            parameters_b = -1.0
-        if not 0 < parameters_b < 10_000:
-            problems.add(
-                "model_parameters_b",
-                config.model_parameters_b,
-                "must be the model's parameter count in billions, e.g. 7.6",
-            )
-            return None
-    elif arch is None and lookup_parameters_b(config.model_id) is None:
-        return None
-    if not isinstance(config.replicas, int) or config.replicas < 1:
-        return None
-    if config.gpu_size not in GPU_SIZES:
-        return None  # reported by the cloud layer's checks, with the known sizes
     # With autoscaling the plan must hold the maximum, on the nodes the pool can grow to.
     autoscaling = config.autoscaling and config.autoscaling_max_replicas >= 1
+    models = config.served_models()
+    pools: list[PoolPlan] = []
+    for model in models:
+        arch = _architecture(config, model, len(models) == 1, problems)
+        parameters_b = _parameters_b(model, problems)
+        if parameters_b == -1.0:
+            return None
+        if parameters_b is None and arch is None and lookup_parameters_b(model.id) is None:
+            continue
+        if not isinstance(model.replicas, int) or model.replicas < 1:
+            return None
+        if model.gpu_size not in GPU_SIZES:
+            return None  # reported with the known sizes by the cloud layer's checks
+        pools.append(
+            PoolPlan(
+                # The seed's single pool keeps its name in the report: "vllm".
+                name=model.name,
+                model_id=model.id,
+                gpu_size=model.gpu_size,
+                replicas=model.replicas,
+                quantization=model.quantization or None,
+                parameters_b=parameters_b,
+                max_replicas=config.autoscaling_max_replicas if autoscaling else None,
+                min_replicas=config.autoscaling_min if autoscaling else None,
+                architecture=arch,
+                # Bad values are reported by kubernetes_problems under the model's key.
+                max_model_len=parse_max_model_len(model.max_model_len, "", Problems()),
+                kv_cache_dtype=settings.kv_cache_dtype,
+                gpu_memory_utilization=settings.gpu_memory_utilization or 0.9,
+            )
+        )
+    if not pools:
+        return None
     return plan_capacity(
         ClusterPlan(
-            pools=[
-                PoolPlan(
-                    name="vllm",
-                    model_id=config.model_id,
-                    gpu_size=config.gpu_size,
-                    replicas=config.replicas,
-                    quantization=config.quantization or None,
-                    parameters_b=parameters_b,
-                    max_replicas=config.autoscaling_max_replicas if autoscaling else None,
-                    min_replicas=config.autoscaling_min if autoscaling else None,
-                    architecture=arch,
-                    max_model_len=settings.max_model_len,
-                    kv_cache_dtype=settings.kv_cache_dtype,
-                    gpu_memory_utilization=settings.gpu_memory_utilization or 0.9,
-                )
-            ],
+            pools=pools,
             gpu_node_count=config.gpu_nodes_max,
             nfs_size_gb=outputs.nfs_size_gb,
             compile_cache=config.compile_cache,
         )
     )
+
+
+def unplanned_models(config: ArchitectureConfig) -> list[str]:
+    """Models the capacity plan cannot estimate: not in the built-in tables, and neither
+    ``model_config_json`` nor a parameter count given."""
+    models = config.served_models()
+    return [
+        m.id
+        for m in models
+        if not m.parameters_b
+        and not (len(models) == 1 and config.model_config_json)
+        and lookup_architecture(m.id) is None
+        and lookup_parameters_b(m.id) is None
+    ]
 
 
 def cloud_problems(config: ArchitectureConfig) -> Problems:
@@ -178,35 +231,22 @@ def cloud_problems(config: ArchitectureConfig) -> Problems:
 def kubernetes_problems(config: ArchitectureConfig, outputs: InfraOutputs) -> Problems:
     from vllm_doks.k8s.checks import check_image
     from vllm_doks.k8s.gateway_endpoint import GatewayEndpointProps
-    from vllm_doks.k8s.names import VLLM_QUANTIZATION_METHODS, check_model_id
     from vllm_doks.k8s.nfs_model_store import NfsModelStoreProps
     from vllm_doks.k8s.smoke_test import CILIUM_GATEWAY_CLASS, check_url
 
     problems = Problems()
-    if check_model_id(problems, "model_id", config.model_id):
-        # The seed derives the model's name as element(split("/", model_id), 1).
-        problems.check(
-            "/" in config.model_id,
-            "model_id",
-            config.model_id,
-            "must be 'organization/name' as on Hugging Face, e.g. 'Qwen/Qwen2.5-0.5B-Instruct'",
-        )
-    check_int_range(problems, "replicas", config.replicas, 1)
+    models = config.served_models()
+    for model in models:
+        _model_problems(problems, model, config)
+    _routing_problems(problems, config, models)
     vllm_settings(config, problems)
     if config.model_config_json:
         model_architecture(config, problems)
     _observability_problems(problems, config)
-    if config.quantization:
-        problems.check(
-            config.quantization in VLLM_QUANTIZATION_METHODS,
-            "quantization",
-            config.quantization,
-            f"must be one of vLLM's --quantization methods: {', '.join(VLLM_QUANTIZATION_METHODS)}"
-            " (or empty for none)",
-        )
     check_dns_label(problems, "namespace", config.namespace)
-    if config.model_revision:
-        check_revision(problems, "model_revision", config.model_revision)
+    for served in config.served_models():
+        if served.revision:
+            check_revision(problems, served.fields["revision"], served.revision)
     for name in ("hf_token_secret", "api_key_secret"):
         if getattr(config, name):
             check_dns_subdomain(problems, name, getattr(config, name))
@@ -251,17 +291,29 @@ def kubernetes_problems(config: ArchitectureConfig, outputs: InfraOutputs) -> Pr
     if not problems:
         report = capacity_plan(config, outputs, problems)
         if report is not None:
-            # Replicas versus GPU nodes is reported below and in _observability_problems, in
-            # the config's terms.
+            by_pool = {f"pools[{m.name}].": m for m in models}
             for p in report.problems().items:
-                if p.field != "gpu_node_count":
-                    problems.add(p.field.removeprefix("pools[vllm]."), p.value, p.expected)
+                # Replicas versus GPU nodes of a single model is reported below and in
+                # _observability_problems, in the config's terms.
+                if p.field == "gpu_node_count" and len(models) == 1:
+                    continue
+                name = p.field
+                for prefix, m in by_pool.items():
+                    if name.startswith(prefix):
+                        key = name.removeprefix(prefix)
+                        name = m.fields.get(key, key) if len(models) > 1 else key
+                problems.add(name, p.value, p.expected)
     # The worker pool's anti-affinity is required: a replica without its own GPU node stays
     # Pending forever (the seed warns about this), so refuse the plan up front. An autoscaled
     # GPU pool grows to gpu_autoscale_max_nodes for Pending replicas.
     nodes = config.gpu_nodes_max
     source = "gpu_autoscale_max_nodes" if config.gpu_autoscale_max_nodes else "gpu_node_count"
-    if isinstance(config.replicas, int) and isinstance(nodes, int) and config.replicas > nodes:
+    if (
+        not config.models
+        and isinstance(config.replicas, int)
+        and isinstance(nodes, int)
+        and config.replicas > nodes
+    ):
         problems.add(
             "replicas",
             config.replicas,
@@ -269,6 +321,123 @@ def kubernetes_problems(config: ArchitectureConfig, outputs: InfraOutputs) -> Pr
             "own GPU node (required pod anti-affinity); add GPU nodes or lower replicas",
         )
     return problems
+
+
+def _model_problems(problems: Problems, model: ServedModel, config: ArchitectureConfig) -> None:
+    """One model's keys, named as the configuration names them (``model_id`` for the single
+    model of the top-level keys, ``models[1].id`` in a ``models:`` list)."""
+    from vllm_doks.k8s.names import VLLM_QUANTIZATION_METHODS, check_model_id
+
+    name = model.fields
+    if check_model_id(problems, name["id"], model.id):
+        # The seed derives the model's name as element(split("/", model_id), 1).
+        problems.check(
+            "/" in model.id,
+            name["id"],
+            model.id,
+            "must be 'organization/name' as on Hugging Face, e.g. 'Qwen/Qwen2.5-0.5B-Instruct'",
+        )
+    check_int_range(problems, name["replicas"], model.replicas, 1)
+    if model.quantization:
+        problems.check(
+            model.quantization in VLLM_QUANTIZATION_METHODS,
+            name["quantization"],
+            model.quantization,
+            f"must be one of vLLM's --quantization methods: {', '.join(VLLM_QUANTIZATION_METHODS)}"
+            " (or empty for none)",
+        )
+    if not config.models:
+        return
+    if model.max_model_len != str(config.max_model_len or ""):  # the entry's own value
+        parse_max_model_len(model.max_model_len, name["max_model_len"], problems)
+    check_dns_label(problems, name["name"], model.name, max_len=40)
+    if model.served_name is not None:
+        problems.check(
+            not any(c.isspace() for c in model.served_name),
+            name["served_name"],
+            model.served_name,
+            "must be a name without whitespace, as clients send it in 'model'",
+        )
+    if model.gpu_node_pool is not None:
+        check_dns_label(problems, name["gpu_node_pool"], model.gpu_node_pool)
+    elif model.gpu_size != config.gpu_size:
+        problems.add(
+            name["gpu_node_pool"],
+            None,
+            f"is required with gpu_size {model.gpu_size!r}: Stack 1's GPU pool has "
+            f"{config.gpu_size!r} nodes; name a node pool of {model.gpu_size!r} nodes",
+        )
+    if model.gpu_size not in GPU_SIZES:
+        problems.add(
+            name["gpu_size"], model.gpu_size, f"must be one of {', '.join(sorted(GPU_SIZES))}"
+        )
+    problems.check(
+        model.path_prefix.startswith("/")
+        and model.path_prefix.endswith(OPENAI_PREFIX)
+        and not any(c.isspace() for c in model.path_prefix),
+        name["path_prefix"],
+        model.path_prefix,
+        f"must be an absolute path ending in {OPENAI_PREFIX}, e.g. '/qwen-7b/v1' (rewritten to "
+        f"vLLM's {OPENAI_PREFIX})",
+    )
+
+
+def _routing_problems(
+    problems: Problems, config: ArchitectureConfig, models: tuple[ServedModel, ...]
+) -> None:
+    """The routing strategy, and the names and paths the models must not share."""
+    from vllm_doks.k8s.names import model_name_from_id
+
+    if not problems.check(
+        config.routing in ROUTING_STRATEGIES,
+        "routing",
+        config.routing,
+        f"must be one of {', '.join(ROUTING_STRATEGIES)}",
+    ):
+        return
+    for key in ("name", "served_name", "path_prefix"):
+        seen: dict[str, str] = {}
+        for m in models:
+            value = getattr(m, key) or model_name_from_id(m.id)
+            if key == "path_prefix" and config.routing == "prefix-aware":
+                continue  # one route to the router serves every model
+            if value in seen:
+                problems.add(
+                    m.fields.get(key, key),
+                    value,
+                    f"must differ from {seen[value]}'s: each model needs its own",
+                )
+            seen.setdefault(value, m.fields.get(key, key))
+    if config.routing == "prefix-aware":
+        problems.check(
+            "vllm-router" not in {m.name for m in models},
+            "models",
+            [m.name for m in models],
+            "must not name a pool 'vllm-router', the router's name",
+        )
+    if config.routing == "inference-pool":
+        from vllm_doks import contracts
+
+        problems.check(
+            config.gateway_class not in contracts.GATEWAY_CLASSES_WITHOUT_INFERENCE_EXTENSION,
+            "routing",
+            config.routing,
+            f"needs a Gateway implementing the Gateway API Inference Extension; gateway_class "
+            f"{config.gateway_class!r} does not: use routing: prefix-aware, or the gateway_class "
+            "of an implementation such as Envoy Gateway, kgateway or Istio",
+        )
+        if config.inference_gateway_namespace:
+            check_dns_label(
+                problems, "inference_gateway_namespace", config.inference_gateway_namespace
+            )
+        elif config.network_policy:
+            problems.add(
+                "inference_gateway_namespace",
+                "",
+                "is required with routing: inference-pool while network_policy is on: the "
+                "namespace of the gateway's data plane (e.g. envoy-gateway-system), which the "
+                "NetworkPolicies must admit",
+            )
 
 
 def _observability_problems(problems: Problems, config: ArchitectureConfig) -> None:

@@ -27,6 +27,7 @@ from vllm_doks.cloud.infra_props import (
     check_size_slug,
     management_pool_name,
 )
+from vllm_doks.props import takes_props
 from vllm_doks.validation import Problems, check_int_range, check_min_max
 
 #: ``digitalocean_kubernetes_cluster`` blocks :attr:`DoksClusterProps.gpu_cluster_flags` may set.
@@ -109,6 +110,7 @@ class DoksClusterProps:
         return problems
 
 
+@takes_props(DoksClusterProps)
 class DoksCluster(Construct):
     """A DOKS cluster with a management node pool for system services.
 

@@ -10,6 +10,7 @@ from constructs import Construct
 
 from vllm_doks.cloud.infra_props import DEFAULT_GPU_SIZE, check_gpu_size
 from vllm_doks.gpu_catalog import GpuSize, lookup_gpu_size
+from vllm_doks.props import takes_props
 from vllm_doks.validation import Problems, check_int_range, check_min_max
 
 
@@ -53,6 +54,7 @@ class GpuNodePoolProps:
         return lookup_gpu_size(self.size, custom=self.custom_size)
 
 
+@takes_props(GpuNodePoolProps)
 class GpuNodePool(Construct):
     """A pool of GPU Droplets attached to a DOKS cluster: fixed-size, or autoscaled between
     ``node_count`` and ``max_nodes``."""

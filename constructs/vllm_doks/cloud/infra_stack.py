@@ -13,8 +13,10 @@ from vllm_doks.cloud.infra_props import OUTPUT_DESCRIPTIONS, InfraProps
 from vllm_doks.cloud.model_share import ModelShare, ModelShareProps
 from vllm_doks.cloud.model_snapshot import ModelShareSnapshot, ModelShareSnapshotProps
 from vllm_doks.cloud.state_backend import apply_state_backend
+from vllm_doks.props import takes_props
 
 
+@takes_props(InfraProps)
 class VllmInfraStack(TerraformStack):
     """Stack 1: a VPC holding a DOKS cluster (autoscaling management pool + GPU pool) and a
     Managed NFS share for model weights, with the seed's 11 outputs.

@@ -77,6 +77,7 @@ from vllm_doks.cloud.variable_secrets import (
     add_variable_secret,
 )
 from vllm_doks.config import STACK2_OUTPUT_DESCRIPTIONS
+from vllm_doks.props import takes_props
 from vllm_doks.validation import Problems
 
 __all__ = [
@@ -209,6 +210,7 @@ class KubernetesObjectsStackProps:
         return problems
 
 
+@takes_props(KubernetesObjectsStackProps)
 class VllmKubernetesStack(TerraformStack):
     """Stack 2 of the reference architecture as Terraform: Stack 1's outputs from its state,
     the Kubernetes provider on the DOKS cluster, one ``kubernetes_manifest`` per object of

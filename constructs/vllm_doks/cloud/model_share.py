@@ -9,6 +9,7 @@ from cdktf_cdktf_provider_digitalocean.nfs import Nfs
 from constructs import Construct
 
 from vllm_doks.cloud.infra_props import check_nfs_size
+from vllm_doks.props import takes_props
 from vllm_doks.validation import Problems
 
 #: ``host`` and ``mount_path`` of ``digitalocean_nfs`` exist from provider 2.72.0 on. The
@@ -46,6 +47,7 @@ class ModelShareProps:
         return problems
 
 
+@takes_props(ModelShareProps)
 class ModelShare(Construct):
     """A Managed NFS share in a VPC, exposing the ``host`` and ``mount_path`` that a
     Kubernetes PersistentVolume needs (see ``vllm_doks.k8s.NfsModelStore``)."""

@@ -16,6 +16,7 @@ from constructs import Construct
 
 from vllm_doks import contracts
 from vllm_doks.k8s.vllm_worker_pool import VllmWorkerPool
+from vllm_doks.props import takes_props
 from vllm_doks.validation import Problems, check_dns_subdomain, check_int_range, check_min_max
 
 KEDA_API_VERSION = contracts.KEDA_API_VERSION
@@ -193,6 +194,7 @@ class VllmAutoscalerProps:
         return problems
 
 
+@takes_props(VllmAutoscalerProps)
 class VllmAutoscaler(Construct):
     """A KEDA ``ScaledObject`` sizing a :class:`VllmWorkerPool` on vLLM's queue depth.
 

@@ -31,6 +31,7 @@ from constructs import Construct
 from vllm_doks import contracts
 from vllm_doks.k8s.names import dns_label
 from vllm_doks.k8s.vllm_worker_pool import VllmWorkerPool
+from vllm_doks.props import takes_props
 from vllm_doks.validation import Problems, check_dns_label, check_dns_subdomain
 
 #: Metrics the dashboard charts (the KV-cache panel also reads :data:`LEGACY_KV_CACHE_METRIC`).
@@ -334,6 +335,7 @@ def dashboard_json(*, title: str, uid: str, namespace: str, model_name: str) -> 
     }
 
 
+@takes_props(VllmDashboardProps)
 class VllmDashboard(Construct):
     """A ConfigMap holding a Grafana dashboard for vLLM, labelled for Grafana's sidecar.
 

@@ -40,6 +40,7 @@ from vllm_doks.k8s.inference_pool import VllmInferencePool
 from vllm_doks.k8s.names import DEFAULT_NAMESPACE
 from vllm_doks.k8s.prefix_router import PrefixAwareRouter
 from vllm_doks.k8s.vllm_worker_pool import VllmWorkerPool
+from vllm_doks.props import takes_props
 from vllm_doks.validation import (
     Problem,
     Problems,
@@ -148,6 +149,7 @@ class GatewayEndpointProps:
         return problems
 
 
+@takes_props(GatewayEndpointProps)
 class GatewayEndpoint(Construct):
     """A Gateway with an HTTP listener (and optionally an HTTPS one), and HTTPRoutes to worker
     pools behind it::

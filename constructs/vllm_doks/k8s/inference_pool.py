@@ -50,6 +50,7 @@ from vllm_doks.k8s.prefix_router import admit_pods_to_pool
 from vllm_doks.k8s.rbac import add_service_account_with_role
 from vllm_doks.k8s.values import int_or_string, quantity
 from vllm_doks.k8s.vllm_worker_pool import VllmWorkerPool
+from vllm_doks.props import takes_props
 from vllm_doks.validation import Problems, check_dns_label
 
 FailureMode = Literal["FailClose", "FailOpen"]
@@ -161,6 +162,7 @@ class VllmInferencePoolProps:
         return problems
 
 
+@takes_props(VllmInferencePoolProps)
 class VllmInferencePool(Construct):
     """An InferencePool selecting a worker pool's pods, with its endpoint picker::
 

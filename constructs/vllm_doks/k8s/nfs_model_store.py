@@ -25,6 +25,7 @@ from vllm_doks.k8s.names import (
     model_name_from_id,
 )
 from vllm_doks.k8s.values import quantity
+from vllm_doks.props import takes_props
 from vllm_doks.validation import (
     Problems,
     check_dns_label,
@@ -133,6 +134,7 @@ class NfsModelStoreProps:
         return problems
 
 
+@takes_props(NfsModelStoreProps)
 class NfsModelStore(Construct):
     """Model weights on a Managed NFS share, available to the pods of one namespace.
 

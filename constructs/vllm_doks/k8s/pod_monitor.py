@@ -19,6 +19,7 @@ from constructs import Construct
 
 from vllm_doks import contracts
 from vllm_doks.k8s.vllm_worker_pool import PORT_NAME, VllmWorkerPool
+from vllm_doks.props import takes_props
 from vllm_doks.validation import Problems, check_dns_label, check_dns_subdomain
 
 PROMETHEUS_OPERATOR_API_VERSION = contracts.PROMETHEUS_OPERATOR_API_VERSION
@@ -139,6 +140,7 @@ class VllmPodMonitorProps:
         return problems
 
 
+@takes_props(VllmPodMonitorProps)
 class VllmPodMonitor(Construct):
     """A Prometheus Operator ``PodMonitor`` for the ``/metrics`` of a :class:`VllmWorkerPool`.
 

@@ -69,6 +69,7 @@ from vllm_doks.k8s.pod_security import (
 from vllm_doks.k8s.rbac import add_service_account_with_role
 from vllm_doks.k8s.values import int_or_string, quantity
 from vllm_doks.k8s.vllm_worker_pool import API_KEY_ENV, VllmWorkerPool
+from vllm_doks.props import takes_props
 from vllm_doks.validation import Problems, check_dns_label, check_int_range
 
 RoutingLogic = Literal["prefixaware", "roundrobin", "session"]
@@ -238,6 +239,7 @@ def label_selector(pools: Sequence[VllmWorkerPool]) -> str:
     return f"{key} in ({','.join(values)})"
 
 
+@takes_props(PrefixAwareRouterProps)
 class PrefixAwareRouter(Construct):
     """The vLLM production-stack router with Kubernetes service discovery, in front of one or
     more worker pools::

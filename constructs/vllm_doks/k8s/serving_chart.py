@@ -21,14 +21,16 @@ from vllm_doks.config import ArchitectureConfig, InfraOutputs
 from vllm_doks.k8s.autoscaling import VllmAutoscaler, VllmAutoscalerProps
 from vllm_doks.k8s.dashboard import VllmDashboard, VllmDashboardProps
 from vllm_doks.k8s.gateway_endpoint import GatewayEndpoint, GatewayEndpointProps
+from vllm_doks.k8s.inference_pool import VllmInferencePool, VllmInferencePoolProps
 from vllm_doks.k8s.namespace import add_namespace
 from vllm_doks.k8s.nfs_model_store import NfsModelStore, NfsModelStoreProps
 from vllm_doks.k8s.outputs import stack_outputs
 from vllm_doks.k8s.pod_monitor import VllmPodMonitor, VllmPodMonitorProps
+from vllm_doks.k8s.prefix_router import PrefixAwareRouter, PrefixAwareRouterProps
 from vllm_doks.k8s.probes import ProbeTimings
 from vllm_doks.k8s.smoke_test import SmokeTest, SmokeTestProps
 from vllm_doks.k8s.vllm_worker_pool import VllmWorkerPool, VllmWorkerPoolProps
-from vllm_doks.preflight import capacity_plan, vllm_settings
+from vllm_doks.preflight import capacity_plan, parse_max_model_len, vllm_settings
 from vllm_doks.validation import Problems
 
 #: Annotation listing the values of an object that are examples, not a deployment's.
@@ -82,62 +84,76 @@ class VllmServingChart(cdk8s.Chart):
                 ", ".join(f"{k}={getattr(infra, k)}" for k in infra.examples)
                 + " (example values: synthesize with --infra-outputs before applying)",
             )
-        self.model = self.store.add_model(
-            config.model_id,
-            node_pool_name=infra.gpu_node_pool_name,
-            gpu_size=config.gpu_size,
-            hf_token_secret_name=config.hf_token_secret or None,
-            revision=config.model_revision or None,
-        )
         # Large models take minutes to read from NFS: the startup probe's window grows with the
         # model's size (never below the seed's), and the rollout deadline follows it.
         self.capacity = capacity_plan(config, infra, Problems())
         settings = vllm_settings(config, Problems())
-        probes = ProbeTimings()
-        window = self.capacity.pools[0].startup_window_seconds if self.capacity else None
-        if window is not None:
-            needed = math.ceil(
-                (window - probes.startup_initial_delay_seconds) / probes.startup_period_seconds
-            )
-            probes = dataclasses.replace(
-                probes, startup_failure_threshold=max(probes.startup_failure_threshold, needed)
-            )
-        # The plan's choice of --safetensors-load-strategy (eager unless the checkpoint fits in
-        # the node's page cache), or the contract's NFS default without a plan.
-        planned = self.capacity.pools[0].load_strategy if self.capacity else None
-        load_strategy = planned or contracts.VLLM_SAFETENSORS_LOAD_STRATEGY_NFS
-        self.pool = VllmWorkerPool(
-            self,
-            "Workers",
-            VllmWorkerPoolProps(
-                probes=probes,
-                progress_deadline_seconds=max(
-                    DEFAULT_PROGRESS_DEADLINE_SECONDS,
-                    progress_deadline_seconds(probes.startup_budget_seconds),
-                ),
-                model=self.model,
-                gpu_node_pool_name=infra.gpu_node_pool_name,
-                replicas=config.replicas,
-                quantization=config.quantization or None,
-                max_model_len=settings.max_model_len,
-                kv_cache_dtype=settings.kv_cache_dtype,
-                gpu_memory_utilization=settings.gpu_memory_utilization,
-                image=config.vllm_image or None,
-                gpu_size=config.gpu_size,
+        windows = {
+            p.name: p.startup_window_seconds for p in (self.capacity.pools if self.capacity else ())
+        }
+        strategies = {
+            p.name: p.load_strategy for p in (self.capacity.pools if self.capacity else ())
+        }
+        self.pools: list[VllmWorkerPool] = []
+        for index, served in enumerate(config.served_models()):
+            node_pool = served.gpu_node_pool or infra.gpu_node_pool_name
+            model = self.store.add_model(
+                served.id,
+                node_pool_name=node_pool,
+                gpu_size=served.gpu_size,
                 hf_token_secret_name=config.hf_token_secret or None,
-                api_key_secret_name=config.api_key_secret or None,
-                network_policy=config.network_policy,
-                # Prometheus scrapes the pods directly: admit it to GET /metrics only (vLLM
-                # serves its other non-/v1 paths without the API key).
-                metrics_from_namespaces=(
-                    (config.prometheus_namespace,)
-                    if config.pod_monitor and config.network_policy
-                    else ()
-                ),
-                compile_cache=config.compile_cache,
-                safetensors_load_strategy=load_strategy,
-            ),
-        )
+                revision=served.revision or None,
+            )
+            probes = ProbeTimings()
+            window = windows.get(served.name)
+            if window is not None:
+                needed = math.ceil(
+                    (window - probes.startup_initial_delay_seconds) / probes.startup_period_seconds
+                )
+                probes = dataclasses.replace(
+                    probes, startup_failure_threshold=max(probes.startup_failure_threshold, needed)
+                )
+            self.pools.append(
+                VllmWorkerPool(
+                    self,
+                    "Workers" if index == 0 else f"Workers-{served.name}",
+                    VllmWorkerPoolProps(
+                        probes=probes,
+                        progress_deadline_seconds=max(
+                            DEFAULT_PROGRESS_DEADLINE_SECONDS,
+                            progress_deadline_seconds(probes.startup_budget_seconds),
+                        ),
+                        model=model,
+                        gpu_node_pool_name=node_pool,
+                        replicas=served.replicas,
+                        quantization=served.quantization or None,
+                        max_model_len=parse_max_model_len(served.max_model_len, "", Problems()),
+                        kv_cache_dtype=settings.kv_cache_dtype,
+                        gpu_memory_utilization=settings.gpu_memory_utilization,
+                        image=config.vllm_image or None,
+                        gpu_size=served.gpu_size,
+                        hf_token_secret_name=config.hf_token_secret or None,
+                        api_key_secret_name=config.api_key_secret or None,
+                        network_policy=config.network_policy,
+                        # Prometheus scrapes the pods directly: admit it to GET /metrics only
+                        # (vLLM serves its other non-/v1 paths without the API key).
+                        metrics_from_namespaces=(
+                            (config.prometheus_namespace,)
+                            if config.pod_monitor and config.network_policy
+                            else ()
+                        ),
+                        name=served.name,
+                        served_model_name=served.served_name,
+                        compile_cache=config.compile_cache,
+                        # The plan's --safetensors-load-strategy (eager unless the checkpoint
+                        # fits in the node's page cache); the contract's NFS default without.
+                        safetensors_load_strategy=strategies.get(served.name)
+                        or contracts.VLLM_SAFETENSORS_LOAD_STRATEGY_NFS,
+                    ),
+                )
+            )
+        self.model = self.pools[0].model
+        self.pool = self.pools[0]
         self.endpoint = GatewayEndpoint(
             self,
             "Endpoint",
@@ -149,48 +165,101 @@ class VllmServingChart(cdk8s.Chart):
                 cert_manager_cluster_issuer=config.cert_manager_cluster_issuer or None,
             ),
         )
-        self.endpoint.route_to(self.pool)
+        self.router: PrefixAwareRouter | None = None
+        self.inference_pools: list[VllmInferencePool] = []
+        self._route(config)
         self.smoke_test: SmokeTest | None = None
         if config.smoke_test:
+            # One authenticated completion through the Gateway, for the first model.
             self.smoke_test = SmokeTest(
                 self,
                 "SmokeTest",
                 SmokeTestProps(
                     endpoint=self.endpoint,
-                    pool=self.pool,
+                    pool=self.pools[0],
+                    path_prefix=config.served_models()[0].path_prefix,
                     url=config.smoke_test_url or None,
                     network_policy=config.network_policy,
                     # Retry as long as the rollout may take: download, then the cold start.
-                    deadline_seconds=self.pool.props.progress_deadline_seconds,
+                    deadline_seconds=self.pools[0].props.progress_deadline_seconds,
                 ),
             )
-        self.autoscaler: VllmAutoscaler | None = None
-        self.pod_monitor: VllmPodMonitor | None = None
-        self.dashboard: VllmDashboard | None = None
-        if config.autoscaling:
-            self.autoscaler = VllmAutoscaler(
-                self,
-                "Autoscaler",
-                VllmAutoscalerProps(
-                    pool=self.pool,
-                    prometheus_server_address=config.prometheus_url,
-                    min_replicas=config.autoscaling_min,
-                    max_replicas=config.autoscaling_max_replicas,
-                    gpu_node_count=config.gpu_nodes_max,
-                ),
+        self.autoscalers: list[VllmAutoscaler] = []
+        self.pod_monitors: list[VllmPodMonitor] = []
+        self.dashboards: list[VllmDashboard] = []
+        for index, pool in enumerate(self.pools):
+            suffix = "" if index == 0 else f"-{pool.deployment_name}"
+            if config.autoscaling:
+                self.autoscalers.append(
+                    VllmAutoscaler(
+                        self,
+                        f"Autoscaler{suffix}",
+                        VllmAutoscalerProps(
+                            pool=pool,
+                            prometheus_server_address=config.prometheus_url,
+                            min_replicas=config.autoscaling_min,
+                            max_replicas=config.autoscaling_max_replicas,
+                            gpu_node_count=config.gpu_nodes_max,
+                        ),
+                    )
+                )
+            if config.pod_monitor:
+                self.pod_monitors.append(
+                    VllmPodMonitor(
+                        self,
+                        f"Metrics{suffix}",
+                        VllmPodMonitorProps(
+                            pool=pool,
+                            prometheus_namespace=config.prometheus_namespace,
+                            release=config.prometheus_release or None,
+                        ),
+                    )
+                )
+            if config.grafana_dashboard:
+                self.dashboards.append(
+                    VllmDashboard(self, f"Dashboard{suffix}", VllmDashboardProps(pool=pool))
+                )
+        # The first model's, as before several models: handles for the seed's single pool.
+        self.autoscaler = self.autoscalers[0] if self.autoscalers else None
+        self.pod_monitor = self.pod_monitors[0] if self.pod_monitors else None
+        self.dashboard = self.dashboards[0] if self.dashboards else None
+
+    def _route(self, config: ArchitectureConfig) -> None:
+        """The Gateway's routes for ``config.routing``: the pools' Services (round-robin), one
+        router behind ``/v1`` for every model (prefix-aware: it picks the pool by the model
+        named in the request body; ``route_to`` sends ``GET /v1/models``, which the router
+        answers without the API key, to the first pool while a key is required), or an
+        InferencePool per pool (Gateway API Inference Extension)."""
+        served = config.served_models()
+        if config.routing == "prefix-aware":
+            self.router = PrefixAwareRouter(
+                self, "Router", PrefixAwareRouterProps(pools=self.pools)
             )
-        if config.pod_monitor:
-            self.pod_monitor = VllmPodMonitor(
-                self,
-                "Metrics",
-                VllmPodMonitorProps(
-                    pool=self.pool,
-                    prometheus_namespace=config.prometheus_namespace,
-                    release=config.prometheus_release or None,
-                ),
+            self.endpoint.route_to(self.pools[0], backend=self.router)
+            return
+        for index, (pool, model) in enumerate(zip(self.pools, served, strict=True)):
+            backend: VllmInferencePool | None = None
+            if config.routing == "inference-pool":
+                backend = VllmInferencePool(
+                    self,
+                    "InferencePool" if index == 0 else f"InferencePool-{pool.deployment_name}",
+                    VllmInferencePoolProps(
+                        pool=pool,
+                        network_policy=config.network_policy,
+                        gateway_namespaces=(
+                            (config.inference_gateway_namespace,)
+                            if config.inference_gateway_namespace
+                            else ()
+                        ),
+                    ),
+                )
+                self.inference_pools.append(backend)
+            self.endpoint.route_to(
+                pool,
+                path_prefix=model.path_prefix,
+                rewrite_prefix_to=model.rewrite_prefix_to,
+                backend=backend,
             )
-        if config.grafana_dashboard:
-            self.dashboard = VllmDashboard(self, "Dashboard", VllmDashboardProps(pool=self.pool))
 
     @property
     def outputs(self) -> dict[str, str | int]:

@@ -55,6 +55,7 @@ from vllm_doks.k8s.scripts import CHECK_GPU_DEVICES, PRESTOP_DRAIN, WAIT_FOR_MOD
 from vllm_doks.k8s.suppressions import HIGH_UID_REASON, checkov_skip_annotations, image_skips
 from vllm_doks.k8s.values import int_or_string, quantity
 from vllm_doks.model_arch import KV_CACHE_DTYPE_BYTES as VLLM_KV_CACHE_DTYPES
+from vllm_doks.props import takes_props
 from vllm_doks.validation import Problems, check_dns_label, check_dns_subdomain, check_int_range
 
 AntiAffinity = Literal["required", "preferred", "none"]
@@ -525,6 +526,7 @@ class VllmWorkerPoolProps:
         return problems
 
 
+@takes_props(VllmWorkerPoolProps)
 class VllmWorkerPool(Construct):
     """vLLM serving one model from an :class:`NfsModelStore`, on a DOKS GPU node pool.
 
