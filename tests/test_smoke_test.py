@@ -253,3 +253,19 @@ def test_the_serving_chart_has_a_smoke_test_by_default_and_config_turns_it_off()
     off = load_config(overrides={"smoke_test": False})
     chart = VllmServingChart(cdk8s.Testing.app(), "vllm", off, InfraOutputs.examples_for(off))
     assert chart.smoke_test is None
+
+
+def test_another_gateway_class_gets_a_smoke_test_only_with_a_url() -> None:
+    from vllm_doks.preflight import kubernetes_problems
+
+    cfg = load_config(overrides={"gateway_class": "eg"})
+    chart = VllmServingChart(cdk8s.Testing.app(), "vllm", cfg, InfraOutputs.examples_for(cfg))
+    assert chart.smoke_test is None
+    assert not kubernetes_problems(cfg, InfraOutputs.examples_for(cfg)).items
+    url = "http://envoy-gw.vllm.svc/v1/chat/completions"
+    cfg = load_config(overrides={"gateway_class": "eg", "smoke_test_url": url})
+    chart = VllmServingChart(cdk8s.Testing.app(), "vllm", cfg, InfraOutputs.examples_for(cfg))
+    assert chart.smoke_test is not None and chart.smoke_test.url == url
+    bad = load_config(overrides={"smoke_test_url": "gw/v1"})
+    fields = [p.field for p in kubernetes_problems(bad, InfraOutputs.examples_for(bad)).items]
+    assert fields == ["smoke_test_url"]

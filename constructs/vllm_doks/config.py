@@ -258,7 +258,8 @@ class ArchitectureConfig:
     smoke_test_url: str = _input(
         "",
         "Chat completions URL the smoke test calls; empty: the Cilium Gateway Service "
-        "(cilium-gateway-<gateway>) in the namespace; required for another gateway_class",
+        "(cilium-gateway-<gateway>) in the namespace (with another gateway_class, no smoke "
+        "test unless this is set)",
         "2",
     )
     network_policy: bool = _input(

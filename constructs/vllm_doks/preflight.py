@@ -232,7 +232,7 @@ def kubernetes_problems(config: ArchitectureConfig, outputs: InfraOutputs) -> Pr
     from vllm_doks.k8s.checks import check_image
     from vllm_doks.k8s.gateway_endpoint import GatewayEndpointProps
     from vllm_doks.k8s.nfs_model_store import NfsModelStoreProps
-    from vllm_doks.k8s.smoke_test import CILIUM_GATEWAY_CLASS, check_url
+    from vllm_doks.k8s.smoke_test import check_url
 
     problems = Problems()
     models = config.served_models()
@@ -271,13 +271,6 @@ def kubernetes_problems(config: ArchitectureConfig, outputs: InfraOutputs) -> Pr
     )
     if config.smoke_test and config.smoke_test_url:
         check_url(problems, "smoke_test_url", config.smoke_test_url)
-    elif config.smoke_test and config.gateway_class != CILIUM_GATEWAY_CLASS:
-        problems.add(
-            "smoke_test_url",
-            "",
-            f"must be set for gateway_class {config.gateway_class!r} (only Cilium's Gateway "
-            "Service name is known), or turn smoke_test off",
-        )
     store = NfsModelStoreProps(
         nfs_server=outputs.nfs_host,
         nfs_path=outputs.nfs_mount_path,

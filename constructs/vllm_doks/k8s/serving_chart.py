@@ -28,7 +28,7 @@ from vllm_doks.k8s.outputs import stack_outputs
 from vllm_doks.k8s.pod_monitor import VllmPodMonitor, VllmPodMonitorProps
 from vllm_doks.k8s.prefix_router import PrefixAwareRouter, PrefixAwareRouterProps
 from vllm_doks.k8s.probes import ProbeTimings
-from vllm_doks.k8s.smoke_test import SmokeTest, SmokeTestProps
+from vllm_doks.k8s.smoke_test import CILIUM_GATEWAY_CLASS, SmokeTest, SmokeTestProps
 from vllm_doks.k8s.vllm_worker_pool import VllmWorkerPool, VllmWorkerPoolProps
 from vllm_doks.preflight import capacity_plan, parse_max_model_len, vllm_settings
 from vllm_doks.validation import Problems
@@ -169,7 +169,10 @@ class VllmServingChart(cdk8s.Chart):
         self.inference_pools: list[VllmInferencePool] = []
         self._route(config)
         self.smoke_test: SmokeTest | None = None
-        if config.smoke_test:
+        # Only Cilium's Gateway Service name is known; another class needs smoke_test_url.
+        if config.smoke_test and (
+            config.smoke_test_url or config.gateway_class == CILIUM_GATEWAY_CLASS
+        ):
             # One authenticated completion through the Gateway, for the first model.
             self.smoke_test = SmokeTest(
                 self,
