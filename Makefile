@@ -44,13 +44,17 @@ $(CHECKOV_STAMP):
 # lays it out); when unset, take it from ../shared/envtest beside the clone if present.
 SHARED_ENVTEST := $(abspath $(CURDIR)/../shared/envtest)
 
+# The fast tier runs on every core (pytest-xdist); the real tier in one process, so each real
+# tool (the control plane above all) starts once per run, not once per worker.
+TEST_WORKERS ?= auto
+
 ## Run the test suite (offline, once the CLIs and checkov are installed), plus lint and type checks
 test: $(STAMP) cli $(CHECKOV_STAMP)
 	@if [ -z "$${KUBEBUILDER_ASSETS:-}" ] && [ -x "$(SHARED_ENVTEST)/unpack" ]; then \
 	  KUBEBUILDER_ASSETS="$$("$(SHARED_ENVTEST)/unpack")" || exit 1; export KUBEBUILDER_ASSETS; \
 	fi; \
 	echo "KUBEBUILDER_ASSETS=$${KUBEBUILDER_ASSETS:-<unset: real-API-server tests skip>}"; \
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not real" -n $(TEST_WORKERS) && $(PY) -m pytest -q -m real -p no:xdist
 	$(MAKE) --no-print-directory lint
 
 lint: $(STAMP)
@@ -75,9 +79,10 @@ rehearse: $(STAMP) cli
 docs: $(STAMP)
 	$(PY) -m vllm_doks.docs README.md
 
-## Benchmark cold synth times against a floor app (prints ratios)
+## Benchmark cold synth times against a floor app (prints ratios); BENCH_FLAGS=--tests also
+## times the fast test tier
 bench: $(STAMP)
-	$(PY) bench/bench.py
+	$(PY) bench/bench.py $(BENCH_FLAGS)
 
 ## Regenerate the Gateway API bindings in imports/ (needs the npm registry and the CRD URL,
 ## or CRDS=path/to/standard-install.yaml for an offline copy)

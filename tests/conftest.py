@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import glob
+import json
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -10,6 +12,7 @@ from typing import Any
 
 import jsonschema
 import kubernetes_validate
+import kubernetes_validate.utils
 import pytest
 import yaml
 
@@ -57,29 +60,46 @@ def _unknown_fields(obj: Any, schema: dict[str, Any], path: str) -> Iterator[str
             yield from _unknown_fields(item, schema["items"], f"{path}[{i}]")
 
 
+# kubernetes-validate reads and parses its schema files (a 1 MB _definitions.json among them)
+# on every call; they never change during a run. A test-only speed-up: read each once.
+kubernetes_validate.utils.schema_contents = functools.cache(  # type: ignore[method-assign]
+    kubernetes_validate.utils.schema_contents
+)
+
+
 def validate_objects(objs: Iterable[dict[str, Any]]) -> list[str]:
     """Strict validation of every object: core kinds with kubernetes-validate for each
     supported Kubernetes version, custom resources against their CRD openAPIV3Schema.
     Returns a list of problems (empty when all are valid)."""
     problems: list[str] = []
     for obj in objs:
-        key = (obj.get("apiVersion", ""), obj.get("kind", ""))
-        name = f"{key[1]}/{obj.get('metadata', {}).get('name')}"
-        if key in CRD_SCHEMAS:
-            schema = CRD_SCHEMAS[key]
-            for err in jsonschema.Draft7Validator(schema).iter_errors(obj):
-                problems.append(f"{name}: {err.json_path}: {err.message}")
-            problems.extend(f"{name}: unknown field {p}" for p in _unknown_fields(obj, schema, ""))
-            continue
-        for version in K8S_VERSIONS:
-            try:
-                kubernetes_validate.validate(obj, version, strict=True)
-            except (
-                kubernetes_validate.ValidationError,
-                kubernetes_validate.SchemaNotFoundError,
-            ) as e:
-                problems.append(f"{name} (k8s {version}): {e}")
+        problems.extend(_validate_object(json.dumps(obj, sort_keys=True)))
     return problems
+
+
+@functools.cache
+def _validate_object(text: str) -> tuple[str, ...]:
+    """One object's problems, once per distinct object per session (many tests validate the
+    same objects of the same configurations)."""
+    obj = json.loads(text)
+    problems: list[str] = []
+    key = (obj.get("apiVersion", ""), obj.get("kind", ""))
+    name = f"{key[1]}/{obj.get('metadata', {}).get('name')}"
+    if key in CRD_SCHEMAS:
+        schema = CRD_SCHEMAS[key]
+        for err in jsonschema.Draft7Validator(schema).iter_errors(obj):
+            problems.append(f"{name}: {err.json_path}: {err.message}")
+        problems.extend(f"{name}: unknown field {p}" for p in _unknown_fields(obj, schema, ""))
+        return tuple(problems)
+    for version in K8S_VERSIONS:
+        try:
+            kubernetes_validate.validate(obj, version, strict=True)
+        except (
+            kubernetes_validate.ValidationError,
+            kubernetes_validate.SchemaNotFoundError,
+        ) as e:
+            problems.append(f"{name} (k8s {version}): {e}")
+    return tuple(problems)
 
 
 def load_yaml_dir(directory: str | os.PathLike[str]) -> list[dict[str, Any]]:

@@ -1,4 +1,6 @@
-"""End-to-end: drive app.py as a user would (subprocess), and the synth orchestration."""
+"""End-to-end: drive app.py as a user would, and the synth orchestration. A subprocess where
+only a fresh process proves it (the default synth's two processes, the process environment, the
+modules a Kubernetes-only synth loads), else ``main`` in this process (support.run_main)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import REPO, load_yaml_dir, validate_objects
+from support import run_main
 
 from vllm_doks.cli import build_parser, main
 from vllm_doks.config import config_fields
@@ -113,7 +116,7 @@ def test_handoff_from_each_outputs_shape(tmp_path: Path, shape: str) -> None:
     else:
         payload = {k: {"value": v, "type": "string", "sensitive": False} for k, v in values.items()}
     (tmp_path / "outputs.json").write_text(json.dumps(payload))
-    proc = run_app(tmp_path, "synth", "--layer", "k8s", "--infra-outputs", "outputs.json")
+    proc = run_main(tmp_path, "synth", "--layer", "k8s", "--infra-outputs", "outputs.json")
     assert proc.returncode == 0, proc.stderr
     assert "EXAMPLES" not in proc.stderr
     objs = objects(tmp_path / "dist")
@@ -142,7 +145,7 @@ def test_handoff_through_environment_as_the_cdk8s_cli_does(tmp_path: Path) -> No
             }
         )
     )
-    proc = run_app(
+    proc = run_main(
         tmp_path,
         env={"CDK8S_OUTDIR": str(tmp_path / "k8s-out"), "VLLM_DOKS_INFRA_OUTPUTS": "o.json"},
     )
@@ -156,7 +159,7 @@ def test_config_file_env_and_flag_precedence(tmp_path: Path) -> None:
     (tmp_path / "vllm.yaml").write_text(
         "replicas: 2\ngpu_node_count: 4\nquantization: fp8\nmodel_id: Qwen/Qwen2.5-7B-Instruct\n"
     )
-    proc = run_app(
+    proc = run_main(
         tmp_path,
         "synth",
         "--layer",
@@ -176,9 +179,9 @@ def test_config_file_env_and_flag_precedence(tmp_path: Path) -> None:
 
 
 def test_failed_synth_leaves_previous_output_untouched(tmp_path: Path) -> None:
-    assert run_app(tmp_path, "synth").returncode == 0
+    assert run_main(tmp_path, "synth").returncode == 0
     before = tree_digest(tmp_path / "cdktf.out", tmp_path / "dist")
-    proc = run_app(tmp_path, "synth", "--replicas", "0", "--nfs-size-gb", "10")
+    proc = run_main(tmp_path, "synth", "--replicas", "0", "--nfs-size-gb", "10")
     assert proc.returncode == 1
     assert "replicas: got 0" in proc.stderr and "nfs_size_gb: got 10" in proc.stderr
     assert "nothing was written" in proc.stderr
@@ -204,9 +207,10 @@ def test_a_failure_during_synth_keeps_old_output_and_cleans_staging(
     def boom(*_: object) -> None:
         raise RuntimeError("disk full")
 
-    # The cloud layer fails while the Kubernetes layer (in its own process) has already
-    # written its staging directory.
+    # The cloud layer fails while the Kubernetes layer (in its own process, as from a cold
+    # start) has already written its staging directory.
     monkeypatch.setattr(cli, "synth_cloud", boom)
+    monkeypatch.setattr(cli, "_cold_process", lambda: True)
     with pytest.raises(RuntimeError):
         main(
             ["synth", "--cloud-outdir", str(outdirs["cloud"]), "--k8s-outdir", str(outdirs["k8s"])],
@@ -305,7 +309,7 @@ def test_no_secret_ever_reaches_an_output_file(tmp_path: Path) -> None:
         assert TOKEN.encode() not in path.read_bytes(), path
     # A token offered as an input is refused, and not echoed back.
     (tmp_path / "leaky.yaml").write_text(f"hf_token: {TOKEN}\n")
-    proc = run_app(tmp_path, "synth", "--config", "leaky.yaml", env={"VLLM_DOKS_API_KEY": TOKEN})
+    proc = run_main(tmp_path, "synth", "--config", "leaky.yaml", env={"VLLM_DOKS_API_KEY": TOKEN})
     assert proc.returncode == 1
     assert (
         "hf_token: got '<redacted>'" in proc.stderr and "api_key: got '<redacted>'" in proc.stderr
@@ -354,7 +358,7 @@ def test_the_seeds_ha_example_is_refused_with_its_fixes(tmp_path: Path) -> None:
     and nothing written."""
     ha = ["--model-id", "Qwen/Qwen2.5-72B-Instruct", "--quantization", "fp8", "--replicas", "3",
           "--gpu-node-count", "3"]  # fmt: skip
-    proc = run_app(tmp_path, "synth", "--layer", "k8s", *ha)
+    proc = run_main(tmp_path, "synth", "--layer", "k8s", *ha)
     assert proc.returncode == 1
     assert "No available memory for the cache blocks" in proc.stderr
     assert "gpu-h200x1-141gb" in proc.stderr and "kv_cache_dtype: fp8" in proc.stderr
@@ -364,7 +368,7 @@ def test_the_seeds_ha_example_is_refused_with_its_fixes(tmp_path: Path) -> None:
 def test_the_ha_example_on_an_h100_with_fp8_kv_cache_plans_and_passes_the_flags(
     tmp_path: Path,
 ) -> None:
-    proc = run_app(
+    proc = run_main(
         tmp_path, "synth", "--layer", "k8s", "--model-id", "Qwen/Qwen2.5-72B-Instruct",
         "--quantization", "fp8", "--replicas", "3", "--gpu-node-count", "3",
         "--gpu-memory-utilization", "0.95", "--kv-cache-dtype", "fp8", "--max-model-len",
@@ -419,7 +423,7 @@ def test_default_startup_probe_is_the_seeds_stretched_to_the_cold_start_budget(
 
 
 def test_impossible_capacity_plans_are_refused_with_the_fix(tmp_path: Path) -> None:
-    proc = run_app(
+    proc = run_main(
         tmp_path, "synth", "--model-id", "Qwen/Qwen2.5-72B-Instruct", "--nfs-size-gb", "100"
     )
     assert proc.returncode == 1

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from conftest import load_yaml_dir, validate_objects
+from support import synthesized
 
 from vllm_doks.cli import main
 from vllm_doks.config import ArchitectureConfig, InfraOutputs
@@ -47,9 +48,7 @@ def gpu_pool(base: Path) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def enabled(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    base = tmp_path_factory.mktemp("enabled")
-    assert main(["synth", *outdir_flags(base), *ENABLED], env={}) == 0
-    return base
+    return synthesized(tmp_path_factory, *ENABLED)
 
 
 def test_scaled_object_targets_the_deployment_with_the_configured_bounds(enabled: Path) -> None:
@@ -125,7 +124,9 @@ def test_default_capacity_report_has_no_maximum(tmp_path: Path) -> None:
     assert not kinds & {"ScaledObject", "PodMonitor"}
 
 
-def test_switches_off_change_nothing(tmp_path: Path) -> None:
+def test_switches_off_change_nothing(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     """Setting the new inputs without turning the features on leaves the output as it was."""
 
     def digest(base: Path) -> dict[str, str]:
@@ -135,10 +136,9 @@ def test_switches_off_change_nothing(tmp_path: Path) -> None:
             if p.is_file()
         }
 
-    assert main(["synth", *outdir_flags(tmp_path / "a")], env={}) == 0
     flags = ["--prometheus-namespace", "observability", "--autoscaling-max-replicas", "2"]
     assert main(["synth", *outdir_flags(tmp_path / "b"), *flags], env={}) == 0
-    assert digest(tmp_path / "a") == digest(tmp_path / "b")
+    assert digest(synthesized(tmp_path_factory)) == digest(tmp_path / "b")
 
 
 def test_autoscaling_max_above_gpu_pool_max_is_refused(

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from support import synthesized
 
 from vllm_doks.cli import main
 
@@ -257,10 +258,8 @@ CASES: list[tuple[str, list[str], list[str]]] = [
 
 @pytest.fixture(scope="module")
 def previous_output(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A good synth whose files every bad run must leave alone."""
-    base = tmp_path_factory.mktemp("good")
-    assert main(["synth", *outdir_flags(base)], env={}) == 0
-    return base
+    """A good synth whose files every bad run must leave alone (each test changes a copy)."""
+    return synthesized(tmp_path_factory)
 
 
 def outdir_flags(base: Path) -> list[str]:

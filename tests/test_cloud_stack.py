@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from cdktf import App
+from support import SEED_TFVARS
 
 from vllm_doks import ValidationError
 from vllm_doks.cloud import (
@@ -19,16 +20,6 @@ from vllm_doks.cloud import (
     SpacesStateBackend,
     VllmInfraStack,
 )
-
-SEED_TFVARS: dict[str, Any] = {
-    "name_prefix": "my-vllm",
-    "region": "nyc2",
-    "vpc_cidr": "10.200.0.0/22",
-    "doks_cluster_subnet": "172.16.0.0/20",
-    "doks_service_subnet": "192.168.0.0/22",
-    "nfs_size_gb": 1000,
-    "gpu_node_count": 2,
-}
 
 
 def synth(tmp_path: Path, **overrides: Any) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import cdk8s
 import pytest
 from cdktf import App
 from conftest import validate_objects
+from support import QWEN, SEED_TFVARS, STORE
 
 from vllm_doks import ValidationError
 from vllm_doks.cloud import (
@@ -37,17 +38,7 @@ from vllm_doks.k8s import (
 )
 
 Obj = dict[str, Any]
-QWEN = "Qwen/Qwen2.5-0.5B-Instruct"
-STORE = NfsModelStoreProps(nfs_server="10.200.0.5", nfs_path="/1234567/abcd", capacity_gi=1000)
-INFRA: dict[str, Any] = {
-    "name_prefix": "my-vllm",
-    "region": "nyc2",
-    "vpc_cidr": "10.200.0.0/22",
-    "doks_cluster_subnet": "172.16.0.0/20",
-    "doks_service_subnet": "192.168.0.0/22",
-    "nfs_size_gb": 1000,
-    "gpu_node_count": 2,
-}
+INFRA = SEED_TFVARS
 AMD_FLAGS = ("amd_gpu_device_plugin", "amd_gpu_device_metrics_exporter_plugin")
 SLUGS = sorted(GPU_SIZES)
 AMD_SLUGS = [s for s in SLUGS if GPU_SIZES[s].vendor == "amd"]

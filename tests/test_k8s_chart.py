@@ -5,28 +5,22 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 import cdk8s
 import yaml
 from conftest import validate_objects
+from support import GPU_POOL, QWEN, STORE, Obj
 from syrupy.assertion import SnapshotAssertion
 
 from vllm_doks.k8s import (
     STACK_OUTPUT_DESCRIPTIONS,
     GatewayEndpoint,
     NfsModelStore,
-    NfsModelStoreProps,
     VllmWorkerPool,
     VllmWorkerPoolProps,
     add_namespace,
     stack_outputs,
 )
-
-Obj = dict[str, Any]
-QWEN = "Qwen/Qwen2.5-0.5B-Instruct"
-GPU_POOL = "vllm-gpu-h100"
-STORE = NfsModelStoreProps(nfs_server="10.200.0.5", nfs_path="/1234567/abcd", capacity_gi=1000)
 
 
 def default_chart(app: cdk8s.App) -> tuple[cdk8s.Chart, VllmWorkerPool, GatewayEndpoint]:

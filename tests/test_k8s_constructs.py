@@ -9,6 +9,7 @@ from typing import Any
 
 import cdk8s
 import pytest
+from support import GPU_POOL, LLAMA, QWEN, STORE, Obj, find, names, new_chart, synth
 
 from vllm_doks import ValidationError
 from vllm_doks.k8s import (
@@ -32,39 +33,6 @@ from vllm_doks.k8s.scripts import (
     script_text,
 )
 from vllm_doks.k8s.vllm_worker_pool import SHUTDOWN_MARGIN_SECONDS
-
-Obj = dict[str, Any]
-QWEN = "Qwen/Qwen2.5-0.5B-Instruct"
-LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
-GPU_POOL = "vllm-gpu-h100"
-STORE = NfsModelStoreProps(nfs_server="10.200.0.5", nfs_path="/1234567/abcd", capacity_gi=1000)
-
-
-def new_chart(**kwargs: Any) -> cdk8s.Chart:
-    return cdk8s.Chart(cdk8s.Testing.app(), "test", **kwargs)
-
-
-def synth(chart: cdk8s.Chart) -> list[Obj]:
-    return list(cdk8s.Testing.synth(chart))
-
-
-def _named(obj: Obj, name: str) -> bool:
-    actual = str(obj["metadata"]["name"])
-    return actual == name or (
-        obj["kind"] == "Job" and re.fullmatch(re.escape(name) + r"-[0-9a-f]{8}", actual) is not None
-    )
-
-
-def find(objs: list[Obj], kind: str, name: str) -> Obj:
-    """The one object of ``kind`` named ``name``; a Job also by its base name (download Jobs
-    are ``<base name>-<hash of the pod template>``)."""
-    matches = [o for o in objs if o["kind"] == kind and _named(o, name)]
-    assert len(matches) == 1, f"{kind}/{name}: {len(matches)} found in {names(objs)}"
-    return matches[0]
-
-
-def names(objs: list[Obj]) -> list[tuple[str, str]]:
-    return [(o["kind"], o["metadata"]["name"]) for o in objs]
 
 
 def pool_chart(

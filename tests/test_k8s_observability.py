@@ -12,17 +12,14 @@ from typing import Any
 import cdk8s
 import pytest
 from conftest import validate_objects
+from support import GPU_POOL, QWEN, STORE, Obj, find, synth
 
 from vllm_doks import ValidationError
-from vllm_doks.k8s import NfsModelStore, NfsModelStoreProps, VllmWorkerPool, VllmWorkerPoolProps
+from vllm_doks.k8s import NfsModelStore, VllmWorkerPool, VllmWorkerPoolProps
 from vllm_doks.k8s.autoscaling import VllmAutoscaler, VllmAutoscalerProps
 from vllm_doks.k8s.dashboard import VllmDashboard, VllmDashboardProps
 from vllm_doks.k8s.pod_monitor import VllmPodMonitor, VllmPodMonitorProps
 
-Obj = dict[str, Any]
-QWEN = "Qwen/Qwen2.5-0.5B-Instruct"
-GPU_POOL = "vllm-gpu-h100"
-STORE = NfsModelStoreProps(nfs_server="10.200.0.5", nfs_path="/1234567/abcd", capacity_gi=1000)
 PROMETHEUS = "http://prometheus-operated.monitoring.svc:9090"
 DASHBOARD_METRICS = (
     "vllm:generation_tokens_total",
@@ -66,16 +63,6 @@ def full_chart(app: cdk8s.App | None = None, **pool: Any) -> cdk8s.Chart:
     )
     VllmDashboard(chart, "Dashboard", VllmDashboardProps(pool=workers, folder="LLM"))
     return chart
-
-
-def synth(chart: cdk8s.Chart) -> list[Obj]:
-    return list(cdk8s.Testing.synth(chart))
-
-
-def find(objs: list[Obj], kind: str, name: str) -> Obj:
-    matches = [o for o in objs if o["kind"] == kind and o["metadata"]["name"] == name]
-    assert len(matches) == 1, f"{kind}/{name}: {len(matches)} found"
-    return matches[0]
 
 
 @pytest.fixture(scope="module")

@@ -12,13 +12,13 @@ import cdk8s
 import pytest
 import yaml
 from conftest import validate_objects
+from support import GPU_POOL, LLAMA, QWEN, STORE, Obj, find
 
 from vllm_doks import ValidationError, contracts
 from vllm_doks.k8s import (
     GatewayEndpoint,
     GatewayEndpointProps,
     NfsModelStore,
-    NfsModelStoreProps,
     VllmWorkerPool,
     VllmWorkerPoolProps,
 )
@@ -34,18 +34,7 @@ from vllm_doks.k8s.prefix_router import (
     PrefixAwareRouterProps,
 )
 
-Obj = dict[str, Any]
-QWEN = "Qwen/Qwen2.5-0.5B-Instruct"
-LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
-GPU_POOL = "vllm-gpu-h100"
-STORE = NfsModelStoreProps(nfs_server="10.200.0.5", nfs_path="/1234567/abcd", capacity_gi=1000)
 GATEWAY_NS = ("envoy-gateway-system",)
-
-
-def find(objs: list[Obj], kind: str, name: str) -> Obj:
-    matches = [o for o in objs if o["kind"] == kind and o["metadata"]["name"] == name]
-    assert len(matches) == 1, f"{kind}/{name}: {len(matches)} found"
-    return matches[0]
 
 
 def pool_chart(**pool: Any) -> tuple[cdk8s.Chart, VllmWorkerPool]:

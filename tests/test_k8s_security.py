@@ -5,12 +5,12 @@ synthesized objects (checkov itself runs in tests/test_k8s_checkov.py)."""
 from __future__ import annotations
 
 import dataclasses
-import re
 from typing import Any
 
 import cdk8s
 import pytest
 from conftest import validate_objects
+from support import GPU_POOL, QWEN, STORE, Obj, find, kinds, new_chart, synth
 
 from vllm_doks import ValidationError
 from vllm_doks.config import ArchitectureConfig, InfraOutputs
@@ -26,38 +26,6 @@ from vllm_doks.k8s import (
 from vllm_doks.k8s.names import VLLM_DEPRECATED_QUANTIZATION_METHODS
 from vllm_doks.k8s.serving_chart import VllmServingChart
 from vllm_doks.k8s.suppressions import checkov_skip_annotations
-
-Obj = dict[str, Any]
-QWEN = "Qwen/Qwen2.5-0.5B-Instruct"
-GPU_POOL = "vllm-gpu-h100"
-STORE = NfsModelStoreProps(nfs_server="10.200.0.5", nfs_path="/1234567/abcd", capacity_gi=1000)
-
-
-def new_chart() -> cdk8s.Chart:
-    return cdk8s.Chart(cdk8s.Testing.app(), "test")
-
-
-def synth(chart: cdk8s.Chart) -> list[Obj]:
-    return list(cdk8s.Testing.synth(chart))
-
-
-def _named(obj: Obj, name: str) -> bool:
-    actual = str(obj["metadata"]["name"])
-    return actual == name or (
-        obj["kind"] == "Job" and re.fullmatch(re.escape(name) + r"-[0-9a-f]{8}", actual) is not None
-    )
-
-
-def find(objs: list[Obj], kind: str, name: str) -> Obj:
-    """The one object of ``kind`` named ``name``; a Job also by its base name (download Jobs
-    are ``<base name>-<hash of the pod template>``)."""
-    matches = [o for o in objs if o["kind"] == kind and _named(o, name)]
-    assert len(matches) == 1, f"{kind}/{name}: {[(o['kind'], o['metadata']['name']) for o in objs]}"
-    return matches[0]
-
-
-def kinds(objs: list[Obj]) -> list[str]:
-    return [o["kind"] for o in objs]
 
 
 def pool_objects(store: NfsModelStoreProps = STORE, **pool: Any) -> list[Obj]:

@@ -52,8 +52,8 @@ def test_a_named_snapshot_of_the_share(tmp_path: Path) -> None:
 
 
 def test_a_bad_snapshot_name_names_the_input(tmp_path: Path) -> None:
-    from vllm_doks.cli import infra_props
     from vllm_doks.config import load_config
+    from vllm_doks.wiring import infra_props
 
     problems = infra_props(load_config(overrides={"nfs_snapshot_name": "Models_1"})).problems()
     assert [p.field for p in problems.items] == ["nfs_snapshot_name"]

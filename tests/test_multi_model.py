@@ -8,16 +8,14 @@ from typing import Any
 
 import cdk8s
 from conftest import validate_objects
+from support import STORE
 
 from vllm_doks.k8s import (
     GatewayEndpoint,
     NfsModelStore,
-    NfsModelStoreProps,
     VllmWorkerPool,
     VllmWorkerPoolProps,
 )
-
-STORE = NfsModelStoreProps(nfs_server="10.200.0.5", nfs_path="/1234567/abcd", capacity_gi=1000)
 
 
 def build(models: dict[str, str]) -> list[dict[str, Any]]:

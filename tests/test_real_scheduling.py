@@ -174,7 +174,11 @@ def test_replicas_beyond_the_gpu_nodes_stay_pending_as_the_plan_says(
             found = pods(control_plane, ns, "app=vllm")
             bound = [p for p in found if p["spec"].get("nodeName")]
             pending = [p for p in found if unschedulable(p)]
-            return (bound, pending) if len(bound) + len(pending) == replicas else None
+            # Settled once the scheduler has bound all it can: right after the nodes are
+            # created it may not have seen them yet and reports every pod unschedulable first,
+            # then retries on the node events.
+            done = len(bound) + len(pending) == replicas and len(bound) >= node_count
+            return (bound, pending) if done else None
 
         bound, pending = wait_for("every vLLM pod to be scheduled or found unschedulable", settled)
         assert len(pending) == short

@@ -208,3 +208,27 @@ def test_stack_two_via_terraform_validates_with_real_providers(
         toolchain, tmp_path, {"kubernetes_via_terraform": True}, "vllm-kubernetes"
     )
     assert verdict["valid"] is True, verdict["diagnostics"]
+
+
+def test_readme_rehearsal_commands_run_as_written(toolchain: Toolchain, tmp_path: Path) -> None:
+    """The README's two rehearsal commands: `make rehearse` runs the module for every documented
+    configuration (the cycles themselves are the tests above), and
+    `.venv/bin/python -m vllm_doks.rehearsal --config vllm.yaml` rehearses the README's own
+    example configuration end to end, exit 0 and a report naming it."""
+    readme = (REPO / "README.md").read_text()
+    own = ".venv/bin/python -m vllm_doks.rehearsal --config vllm.yaml"
+    assert "make rehearse" in readme and own in readme
+    dry = subprocess.run(
+        ["make", "-n", "rehearse"], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert dry.stdout.rstrip().splitlines()[-1].endswith("-m vllm_doks.rehearsal")
+
+    example = readme.split("```yaml\n# vllm.yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "vllm.yaml").write_text(example)
+    argv = own.split()
+    argv[0] = str(REPO / argv[0])
+    done = subprocess.run(
+        [*argv, "--repo", str(REPO)], cwd=tmp_path, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "vllm" in done.stdout and "FAILED" not in done.stdout, done.stdout

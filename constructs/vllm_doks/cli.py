@@ -34,6 +34,7 @@ from vllm_doks.config import (
 )
 from vllm_doks.removed_objects import removal_report, removed_objects, write_removed
 from vllm_doks.validation import Problem, Problems, ValidationError
+from vllm_doks.wiring import infra_props as infra_props  # moved; public path kept
 
 if TYPE_CHECKING:
     from vllm_doks.cloud import InfraProps
@@ -43,40 +44,6 @@ DEFAULT_CLOUD_OUTDIR = "cdktf.out"
 DEFAULT_K8S_OUTDIR = "dist"
 INFRA_STACK_NAME = "vllm-infra"
 KUBERNETES_STACK_NAME = "vllm-kubernetes"
-
-
-def infra_props(config: ArchitectureConfig) -> InfraProps:
-    from vllm_doks.cloud.infra_props import InfraProps, SpacesStateBackend
-
-    backend = (
-        SpacesStateBackend(
-            bucket=config.state_bucket,
-            key=config.state_key,
-            spaces_region=config.state_spaces_region,
-        )
-        if config.state_backend_enabled
-        else None
-    )
-    return InfraProps(
-        name_prefix=config.name_prefix,
-        region=config.region,
-        vpc_cidr=config.vpc_cidr,
-        doks_cluster_subnet=config.doks_cluster_subnet,
-        doks_service_subnet=config.doks_service_subnet,
-        nfs_size_gb=config.nfs_size_gb,
-        gpu_node_count=config.gpu_node_count,
-        gpu_autoscale_max_nodes=config.gpu_autoscale_max_nodes or None,
-        gpu_size=config.gpu_size,
-        doks_control_plane_ha=config.doks_control_plane_ha,
-        doks_surge_upgrade=config.doks_surge_upgrade,
-        management_node_pool_min_nodes=config.management_node_pool_min_nodes,
-        management_node_pool_max_nodes=config.management_node_pool_max_nodes,
-        allow_unlisted_region=config.allow_unlisted_region,
-        management_node_size=config.management_node_size,
-        kubernetes_version=config.kubernetes_version,
-        state_backend=backend,
-        nfs_snapshot_name=config.nfs_snapshot_name,
-    )
 
 
 def synth_cloud(config: ArchitectureConfig, outdir: Path) -> None:
@@ -169,7 +136,9 @@ def _replace_dir(staged: Path, final: Path) -> None:
 
 def _stage(final: Path) -> Path:
     final.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.new-", dir=final.parent))
+    # Absolute: the jsii kernel (a Node process) resolves relative paths against its own
+    # working directory, which is not this process's if the caller changed directory since.
+    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.new-", dir=final.parent)).absolute()
     staging.chmod(0o755)  # mkdtemp's 0700 would make the output private to its writer
     return staging
 
@@ -194,6 +163,13 @@ def _kubernetes_layer(
         ], {}
 
 
+def _cold_process() -> bool:
+    """Neither layer's libraries are loaded yet. A second process pays off only then (it loads
+    cdk8s on the other core while this one loads cdktf); a warm caller (a second synth in one
+    process, the test suite) would pay a new interpreter and jsii kernel for nothing."""
+    return not {"cdktf", "cdk8s"} & sys.modules.keys()
+
+
 def synth(
     config: ArchitectureConfig,
     layers: Sequence[str],
@@ -216,7 +192,13 @@ def synth(
     outputs = infra_outputs or InfraOutputs.examples_for(config)
     want_cloud, want_k8s = "cloud" in layers, "k8s" in layers
     # Stack 2 via Terraform builds the chart inside the cloud layer: no split then.
-    split = parallel and want_cloud and want_k8s and not config.kubernetes_via_terraform
+    split = (
+        parallel
+        and want_cloud
+        and want_k8s
+        and not config.kubernetes_via_terraform
+        and _cold_process()
+    )
 
     staged: dict[str, Path] = {}
     report: dict[str, Any] = {}

@@ -20,6 +20,9 @@ from typing import Any
 import yaml
 
 from vllm_doks import contracts
+from vllm_doks.handoff import HANDOFF_KEYS as HANDOFF_KEYS
+from vllm_doks.handoff import STACK2_OUTPUT_DESCRIPTIONS as STACK2_OUTPUT_DESCRIPTIONS
+from vllm_doks.handoff import StackOneOutputs
 from vllm_doks.validation import Problems
 
 ENV_PREFIX = "VLLM_DOKS_"
@@ -562,22 +565,14 @@ def _parse_models(raw: object, problems: Problems, source: str) -> tuple[ModelCo
     return tuple(models)
 
 
-# --- Stack 1 -> Stack 2 hand-off ------------------------------------------------------------
-
-#: Stack 1 outputs the Kubernetes layer consumes.
-HANDOFF_KEYS = ("nfs_host", "nfs_mount_path", "nfs_size_gb", "gpu_node_pool_name")
+# --- Stack 1 -> Stack 2 hand-off (the type lives in the core: vllm_doks.handoff) -----------
 
 
 @dataclass(frozen=True)
-class InfraOutputs:
-    """Stack 1 outputs as the Kubernetes layer needs them."""
+class InfraOutputs(StackOneOutputs[int]):
+    """Stack 1 outputs as the Kubernetes layer needs them: the core hand-off with values, as
+    an outputs file gives them."""
 
-    nfs_host: str
-    nfs_mount_path: str
-    nfs_size_gb: int
-    gpu_node_pool_name: str
-    examples: tuple[str, ...] = ()
-    """Names of the values above that are examples, not read from a deployed Stack 1."""
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)
     """Where each value was read: ``"<file>: <key path>"``, e.g.
     ``"infra-outputs.json: vllm-infra.nfs_host"`` (empty for example values)."""
@@ -693,16 +688,3 @@ def parse_infra_outputs(text: str, source: str = "outputs file") -> InfraOutputs
         gpu_node_pool_name=str(flat["gpu_node_pool_name"]),
         origins={key: f"{source}: {key_path.format(key)}" for key in HANDOFF_KEYS},
     )
-
-
-#: Descriptions of the seed's Stack 2 outputs, in the seed's order.
-STACK2_OUTPUT_DESCRIPTIONS: dict[str, str] = {
-    "namespace": "Kubernetes namespace where vLLM is deployed",
-    "service_name": "Name of the vLLM ClusterIP service",
-    "service_port": "Port of the vLLM service",
-    "gateway_name": "Name of the Gateway resource for external access",
-    "model_id": "The HuggingFace model ID being served",
-    "model_name": "The model name used for inference requests",
-    "replicas": "Number of vLLM replicas deployed",
-    "quantization": "Quantization method used for model inference",
-}

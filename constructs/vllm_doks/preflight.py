@@ -223,7 +223,7 @@ def unplanned_models(config: ArchitectureConfig) -> list[str]:
 
 
 def cloud_problems(config: ArchitectureConfig) -> Problems:
-    from vllm_doks.cli import infra_props
+    from vllm_doks.wiring import infra_props
 
     return infra_props(config).problems()
 

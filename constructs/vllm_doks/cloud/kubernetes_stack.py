@@ -76,7 +76,7 @@ from vllm_doks.cloud.variable_secrets import (
     VariableSecret,
     add_variable_secret,
 )
-from vllm_doks.config import STACK2_OUTPUT_DESCRIPTIONS
+from vllm_doks.handoff import STACK2_OUTPUT_DESCRIPTIONS
 from vllm_doks.props import takes_props
 from vllm_doks.validation import Problems
 

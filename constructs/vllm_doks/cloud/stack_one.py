@@ -8,7 +8,7 @@ this module, and nothing imports that eagerly.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 
 import cdk8s
 from cdktf import (
@@ -25,27 +25,28 @@ from constructs import Construct
 
 from vllm_doks.cloud.infra_props import SpacesStateBackend
 from vllm_doks.cloud.state_backend import portable_local_state_path
+from vllm_doks.handoff import StackOneOutputs
 
 #: Construct id of the remote-state data source: ``data.terraform_remote_state.infra``.
 REMOTE_STATE_ID = "infra"
 
 
 @dataclass(frozen=True)
-class StackOneValues:
-    """Stack 1's outputs as Terraform references, for a chart builder to place in objects.
+class StackOneValues(StackOneOutputs[str]):
+    """Stack 1's outputs as Terraform references, for a chart builder to place in objects: the
+    core hand-off (``vllm_doks.handoff.StackOneOutputs``) made of tokens.
 
     Each is a cdktf token *string* (``${TfToken[...]}``) that becomes
     ``${data.terraform_remote_state.infra.outputs.<name>}`` in the synthesized JSON. Use them
-    only as (parts of) strings: ``f"{values.nfs_size_gb}Gi"`` works, ``int(...)`` cannot.
+    only as (parts of) strings: ``f"{values.nfs_size_gb}Gi"`` works, ``int(...)`` cannot (the
+    size is a string token: a number token would not survive cdk8s).
     """
 
+    _: KW_ONLY
     cluster_name: str
-    nfs_host: str
-    nfs_mount_path: str
-    nfs_size_gb: str
-    """Size of the share in GB, as a string token (a number token would not survive cdk8s)."""
-    gpu_node_pool_name: str
+    """Name of the DOKS cluster, as a token. No default."""
     remote_state: TerraformRemoteState = field(repr=False, compare=False)
+    """The remote-state data source the tokens read. No default."""
 
     def output(self, name: str) -> str:
         """Any other Stack 1 output, as a string token."""

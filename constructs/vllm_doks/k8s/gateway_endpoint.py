@@ -36,9 +36,8 @@ from vllm_doks._imports.io.k8s.networking.gateway import (
     HttpRouteSpecRulesMatchesPathType,
     HttpRouteSpecRulesTimeouts,
 )
-from vllm_doks.k8s.inference_pool import VllmInferencePool
 from vllm_doks.k8s.names import DEFAULT_NAMESPACE
-from vllm_doks.k8s.prefix_router import PrefixAwareRouter
+from vllm_doks.k8s.routing import RouteBackend
 from vllm_doks.k8s.vllm_worker_pool import VllmWorkerPool
 from vllm_doks.props import takes_props
 from vllm_doks.validation import (
@@ -285,7 +284,7 @@ class GatewayEndpoint(Construct):
         route_name: str | None = None,
         request_timeout: str | None = None,
         rewrite_prefix_to: str | None = None,
-        backend: PrefixAwareRouter | VllmInferencePool | None = None,
+        backend: RouteBackend | None = None,
     ) -> HttpRoute:
         """Send requests whose path starts with ``path_prefix`` to ``pool``'s Service, on every
         listener of the Gateway.
@@ -312,7 +311,8 @@ class GatewayEndpoint(Construct):
             routes ``pool`` for prefix-aware routing (its Service is the backend, so it works
             behind any implementation too); a :class:`VllmInferencePool` of ``pool`` for a
             gateway implementing the Gateway API Inference Extension (backendRef
-            ``group: inference.networking.k8s.io, kind: InferencePool``; not Cilium's).
+            ``group: inference.networking.k8s.io, kind: InferencePool``; not Cilium's). Any
+            :class:`~vllm_doks.k8s.routing.RouteBackend` of ``pool`` is accepted.
         """
         if not isinstance(pool, VllmWorkerPool):
             raise ValidationError(
@@ -361,13 +361,12 @@ class GatewayEndpoint(Construct):
             )
         if backend is not None:
             problems.check(
-                isinstance(backend, (PrefixAwareRouter, VllmInferencePool))
-                and backend.routes(pool),
+                isinstance(backend, RouteBackend) and backend.routes(pool),
                 "backend",
                 getattr(getattr(backend, "node", None), "path", backend),
                 "must be a PrefixAwareRouter or VllmInferencePool built for this pool",
             )
-        if isinstance(backend, VllmInferencePool):
+        if isinstance(backend, RouteBackend) and backend.requires_inference_extension:
             gateway_class = self.props.gateway_class_name
             problems.check(
                 gateway_class not in contracts.GATEWAY_CLASSES_WITHOUT_INFERENCE_EXTENSION,
@@ -381,13 +380,10 @@ class GatewayEndpoint(Construct):
             )
         problems.raise_if_any()
 
-        if isinstance(backend, PrefixAwareRouter):
+        if backend is not None:
+            ref = backend.backend_ref()
             backend_ref = HttpRouteSpecRulesBackendRefs(
-                name=backend.service_name, port=backend.service_port
-            )
-        elif isinstance(backend, VllmInferencePool):
-            backend_ref = HttpRouteSpecRulesBackendRefs(
-                group=backend.group, kind=backend.kind, name=backend.name
+                group=ref.group, kind=ref.kind, name=ref.name, port=ref.port
             )
         else:
             backend_ref = HttpRouteSpecRulesBackendRefs(
@@ -430,11 +426,12 @@ class GatewayEndpoint(Construct):
         ]
         models_path = self._router_models_path(pool, backend, path_prefix, rewrite_prefix_to)
         if models_path is not None:
-            # The production-stack router answers GET /v1/models itself, without checking any
-            # key (contracts.ROUTER_PATHS_ANSWERED_WITHOUT_KEY). An Exact match beats the
-            # PathPrefix rule, so that one path goes to the pool's Service, where vLLM checks
-            # the key.
-            upstream = contracts.ROUTER_PATHS_ANSWERED_WITHOUT_KEY[0]
+            # The backend answers GET /v1/models itself, without checking any key (the
+            # production-stack router: contracts.ROUTER_PATHS_ANSWERED_WITHOUT_KEY). An Exact
+            # match beats the PathPrefix rule, so that one path goes to the pool's Service,
+            # where vLLM checks the key.
+            assert backend is not None
+            upstream = backend.paths_answered_without_key[0]
             rules.append(
                 HttpRouteSpecRules(
                     matches=[
@@ -485,15 +482,20 @@ class GatewayEndpoint(Construct):
     @staticmethod
     def _router_models_path(
         pool: VllmWorkerPool,
-        backend: PrefixAwareRouter | VllmInferencePool | None,
+        backend: RouteBackend | None,
         path_prefix: str,
         rewrite_prefix_to: str | None,
     ) -> str | None:
-        """The client path that reaches a router as ``/v1/models``, when the route goes through
-        a router to a pool with an API key and that path is published; else ``None``."""
-        if not isinstance(backend, PrefixAwareRouter) or pool.api_key_secret_name is None:
+        """The client path that reaches a backend as ``/v1/models``, when the route goes through
+        a backend that answers it without the key (a router) to a pool with an API key and
+        that path is published; else ``None``."""
+        if (
+            backend is None
+            or not backend.paths_answered_without_key
+            or pool.api_key_secret_name is None
+        ):
             return None
-        upstream = contracts.ROUTER_PATHS_ANSWERED_WITHOUT_KEY[0]
+        upstream = backend.paths_answered_without_key[0]
         seen_as = (rewrite_prefix_to if rewrite_prefix_to is not None else path_prefix).rstrip("/")
         if not upstream.startswith(seen_as + "/"):
             return None

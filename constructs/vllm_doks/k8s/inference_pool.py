@@ -48,6 +48,7 @@ from vllm_doks.k8s.pod_security import (
 )
 from vllm_doks.k8s.prefix_router import admit_pods_to_pool
 from vllm_doks.k8s.rbac import add_service_account_with_role
+from vllm_doks.k8s.routing import BackendRef
 from vllm_doks.k8s.values import int_or_string, quantity
 from vllm_doks.k8s.vllm_worker_pool import VllmWorkerPool
 from vllm_doks.props import takes_props
@@ -353,6 +354,13 @@ class VllmInferencePool(Construct):
     def routes(self, pool: VllmWorkerPool) -> bool:
         """Whether this InferencePool selects ``pool``'s pods."""
         return self.pool is pool
+
+    # RouteBackend (vllm_doks.k8s.routing): resolved by Inference Extension gateways only.
+    requires_inference_extension = True
+    paths_answered_without_key: tuple[str, ...] = ()
+
+    def backend_ref(self) -> BackendRef:
+        return BackendRef(name=self.name, group=self.group, kind=self.kind)
 
     def _metadata(self, name: str) -> k8s.ObjectMeta:
         return k8s.ObjectMeta(name=name, namespace=self.namespace, labels=self.epp_selector_labels)

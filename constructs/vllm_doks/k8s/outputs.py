@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vllm_doks.config import STACK2_OUTPUT_DESCRIPTIONS
+from vllm_doks.handoff import STACK2_OUTPUT_DESCRIPTIONS
 from vllm_doks.k8s.gateway_endpoint import GatewayEndpoint
 from vllm_doks.k8s.vllm_worker_pool import VllmWorkerPool
 

@@ -67,6 +67,7 @@ from vllm_doks.k8s.pod_security import (
     tmp_volume,
 )
 from vllm_doks.k8s.rbac import add_service_account_with_role
+from vllm_doks.k8s.routing import BackendRef
 from vllm_doks.k8s.values import int_or_string, quantity
 from vllm_doks.k8s.vllm_worker_pool import API_KEY_ENV, VllmWorkerPool
 from vllm_doks.props import takes_props
@@ -397,6 +398,14 @@ class PrefixAwareRouter(Construct):
     def routes(self, pool: VllmWorkerPool) -> bool:
         """Whether this router sends traffic to ``pool``."""
         return any(p is pool for p in self.pools)
+
+    # RouteBackend (vllm_doks.k8s.routing): its Service is the backend, behind any Gateway.
+    requires_inference_extension = False
+    #: The production-stack router answers these itself, without checking any key.
+    paths_answered_without_key = contracts.ROUTER_PATHS_ANSWERED_WITHOUT_KEY
+
+    def backend_ref(self) -> BackendRef:
+        return BackendRef(name=self.service_name, port=self.service_port)
 
     def _metadata(self, name: str) -> k8s.ObjectMeta:
         return k8s.ObjectMeta(name=name, namespace=self.namespace, labels=self.selector_labels)

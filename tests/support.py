@@ -1,0 +1,115 @@
+"""Helpers shared by the test modules (one copy instead of one per file): the seed's values,
+charts to build constructs in, finding synthesized objects, and running the CLI in process.
+
+Schema validation and the control plane fixture stay in conftest.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import cdk8s
+import pytest
+
+import vllm_doks  # noqa: F401  (wires Node 22 for jsii before any jsii library loads)
+from vllm_doks.cli import main
+from vllm_doks.k8s import NfsModelStoreProps
+
+Obj = dict[str, Any]
+QWEN = "Qwen/Qwen2.5-0.5B-Instruct"
+LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
+GPU_POOL = "vllm-gpu-h100"
+STORE = NfsModelStoreProps(nfs_server="10.200.0.5", nfs_path="/1234567/abcd", capacity_gi=1000)
+
+#: The seed's Stack 1 inputs (its terraform.tfvars example).
+SEED_TFVARS: dict[str, Any] = {
+    "name_prefix": "my-vllm",
+    "region": "nyc2",
+    "vpc_cidr": "10.200.0.0/22",
+    "doks_cluster_subnet": "172.16.0.0/20",
+    "doks_service_subnet": "192.168.0.0/22",
+    "nfs_size_gb": 1000,
+    "gpu_node_count": 2,
+}
+
+
+def new_chart(**kwargs: Any) -> cdk8s.Chart:
+    """An empty chart in a test app, to build constructs in."""
+    return cdk8s.Chart(cdk8s.Testing.app(), "test", **kwargs)
+
+
+def synth(chart: cdk8s.Chart) -> list[Obj]:
+    return list(cdk8s.Testing.synth(chart))
+
+
+def _named(obj: Obj, name: str) -> bool:
+    actual = str(obj["metadata"]["name"])
+    return actual == name or (
+        obj["kind"] == "Job" and re.fullmatch(re.escape(name) + r"-[0-9a-f]{8}", actual) is not None
+    )
+
+
+def names(objs: Iterable[Obj]) -> list[tuple[str, str]]:
+    return [(o["kind"], o["metadata"]["name"]) for o in objs]
+
+
+def kinds(objs: Iterable[Obj]) -> list[str]:
+    return [o["kind"] for o in objs]
+
+
+def find(objs: list[Obj], kind: str, name: str) -> Obj:
+    """The one object of ``kind`` named ``name``; a Job also by its base name (download Jobs
+    are ``<base name>-<hash of the pod template>``)."""
+    matches = [o for o in objs if o["kind"] == kind and _named(o, name)]
+    assert len(matches) == 1, f"{kind}/{name}: {len(matches)} found in {names(objs)}"
+    return matches[0]
+
+
+def run_main(
+    cwd: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``app.py <args>`` run in this process (no interpreter or jsii start per call), in
+    ``cwd``, with the caller's environment minus our own variables plus ``env``: the same
+    result as the subprocess a user runs, which test_app.py keeps for the paths only a fresh
+    process proves (the cold two-process synth, what a fresh process loads)."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("VLLM_DOKS_", "CDK"))}
+    full_env.update(env or {})
+    out, err = io.StringIO(), io.StringIO()
+    with (
+        contextlib.chdir(cwd),
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(err),
+    ):
+        rc = main(list(args), env=full_env)
+    return subprocess.CompletedProcess(["app.py", *args], rc, out.getvalue(), err.getvalue())
+
+
+@functools.cache
+def _synthesized(base: Path, args: tuple[str, ...]) -> Path:
+    out = base / f"synth-{len(os.listdir(base))}"
+    out.mkdir()
+    flags = ["--cloud-outdir", str(out / "cdktf.out"), "--k8s-outdir", str(out / "dist")]
+    assert main(["synth", *flags, *args], env={}) == 0, args
+    return out
+
+
+def synthesized(tmp_path_factory: pytest.TempPathFactory, *args: str) -> Path:
+    """A folder with ``cdktf.out/`` and ``dist/`` of ``app.py synth <args>``, synthesized once
+    per session for each distinct ``args``; callers copy it (``copy_of``) before changing it."""
+    base = tmp_path_factory.getbasetemp() / "synthesized"
+    base.mkdir(exist_ok=True)
+    return _synthesized(base, tuple(args))
+
+
+def copy_of(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
