@@ -399,19 +399,20 @@ def test_the_ha_example_on_an_h100_with_fp8_kv_cache_plans_and_passes_the_flags(
     assert deploy["spec"]["progressDeadlineSeconds"] >= budget
 
 
-def test_default_keeps_the_seeds_startup_probe(
+def test_default_startup_probe_is_the_seeds_stretched_to_the_cold_start_budget(
     default_run: tuple[Path, subprocess.CompletedProcess[str]],
 ) -> None:
     cwd, _ = default_run
     startup = objects(cwd / "dist")[("Deployment", "vllm")]["spec"]["template"]["spec"][
         "containers"
     ][0]["startupProbe"]
-    assert (
-        startup["initialDelaySeconds"],
-        startup["periodSeconds"],
-        startup["failureThreshold"],
-    ) == (120, 10, 12)
     pool = json.loads((cwd / "dist" / "meta" / "capacity.json").read_text())["pools"][0]
+    # The seed's delay and period; the number of checks follows the cold-start budget (a cold
+    # compile, engine start and one period after reading the weights), never below the seed's.
+    window = pool["cold_start"]["startup_window_seconds"]
+    assert (startup["initialDelaySeconds"], startup["periodSeconds"]) == (120, 10)
+    assert startup["failureThreshold"] == max(12, -(-(window - 120) // 10))
+    assert startup["initialDelaySeconds"] + 10 * startup["failureThreshold"] >= window
     assert round(pool["parameters_b"], 2) == 0.49
     assert pool["kv"]["verdict"] == "start" and pool["kv"]["max_model_len"] == 32768
     # Memory settings are passed to vLLM only when set.

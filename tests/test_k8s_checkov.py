@@ -42,6 +42,8 @@ INSTALL_HINT = (
 #: Deliberate waivers, by object, in the order they are annotated.
 VLLM_WAIVERS = ["CKV_K8S_11", "CKV_K8S_13", "CKV_K8S_35", "CKV_K8S_40", "CKV_K8S_43", "CKV_K8S_15"]
 DOWNLOAD_WAIVERS = ["CKV_K8S_40", "CKV_K8S_43", "CKV_K8S_15"]
+#: The smoke test runs the vLLM image already on the GPU nodes: the download's waivers.
+SMOKE_TEST_WAIVERS = DOWNLOAD_WAIVERS
 
 VARIANTS = {
     "default": ArchitectureConfig(),
@@ -121,8 +123,9 @@ def test_checkov_finds_no_failed_check(report: dict[str, Any]) -> None:
 
 
 def unhashed(name: str) -> str:
-    """A name with the download Job's template hash (``model-download-<8 hex>``) removed."""
-    return re.sub(r"model-download-[0-9a-f]{8}\b", "model-download", name)
+    """A name with a Job's template hash (``model-download-<8 hex>``, ``smoke-test-<8 hex>``)
+    removed."""
+    return re.sub(r"(model-download|smoke-test)-[0-9a-f]{8}\b", r"\1", name)
 
 
 def test_waivers_are_the_deliberate_ones_each_with_a_reason(report: dict[str, Any]) -> None:
@@ -135,6 +138,7 @@ def test_waivers_are_the_deliberate_ones_each_with_a_reason(report: dict[str, An
     assert {k: sorted(v) for k, v in by_resource.items()} == {
         "Deployment.vllm.vllm": sorted(VLLM_WAIVERS),
         "Job.vllm.model-download": sorted(DOWNLOAD_WAIVERS),
+        "Job.vllm.smoke-test": sorted(SMOKE_TEST_WAIVERS),
     }
 
 
@@ -142,4 +146,6 @@ def test_every_pod_has_a_network_policy(report: dict[str, Any]) -> None:
     # CKV2_K8S_6: "Minimize the admission of pods which lack an associated NetworkPolicy".
     passed = report["results"]["passed_checks"]
     pods = sorted(c["resource"] for c in passed if c["check_id"] == "CKV2_K8S_6")
-    assert [unhashed(p.split(".")[2]) for p in pods] == ["model-download", "vllm"], pods
+    assert [unhashed(p.split(".")[2]) for p in pods] == ["model-download", "smoke-test", "vllm"], (
+        pods
+    )

@@ -25,7 +25,13 @@ from vllm_doks.k8s import (
     add_namespace,
     model_name_from_id,
 )
-from vllm_doks.k8s.scripts import DOWNLOAD_MODEL, PRESTOP_DRAIN, WAIT_FOR_MODEL, script_text
+from vllm_doks.k8s.scripts import (
+    DOWNLOAD_MODEL,
+    FETCH_MODEL,
+    PRESTOP_DRAIN,
+    WAIT_FOR_MODEL,
+    script_text,
+)
 from vllm_doks.k8s.vllm_worker_pool import SHUTDOWN_MARGIN_SECONDS
 
 
@@ -153,7 +159,7 @@ def test_each_model_gets_its_own_directory_and_job() -> None:
         "/models/Qwen2.5-0.5B-Instruct",
         "/models/Llama-3.1-8B-Instruct",
     )
-    assert llama.marker_path == "/models/Llama-3.1-8B-Instruct/.vllm-doks-complete"
+    assert llama.marker_path == "/models/Llama-3.1-8B-Instruct/.vllm-doks-verified"
     assert (llama.model_id, llama.model_name, llama.namespace) == (
         LLAMA,
         "Llama-3.1-8B-Instruct",
@@ -291,8 +297,8 @@ def test_download_script_downloads_once_under_a_lock_and_writes_the_marker_last(
     assert command[:2] == ["/bin/sh", "-c"]
     script = command[2]
     assert script == script_text(DOWNLOAD_MODEL)
-    # name, model id, model dir, max_workers, lock staleness, heartbeat, poll
-    assert command[3:] == [
+    # name, model id, model dir, max_workers, lock staleness, heartbeat, poll, revision, fetcher
+    assert command[3:-2] == [
         "download-model",
         QWEN,
         "/models/Qwen2.5-0.5B-Instruct",
@@ -301,12 +307,14 @@ def test_download_script_downloads_once_under_a_lock_and_writes_the_marker_last(
         "15",
         "10",
     ]
-    assert 'marker="${model_dir}/.vllm-doks-complete"' in script
+    assert command[-2:] == ["", script_text(FETCH_MODEL)]
+    fetcher = command[-1]
+    assert 'marker="${model_dir}/.vllm-doks-verified"' in script
     assert 'if [ -f "$marker" ]; then' in script
     assert 'mkdir "$lock"' in script
-    assert "snapshot_download(" in script
-    assert "max_workers=int(" in script
-    assert script.index("snapshot_download(") < script.rindex('"$marker"')
+    assert "snapshot_download(" in fetcher
+    assert "max_workers=workers" in fetcher
+    assert script.index('python3 -c "$fetch_program"') < script.rindex('"$marker"')
     assert "pip install" not in script
 
 
@@ -707,7 +715,7 @@ def test_pods_wait_for_their_model_instead_of_crash_looping() -> None:
     assert init["command"][:3] == ["/bin/sh", "-c", script_text(WAIT_FOR_MODEL)]
     assert init["command"][3:] == [
         "wait-for-model",
-        "/models/Qwen2.5-0.5B-Instruct/.vllm-doks-complete",
+        "/models/Qwen2.5-0.5B-Instruct/.vllm-doks-verified",
         "10",
         "the download of Qwen/Qwen2.5-0.5B-Instruct (kubectl -n vllm get jobs -l "
         "app=model-download)",

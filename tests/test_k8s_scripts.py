@@ -213,7 +213,7 @@ def test_drain_settles_before_counting_but_not_past_the_deadline(
 
 
 def test_wait_for_model_blocks_until_the_marker_exists(tmp_path: Path) -> None:
-    marker = tmp_path / "Qwen2.5-0.5B-Instruct" / ".vllm-doks-complete"
+    marker = tmp_path / "Qwen2.5-0.5B-Instruct" / ".vllm-doks-verified"
     proc = subprocess.Popen(
         sh_command(WAIT_FOR_MODEL, str(marker), "0.2", "Job model-download"),
         stdout=subprocess.PIPE,
@@ -237,7 +237,7 @@ def test_wait_for_model_blocks_until_the_marker_exists(tmp_path: Path) -> None:
 
 
 def test_wait_for_model_returns_at_once_when_the_model_is_there(tmp_path: Path) -> None:
-    marker = tmp_path / ".vllm-doks-complete"
+    marker = tmp_path / ".vllm-doks-verified"
     marker.write_text("done\n")
     rc, _ = finish(subprocess.Popen(sh_command(WAIT_FOR_MODEL, str(marker)), text=True), 5)
     assert rc == 0
@@ -273,7 +273,7 @@ class Downloader:
 
     @property
     def marker(self) -> Path:
-        return self.model_dir / ".vllm-doks-complete"
+        return self.model_dir / ".vllm-doks-verified"
 
     @property
     def lock(self) -> Path:
@@ -326,7 +326,7 @@ def test_download_writes_the_marker_last_and_releases_the_lock(downloader: Downl
     assert (downloader.model_dir / "model.safetensors").exists()
     assert downloader.marker.exists()
     assert not downloader.lock.exists()
-    assert not list(downloader.model_dir.glob(".vllm-doks-complete.tmp*"))
+    assert not list(downloader.model_dir.glob(".vllm-doks-verified.tmp*"))
 
 
 def test_download_is_skipped_when_the_model_is_complete(downloader: Downloader) -> None:

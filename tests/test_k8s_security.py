@@ -475,7 +475,8 @@ def test_the_apps_chart_is_secure_by_default() -> None:
         == "restricted"
     )
     assert vllm_env(objs)["VLLM_API_KEY"]["secretKeyRef"]["name"] == "vllm-api-key"
-    assert kinds(objs).count("NetworkPolicy") == 2
+    # The pool's, the download Job's and the smoke test Job's.
+    assert kinds(objs).count("NetworkPolicy") == 3
     find(objs, "CiliumNetworkPolicy", "vllm-from-gateway")
     assert len(find(objs, "Gateway", "vllm-gateway")["spec"]["listeners"]) == 1
     assert validate_objects(objs) == []

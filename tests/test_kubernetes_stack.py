@@ -627,7 +627,18 @@ def test_the_app_stack_owns_its_namespace_and_every_secret_it_requires(tmp_path:
 
 
 def _jobs(doc: dict[str, Any]) -> list[str]:
-    return [n for n, m in manifests(doc).items() if m["manifest"]["kind"] == "Job"]
+    """The download Jobs (not the smoke test, which runs after apply)."""
+    return [
+        n
+        for n, m in manifests(doc).items()
+        if m["manifest"]["kind"] == "Job"
+        and "vllm-doks.io/after-apply" not in m["manifest"]["metadata"].get("labels", {})
+    ]
+
+
+def _smoke_tests(doc: dict[str, Any]) -> set[str]:
+    """The smoke test's Job and NetworkPolicy (both named after the Job)."""
+    return {n for n in manifests(doc) if "smoke-test-" in n}
 
 
 def test_changed_model_replaces_the_download_job(tmp_path: Path) -> None:
@@ -978,6 +989,13 @@ def test_terraform_plans_a_model_change_as_job_replacement(tmp_path: Path) -> No
             f"terraform_data.kubernetes_manifest--{job_before}",
             f"terraform_data.{job_before}-spec",
         }
+    # The smoke test names the model, so it is a new Job (and policy) that runs again.
+    smoke_before, smoke_after = _smoke_tests(before), _smoke_tests(after)
+    assert smoke_before != smoke_after
+    for cid in smoke_before | smoke_after:
+        expected.add(f"terraform_data.kubernetes_manifest--{cid}")
+        if cid.startswith("job-"):
+            expected.add(f"terraform_data.{cid}-spec")
     assert touched == expected
 
 

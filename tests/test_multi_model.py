@@ -97,4 +97,4 @@ def test_switching_a_pools_model_rolls_its_pods_and_keeps_other_downloads() -> N
     chat_before = jobs_by_base_name(before)["model-download"]["metadata"]["name"]
     assert chat_before != jobs_by_base_name(after)["model-download"]["metadata"]["name"]
     script = jobs_by_base_name(after)[job]["spec"]["template"]["spec"]["containers"][0]
-    assert ".vllm-doks-complete" in " ".join(script["command"] + script.get("args", []))
+    assert ".vllm-doks-verified" in " ".join(script["command"] + script.get("args", []))

@@ -114,10 +114,11 @@ def test_rehearse_documented_configuration(
         pytest.skip("cloud rehearsal passed; no control plane for the Kubernetes step")
     pool = str(report.outputs["gpu_node_pool_name"])
     assert "<pending>" not in report.pods_per_node, report.pods_per_node
-    # Besides the download Job's pod, every pod is a vLLM replica: each on its own node of the
-    # GPU pool (required anti-affinity, the GPU taint tolerated, GPU capacity of the size).
+    # Besides the download and smoke-test Jobs' pods, every pod is a vLLM replica: each on its
+    # own node of the GPU pool (required anti-affinity, the GPU taint tolerated, GPU capacity
+    # of the size).
     replicas = {
-        node: [p for p in pods if not p.startswith("model-download")]
+        node: [p for p in pods if not p.startswith(("model-download", "smoke-test"))]
         for node, pods in report.pods_per_node.items()
     }
     replica_nodes = [node for node, pods in replicas.items() if pods]

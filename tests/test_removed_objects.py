@@ -20,8 +20,8 @@ def synth(outdir: Path, capsys: pytest.CaptureFixture[str], *flags: str) -> str:
     return capsys.readouterr().err
 
 
-def job_name(outdir: Path) -> str:
-    (job,) = [r.name for r in manifest_objects(outdir) if r.kind == "Job"]
+def job_name(outdir: Path, base: str = "model-download-") -> str:
+    (job,) = [r.name for r in manifest_objects(outdir) if r.kind == "Job" and base in r.name]
     return job
 
 
@@ -33,13 +33,22 @@ def test_a_changed_model_lists_the_old_job_to_delete(
     assert "no longer emitted" not in first
     assert not (dist / REMOVED_FILE).exists()
     old_job = job_name(dist)
+    old_smoke = job_name(dist, "smoke-test-")
 
     err = synth(dist, capsys, "--model-id", "Qwen/Qwen2.5-7B-Instruct")
     new_job = job_name(dist)
     assert new_job != old_job
     assert f"kubectl delete job.batch/{old_job} -n vllm --ignore-not-found" in err
     listed = json.loads((dist / REMOVED_FILE).read_text())
-    assert listed["commands"] == [f"kubectl delete job.batch/{old_job} -n vllm --ignore-not-found"]
+    # The smoke test names the model too: its Job (and that Job's NetworkPolicy) is new.
+    assert sorted(listed["commands"]) == sorted(
+        [
+            f"kubectl delete job.batch/{old_job} -n vllm --ignore-not-found",
+            f"kubectl delete job.batch/{old_smoke} -n vllm --ignore-not-found",
+            f"kubectl delete networkpolicy.networking.k8s.io/{old_smoke} -n vllm "
+            "--ignore-not-found",
+        ]
+    )
 
     # Back to the first model: the old Job is emitted again (not listed), the 7B one is.
     err = synth(dist, capsys)
@@ -67,8 +76,9 @@ def test_an_unchanged_synth_reports_nothing_new_but_keeps_the_list(
     synth(dist, capsys, "--replicas", "2", "--model-id", "Qwen/Qwen2.5-7B-Instruct")
     err = synth(dist, capsys, "--replicas", "2", "--model-id", "Qwen/Qwen2.5-7B-Instruct")
     assert "no longer emitted" not in err
-    assert "1 object(s) dropped by earlier synths are listed" in err
-    assert len(json.loads((dist / REMOVED_FILE).read_text())["objects"]) == 1
+    # The first model's download Job, and its smoke test's Job and NetworkPolicy.
+    assert "3 object(s) dropped by earlier synths are listed" in err
+    assert len(json.loads((dist / REMOVED_FILE).read_text())["objects"]) == 3
 
 
 def test_cluster_scoped_and_namespaces_are_deleted_last(tmp_path: Path) -> None:

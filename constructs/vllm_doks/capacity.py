@@ -38,6 +38,12 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from vllm_doks.cold_start import (
+    COMPILE_CACHE_GIB,
+    ColdStartBudget,
+    ColdStartFigures,
+    cold_start_budget,
+)
 from vllm_doks.contracts import VLLM_DEFAULT_MAX_LORA_RANK, VLLM_MAX_LORA_RANKS
 from vllm_doks.gpu_catalog import GPU_SIZES, GpuSize, unknown_size_problem
 from vllm_doks.model_arch import (
@@ -51,6 +57,7 @@ from vllm_doks.model_arch import (
     plan_vllm_memory,
 )
 from vllm_doks.validation import Problem, Problems, ValidationError, check_int_range
+from vllm_doks.weights import choose_load_strategy
 
 _GIB = float(2**30)
 
@@ -301,6 +308,12 @@ class ClusterPlan:
     """Size of the NFS share, GiB."""
     nfs_read_mb_per_s: float = DEFAULT_NFS_READ_MB_PER_S
     startup_base_seconds: int = DEFAULT_STARTUP_BASE_SECONDS
+    cold_start: ColdStartFigures = field(default_factory=ColdStartFigures)
+    """The figures of each pool's cold-start budget. Default: the sourced defaults of
+    :class:`~vllm_doks.cold_start.ColdStartFigures`."""
+    compile_cache: bool = False
+    """Whether pods keep vLLM's compile cache on the share (a later start compiles warm).
+    Default ``False``."""
 
 
 @dataclass(frozen=True)
@@ -345,6 +358,14 @@ class PoolEstimate:
     min_replicas: int | None = None
     """The autoscaling minimum, if any (for the cost line)."""
 
+    load_strategy: str | None = None
+    """vLLM ``--safetensors-load-strategy`` chosen for the pool (``eager`` or ``prefetch``)."""
+    load_strategy_reason: str | None = None
+    """Why that strategy."""
+    cold_start: ColdStartBudget | None = None
+    """Seconds from "a replica is wanted" to "it answers", per phase; ``None`` when the
+    checkpoint size is unknown."""
+
     @property
     def fits(self) -> bool:
         if self.vllm is not None:
@@ -359,9 +380,11 @@ class CapacityReport:
     """GPU nodes needed per size slug."""
     gpu_nodes_available: Mapping[str, int | None]
     nfs_needed_gb: float
-    """All distinct checkpoints plus slack, GiB."""
+    """All distinct checkpoints (and the compile caches) plus slack, GiB."""
     nfs_size_gb: int
     _problems: tuple[Problem, ...] = field(default=(), repr=False)
+    compile_cache_gb: float = 0.0
+    """Of ``nfs_needed_gb``, the compile caches' part (before slack), GiB."""
 
     def problems(self) -> Problems:
         """Every reason the plan cannot work, each with its fix; empty when it can."""
@@ -388,7 +411,11 @@ class CapacityReport:
                 }
                 for slug in sorted(self.gpu_nodes_needed)
             },
-            "nfs": {"needed_gb": round(self.nfs_needed_gb, 2), "size_gb": self.nfs_size_gb},
+            "nfs": {
+                "needed_gb": round(self.nfs_needed_gb, 2),
+                "size_gb": self.nfs_size_gb,
+                "compile_cache_gb": round(self.compile_cache_gb, 2),
+            },
             "problems": [
                 {"field": p.field, "value": _jsonable(p.value), "expected": p.expected}
                 for p in self._problems
@@ -456,9 +483,17 @@ class CapacityReport:
             if p.host_ram_needed_gb is not None and p.host_ram_gb is not None:
                 lines.append(
                     f"Host RAM {p.gpu_size}: loading needs ~{p.host_ram_needed_gb:.0f} GiB "
-                    f"(eager safetensors x {p.tensor_parallel_size} worker(s) + /dev/shm), "
-                    f"node has {p.host_ram_gb:.0f} GiB"
+                    f"({p.load_strategy or 'eager'} safetensors x {p.tensor_parallel_size} "
+                    f"worker(s) + /dev/shm"
+                    + (" + page cache" if p.load_strategy == "prefetch" else "")
+                    + f"), node has {p.host_ram_gb:.0f} GiB"
                 )
+            if p.load_strategy_reason is not None:
+                lines.append(
+                    f"Load strategy {p.name}: {p.load_strategy}, as {p.load_strategy_reason}"
+                )
+            if p.cold_start is not None:
+                lines.append(f"Cold start {p.name}: {p.cold_start.summary()}")
             if p.cost_per_hour_usd is not None:
                 low, high = p.cost_per_hour_usd
                 lines.append(
@@ -478,8 +513,9 @@ class CapacityReport:
                 f"have {have if have is not None else '?'}"
             )
         lines.append(
-            f"NFS share: need {self.nfs_needed_gb:.1f} GiB "
-            f"(checkpoints + {NFS_SLACK:.0%} slack), have {self.nfs_size_gb} GiB"
+            f"NFS share: need {self.nfs_needed_gb:.1f} GiB (checkpoints"
+            + (f" + compile caches {self.compile_cache_gb:g} GiB" if self.compile_cache_gb else "")
+            + f" + {NFS_SLACK:.0%} slack), have {self.nfs_size_gb} GiB"
         )
         if self._problems:
             lines.append(f"{len(self._problems)} problem(s):")
@@ -543,14 +579,17 @@ def plan_capacity(plan: ClusterPlan) -> CapacityReport:
                 f"to {need} or lower replicas",
             )
 
-    nfs_needed = sum(checkpoints.values()) * (1 + NFS_SLACK)
+    compile_caches = COMPILE_CACHE_GIB * len(plan.pools) if plan.compile_cache else 0.0
+    nfs_needed = (sum(checkpoints.values()) + compile_caches) * (1 + NFS_SLACK)
     if check_int_range(problems, "nfs_size_gb", plan.nfs_size_gb, 1) and (
         nfs_needed > plan.nfs_size_gb
     ):
         problems.add(
             "nfs_size_gb",
             plan.nfs_size_gb,
-            f"the models ({', '.join(sorted(checkpoints))}) need about {nfs_needed:.1f} GiB "
+            f"the models ({', '.join(sorted(checkpoints))})"
+            + (f" and {len(plan.pools)} compile cache(s)" if compile_caches else "")
+            + f" need about {nfs_needed:.1f} GiB "
             f"on the share including {NFS_SLACK:.0%} slack: raise nfs_size_gb to at least "
             f"{math.ceil(nfs_needed)}",
         )
@@ -560,6 +599,7 @@ def plan_capacity(plan: ClusterPlan) -> CapacityReport:
         gpu_nodes_needed=MappingProxyType(dict(sorted(nodes_needed.items()))),
         gpu_nodes_available=MappingProxyType(dict(sorted(available.items()))),
         nfs_needed_gb=nfs_needed,
+        compile_cache_gb=compile_caches,
         nfs_size_gb=plan.nfs_size_gb,
         _problems=tuple(problems.items),
     )
@@ -728,8 +768,24 @@ def _estimate_pool(
             f"parallelism{suggestion}",
         )
 
+    load = (
+        choose_load_strategy(
+            checkpoint_gib=disk,
+            host_ram_gib=size.host_ram_gb if size is not None else None,
+            tensor_parallel_size=tp,
+            shm_gib=pool.shm_gb,
+            shard_gib=SHARD_GB,
+            process_baseline_gib=PROCESS_BASELINE_GB,
+        )
+        if tp is not None and disk is not None
+        else None
+    )
     host_needed = (
-        tp * (2 * SHARD_GB + PROCESS_BASELINE_GB) + pool.shm_gb if tp is not None else None
+        load.host_ram_needed_gib
+        if load is not None
+        else tp * (2 * SHARD_GB + PROCESS_BASELINE_GB) + pool.shm_gb
+        if tp is not None
+        else None
     )
     if size is not None and size.host_ram_gb is not None and host_needed is not None:
         problems.check(
@@ -751,12 +807,27 @@ def _estimate_pool(
         else None
     )
 
-    window = (
-        startup_window_seconds(disk, plan.nfs_read_mb_per_s, plan.startup_base_seconds)
-        if disk is not None
+    readable = (
+        disk is not None
         and isinstance(plan.nfs_read_mb_per_s, int | float)
         and plan.nfs_read_mb_per_s > 0
         and plan.startup_base_seconds >= 0
+    )
+    budget = (
+        cold_start_budget(
+            disk, plan.nfs_read_mb_per_s, figures=plan.cold_start, compile_cache=plan.compile_cache
+        )
+        if readable and disk is not None
+        else None
+    )
+    # The probe window covers a cold start from container start (load, cold compile, engine
+    # start), never less than the seed's window plus the load.
+    window = (
+        max(
+            startup_window_seconds(disk, plan.nfs_read_mb_per_s, plan.startup_base_seconds),
+            budget.startup_window_seconds,
+        )
+        if budget is not None and disk is not None
         else None
     )
     estimate = PoolEstimate(
@@ -777,12 +848,15 @@ def _estimate_pool(
         kv_headroom_pct=headroom_pct,
         checkpoint_gb=disk,
         startup_window_seconds=window,
+        cold_start=budget,
         max_replicas=pool.max_replicas,
         architecture_source=arch.source if arch is not None else None,
         vllm=vllm,
         kv_cache_dtype=kv_dtype,
         host_ram_gb=size.host_ram_gb if size is not None else None,
         host_ram_needed_gb=host_needed,
+        load_strategy=load.strategy if load is not None else None,
+        load_strategy_reason=load.reason if load is not None else None,
         cost_per_hour_usd=cost,
         min_replicas=pool.min_replicas,
     )
@@ -887,6 +961,14 @@ def _pool_dict(p: PoolEstimate) -> dict[str, object]:
     out: dict[str, object] = {}
     for key, value in vars(p).items():
         if key in ("max_replicas", "min_replicas") and value is None:
+            continue
+        if key == "cold_start":
+            if value is not None:
+                out["cold_start"] = vars(value) | {
+                    "cold_seconds": value.cold_seconds,
+                    "restart_seconds": value.restart_seconds,
+                    "startup_window_seconds": value.startup_window_seconds,
+                }
             continue
         if key == "vllm":
             if value is not None:

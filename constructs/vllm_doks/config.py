@@ -97,6 +97,9 @@ class ModelConfig:
     """This entry's pool is the canary of another entry's: ``{of: <its name>, weight: N,
     steps: [0, 10, 50, 100], promoted: false}``; it serves the same served name and joins
     that entry's route with ``weight`` percent. Default: none."""
+    revision: str = ""
+    """Commit (40 hex digits) of ``id`` to download and verify. Default: the top-level
+    ``model_revision`` for a single model, else the hub's default branch."""
 
 
 #: The keys of a ``models:`` entry, in the order of :class:`ModelConfig`.
@@ -124,6 +127,8 @@ class ServedModel:
     max_lora_rank: int | None = None
     lora_runtime_updates: bool = False
     canary: CanaryConfig | None = None
+    revision: str = ""
+    """Pinned commit, or ``""`` for the hub's default branch."""
 
     @property
     def rewrite_prefix_to(self) -> str | None:
@@ -142,6 +147,12 @@ class ArchitectureConfig:
     doks_cluster_subnet: str = _input("172.16.0.0/20", "CIDR block for DOKS cluster subnet", "1")
     doks_service_subnet: str = _input("192.168.0.0/22", "CIDR block for DOKS service subnet", "1")
     nfs_size_gb: int = _input(1000, "Size of NFS share in GB for model storage", "1")
+    nfs_snapshot_name: str = _input(
+        "",
+        "Name of a digitalocean_nfs_snapshot of the share to take (set it after the model "
+        "download was verified); empty: none",
+        "1",
+    )
     gpu_node_count: int = _input(2, "Number of H100 GPU nodes in the GPU node pool", "1")
     gpu_autoscale_max_nodes: int = _input(
         0,
@@ -189,6 +200,13 @@ class ArchitectureConfig:
     # Stack 2 (Kubernetes layer)
     model_id: str = _input(
         "Qwen/Qwen2.5-0.5B-Instruct", "HuggingFace model ID to download and serve", "2"
+    )
+    model_revision: str = _input(
+        "",
+        "Commit (40 hex digits) of model_id to download, so every cluster serves the same "
+        "weights; empty: the hub's default branch at download time (files are verified "
+        "against the hub's hashes either way)",
+        "2",
     )
     replicas: int = _input(1, "Number of vLLM replicas (set > 1 for HA)", "2")
     model_parameters_b: str = _input(
@@ -246,6 +264,25 @@ class ArchitectureConfig:
         "",
         "cert-manager ClusterIssuer that issues tls_certificate_secret for tls_hostname; "
         "empty: none",
+        "2",
+    )
+    compile_cache: bool = _input(
+        True,
+        "Keep vLLM's torch.compile cache on the NFS share (per configuration, published "
+        "atomically), so only the first pod of a configuration compiles",
+        "2",
+    )
+    smoke_test: bool = _input(
+        True,
+        "Job sending one authenticated chat completion through the Gateway after apply and "
+        "reporting its latency (Stack 2 via Terraform waits for it)",
+        "2",
+    )
+    smoke_test_url: str = _input(
+        "",
+        "Chat completions URL the smoke test calls; empty: the Cilium Gateway Service "
+        "(cilium-gateway-<gateway>) in the namespace (with another gateway_class, no smoke "
+        "test unless this is set)",
         "2",
     )
     network_policy: bool = _input(
@@ -360,8 +397,10 @@ class ArchitectureConfig:
                     gpu_size=self.gpu_size,
                     gpu_node_pool=None,
                     path_prefix=OPENAI_PREFIX,
+                    revision=self.model_revision,
                     fields={
                         "id": "model_id",
+                        "revision": "model_revision",
                         "replicas": "replicas",
                         "quantization": "quantization",
                         "parameters_b": "model_parameters_b",
@@ -402,6 +441,7 @@ class ArchitectureConfig:
                     max_lora_rank=m.max_lora_rank,
                     lora_runtime_updates=m.lora_runtime_updates,
                     canary=m.canary,
+                    revision=m.revision or (self.model_revision if single else ""),
                 )
             )
         return tuple(served)

@@ -74,6 +74,15 @@ VLLM_DEFAULT_MAX_LORAS = 1
 #: vllm/config/load.py, ``LoadConfig.safetensors_load_strategy`` docstring.
 VLLM_SAFETENSORS_LOAD_STRATEGY_NFS = "eager"
 
+#: ``--safetensors-load-strategy prefetch`` (vllm-project/vllm#36012, in v0.18.0): a background
+#: thread per worker reads that worker's share of the checkpoint files
+#: (``sorted_files[rank::world_size]``) in 16 MiB blocks with 8 threads into the OS page cache
+#: while the workers load the same files lazily (memory-mapped) from it. Source: vllm==0.18.0
+#: vllm/model_executor/model_loader/weight_utils.py, ``_prefetch_all_checkpoints`` and
+#: ``safetensors_weights_iterator``; ``eager`` there is ``load(f.read())``: the whole file's
+#: bytes and the tensors made from them, per file, in every worker.
+VLLM_SAFETENSORS_LOAD_STRATEGY_PREFETCH = "prefetch"
+
 #: ``--kv-cache-dtype`` choices. Source: vllm==0.18.0 vllm/config/cache.py, ``CacheDType``.
 VLLM_KV_CACHE_DTYPES: tuple[str, ...] = (
     "auto",
@@ -426,3 +435,51 @@ CDKTF_SKIP_PROVIDER_LOCK_FLAG = "--skip-provider-lock"
 DOKS_NODE_POOL_ID_LABEL = "doks.digitalocean.com/node-pool-id"
 INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
 REGION_LABEL = "topology.kubernetes.io/region"
+
+# --- Cold start: compile cache, trusted weights, smoke test (issue 15) -----------------------
+
+#: Where vLLM keeps its caches, the torch.compile cache included (``torch_compile_cache/<hash>``,
+#: with ``inductor_cache`` and ``triton_cache`` inside: vLLM sets ``TORCHINDUCTOR_CACHE_DIR``
+#: and ``TRITON_CACHE_DIR`` itself). Source: vllm==0.18.0 vllm/envs.py (``VLLM_CACHE_ROOT``),
+#: vllm/compilation/backends.py (``VllmBackend.__call__``), compiler_interface.py
+#: (``InductorAdaptor.initialize_cache``).
+VLLM_CACHE_ROOT_ENV = "VLLM_CACHE_ROOT"
+#: Environment variables vLLM 0.18.0 leaves out of its compile-cache hash (``ignored_factors``
+#: in ``envs.compile_factors``) that our pods set; ``VLLM_API_KEY`` is *not* among them.
+VLLM_COMPILE_HASH_IGNORED_ENV: frozenset[str] = frozenset(
+    {"VLLM_PORT", "VLLM_CACHE_ROOT", "VLLM_HOST_IP", "VLLM_NO_USAGE_STATS", "VLLM_DO_NOT_TRACK"}
+)
+#: Name prefix of the Service Cilium creates for each Gateway (``cilium-gateway-<gateway>``).
+#: Source: cilium/cilium operator/pkg/model/translation/gateway-api/translator.go,
+#: ``ciliumGatewayPrefix``.
+CILIUM_GATEWAY_SERVICE_PREFIX = "cilium-gateway-"
+#: The Hugging Face Hub's per-file hashes, as huggingface_hub 0.36 (the 0.x line vLLM 0.18
+#: pulls in through ``transformers<5``) exposes them from ``HfApi.model_info(...,
+#: files_metadata=True)`` (``GET /api/models/<repo>/revision/<rev>?blobs=True``):
+#: ``RepoSibling.lfs.sha256`` and ``.lfs.size`` for LFS files, ``RepoSibling.blob_id`` (the git
+#: blob SHA-1: ``sha1(b"blob <size>\\0" + content)``) for the others; ``ModelInfo.sha`` is the
+#: commit the revision resolved to. Source: huggingface_hub 0.36.2 hf_api.py (``RepoSibling``,
+#: ``BlobLfsInfo``, ``model_info``).
+HF_HUB_FILES_METADATA_PARAM = "blobs"
+
+#: A new GPU node's budget to join, seconds: cluster-autoscaler's ``--max-node-provision-time``
+#: default of 15 minutes, after which it gives up on the node (kubernetes/autoscaler
+#: cluster-autoscaler/FAQ.md, "What are the parameters to CA?"). DigitalOcean publishes no
+#: provisioning time for GPU Droplets, so the autoscaler's own patience is the bound used.
+NODE_PROVISIONING_SECONDS = 900
+#: Download size of the vLLM image, GiB: "the image is around 12 GB" for
+#: ``vllm/vllm-openai:latest`` (vllm-project/vllm#27154, October 2025; unpacked 28.6 GB,
+#: vllm-project/vllm#22377).
+VLLM_IMAGE_DOWNLOAD_GIB = 12.0
+#: torch.compile without a cache, seconds, as a planning figure covering the reports: ~70 s
+#: for a 70B on 8 GPUs (vllm-project/vllm#19824), 166 s measured on a TP=2 deployment
+#: (mitchross/talos-argocd-proxmox#1848); 2222 s for Nemotron 3 (vllm-project/vllm#34399) is an
+#: outlier it does not cover.
+COMPILE_COLD_SECONDS = 180
+#: torch.compile from a warm cache, seconds: 7.5 s (vllm-project/vllm#20264), ~7 s
+#: (llm-d-incubation/llm-d-fast-model-actuation#111), 45 s -> 8 s (ai-dynamo/dynamo#3257).
+COMPILE_WARM_SECONDS = 10
+#: vLLM's start-up besides loading and compiling, seconds: process and CUDA initialisation,
+#: memory profiling, KV-cache allocation, CUDA graph capture. vllm-project/vllm#20264 logs 34 s
+#: of engine init (17 s of it graph capture) plus ~30 s unlogged before the first answer.
+ENGINE_START_SECONDS = 90

@@ -43,6 +43,7 @@ from vllm_doks.validation import (
     check_dns_subdomain,
     check_int_range,
 )
+from vllm_doks.weights import check_revision
 
 
 def _renamed(problems: Problems, source: Problems, names: Mapping[str, str]) -> None:
@@ -203,7 +204,10 @@ def capacity_plan(
         return None
     return plan_capacity(
         ClusterPlan(
-            pools=pools, gpu_node_count=config.gpu_nodes_max, nfs_size_gb=outputs.nfs_size_gb
+            pools=pools,
+            gpu_node_count=config.gpu_nodes_max,
+            nfs_size_gb=outputs.nfs_size_gb,
+            compile_cache=config.compile_cache,
         )
     )
 
@@ -232,6 +236,7 @@ def kubernetes_problems(config: ArchitectureConfig, outputs: InfraOutputs) -> Pr
     from vllm_doks.k8s.checks import check_image
     from vllm_doks.k8s.gateway_endpoint import GatewayEndpointProps
     from vllm_doks.k8s.nfs_model_store import NfsModelStoreProps
+    from vllm_doks.k8s.smoke_test import check_url
 
     problems = Problems()
     models = config.served_models()
@@ -243,6 +248,9 @@ def kubernetes_problems(config: ArchitectureConfig, outputs: InfraOutputs) -> Pr
         model_architecture(config, problems)
     _observability_problems(problems, config)
     check_dns_label(problems, "namespace", config.namespace)
+    for served in config.served_models():
+        if served.revision:
+            check_revision(problems, served.fields["revision"], served.revision)
     for name in ("hf_token_secret", "api_key_secret"):
         if getattr(config, name):
             check_dns_subdomain(problems, name, getattr(config, name))
@@ -265,6 +273,8 @@ def kubernetes_problems(config: ArchitectureConfig, outputs: InfraOutputs) -> Pr
             "cert_manager_cluster_issuer": "cert_manager_cluster_issuer",
         },
     )
+    if config.smoke_test and config.smoke_test_url:
+        check_url(problems, "smoke_test_url", config.smoke_test_url)
     store = NfsModelStoreProps(
         nfs_server=outputs.nfs_host,
         nfs_path=outputs.nfs_mount_path,

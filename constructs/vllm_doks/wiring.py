@@ -42,4 +42,5 @@ def infra_props(config: ArchitectureConfig) -> InfraProps:
         management_node_size=config.management_node_size,
         kubernetes_version=config.kubernetes_version,
         state_backend=backend,
+        nfs_snapshot_name=config.nfs_snapshot_name,
     )

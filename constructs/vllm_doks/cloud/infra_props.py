@@ -128,6 +128,20 @@ def check_gpu_size(
     )
 
 
+def check_snapshot_name(problems: Problems, field_name: str, value: object) -> bool:
+    """Snapshot names follow the share's rule: lowercase letters, digits and '-', starting
+    with a letter, at most 64 characters."""
+    return problems.check(
+        isinstance(value, str)
+        and 0 < len(value) <= 64
+        and value[:1].isalpha()
+        and all(c.islower() or c.isdigit() or c == "-" for c in value),
+        field_name,
+        value,
+        "must be lowercase letters, digits and '-', start with a letter, at most 64 characters",
+    )
+
+
 @dataclass(frozen=True, kw_only=True)
 class SpacesStateBackend:
     """Remote state in a DigitalOcean Spaces bucket (S3-compatible).
@@ -233,6 +247,10 @@ class InfraProps:
     :attr:`vllm_doks.cloud.doks_cluster.DoksClusterProps.kubernetes_version`)."""
     state_backend: SpacesStateBackend | None = None
     """Remote state in Spaces; ``None`` keeps a portable local state file in the project root."""
+    nfs_snapshot_name: str = ""
+    """Take a ``digitalocean_nfs_snapshot`` of the share under this name (set it once the model
+    download has been verified; see :mod:`vllm_doks.cloud.model_snapshot`). Default ``""``:
+    no snapshot."""
 
     @property
     def tags(self) -> tuple[str, ...]:
@@ -297,6 +315,8 @@ class InfraProps:
                         f"must not overlap {a} ({networks[a]}); pick disjoint ranges",
                     )
         check_nfs_size(problems, "nfs_size_gb", self.nfs_size_gb)
+        if self.nfs_snapshot_name:
+            check_snapshot_name(problems, "nfs_snapshot_name", self.nfs_snapshot_name)
         if check_int_range(problems, "gpu_node_count", self.gpu_node_count, 0) and (
             self.gpu_autoscale_max_nodes is not None
         ):

@@ -11,6 +11,7 @@ from vllm_doks.cloud.doks_cluster import DoksCluster, DoksClusterProps
 from vllm_doks.cloud.gpu_node_pool import GpuNodePool, GpuNodePoolProps
 from vllm_doks.cloud.infra_props import OUTPUT_DESCRIPTIONS, InfraProps
 from vllm_doks.cloud.model_share import ModelShare, ModelShareProps
+from vllm_doks.cloud.model_snapshot import ModelShareSnapshot, ModelShareSnapshotProps
 from vllm_doks.cloud.state_backend import apply_state_backend
 from vllm_doks.props import takes_props
 
@@ -90,6 +91,15 @@ class VllmInfraStack(TerraformStack):
             ),
         )
         self.share.resource.override_logical_id("models")
+        self.snapshot: ModelShareSnapshot | None = None
+        if props.nfs_snapshot_name:
+            self.snapshot = ModelShareSnapshot(
+                self,
+                "ModelShareSnapshot",
+                ModelShareSnapshotProps(
+                    share=self.share, name=props.nfs_snapshot_name, region=props.region
+                ),
+            )
 
         values = {
             "vpc_id": self.vpc.id,

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import cdk8s
 
 from vllm_doks import contracts
+from vllm_doks.cold_start import AFTER_APPLY_LABEL
 from vllm_doks.validation import Problems
 
 if TYPE_CHECKING:
@@ -77,6 +78,12 @@ class KubeObject:
     @property
     def is_batch_job(self) -> bool:
         return self.api_version == "batch/v1" and self.kind == "Job"
+
+    @property
+    def runs_after_apply(self) -> bool:
+        """A Job checking the deployed endpoint (the smoke test): it comes last."""
+        labels = (self.manifest.get("metadata") or {}).get("labels") or {}
+        return self.is_batch_job and labels.get(AFTER_APPLY_LABEL) == "true"
 
     @property
     def identity(self) -> tuple[str | None, str, str]:
@@ -193,6 +200,9 @@ def prerequisites(obj: KubeObject, objects: Sequence[KubeObject]) -> list[KubeOb
     HTTPRoute, generalised so several stores, pools and endpoints order the same way."""
     if obj.kind == "Namespace":
         return []
+    if obj.runs_after_apply:
+        # The smoke test talks to the finished deployment: everything else comes first.
+        return [o for o in objects if o is not obj and not o.runs_after_apply]
 
     def same_namespace(o: KubeObject) -> bool:
         return o.namespace == obj.namespace
@@ -207,7 +217,7 @@ def prerequisites(obj: KubeObject, objects: Sequence[KubeObject]) -> list[KubeOb
             return True
         if obj.kind in WORKLOAD_KINDS and o.kind in _WORKLOAD_INPUT_KINDS and same_namespace(o):
             return True
-        if obj.kind in _SERVER_KINDS and o.is_batch_job:
+        if obj.kind in _SERVER_KINDS and o.is_batch_job and not o.runs_after_apply:
             return True
         if obj.kind == "Service" and o.kind in _SERVER_KINDS and same_namespace(o):
             return True

@@ -24,7 +24,7 @@ from vllm_doks.k8s.pod_security import (
     pod_security_context,
     tmp_volume,
 )
-from vllm_doks.k8s.scripts import DOWNLOAD_MODEL, sh_command
+from vllm_doks.k8s.scripts import DOWNLOAD_MODEL, FETCH_MODEL, script_text, sh_command
 from vllm_doks.k8s.suppressions import HIGH_UID_REASON, checkov_skip_annotations, image_skips
 from vllm_doks.k8s.values import quantity
 
@@ -68,8 +68,11 @@ class ModelDownload(Construct):
 
     Create it with :meth:`NfsModelStore.add_model`. It renders a Job that downloads the model
     unless it is already complete: the Job exits at once when the completion marker exists,
-    takes a lock on the directory so concurrent Jobs never download twice, and writes the
-    marker only after the last file. Pods that serve the model wait for that marker.
+    takes a lock on the directory so concurrent Jobs never download twice, checks every file
+    against the hub's hashes (LFS sha256, git blob SHA-1) and writes the marker only after
+    all of them matched; a mismatch fails the Job attempt. Pods that serve the model wait for
+    that marker. With a pinned ``revision`` the directory is ``<model name>-<commit[:12]>``,
+    so a new revision never mixes with the files of the old one.
 
     The Job is named ``<job_name>-<hash>``, the hash of its pod template (model id, image,
     node pool, token Secret, ...). A Job's template is immutable, so re-applying a changed one
@@ -93,14 +96,21 @@ class ModelDownload(Construct):
         hf_token_secret_key: str,
         max_workers: int,
         directory: str | None = None,
+        revision: str | None = None,
     ) -> None:
         super().__init__(scope, id)
         self.store = store
         self.model_id = model_id
         self.model_name = model_name_from_id(model_id)
+        #: The pinned commit, or ``None`` for the hub's default branch at download time.
+        self.revision = revision
         # ``directory``: a path under the mount other than the model's name (LoRA adapters
         # go to ``lora/<owner>--<repo>``, see vllm_doks.k8s.lora); same script, lock and marker.
-        self.model_dir = f"{store.mount_path.rstrip('/')}/{directory or self.model_name}"
+        # A pinned revision gets its own directory, so revisions never mix.
+        base = directory or self.model_name
+        if revision is not None:
+            base = f"{base}-{revision[:12]}"
+        self.model_dir = f"{store.mount_path.rstrip('/')}/{base}"
         self.marker_path = f"{self.model_dir}/{COMPLETION_MARKER}"
         #: Base name given to add_model: the NetworkPolicy's name and the pods' label value.
         self.base_name = job_name
@@ -175,6 +185,8 @@ class ModelDownload(Construct):
                             str(LOCK_STALE_SECONDS),
                             str(LOCK_HEARTBEAT_SECONDS),
                             str(LOCK_POLL_SECONDS),
+                            revision or "",
+                            script_text(FETCH_MODEL),
                         ),
                         env=container_env,
                         resources=k8s.ResourceRequirements(

@@ -41,8 +41,9 @@ NODE_POOL_LABEL = contracts.DOKS_NODE_POOL_LABEL
 #: Spreading replicas over this key puts at most one per node.
 HOSTNAME_TOPOLOGY_KEY = contracts.HOSTNAME_TOPOLOGY_KEY
 
-#: Written last by the download Job; its presence means the model directory is complete.
-COMPLETION_MARKER = ".vllm-doks-complete"
+#: Written last by the download Job, only after every file matched the hub's hashes: its
+#: presence means the model directory is complete and verified.
+COMPLETION_MARKER = ".vllm-doks-verified"
 
 #: uid/gid every container runs as (the seed's choice; the NFS share must let it write).
 NON_ROOT_ID = 1000

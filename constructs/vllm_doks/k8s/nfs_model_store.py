@@ -32,6 +32,7 @@ from vllm_doks.validation import (
     check_dns_subdomain,
     check_int_range,
 )
+from vllm_doks.weights import check_revision
 
 #: Base name of the first model's download Job (the seed's Job name); the Job itself is
 #: ``model-download-<hash of its pod template>``, see :class:`ModelDownload`.
@@ -213,6 +214,7 @@ class NfsModelStore(Construct):
         hf_token_secret_name: str | None = "hf-token",
         hf_token_secret_key: str = "HF_TOKEN",
         max_workers: int | None = None,
+        revision: str | None = None,
     ) -> ModelDownload:
         """Download ``model_id`` from Hugging Face into ``<mount_path>/<model name>``, once.
 
@@ -234,6 +236,9 @@ class NfsModelStore(Construct):
         :param hf_token_secret_key: key of the token in that Secret. Default ``"HF_TOKEN"``.
         :param max_workers: parallel file downloads; default the store's
             ``download_max_workers``.
+        :param revision: the commit (40 hex digits) to download, so every cluster serves the
+            same weights; its files are verified against the hub's hashes either way.
+            Default ``None``: the hub's default branch at download time.
         """
         where = f"{self.node.path}.add_model({model_id!r})"
         problems = Problems(where=where)
@@ -269,6 +274,8 @@ class NfsModelStore(Construct):
             check_secret_key(problems, "hf_token_secret_key", hf_token_secret_key)
         if max_workers is not None:
             check_int_range(problems, "max_workers", max_workers, 1, 64)
+        if revision is not None:
+            check_revision(problems, "revision", revision)
         problems.raise_if_any()
         assert job_name is not None
         assert size is not None
@@ -287,6 +294,7 @@ class NfsModelStore(Construct):
             max_workers=(
                 max_workers if max_workers is not None else self.props.download_max_workers
             ),
+            revision=revision,
         )
         self._models.append(model)
         return model

@@ -14,6 +14,10 @@ PRESTOP_DRAIN = "prestop-drain.sh"
 WAIT_FOR_MODEL = "wait-for-model.sh"
 DOWNLOAD_MODEL = "download-model.sh"
 CHECK_GPU_DEVICES = "check-gpu-devices.sh"
+#: Python, run by download-model.sh with ``python3 -c``: fetch a revision, verify its hashes.
+FETCH_MODEL = "fetch_model.py"
+SMOKE_TEST = "smoke-test.sh"
+COMPILE_CACHE = "compile-cache.sh"
 
 
 @cache

@@ -15,6 +15,7 @@ from typing import Any
 import cdk8s
 from constructs import Construct
 
+from vllm_doks import contracts
 from vllm_doks.capacity import progress_deadline_seconds
 from vllm_doks.config import ArchitectureConfig, InfraOutputs, ServedModel
 from vllm_doks.k8s.autoscaling import VllmAutoscaler, VllmAutoscalerProps
@@ -30,6 +31,7 @@ from vllm_doks.k8s.outputs import stack_outputs
 from vllm_doks.k8s.pod_monitor import VllmPodMonitor, VllmPodMonitorProps
 from vllm_doks.k8s.prefix_router import PrefixAwareRouter, PrefixAwareRouterProps
 from vllm_doks.k8s.probes import ProbeTimings
+from vllm_doks.k8s.smoke_test import CILIUM_GATEWAY_CLASS, SmokeTest, SmokeTestProps
 from vllm_doks.k8s.vllm_worker_pool import VllmWorkerPool, VllmWorkerPoolProps
 from vllm_doks.preflight import capacity_plan, parse_max_model_len, vllm_settings
 from vllm_doks.rollout_config import resolve_canaries
@@ -93,6 +95,9 @@ class VllmServingChart(cdk8s.Chart):
         windows = {
             p.name: p.startup_window_seconds for p in (self.capacity.pools if self.capacity else ())
         }
+        strategies = {
+            p.name: p.load_strategy for p in (self.capacity.pools if self.capacity else ())
+        }
         self.pools: list[VllmWorkerPool] = []
         for index, served in enumerate(config.served_models()):
             node_pool = served.gpu_node_pool or infra.gpu_node_pool_name
@@ -101,6 +106,7 @@ class VllmServingChart(cdk8s.Chart):
                 node_pool_name=node_pool,
                 gpu_size=served.gpu_size,
                 hf_token_secret_name=config.hf_token_secret or None,
+                revision=served.revision or None,
             )
             probes = ProbeTimings()
             window = windows.get(served.name)
@@ -143,6 +149,11 @@ class VllmServingChart(cdk8s.Chart):
                         name=served.name,
                         served_model_name=served.served_name,
                         lora=self._lora(served, model),
+                        compile_cache=config.compile_cache,
+                        # The plan's --safetensors-load-strategy (eager unless the checkpoint
+                        # fits in the node's page cache); the contract's NFS default without.
+                        safetensors_load_strategy=strategies.get(served.name)
+                        or contracts.VLLM_SAFETENSORS_LOAD_STRATEGY_NFS,
                     ),
                 )
             )
@@ -162,6 +173,25 @@ class VllmServingChart(cdk8s.Chart):
         self.router: PrefixAwareRouter | None = None
         self.inference_pools: list[VllmInferencePool] = []
         self._route(config)
+        self.smoke_test: SmokeTest | None = None
+        # Only Cilium's Gateway Service name is known; another class needs smoke_test_url.
+        if config.smoke_test and (
+            config.smoke_test_url or config.gateway_class == CILIUM_GATEWAY_CLASS
+        ):
+            # One authenticated completion through the Gateway, for the first model.
+            self.smoke_test = SmokeTest(
+                self,
+                "SmokeTest",
+                SmokeTestProps(
+                    endpoint=self.endpoint,
+                    pool=self.pools[0],
+                    path_prefix=config.served_models()[0].path_prefix,
+                    url=config.smoke_test_url or None,
+                    network_policy=config.network_policy,
+                    # Retry as long as the rollout may take: download, then the cold start.
+                    deadline_seconds=self.pools[0].props.progress_deadline_seconds,
+                ),
+            )
         self.autoscalers: list[VllmAutoscaler] = []
         self.pod_monitors: list[VllmPodMonitor] = []
         self.dashboards: list[VllmDashboard] = []

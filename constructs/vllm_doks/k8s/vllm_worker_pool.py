@@ -24,6 +24,7 @@ from vllm_doks.k8s.checks import (
     check_request_within_limit,
     check_secret_key,
 )
+from vllm_doks.k8s.compile_cache import CompileCachePod, compile_cache_key
 from vllm_doks.k8s.lora import LoraOptions
 from vllm_doks.k8s.model_download import ModelDownload
 from vllm_doks.k8s.names import (
@@ -255,6 +256,12 @@ class VllmWorkerPoolProps:
     """LoRA adapters to serve next to the model (:class:`~vllm_doks.k8s.lora.LoraOptions`):
     vLLM's LoRA flags, and one more init container per adapter waiting for its download.
     Default ``None``: no LoRA."""
+    safetensors_load_strategy: str = contracts.VLLM_SAFETENSORS_LOAD_STRATEGY_NFS
+    """vLLM ``--safetensors-load-strategy``: ``eager`` or ``prefetch`` (the capacity plan picks
+    one per pool, :func:`vllm_doks.weights.choose_load_strategy`). Default ``eager``."""
+    compile_cache: bool = False
+    """Keep vLLM's compile cache on the model's NFS share, so only the first pod of a
+    configuration compiles (:mod:`vllm_doks.k8s.compile_cache`). Default ``False``."""
 
     @property
     def gpu(self) -> GpuSize:
@@ -441,6 +448,17 @@ class VllmWorkerPoolProps:
                 f"{size.slug} node (a pod cannot span nodes); None uses all of them",
             )
         quantities_ok = True
+        problems.check(
+            self.safetensors_load_strategy
+            in (
+                contracts.VLLM_SAFETENSORS_LOAD_STRATEGY_NFS,
+                contracts.VLLM_SAFETENSORS_LOAD_STRATEGY_PREFETCH,
+            ),
+            "safetensors_load_strategy",
+            self.safetensors_load_strategy,
+            "must be 'eager' or 'prefetch' (from NFS, vLLM's default 'lazy' turns page faults "
+            "into small random reads)",
+        )
         for field_name in ("cpu_request", "memory_request", "memory_limit"):
             value = getattr(self, field_name)
             if value is not None:
@@ -691,7 +709,7 @@ class VllmWorkerPool(Construct):
             ]
         args += [
             contracts.VLLM_FLAG_SAFETENSORS_LOAD_STRATEGY,
-            contracts.VLLM_SAFETENSORS_LOAD_STRATEGY_NFS,
+            props.safetensors_load_strategy,
             contracts.VLLM_FLAG_PORT,
             str(props.port),
             contracts.VLLM_FLAG_SHUTDOWN_TIMEOUT,
@@ -725,9 +743,31 @@ class VllmWorkerPool(Construct):
         skips.append(("CKV_K8S_40", HIGH_UID_REASON))
         return skips + image_skips(self.image)
 
+    @property
+    def compile_cache(self) -> CompileCachePod | None:
+        """The compile cache's pod parts, or ``None`` when ``compile_cache`` is off."""
+        if not self.props.compile_cache:
+            return None
+        return CompileCachePod(
+            claim_name=self.model.pvc_name,
+            key=compile_cache_key(
+                model_id=self.model_id,
+                revision=self.model.revision,
+                image=self.image,
+                gpu_size=self.gpu_size.slug,
+                tensor_parallel_size=self.gpus_per_replica,
+                quantization=self.quantization,
+                kv_cache_dtype=self.props.kv_cache_dtype,
+                vllm_args=self.vllm_args,
+            ),
+            image=self.image,
+            port=self.props.port,
+        )
+
     def _pod_spec(self) -> k8s.PodSpec:
         props = self.props
         model = self.model
+        cache = self.compile_cache
         models_mount = k8s.VolumeMount(
             name=MODELS_VOLUME, mount_path=model.mount_path, read_only=True
         )
@@ -763,6 +803,7 @@ class VllmWorkerPool(Construct):
                     volume_mounts=[models_mount],
                 ),
                 *self._lora_waits(models_mount),
+                *([cache.seed_container(), cache.publish_container()] if cache else []),
             ],
             containers=[
                 k8s.Container(
@@ -773,7 +814,7 @@ class VllmWorkerPool(Construct):
                     ports=[
                         k8s.ContainerPort(name=PORT_NAME, container_port=props.port, protocol="TCP")
                     ],
-                    env=self._env(),
+                    env=self._env() + (cache.env() if cache else []),
                     resources=self._resources(),
                     security_context=container_security_context(),
                     volume_mounts=[
@@ -800,6 +841,7 @@ class VllmWorkerPool(Construct):
             ],
             volumes=[
                 models_volume(model.pvc_name, read_only=True),
+                *([cache.volume()] if cache else []),
                 tmp_volume(),
                 k8s.Volume(
                     name=SHM_VOLUME,

@@ -1,12 +1,17 @@
 #!/bin/sh
-# Download a Hugging Face model to the shared NFS volume, once.
+# Download a Hugging Face model to the shared NFS volume, once, and verify it.
 #
-# Usage: download-model.sh MODEL_ID MODEL_DIR [MAX_WORKERS] [STALE_SECONDS] [HEARTBEAT_SECONDS]
-#                          [POLL_SECONDS]
+# Usage: download-model.sh MODEL_ID MODEL_DIR MAX_WORKERS STALE_SECONDS HEARTBEAT_SECONDS
+#                          POLL_SECONDS REVISION FETCH_PROGRAM
+#   REVISION: a commit to pin (empty: the default branch). FETCH_PROGRAM: the text of
+#   fetch_model.py, run with python3 -c: it downloads that commit and checks every file
+#   against the hub's hashes (exit 2 on a mismatch, after deleting the bad files).
 #
 # Safe to run any number of times, from any number of pods at once:
-# * MODEL_DIR/.vllm-doks-complete is written last (atomically), so its presence means the
-#   directory is complete; if it exists we are done before touching the network.
+# * MODEL_DIR/.vllm-doks-verified is written last (atomically) and only after every file
+#   matched the hub's hashes, so its presence means the directory is complete and verified;
+#   if it exists we are done before touching the network. A failed verification exits
+#   non-zero (a failed Job attempt) and writes no marker.
 # * Only one downloader works on a directory at a time: the holder of MODEL_DIR/.vllm-doks-lock
 #   (mkdir is atomic, also on NFS). The holder bumps a heartbeat file in the lock; a waiter
 #   that sees the heartbeat unchanged for STALE_SECONDS (measured on its own clock, so node
@@ -21,7 +26,9 @@ max_workers="${3:-4}"
 stale_after="${4:-120}"
 heartbeat_every="${5:-15}"
 poll="${6:-10}"
-marker="${model_dir}/.vllm-doks-complete"
+revision="${7:-}"
+fetch_program="${8:-}"
+marker="${model_dir}/.vllm-doks-verified"
 lock="${model_dir}/.vllm-doks-lock"
 me="$(hostname 2>/dev/null || echo unknown)-$$"
 
@@ -89,18 +96,14 @@ if [ -f "$marker" ]; then
   exit 0
 fi
 
-log "downloading ${model_id} to ${model_dir} with ${max_workers} workers"
-MODEL_ID="$model_id" MODEL_DIR="$model_dir" MAX_WORKERS="$max_workers" python3 -c '
-import os
-
-from huggingface_hub import snapshot_download
-
-snapshot_download(
-    repo_id=os.environ["MODEL_ID"],
-    local_dir=os.environ["MODEL_DIR"],
-    max_workers=int(os.environ["MAX_WORKERS"]),
-)
-'
+log "downloading ${model_id}${revision:+ at ${revision}} to ${model_dir} with ${max_workers} workers"
+rc=0
+MODEL_ID="$model_id" MODEL_DIR="$model_dir" MAX_WORKERS="$max_workers" \
+  MODEL_REVISION="$revision" python3 -c "$fetch_program" || rc=$?
+if [ "$rc" -ne 0 ]; then
+  log "download or verification of ${model_id} failed (exit ${rc}); no marker written"
+  exit "$rc"
+fi
 date -u +%Y-%m-%dT%H:%M:%SZ >"${marker}.tmp.${me}"
 mv "${marker}.tmp.${me}" "$marker"
-log "${model_id} is complete in ${model_dir}"
+log "${model_id} is complete and verified in ${model_dir}"
