@@ -218,10 +218,15 @@ def test_readme_rehearsal_commands_run_as_written(toolchain: Toolchain, tmp_path
     readme = (REPO / "README.md").read_text()
     own = ".venv/bin/python -m vllm_doks.rehearsal --config vllm.yaml"
     assert "make rehearse" in readme and own in readme
+    # --no-print-directory: under `make test` the parent's MAKEFLAGS add "Entering directory".
     dry = subprocess.run(
-        ["make", "-n", "rehearse"], cwd=REPO, capture_output=True, text=True, check=True
+        ["make", "--no-print-directory", "-n", "rehearse"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
     )
-    assert dry.stdout.rstrip().splitlines()[-1].endswith("-m vllm_doks.rehearsal")
+    assert dry.stdout.rstrip().splitlines()[-1].endswith("-m vllm_doks.rehearsal"), dry.stdout
 
     example = readme.split("```yaml\n# vllm.yaml\n", 1)[1].split("```", 1)[0]
     (tmp_path / "vllm.yaml").write_text(example)

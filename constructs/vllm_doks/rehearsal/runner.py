@@ -374,6 +374,20 @@ def node_objects(fake: FakeDigitalOcean, cluster_name: str) -> list[dict[str, An
     return nodes
 
 
+def expected_pods(files: Sequence[str]) -> int:
+    """Pods the objects in ``files`` create at once: each Deployment's replicas, one per Job."""
+    count = 0
+    for path in files:
+        for obj in yaml.safe_load_all(Path(path).read_text()):
+            if not isinstance(obj, dict):
+                continue
+            if obj.get("kind") == "Deployment":
+                count += int(obj.get("spec", {}).get("replicas", 1))
+            elif obj.get("kind") == "Job":
+                count += int(obj.get("spec", {}).get("parallelism", 1))
+    return max(count, 1)
+
+
 def apply_to_control_plane(
     plane: Any, dist: Path, nodes: Sequence[Mapping[str, Any]], namespace: str
 ) -> dict[str, list[str]]:
@@ -386,6 +400,9 @@ def apply_to_control_plane(
     files = sorted(str(p) for p in dist.rglob("*.yaml"))
     args = [a for f in files for a in ("-f", f)]
     plane.kubectl("apply", "--server-side", "--force-conflicts", *args)
+    # Wait for every pod the output asks for, not just the first ones: the Jobs' pods can be
+    # scheduled before the Deployment controller has created the replicas.
+    expected = expected_pods(files)
     deadline = time.monotonic() + 60
     placed: dict[str, list[str]] = {}
     while time.monotonic() < deadline:
@@ -394,7 +411,7 @@ def apply_to_control_plane(
         for pod in pods["items"]:
             node_name = pod["spec"].get("nodeName") or "<pending>"
             placed.setdefault(node_name, []).append(pod["metadata"]["name"])
-        if pods["items"] and "<pending>" not in placed:
+        if len(pods["items"]) >= expected and "<pending>" not in placed:
             break
         time.sleep(1)
     return placed
