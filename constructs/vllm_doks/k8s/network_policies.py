@@ -125,13 +125,6 @@ def cilium_gateway_policy(
     port: int,
 ) -> cdk8s.ApiObject:
     """``CiliumNetworkPolicy``: ``port`` from Cilium's Gateway data path (``ingress`` entity)."""
-    policy = cdk8s.ApiObject(
-        scope,
-        id,
-        api_version=contracts.CILIUM_NETWORK_POLICY_API_VERSION,
-        kind="CiliumNetworkPolicy",
-        metadata=cdk8s.ApiObjectMetadata(name=name, namespace=namespace, labels=dict(labels)),
-    )
     spec: dict[str, Any] = {
         "description": (
             f"Cilium's Gateway API Envoy (reserved identity '{CILIUM_INGRESS_ENTITY}') may "
@@ -147,6 +140,26 @@ def cilium_gateway_policy(
             }
         ],
     }
+    return _cilium_policy(scope, id, name=name, namespace=namespace, labels=labels, spec=spec)
+
+
+def _cilium_policy(
+    scope: Construct,
+    id: str,
+    *,
+    name: str,
+    namespace: str,
+    labels: Mapping[str, str],
+    spec: dict[str, Any],
+) -> cdk8s.ApiObject:
+    """A ``CiliumNetworkPolicy`` with ``spec`` (no typed binding: a raw object plus its spec)."""
+    policy = cdk8s.ApiObject(
+        scope,
+        id,
+        api_version=contracts.CILIUM_NETWORK_POLICY_API_VERSION,
+        kind="CiliumNetworkPolicy",
+        metadata=cdk8s.ApiObjectMetadata(name=name, namespace=namespace, labels=dict(labels)),
+    )
     policy.add_json_patch(cdk8s.JsonPatch.add("/spec", spec))
     return policy
 
@@ -172,13 +185,6 @@ def cilium_metrics_policy(
     Cilium adds an L4 allow to an L7 rule for the same peer by widening the L7 rule to every
     request.
     """
-    policy = cdk8s.ApiObject(
-        scope,
-        id,
-        api_version=contracts.CILIUM_NETWORK_POLICY_API_VERSION,
-        kind="CiliumNetworkPolicy",
-        metadata=cdk8s.ApiObjectMetadata(name=name, namespace=namespace, labels=dict(labels)),
-    )
     spec: dict[str, Any] = {
         "description": (
             f"Pods of {', '.join(from_namespaces)} may GET {path} on port {port}/TCP of the "
@@ -201,8 +207,7 @@ def cilium_metrics_policy(
             }
         ],
     }
-    policy.add_json_patch(cdk8s.JsonPatch.add("/spec", spec))
-    return policy
+    return _cilium_policy(scope, id, name=name, namespace=namespace, labels=labels, spec=spec)
 
 
 def download_policy(
