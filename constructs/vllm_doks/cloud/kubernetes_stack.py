@@ -108,6 +108,29 @@ TERRAFORM_DATA_REQUIRED_VERSION = contracts.TERRAFORM_DATA_REQUIRED_VERSION
 _DURATION = re.compile(r"^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$")
 _STACK_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 
+#: How much longer than an after-apply Job's own ``activeDeadlineSeconds`` apply waits for it:
+#: the Job controller marks it Failed at its deadline, and the provider polls once a second.
+AFTER_APPLY_WAIT_MARGIN_SECONDS = 120
+
+
+def _job_wait_timeout(obj: KubeObject, props: KubernetesObjectsStackProps) -> str:
+    """How long ``apply`` waits for a Job to complete.
+
+    The provider's condition waiter (hashicorp/terraform-provider-kubernetes v2.38.0,
+    manifest/provider/waiter.go ``ConditionsWaiter``) returns only once every listed
+    condition holds, or at its timeout: a Job that failed never becomes ``Complete``, and
+    neither ``wait`` form can end on ``Failed`` (``fields`` matchers are ANDed as well). So
+    a failing smoke test (an after-apply Job with ``activeDeadlineSeconds``) is bounded by its
+    own deadline plus a margin, not by ``job_timeout``: apply then ends with "Operation timed
+    out" on that Job's address, soon after the Job itself failed, and the failed Job keeps
+    its log. Download Jobs keep ``job_timeout``: their length is the model's size.
+    """
+    spec = obj.manifest.get("spec")
+    deadline = spec.get("activeDeadlineSeconds") if isinstance(spec, Mapping) else None
+    if obj.runs_after_apply and isinstance(deadline, int):
+        return f"{deadline + AFTER_APPLY_WAIT_MARGIN_SECONDS}s"
+    return props.job_timeout
+
 
 @dataclass(frozen=True, kw_only=True)
 class KubernetesObjectsStackProps:
@@ -352,7 +375,7 @@ class VllmKubernetesStack(TerraformStack):
             options["wait"] = ManifestWait(
                 condition=[ManifestWaitCondition(type="Complete", status="True")]
             )
-            options["timeouts"] = ManifestTimeouts(create=props.job_timeout)
+            options["timeouts"] = ManifestTimeouts(create=_job_wait_timeout(obj, props))
         if obj.kind == "Secret" and "stringData" in obj.manifest:
             # The API server folds stringData into data and drops it; without this every
             # plan would show a diff (the defaults are kept alongside).

@@ -24,14 +24,20 @@ from vllm_doks.k8s.dashboard import VllmDashboard, VllmDashboardProps
 from vllm_doks.k8s.gateway_endpoint import GatewayEndpoint, GatewayEndpointProps
 from vllm_doks.k8s.inference_pool import VllmInferencePool, VllmInferencePoolProps
 from vllm_doks.k8s.lora import LoraAdapter, LoraAdapterProps, LoraOptions
-from vllm_doks.k8s.model_download import ModelDownload
+from vllm_doks.k8s.model_download import MAX_JOB_BASE_NAME, ModelDownload
+from vllm_doks.k8s.names import dns_label
 from vllm_doks.k8s.namespace import add_namespace
 from vllm_doks.k8s.nfs_model_store import NfsModelStore, NfsModelStoreProps
 from vllm_doks.k8s.outputs import stack_outputs
 from vllm_doks.k8s.pod_monitor import VllmPodMonitor, VllmPodMonitorProps
 from vllm_doks.k8s.prefix_router import PrefixAwareRouter, PrefixAwareRouterProps
 from vllm_doks.k8s.probes import ProbeTimings
-from vllm_doks.k8s.smoke_test import CILIUM_GATEWAY_CLASS, SmokeTest, SmokeTestProps
+from vllm_doks.k8s.smoke_test import (
+    CILIUM_GATEWAY_CLASS,
+    SMOKE_TEST_APP,
+    SmokeTest,
+    SmokeTestProps,
+)
 from vllm_doks.k8s.vllm_worker_pool import VllmWorkerPool, VllmWorkerPoolProps
 from vllm_doks.preflight import capacity_plan, parse_max_model_len, vllm_settings
 from vllm_doks.rollout_config import resolve_canaries
@@ -173,25 +179,39 @@ class VllmServingChart(cdk8s.Chart):
         self.router: PrefixAwareRouter | None = None
         self.inference_pools: list[VllmInferencePool] = []
         self._route(config)
-        self.smoke_test: SmokeTest | None = None
+        self.smoke_tests: list[SmokeTest] = []
         # Only Cilium's Gateway Service name is known; another class needs smoke_test_url.
         if config.smoke_test and (
             config.smoke_test_url or config.gateway_class == CILIUM_GATEWAY_CLASS
         ):
-            # One authenticated completion through the Gateway, for the first model.
-            self.smoke_test = SmokeTest(
-                self,
-                "SmokeTest",
-                SmokeTestProps(
-                    endpoint=self.endpoint,
-                    pool=self.pools[0],
-                    path_prefix=config.served_models()[0].path_prefix,
-                    url=config.smoke_test_url or None,
-                    network_policy=config.network_policy,
-                    # Retry as long as the rollout may take: download, then the cold start.
-                    deadline_seconds=self.pools[0].props.progress_deadline_seconds,
-                ),
-            )
+            # One authenticated completion through the Gateway per served model, on its route
+            # (a canary pool shares its stable pool's route and name, so that test covers it).
+            for pool, served in zip(self.pools, config.served_models(), strict=True):
+                if served.canary is not None:
+                    continue
+                first = not self.smoke_tests
+                self.smoke_tests.append(
+                    SmokeTest(
+                        self,
+                        "SmokeTest" if first else f"SmokeTest-{served.name}",
+                        SmokeTestProps(
+                            endpoint=self.endpoint,
+                            pool=pool,
+                            path_prefix=served.path_prefix,
+                            url=config.smoke_test_url or None,
+                            network_policy=config.network_policy,
+                            # Retry as long as the rollout may take: download, then cold start.
+                            deadline_seconds=pool.props.progress_deadline_seconds,
+                            # The first keeps the single model's name; later ones are stable
+                            # per pool (its name), never per position.
+                            name=SMOKE_TEST_APP
+                            if first
+                            else dns_label(f"{SMOKE_TEST_APP}-{served.name}", MAX_JOB_BASE_NAME),
+                        ),
+                    )
+                )
+        #: The first model's smoke test, as before several models (``None`` when off).
+        self.smoke_test = self.smoke_tests[0] if self.smoke_tests else None
         self.autoscalers: list[VllmAutoscaler] = []
         self.pod_monitors: list[VllmPodMonitor] = []
         self.dashboards: list[VllmDashboard] = []

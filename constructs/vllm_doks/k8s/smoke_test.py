@@ -30,7 +30,7 @@ from constructs import Construct
 from vllm_doks import contracts
 from vllm_doks.cold_start import AFTER_APPLY_LABEL
 from vllm_doks.k8s.gateway_endpoint import GatewayEndpoint
-from vllm_doks.k8s.model_download import template_hash
+from vllm_doks.k8s.model_download import MAX_JOB_BASE_NAME, template_hash
 from vllm_doks.k8s.network_policies import download_policy
 from vllm_doks.k8s.pod_security import (
     SECRET_FILE_MODE,
@@ -44,7 +44,7 @@ from vllm_doks.k8s.pod_security import (
 from vllm_doks.k8s.scripts import SMOKE_TEST, sh_command
 from vllm_doks.k8s.suppressions import HIGH_UID_REASON, checkov_skip_annotations, image_skips
 from vllm_doks.k8s.vllm_worker_pool import VllmWorkerPool
-from vllm_doks.validation import Problems, check_int_range
+from vllm_doks.validation import Problems, check_dns_label, check_int_range
 
 #: Name prefix of the Service Cilium creates for a Gateway (see the module doc).
 CILIUM_GATEWAY_SERVICE_PREFIX = contracts.CILIUM_GATEWAY_SERVICE_PREFIX
@@ -84,11 +84,16 @@ class SmokeTestProps:
     ttl_seconds_after_finished: int | None = None
     """Delete the finished Job after this many seconds. Default ``None``: keep it, so its
     latency stays readable."""
+    name: str = SMOKE_TEST_APP
+    """Base name of the Job (and its NetworkPolicy), at most 54 characters: the Job is
+    ``<name>-<hash of its pod template>``. Default ``"smoke-test"``; give each pool's smoke
+    test its own (the serving chart uses ``smoke-test-<pool name>`` after the first)."""
 
     def problems(self) -> Problems:
         problems = Problems()
         check_int_range(problems, "deadline_seconds", self.deadline_seconds, 10, 86400)
         check_int_range(problems, "interval_seconds", self.interval_seconds, 1, 600)
+        check_dns_label(problems, "name", self.name, max_len=MAX_JOB_BASE_NAME)
         if self.ttl_seconds_after_finished is not None:
             check_int_range(
                 problems, "ttl_seconds_after_finished", self.ttl_seconds_after_finished, 0
@@ -192,9 +197,9 @@ class SmokeTest(Construct):
             ttl_seconds_after_finished=props.ttl_seconds_after_finished,
             template=k8s.PodTemplateSpec(metadata=k8s.ObjectMeta(labels=labels), spec=pod_spec),
         )
-        rendered = k8s.KubeJob.manifest(metadata=k8s.ObjectMeta(name=SMOKE_TEST_APP), spec=spec)
+        rendered = k8s.KubeJob.manifest(metadata=k8s.ObjectMeta(name=props.name), spec=spec)
         # Named like the download Jobs: base name and the hash of the pod template.
-        self.job_name = f"{SMOKE_TEST_APP}-{template_hash(rendered['spec']['template'])}"
+        self.job_name = f"{props.name}-{template_hash(rendered['spec']['template'])}"
         skips = [("CKV_K8S_40", HIGH_UID_REASON), *image_skips(pool.image)]
         self.job = k8s.KubeJob(
             self,

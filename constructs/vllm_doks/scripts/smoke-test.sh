@@ -21,6 +21,9 @@ interval="${4:-10}"
 key_file="${5:-}"
 request_timeout="${6:-120}"
 max_tokens="${7:-16}"
+# A black-holed address (a Service without endpoints behind a dropping policy) costs this much
+# per attempt, not the whole request timeout.
+connect_timeout=10
 start=$(date +%s)
 
 log() { echo "smoke-test: $*"; }
@@ -61,6 +64,7 @@ while :; do
   timeout=$request_timeout
   [ "$timeout" -gt "$left" ] && timeout=$left
   result=$(curl -sS -o "${work}/response" -w '%{http_code} %{time_total}' --max-time "$timeout" \
+    --connect-timeout "$connect_timeout" \
     -H "Content-Type: application/json" -H "@${work}/headers" --data-binary "@${work}/request" \
     "$url" 2>"${work}/error")
   code=${result%% *}
