@@ -27,8 +27,9 @@ LAYERS: dict[str, str] = {
     "vllm_doks._node": "core",
     "vllm_doks.scripts": "core",
     "vllm_doks.cold_start": "core",  # the cold-start budget and the after-apply label
-    "vllm_doks.weights": "core",  # pinned revisions and the load strategy
+    "vllm_doks.weights": "core",  # pinned revisions, the Spaces source, the load strategy
     "vllm_doks.cloud": "cloud",
+    "vllm_doks.cloud.model_bucket": "cloud",  # optional Spaces bucket + read-only key
     "vllm_doks.k8s": "k8s",
     # The app: configuration, its checks and wiring, the serving chart, the CLI, the docs.
     "vllm_doks": "app",  # the package root re-exports both layers

@@ -25,6 +25,7 @@ from vllm_doks.handoff import STACK2_OUTPUT_DESCRIPTIONS as STACK2_OUTPUT_DESCRI
 from vllm_doks.handoff import StackOneOutputs
 from vllm_doks.rollout_config import AdapterConfig, CanaryConfig, parse_adapters, parse_canary
 from vllm_doks.validation import Problems
+from vllm_doks.weights import SpacesSource
 
 ENV_PREFIX = "VLLM_DOKS_"
 
@@ -100,6 +101,9 @@ class ModelConfig:
     revision: str = ""
     """Commit (40 hex digits) of ``id`` to download and verify. Default: the top-level
     ``model_revision`` for a single model, else the hub's default branch."""
+    source_prefix: str = ""
+    """With ``model_source_bucket``: key prefix of this model's files in the bucket, ending in
+    ``/``. Default: ``<id>/``, e.g. ``Qwen/Qwen2.5-7B-Instruct/``."""
 
 
 #: The keys of a ``models:`` entry, in the order of :class:`ModelConfig`.
@@ -129,6 +133,8 @@ class ServedModel:
     canary: CanaryConfig | None = None
     revision: str = ""
     """Pinned commit, or ``""`` for the hub's default branch."""
+    source_prefix: str = ""
+    """Key prefix of the model's files in ``model_source_bucket`` (``<id>/`` when empty)."""
 
     @property
     def rewrite_prefix_to(self) -> str | None:
@@ -192,6 +198,12 @@ class ArchitectureConfig:
     )
     state_key: str = _input("vllm-doks/infra.tfstate", "Object key of the state in the bucket", "1")
     state_spaces_region: str = _input("nyc3", "Spaces region of the state bucket", "1")
+    create_model_source_bucket: bool = _input(
+        False,
+        "Create model_source_bucket (a Spaces bucket in model_source_region) and a read-only "
+        "Spaces key for it; outputs model_bucket_* give its endpoint and the key pair",
+        "1",
+    )
     kubernetes_via_terraform: bool = _input(
         False,
         "Also synthesize Stack 2 as a Terraform stack (vllm-kubernetes) in the cloud layer",
@@ -206,6 +218,19 @@ class ArchitectureConfig:
         "Commit (40 hex digits) of model_id to download, so every cluster serves the same "
         "weights; empty: the hub's default branch at download time (files are verified "
         "against the hub's hashes either way)",
+        "2",
+    )
+    model_source_bucket: str = _input(
+        "",
+        "Spaces bucket to download the models from instead of the Hugging Face hub (each "
+        "model under <model id>/ with its sha256 manifest); empty: the hub",
+        "2",
+    )
+    model_source_region: str = _input("nyc3", "Spaces region of model_source_bucket", "2")
+    model_source_secret: str = _input(
+        "spaces-model-source",
+        "Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY of a Spaces key that reads "
+        "model_source_bucket (create it with kubectl)",
         "2",
     )
     replicas: int = _input(1, "Number of vLLM replicas (set > 1 for HA)", "2")
@@ -375,6 +400,18 @@ class ArchitectureConfig:
     def state_backend_enabled(self) -> bool:
         return bool(self.state_bucket)
 
+    def model_source(self, served: ServedModel) -> SpacesSource | None:
+        """Where ``served`` is downloaded from: its place in ``model_source_bucket``, or
+        ``None`` for the Hugging Face Hub."""
+        if not self.model_source_bucket:
+            return None
+        return SpacesSource(
+            bucket=self.model_source_bucket,
+            region=self.model_source_region,
+            prefix=served.source_prefix,
+            credentials_secret=self.model_source_secret,
+        )
+
     def replace(self, **changes: Any) -> ArchitectureConfig:
         return dataclasses.replace(self, **changes)
 
@@ -398,6 +435,7 @@ class ArchitectureConfig:
                     gpu_node_pool=None,
                     path_prefix=OPENAI_PREFIX,
                     revision=self.model_revision,
+                    source_prefix=f"{self.model_id}/",
                     fields={
                         "id": "model_id",
                         "revision": "model_revision",
@@ -406,6 +444,7 @@ class ArchitectureConfig:
                         "parameters_b": "model_parameters_b",
                         "gpu_size": "gpu_size",
                         "max_model_len": "max_model_len",
+                        "source_prefix": "model_source_bucket",
                     },
                 ),
             )
@@ -442,6 +481,7 @@ class ArchitectureConfig:
                     lora_runtime_updates=m.lora_runtime_updates,
                     canary=m.canary,
                     revision=m.revision or (self.model_revision if single else ""),
+                    source_prefix=m.source_prefix or f"{m.id}/",
                 )
             )
         return tuple(served)

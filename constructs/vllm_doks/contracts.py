@@ -483,3 +483,35 @@ COMPILE_WARM_SECONDS = 10
 #: memory profiling, KV-cache allocation, CUDA graph capture. vllm-project/vllm#20264 logs 34 s
 #: of engine init (17 s of it graph capture) plus ~30 s unlogged before the first answer.
 ENGINE_START_SECONDS = 90
+
+# --- DigitalOcean Spaces (S3 API) as a model source ---------------------------------------------
+
+#: A bucket's own endpoint (virtual-hosted style): DigitalOcean's Spaces API reference
+#: (docs.digitalocean.com/reference/api/spaces/) addresses buckets as
+#: ``${BUCKET}.${REGION}.digitaloceanspaces.com``; the provider's ``digitalocean_spaces_bucket``
+#: computes the same host as ``bucket_domain_name`` (digitalocean/digitalocean 2.99.1 schema).
+SPACES_BUCKET_URL_TEMPLATE = "https://{bucket}.{region}.digitaloceanspaces.com"
+#: How a request to Spaces is signed: AWS Signature Version 4 with the Spaces region slug in the
+#: credential scope ``${ACCESS_KEY}/${YYYYMMDD}/${REGION_SLUG}/s3/aws4_request`` (same Spaces
+#: reference, "Authentication"); the algorithm itself (canonical request, string to sign,
+#: ``AWS4<secret>`` -> date -> region -> service -> ``aws4_request`` signing key, and S3's
+#: required ``x-amz-content-sha256`` header) is AWS's: docs.aws.amazon.com/IAM/latest/UserGuide/
+#: create-signed-request.html and docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-header-based-
+#: auth.html, whose published examples the tests reproduce. fetch_model.py implements it with
+#: the standard library (the vLLM image ships no boto3 we could rely on).
+SPACES_SIGNATURE_ALGORITHM = "AWS4-HMAC-SHA256"
+#: What an object's ETag proves: Spaces follows S3 ("If an object is created by either the
+#: Multipart Upload or Part Copy operation, the ETag is not an MD5 digest"; DigitalOcean's
+#: answer in community question "contents-of-etag-returned-from-spaces-isn-t-always-md-5", and
+#: S3's API reference for ETag). `aws s3 cp`/`s3cmd` upload multi-GB safetensors in parts, so
+#: the ETag cannot verify them: the download verifies against a sha256 manifest uploaded with
+#: the files, and checks the ETag as an MD5 only when it is one (32 hex, no ``-<parts>``).
+SPACES_ETAG_IS_MD5_ONLY_FOR_SINGLE_PART = True
+#: The Secret keys the download reads the Spaces key pair from (the names AWS tools use).
+SPACES_ACCESS_KEY_ID_KEY = "AWS_ACCESS_KEY_ID"
+SPACES_SECRET_ACCESS_KEY_KEY = "AWS_SECRET_ACCESS_KEY"
+#: ``digitalocean_spaces_key`` grant permission that reads a bucket and nothing else; valid:
+#: ``read``, ``readwrite``, ``fullaccess`` (digitalocean/digitalocean 2.99.1 schema, checked with
+#: ``terraform providers schema -json``; the prebuilt 2.71.0 bindings have the resource too,
+#: ``cdktf_cdktf_provider_digitalocean.spaces_key``).
+SPACES_KEY_READ_PERMISSION = "read"

@@ -229,7 +229,23 @@ def unplanned_models(config: ArchitectureConfig) -> list[str]:
 def cloud_problems(config: ArchitectureConfig) -> Problems:
     from vllm_doks.wiring import infra_props
 
-    return infra_props(config).problems()
+    problems = Problems()
+    # InfraProps names the bucket's fields after itself; the configuration's keys are these.
+    names = {
+        "model_bucket.name": "model_source_bucket",
+        "model_bucket.region": "model_source_region",
+    }
+    for item in infra_props(config).problems().items:
+        field_name = names.get(item.field, item.field)
+        if field_name == "model_source_bucket" and not item.value:
+            problems.add(
+                field_name,
+                item.value,
+                "must name the bucket to create with create_model_source_bucket",
+            )
+        else:
+            problems.add(field_name, item.value, item.expected)
+    return problems
 
 
 def kubernetes_problems(config: ArchitectureConfig, outputs: InfraOutputs) -> Problems:
@@ -251,6 +267,7 @@ def kubernetes_problems(config: ArchitectureConfig, outputs: InfraOutputs) -> Pr
     for served in config.served_models():
         if served.revision:
             check_revision(problems, served.fields["revision"], served.revision)
+    _model_source_problems(problems, config, models)
     for name in ("hf_token_secret", "api_key_secret"):
         if getattr(config, name):
             check_dns_subdomain(problems, name, getattr(config, name))
@@ -318,6 +335,29 @@ def kubernetes_problems(config: ArchitectureConfig, outputs: InfraOutputs) -> Pr
             "own GPU node (required pod anti-affinity); add GPU nodes or lower replicas",
         )
     return problems
+
+
+def _model_source_problems(
+    problems: Problems, config: ArchitectureConfig, models: tuple[ServedModel, ...]
+) -> None:
+    """The Spaces source of every model, under the configuration's own key names (bucket,
+    region and Secret once, each model's prefix under its entry)."""
+    reported: set[str] = set()
+    for served in models:
+        source = config.model_source(served)
+        if source is None:
+            return
+        names = {
+            "bucket": "model_source_bucket",
+            "region": "model_source_region",
+            "credentials_secret": "model_source_secret",
+            "prefix": served.fields.get("source_prefix", "source_prefix"),
+        }
+        for item in source.problems("source").items:
+            name = names[item.field.removeprefix("source.")]
+            if name not in reported:
+                reported.add(name)
+                problems.add(name, item.value, item.expected)
 
 
 def _model_problems(problems: Problems, model: ServedModel, config: ArchitectureConfig) -> None:

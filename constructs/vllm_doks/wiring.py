@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 
 def infra_props(config: ArchitectureConfig) -> InfraProps:
-    from vllm_doks.cloud.infra_props import InfraProps, SpacesStateBackend
+    from vllm_doks.cloud.infra_props import InfraProps, ModelBucketProps, SpacesStateBackend
 
     backend = (
         SpacesStateBackend(
@@ -43,4 +43,9 @@ def infra_props(config: ArchitectureConfig) -> InfraProps:
         kubernetes_version=config.kubernetes_version,
         state_backend=backend,
         nfs_snapshot_name=config.nfs_snapshot_name,
+        model_bucket=ModelBucketProps(
+            name=config.model_source_bucket, region=config.model_source_region
+        )
+        if config.create_model_source_bucket
+        else None,
     )

@@ -22,6 +22,7 @@ from vllm_doks.validation import (
     check_min_max,
     check_private_cidr,
 )
+from vllm_doks.weights import check_bucket_name, check_spaces_region
 
 #: Tag every resource carries, besides the name prefix (the seed's ``local.tags``).
 ARCHITECTURE_TAG = "vllm-nfs"
@@ -196,6 +197,23 @@ class SpacesStateBackend:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ModelBucketProps:
+    """Props of :class:`ModelBucket`."""
+
+    name: str
+    """Bucket name (globally unique within the region; 3-63 lowercase letters, digits, '-').
+    Required."""
+    region: str = "nyc3"
+    """Spaces region slug. Default ``"nyc3"``."""
+
+    def problems(self) -> Problems:
+        problems = Problems()
+        check_bucket_name(problems, "name", self.name)
+        check_spaces_region(problems, "region", self.region)
+        return problems
+
+
+@dataclass(frozen=True, kw_only=True)
 class InfraProps:
     """Inputs of Stack 1, named and defaulted as in the seed's Stack 1 table."""
 
@@ -251,6 +269,10 @@ class InfraProps:
     """Take a ``digitalocean_nfs_snapshot`` of the share under this name (set it once the model
     download has been verified; see :mod:`vllm_doks.cloud.model_snapshot`). Default ``""``:
     no snapshot."""
+    model_bucket: ModelBucketProps | None = None
+    """Create a private Spaces bucket to download the models from, and a read-only key for
+    it (see :mod:`vllm_doks.cloud.model_bucket`). Default ``None``: none (models come from
+    the Hugging Face Hub, or from a bucket created elsewhere)."""
 
     @property
     def tags(self) -> tuple[str, ...]:
@@ -361,4 +383,7 @@ class InfraProps:
         )
         if self.state_backend is not None:
             problems.extend(self.state_backend.problems("state_backend").items)
+        if self.model_bucket is not None:
+            for item in self.model_bucket.problems().items:
+                problems.add(f"model_bucket.{item.field}", item.value, item.expected)
         return problems

@@ -10,6 +10,7 @@ from constructs import Construct
 from vllm_doks.cloud.doks_cluster import DoksCluster, DoksClusterProps
 from vllm_doks.cloud.gpu_node_pool import GpuNodePool, GpuNodePoolProps
 from vllm_doks.cloud.infra_props import OUTPUT_DESCRIPTIONS, InfraProps
+from vllm_doks.cloud.model_bucket import ModelBucket
 from vllm_doks.cloud.model_share import ModelShare, ModelShareProps
 from vllm_doks.cloud.model_snapshot import ModelShareSnapshot, ModelShareSnapshotProps
 from vllm_doks.cloud.state_backend import apply_state_backend
@@ -100,6 +101,10 @@ class VllmInfraStack(TerraformStack):
                     share=self.share, name=props.nfs_snapshot_name, region=props.region
                 ),
             )
+
+        self.model_bucket: ModelBucket | None = None
+        if props.model_bucket is not None:
+            self.model_bucket = ModelBucket(self, "ModelBucket", props.model_bucket)
 
         values = {
             "vpc_id": self.vpc.id,

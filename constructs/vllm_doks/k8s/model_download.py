@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from cdk8s_plus_28 import k8s
 from constructs import Construct
 
+from vllm_doks import contracts
 from vllm_doks.gpu_catalog import GpuSize
 from vllm_doks.k8s.names import COMPLETION_MARKER, model_name_from_id
 from vllm_doks.k8s.network_policies import download_policy
@@ -21,12 +22,14 @@ from vllm_doks.k8s.pod_security import (
     models_volume,
     node_pool_selector,
     optional_secret_file_volume,
+    optional_secret_files_volume,
     pod_security_context,
     tmp_volume,
 )
 from vllm_doks.k8s.scripts import DOWNLOAD_MODEL, FETCH_MODEL, script_text, sh_command
 from vllm_doks.k8s.suppressions import HIGH_UID_REASON, checkov_skip_annotations, image_skips
 from vllm_doks.k8s.values import quantity
+from vllm_doks.weights import SpacesSource
 
 if TYPE_CHECKING:
     from vllm_doks.k8s.nfs_model_store import NfsModelStore
@@ -42,6 +45,10 @@ LOCK_POLL_SECONDS = 10
 HF_TOKEN_VOLUME = "hf-token"
 HF_TOKEN_DIR = "/var/run/secrets/huggingface"
 HF_TOKEN_FILE = "token"
+
+#: Volume and directory of the Spaces key pair (from the source's Secret), one file per key.
+SPACES_CREDENTIALS_VOLUME = "spaces-credentials"
+SPACES_CREDENTIALS_DIR = "/var/run/secrets/spaces"
 
 #: Pod label naming the download (the Job's base name, without the template hash), so its
 #: NetworkPolicy selects its pods only.
@@ -72,7 +79,9 @@ class ModelDownload(Construct):
     against the hub's hashes (LFS sha256, git blob SHA-1) and writes the marker only after
     all of them matched; a mismatch fails the Job attempt. Pods that serve the model wait for
     that marker. With a pinned ``revision`` the directory is ``<model name>-<commit[:12]>``,
-    so a new revision never mixes with the files of the old one.
+    so a new revision never mixes with the files of the old one. With a ``source``
+    (:class:`~vllm_doks.weights.SpacesSource`) the files come from a Spaces bucket instead,
+    checked against the sha256 manifest uploaded beside them, with the same lock and marker.
 
     The Job is named ``<job_name>-<hash>``, the hash of its pod template (model id, image,
     node pool, token Secret, ...). A Job's template is immutable, so re-applying a changed one
@@ -97,6 +106,7 @@ class ModelDownload(Construct):
         max_workers: int,
         directory: str | None = None,
         revision: str | None = None,
+        source: SpacesSource | None = None,
     ) -> None:
         super().__init__(scope, id)
         self.store = store
@@ -104,6 +114,8 @@ class ModelDownload(Construct):
         self.model_name = model_name_from_id(model_id)
         #: The pinned commit, or ``None`` for the hub's default branch at download time.
         self.revision = revision
+        #: The Spaces bucket the files come from, or ``None`` for the Hugging Face Hub.
+        self.source = source
         # ``directory``: a path under the mount other than the model's name (LoRA adapters
         # go to ``lora/<owner>--<repo>``, see vllm_doks.k8s.lora); same script, lock and marker.
         # A pinned revision gets its own directory, so revisions never mix.
@@ -135,7 +147,37 @@ class ModelDownload(Construct):
             k8s.VolumeMount(name=TMP_VOLUME, mount_path="/tmp"),
         ]
         volumes = [models_volume(store.pvc_name, read_only=False), tmp_volume()]
-        if hf_token_secret_name is not None:
+        if source is not None:
+            # The key pair as files from a Secret the user creates (never a value here); it
+            # may be missing at first: the download then fails with the kubectl command that
+            # creates it, and a later attempt finds it.
+            container_env.extend(
+                [
+                    env("SPACES_BUCKET_URL", source.bucket_url),
+                    env("SPACES_REGION", source.region),
+                    env("SPACES_PREFIX", source.prefix),
+                    env("SPACES_CREDENTIALS_DIR", SPACES_CREDENTIALS_DIR),
+                    env("SPACES_SECRET_HINT", source.secret_command(store.namespace)),
+                ]
+            )
+            mounts.append(
+                k8s.VolumeMount(
+                    name=SPACES_CREDENTIALS_VOLUME,
+                    mount_path=SPACES_CREDENTIALS_DIR,
+                    read_only=True,
+                )
+            )
+            volumes.append(
+                optional_secret_files_volume(
+                    SPACES_CREDENTIALS_VOLUME,
+                    source.credentials_secret,
+                    {
+                        contracts.SPACES_ACCESS_KEY_ID_KEY: "access_key_id",
+                        contracts.SPACES_SECRET_ACCESS_KEY_KEY: "secret_access_key",
+                    },
+                )
+            )
+        elif hf_token_secret_name is not None:
             # The token as a file, not an environment variable: huggingface_hub reads
             # HF_TOKEN_PATH when HF_TOKEN is unset, and a file stays out of the process
             # environment (inherited by every child, shown in crash reports). The Secret may

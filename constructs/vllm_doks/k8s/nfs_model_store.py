@@ -32,7 +32,7 @@ from vllm_doks.validation import (
     check_dns_subdomain,
     check_int_range,
 )
-from vllm_doks.weights import check_revision
+from vllm_doks.weights import SpacesSource, check_revision
 
 #: Base name of the first model's download Job (the seed's Job name); the Job itself is
 #: ``model-download-<hash of its pod template>``, see :class:`ModelDownload`.
@@ -215,6 +215,7 @@ class NfsModelStore(Construct):
         hf_token_secret_key: str = "HF_TOKEN",
         max_workers: int | None = None,
         revision: str | None = None,
+        source: SpacesSource | None = None,
     ) -> ModelDownload:
         """Download ``model_id`` from Hugging Face into ``<mount_path>/<model name>``, once.
 
@@ -239,6 +240,10 @@ class NfsModelStore(Construct):
         :param revision: the commit (40 hex digits) to download, so every cluster serves the
             same weights; its files are verified against the hub's hashes either way.
             Default ``None``: the hub's default branch at download time.
+        :param source: download from this DigitalOcean Spaces bucket instead of the hub (see
+            :class:`~vllm_doks.weights.SpacesSource`): the files under its prefix, verified
+            against the manifest beside them (whose revision must be ``revision`` when that is
+            set). Default ``None``: the Hugging Face Hub.
         """
         where = f"{self.node.path}.add_model({model_id!r})"
         problems = Problems(where=where)
@@ -276,6 +281,10 @@ class NfsModelStore(Construct):
             check_int_range(problems, "max_workers", max_workers, 1, 64)
         if revision is not None:
             check_revision(problems, "revision", revision)
+        if source is not None and problems.check(
+            isinstance(source, SpacesSource), "source", source, "must be a SpacesSource"
+        ):
+            problems.extend(source.problems("source").items)
         problems.raise_if_any()
         assert job_name is not None
         assert size is not None
@@ -295,6 +304,7 @@ class NfsModelStore(Construct):
                 max_workers if max_workers is not None else self.props.download_max_workers
             ),
             revision=revision,
+            source=source,
         )
         self._models.append(model)
         return model

@@ -125,12 +125,20 @@ def optional_secret_file_volume(
     With ``optional: true`` a missing Secret (or key) leaves the volume empty and the pod
     starts; whoever reads the file then finds none.
     """
+    return optional_secret_files_volume(volume_name, secret_name, {secret_key: file_name})
+
+
+def optional_secret_files_volume(
+    volume_name: str, secret_name: str, files: dict[str, str]
+) -> k8s.Volume:
+    """Keys of a Secret that may not exist, each as a file (``{key: file name}``) in a volume;
+    see :func:`optional_secret_file_volume`."""
     return k8s.Volume(
         name=volume_name,
         secret=k8s.SecretVolumeSource(
             secret_name=secret_name,
             optional=True,
             default_mode=SECRET_FILE_MODE,
-            items=[k8s.KeyToPath(key=secret_key, path=file_name)],
+            items=[k8s.KeyToPath(key=key, path=path) for key, path in files.items()],
         ),
     )

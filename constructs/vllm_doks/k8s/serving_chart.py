@@ -113,6 +113,7 @@ class VllmServingChart(cdk8s.Chart):
                 gpu_size=served.gpu_size,
                 hf_token_secret_name=config.hf_token_secret or None,
                 revision=served.revision or None,
+                source=config.model_source(served),
             )
             probes = ProbeTimings()
             window = windows.get(served.name)
