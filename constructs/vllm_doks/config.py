@@ -223,7 +223,8 @@ class ArchitectureConfig:
     model_source_bucket: str = _input(
         "",
         "Spaces bucket to download the models from instead of the Hugging Face hub (each "
-        "model under <model id>/ with its sha256 manifest); empty: the hub",
+        "model under its id, e.g. Qwen/Qwen2.5-0.5B-Instruct/, with its sha256 manifest); "
+        "empty: the hub",
         "2",
     )
     model_source_region: str = _input("nyc3", "Spaces region of model_source_bucket", "2")

@@ -24,10 +24,14 @@ def inputs_table() -> str:
 
 
 def outputs_table() -> str:
-    from vllm_doks.cloud.infra_props import OUTPUT_DESCRIPTIONS
+    from vllm_doks.cloud.infra_props import MODEL_BUCKET_OUTPUT_DESCRIPTIONS, OUTPUT_DESCRIPTIONS
 
     rows = ["| Name | Stack | Description |", "|---|---|---|"]
     rows += [f"| `{k}` | 1 | {v} |" for k, v in OUTPUT_DESCRIPTIONS.items()]
+    rows += [
+        f"| `{k}` | 1 | {v}; only with `create_model_source_bucket` |"
+        for k, v in MODEL_BUCKET_OUTPUT_DESCRIPTIONS.items()
+    ]
     rows += [f"| `{k}` | 2 | {v} |" for k, v in STACK2_OUTPUT_DESCRIPTIONS.items()]
     return "\n".join(rows)
 

@@ -48,6 +48,20 @@ OUTPUT_DESCRIPTIONS: dict[str, str] = {
     "gpu_node_pool_name": "Name of the GPU node pool",
 }
 
+#: Descriptions of the outputs the bucket adds to Stack 1 (none without a bucket).
+MODEL_BUCKET_OUTPUT_DESCRIPTIONS: dict[str, str] = {
+    "model_bucket_name": "Name of the Spaces bucket the models are downloaded from",
+    "model_bucket_region": "Spaces region of the model bucket",
+    "model_bucket_endpoint": "HTTPS endpoint of the model bucket",
+    "model_bucket_access_key_id": "Access key id of the read-only key of the model bucket "
+    "(sensitive)",
+    "model_bucket_secret_key": "Secret key of the read-only key of the model bucket (sensitive)",
+}
+#: The outputs Terraform never prints (the key pair).
+MODEL_BUCKET_SENSITIVE_OUTPUTS = frozenset(
+    {"model_bucket_access_key_id", "model_bucket_secret_key"}
+)
+
 
 #: DigitalOcean's minimum Managed NFS share size (GiB).
 NFS_MIN_SIZE_GB = 50

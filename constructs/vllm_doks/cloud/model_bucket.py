@@ -29,20 +29,12 @@ from cdktf_cdktf_provider_digitalocean.spaces_key import SpacesKey, SpacesKeyGra
 from constructs import Construct
 
 from vllm_doks import contracts
-from vllm_doks.cloud.infra_props import ModelBucketProps
+from vllm_doks.cloud.infra_props import (
+    MODEL_BUCKET_OUTPUT_DESCRIPTIONS,
+    MODEL_BUCKET_SENSITIVE_OUTPUTS,
+    ModelBucketProps,
+)
 from vllm_doks.props import takes_props
-
-#: Descriptions of the outputs the bucket adds to Stack 1 (none without a bucket).
-MODEL_BUCKET_OUTPUT_DESCRIPTIONS: dict[str, str] = {
-    "model_bucket_name": "Name of the Spaces bucket the models are downloaded from",
-    "model_bucket_region": "Spaces region of the model bucket",
-    "model_bucket_endpoint": "HTTPS endpoint of the model bucket",
-    "model_bucket_access_key_id": "Access key id of the read-only key of the model bucket "
-    "(sensitive)",
-    "model_bucket_secret_key": "Secret key of the read-only key of the model bucket (sensitive)",
-}
-#: The outputs Terraform never prints (the key pair).
-SENSITIVE_OUTPUTS = frozenset({"model_bucket_access_key_id", "model_bucket_secret_key"})
 
 
 @takes_props(ModelBucketProps)
@@ -86,7 +78,7 @@ class ModelBucket(Construct):
                 name,
                 value=values[name],
                 description=description,
-                sensitive=name in SENSITIVE_OUTPUTS,
+                sensitive=name in MODEL_BUCKET_SENSITIVE_OUTPUTS,
             )
             output.override_logical_id(name)
             self.outputs[name] = output
