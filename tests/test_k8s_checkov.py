@@ -54,6 +54,8 @@ VARIANTS = {
         tls_certificate_secret="vllm-tls",
         tls_hostname="llm.example.com",
         cert_manager_cluster_issuer="letsencrypt",
+        # The download from a Spaces bucket: its key pair as Secret files, no env secret.
+        model_source_bucket="my-models",
     ),
 }
 
