@@ -173,3 +173,18 @@ def doks_gpu_node(
             resource: str(gpus),
         },
     )
+
+
+def validate_cloud(tmp_path: Path, config: dict[str, Any], stack: str = "vllm-infra") -> Any:
+    """``terraform validate`` of the cloud layer of ``config`` with the real provider from the
+    offline mirror (skips when the toolchain is absent); its verdict."""
+    import pytest
+    from conftest import REPO
+    from test_rehearsal import synth_and_validate
+
+    from vllm_doks.rehearsal.runner import find_toolchain
+
+    toolchain = find_toolchain(REPO)
+    if isinstance(toolchain, str):
+        pytest.skip(toolchain)
+    return synth_and_validate(toolchain, tmp_path, config, stack)

@@ -13,7 +13,10 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -113,3 +116,98 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory, *args: str) -> Path:
 def copy_of(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst)
     return dst
+
+
+def python3_path(tmp_path: Path) -> str:
+    """A PATH whose ``python3`` is this interpreter (as the vLLM image's python3 has what the
+    download needs: huggingface_hub here, and the standard library)."""
+    import sys
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    wrapper = bin_dir / "python3"
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    wrapper.chmod(0o755)
+    return f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
+
+
+def run_download(model_id: str, model_dir: Path, revision: str, env: dict[str, str]) -> Run:
+    """Run download-model.sh with the fetch program, as the download Job does (2 workers,
+    a 1 s heartbeat and poll); the exit status and everything it printed."""
+    from vllm_doks.k8s.scripts import DOWNLOAD_MODEL, FETCH_MODEL, script_text, sh_command
+
+    proc = subprocess.run(
+        sh_command(
+            DOWNLOAD_MODEL,
+            model_id,
+            str(model_dir),
+            "2",
+            "120",
+            "1",
+            "1",
+            revision,
+            script_text(FETCH_MODEL),
+        ),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return Run(proc.returncode, proc.stdout + proc.stderr)
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler that keeps the test output free of access-log lines."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def loopback_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
+    """Serve ``handler`` on a free port of 127.0.0.1 in a thread; yields the port."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@dataclass
+class Run:
+    """Exit status and output of a script run."""
+
+    rc: int
+    out: str
+
+
+def kubernetes_stack_json(tmp_path: Path, config: Any) -> tuple[Any, dict[str, Any]]:
+    """Stack 2 via Terraform for ``config`` (with Stack 1's example outputs): the serving chart
+    it was built from and the stack's ``cdk.tf.json``."""
+    import json
+
+    from cdktf import App
+
+    from vllm_doks.cloud.kubernetes_stack import (
+        KubernetesObjectsStackProps,
+        StackOneValues,
+        VllmKubernetesStack,
+    )
+    from vllm_doks.config import InfraOutputs
+    from vllm_doks.k8s.serving_chart import VllmServingChart
+
+    examples = InfraOutputs.examples_for(config)
+
+    def build(app: cdk8s.App, values: StackOneValues) -> None:
+        VllmServingChart(app, "vllm", config, examples)
+
+    chart = VllmServingChart(cdk8s.App(), "vllm", config, examples)
+    app = App(outdir=str(tmp_path))
+    VllmKubernetesStack(
+        app, "k8s", KubernetesObjectsStackProps(build_chart=build, outputs=chart.outputs)
+    )
+    app.synth()
+    return chart, json.loads((tmp_path / "stacks" / "k8s" / "cdk.tf.json").read_text())

@@ -104,29 +104,9 @@ def test_a_bad_model_revision_in_the_config_is_a_preflight_problem() -> None:
 def test_terraform_applies_the_smoke_test_last_waits_for_it_and_never_makes_servers_wait(
     tmp_path: Any,
 ) -> None:
-    import json
+    from support import kubernetes_stack_json
 
-    from cdktf import App
-
-    from vllm_doks.cloud.kubernetes_stack import (
-        KubernetesObjectsStackProps,
-        StackOneValues,
-        VllmKubernetesStack,
-    )
-
-    cfg = load_config()
-    examples = InfraOutputs.examples_for(cfg)
-
-    def build(app: cdk8s.App, values: StackOneValues) -> None:
-        VllmServingChart(app, "vllm", cfg, examples)
-
-    chart = VllmServingChart(cdk8s.App(), "vllm", cfg, examples)
-    app = App(outdir=str(tmp_path))
-    VllmKubernetesStack(
-        app, "k8s", KubernetesObjectsStackProps(build_chart=build, outputs=chart.outputs)
-    )
-    app.synth()
-    doc = json.loads((tmp_path / "stacks" / "k8s" / "cdk.tf.json").read_text())
+    chart, doc = kubernetes_stack_json(tmp_path, load_config())
     manifests = doc["resource"]["kubernetes_manifest"]
     assert chart.smoke_test is not None
     smoke = f"job-{chart.smoke_test.job_name}"

@@ -63,18 +63,7 @@ def test_a_bad_snapshot_name_names_the_input(tmp_path: Path) -> None:
 
 @pytest.mark.real
 def test_the_snapshot_validates_with_the_real_provider(tmp_path: Path) -> None:
-    import sys
+    from realtier import validate_cloud
 
-    sys.path.insert(0, str(Path(__file__).parent))
-    from conftest import REPO
-    from test_rehearsal import synth_and_validate
-
-    from vllm_doks.rehearsal.runner import find_toolchain
-
-    toolchain = find_toolchain(REPO)
-    if isinstance(toolchain, str):
-        pytest.skip(toolchain)
-    verdict = synth_and_validate(
-        toolchain, tmp_path, {"nfs_snapshot_name": "my-vllm-models-snap"}, "vllm-infra"
-    )
+    verdict = validate_cloud(tmp_path, {"nfs_snapshot_name": "my-vllm-models-snap"})
     assert verdict["valid"] is True, verdict["diagnostics"]

@@ -3,7 +3,6 @@ via Terraform gives up on a failing one soon after the Job itself gave up."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -97,29 +96,11 @@ def test_the_single_model_keeps_one_smoke_test_named_as_before() -> None:
 def test_terraform_waits_for_a_smoke_test_only_as_long_as_the_job_itself_runs(
     tmp_path: Path,
 ) -> None:
-    from cdktf import App
+    from support import kubernetes_stack_json
 
-    from vllm_doks.cloud.kubernetes_stack import (
-        AFTER_APPLY_WAIT_MARGIN_SECONDS,
-        KubernetesObjectsStackProps,
-        StackOneValues,
-        VllmKubernetesStack,
-    )
+    from vllm_doks.cloud.kubernetes_stack import AFTER_APPLY_WAIT_MARGIN_SECONDS
 
-    cfg = config_from(tmp_path, THREE_MODELS)
-    examples = InfraOutputs.examples_for(cfg)
-
-    def build(app: cdk8s.App, values: StackOneValues) -> None:
-        VllmServingChart(app, "vllm", cfg, examples)
-
-    chart = chart_for(cfg)
-    out = tmp_path / "out"
-    app = App(outdir=str(out))
-    VllmKubernetesStack(
-        app, "k8s", KubernetesObjectsStackProps(build_chart=build, outputs=chart.outputs)
-    )
-    app.synth()
-    doc = json.loads((out / "stacks" / "k8s" / "cdk.tf.json").read_text())
+    chart, doc = kubernetes_stack_json(tmp_path / "out", config_from(tmp_path, THREE_MODELS))
     manifests = doc["resource"]["kubernetes_manifest"]
     jobs = smoke_jobs(chart)
     assert len(jobs) == 2

@@ -14,21 +14,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import re
 import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+from support import QuietHandler, Run, loopback_server, python3_path, run_download
 
-from vllm_doks.k8s.scripts import DOWNLOAD_MODEL, FETCH_MODEL, script_text, sh_command
+from vllm_doks.k8s.scripts import FETCH_MODEL, script_text
 
 pytestmark = pytest.mark.skipif(shutil.which("sh") is None, reason="needs sh")
 
@@ -158,7 +156,7 @@ class FakeSpaces:
 def spaces() -> Iterator[FakeSpaces]:
     state = FakeSpaces()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def _error(self, status: int, code: str) -> None:
             body = f"<Error><Code>{code}</Code></Error>".encode()
             self.send_response(status)
@@ -193,32 +191,14 @@ def spaces() -> Iterator[FakeSpaces]:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    state.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
-
-
-@dataclass
-class Run:
-    rc: int
-    out: str
+    with loopback_server(Handler) as port:
+        state.port = port
+        yield state
 
 
 @pytest.fixture
 def download(tmp_path: Path, spaces: FakeSpaces) -> Iterator[tuple[Path, Callable[..., Run]]]:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    wrapper = bin_dir / "python3"
-    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
-    wrapper.chmod(0o755)
+    path = python3_path(tmp_path)
     creds = tmp_path / "creds"
     creds.mkdir()
     (creds / "access_key_id").write_text(ACCESS_KEY)
@@ -227,7 +207,7 @@ def download(tmp_path: Path, spaces: FakeSpaces) -> Iterator[tuple[Path, Callabl
 
     def run(revision: str = COMMIT, credentials: Path = creds) -> Run:
         env = {
-            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+            "PATH": path,
             "HOME": str(tmp_path),
             "NO_PROXY": "127.0.0.1",
             "SPACES_BUCKET_URL": spaces.url,
@@ -236,24 +216,7 @@ def download(tmp_path: Path, spaces: FakeSpaces) -> Iterator[tuple[Path, Callabl
             "SPACES_CREDENTIALS_DIR": str(credentials),
             "SPACES_SECRET_HINT": "kubectl -n vllm create secret generic spaces-model-source",
         }
-        proc = subprocess.run(
-            sh_command(
-                DOWNLOAD_MODEL,
-                "Qwen/Qwen2.5-0.5B-Instruct",
-                str(model_dir),
-                "2",
-                "120",
-                "1",
-                "1",
-                revision,
-                script_text(FETCH_MODEL),
-            ),
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        return Run(proc.returncode, proc.stdout + proc.stderr)
+        return run_download("Qwen/Qwen2.5-0.5B-Instruct", model_dir, revision, env)
 
     yield model_dir, run
 

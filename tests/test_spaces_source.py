@@ -181,21 +181,8 @@ def test_creating_a_bucket_needs_its_name() -> None:
 
 @pytest.mark.real
 def test_the_bucket_and_key_validate_with_the_real_provider(tmp_path: Path) -> None:
-    import sys
+    from realtier import validate_cloud
 
-    sys.path.insert(0, str(Path(__file__).parent))
-    from conftest import REPO
-    from test_rehearsal import synth_and_validate
-
-    from vllm_doks.rehearsal.runner import find_toolchain
-
-    toolchain = find_toolchain(REPO)
-    if isinstance(toolchain, str):
-        pytest.skip(toolchain)
-    verdict = synth_and_validate(
-        toolchain,
-        tmp_path,
-        {"create_model_source_bucket": True, "model_source_bucket": "my-vllm-models"},
-        "vllm-infra",
-    )
+    config = {"create_model_source_bucket": True, "model_source_bucket": "my-vllm-models"}
+    verdict = validate_cloud(tmp_path, config)
     assert verdict["valid"] is True, verdict["diagnostics"]

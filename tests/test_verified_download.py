@@ -17,21 +17,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import subprocess
-import sys
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
+from support import QuietHandler, Run, loopback_server, python3_path, run_download
 
 from vllm_doks import contracts
-from vllm_doks.k8s.scripts import DOWNLOAD_MODEL, FETCH_MODEL, script_text, sh_command
 
 pytest.importorskip("huggingface_hub", reason="needs huggingface_hub (the test extra)")
 pytestmark = pytest.mark.skipif(shutil.which("sh") is None, reason="needs sh")
@@ -86,7 +81,7 @@ class FakeHub:
 def hub() -> Iterator[FakeHub]:
     state = FakeHub()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def _file(self, head: bool) -> None:
             path = unquote(urlsplit(self.path).path)
             prefix = f"/{REPO}/resolve/"
@@ -141,37 +136,17 @@ def hub() -> Iterator[FakeHub]:
                 return
             self._file(head=False)
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    state.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
-
-
-@dataclass
-class Run:
-    rc: int
-    out: str
+    with loopback_server(Handler) as port:
+        state.port = port
+        yield state
 
 
 @pytest.fixture
 def download(tmp_path: Path, hub: FakeHub) -> Iterator[tuple[Path, Callable[..., Run]]]:
     models = tmp_path / "models"
     models.mkdir()
-    # python3 on PATH is this interpreter (it has huggingface_hub), as in the vLLM image.
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    wrapper = bin_dir / "python3"
-    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
-    wrapper.chmod(0o755)
     env = {
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "PATH": python3_path(tmp_path),
         "HOME": str(tmp_path),
         "HF_HOME": str(tmp_path / "hf_home"),
         "HF_ENDPOINT": hub.endpoint,
@@ -181,24 +156,7 @@ def download(tmp_path: Path, hub: FakeHub) -> Iterator[tuple[Path, Callable[...,
     }
 
     def run(model_dir: Path, revision: str = COMMIT) -> Run:
-        proc = subprocess.run(
-            sh_command(
-                DOWNLOAD_MODEL,
-                REPO,
-                str(model_dir),
-                "2",
-                "120",
-                "1",
-                "1",
-                revision,
-                script_text(FETCH_MODEL),
-            ),
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        return Run(proc.returncode, proc.stdout + proc.stderr)
+        return run_download(REPO, model_dir, revision, env)
 
     yield models, run
 
