@@ -131,13 +131,14 @@ def test_bad_source_inputs_name_the_config_keys(tmp_path: Path) -> None:
 # --- Stack 1 ------------------------------------------------------------------------------------
 
 
-def synth_cloud(tmp_path: Path, **config: Any) -> dict[str, Any]:
+def synth_cloud(tmp_path: Path, stack: str = "vllm-infra", **config: Any) -> dict[str, Any]:
+    tmp_path.mkdir(exist_ok=True)
     config_file = tmp_path / "vllm.yaml"
     config_file.write_text(json.dumps(config))
     out = tmp_path / "cdktf.out"
     args = ["synth", "--layer", "cloud", "--config", str(config_file), "--cloud-outdir", str(out)]
     assert main(args) == 0
-    doc: dict[str, Any] = json.loads((out / "stacks" / "vllm-infra" / "cdk.tf.json").read_text())
+    doc: dict[str, Any] = json.loads((out / "stacks" / stack / "cdk.tf.json").read_text())
     return doc
 
 
@@ -170,6 +171,35 @@ def test_stack_1_creates_a_private_bucket_and_a_key_that_only_reads_it(tmp_path:
         assert outputs[name]["sensitive"] is True
     for name in ("model_bucket_name", "model_bucket_endpoint", "model_bucket_region"):
         assert outputs[name]["sensitive"] is False
+
+
+def test_stack_2_via_terraform_fills_the_secret_from_stack_1s_sensitive_outputs(
+    tmp_path: Path,
+) -> None:
+    doc = synth_cloud(
+        tmp_path,
+        "vllm-kubernetes",
+        create_model_source_bucket=True,
+        model_source_bucket="my-models",
+        kubernetes_via_terraform=True,
+    )
+    secret = doc["resource"]["kubernetes_secret_v1"]["model_bucket_secret"]
+    assert secret["metadata"] == {"name": "spaces-model-source", "namespace": "vllm"}
+    outputs = "data.terraform_remote_state.infra.outputs"
+    assert secret["data"] == {
+        "AWS_ACCESS_KEY_ID": f"${{{outputs}.model_bucket_access_key_id}}",
+        "AWS_SECRET_ACCESS_KEY": f"${{{outputs}.model_bucket_secret_key}}",
+    }
+    (job,) = [
+        r for a, r in doc["resource"]["kubernetes_manifest"].items() if a.startswith("job-model")
+    ]
+    assert "kubernetes_secret_v1.model_bucket_secret" in job["depends_on"]
+    # Without Stack 1's bucket (a bucket made elsewhere) the user creates the Secret.
+    plain = synth_cloud(
+        tmp_path / "b", "vllm-kubernetes", model_source_bucket="my-models",
+        kubernetes_via_terraform=True,
+    )  # fmt: skip
+    assert "model_bucket_secret" not in plain["resource"]["kubernetes_secret_v1"]
 
 
 def test_creating_a_bucket_needs_its_name() -> None:

@@ -74,6 +74,7 @@ def add_kubernetes_stack(app: Any, config: ArchitectureConfig, props: InfraProps
         StackOneValues,
         VllmKubernetesStack,
     )
+    from vllm_doks.cloud.variable_secrets import SecretFromVariable
     from vllm_doks.k8s.serving_chart import CHART_NAME, VllmServingChart
 
     def infra_from(values: StackOneValues) -> InfraOutputs:
@@ -109,6 +110,12 @@ def add_kubernetes_stack(app: Any, config: ArchitectureConfig, props: InfraProps
             api_key_secret=(
                 ApiKeySecret(namespace=config.namespace, name=config.api_key_secret)
                 if config.api_key_secret
+                else None
+            ),
+            # Stack 1's read-only key of the model bucket, from its sensitive outputs.
+            model_bucket_secret=(
+                SecretFromVariable(namespace=config.namespace, name=config.model_source_secret)
+                if config.create_model_source_bucket and config.model_source_bucket
                 else None
             ),
         ),

@@ -42,7 +42,7 @@ from cdktf_cdktf_provider_kubernetes.manifest import (
     ManifestWait,
     ManifestWaitCondition,
 )
-from cdktf_cdktf_provider_kubernetes.secret_v1 import SecretV1
+from cdktf_cdktf_provider_kubernetes.secret_v1 import SecretV1, SecretV1Metadata
 from constructs import Construct
 
 from vllm_doks import contracts
@@ -73,12 +73,13 @@ from vllm_doks.cloud.variable_secrets import (
     HF_TOKEN_VARIABLE,
     ApiKeySecret,
     HfTokenSecret,
+    SecretFromVariable,
     VariableSecret,
     add_variable_secret,
 )
 from vllm_doks.handoff import STACK2_OUTPUT_DESCRIPTIONS
 from vllm_doks.props import takes_props
-from vllm_doks.validation import Problems
+from vllm_doks.validation import Problems, check_dns_label, check_dns_subdomain
 
 __all__ = [
     "API_KEY_VARIABLE",
@@ -154,6 +155,11 @@ class KubernetesObjectsStackProps:
     needs no API key Secret, or something else owns it (then it must exist before apply)."""
     job_timeout: str = "60m"
     """How long ``apply`` waits for each Job to complete (the seed allows 60 minutes)."""
+    model_bucket_secret: SecretFromVariable | None = None
+    """Where the Secret with the read-only key of Stack 1's model bucket goes (``name`` and
+    ``namespace``; ``key`` unused): filled from Stack 1's sensitive outputs
+    ``model_bucket_access_key_id``/``model_bucket_secret_key`` (``create_model_source_bucket``),
+    so the download Jobs find it without a kubectl step. Default ``None``: none."""
 
     @property
     def own_state(self) -> SpacesStateBackend | None:
@@ -224,6 +230,10 @@ class KubernetesObjectsStackProps:
                     f"{self.api_key_secret.namespace}/{self.api_key_secret.name}",
                     "must differ from hf_token_secret (one owner per Secret)",
                 )
+        if self.model_bucket_secret is not None:
+            location = self.model_bucket_secret
+            check_dns_label(problems, "model_bucket_secret.namespace", location.namespace)
+            check_dns_subdomain(problems, "model_bucket_secret.name", location.name)
         problems.check(
             isinstance(self.job_timeout, str) and bool(_DURATION.match(self.job_timeout)),
             "job_timeout",
@@ -291,6 +301,11 @@ class VllmKubernetesStack(TerraformStack):
                 )
         chart_problems.raise_if_any()
 
+        self.model_bucket_secret: SecretV1 | None = None
+        """The Secret with Stack 1's read-only model bucket key (``model_bucket_secret``)."""
+        bucket_secret_namespace = (
+            props.model_bucket_secret.namespace if props.model_bucket_secret else None
+        )
         self.variables: dict[str, TerraformVariable] = {}
         """The sensitive variables the stack's Secrets are filled from, by name."""
         self.secrets: dict[str, SecretV1] = {}
@@ -310,6 +325,9 @@ class VllmKubernetesStack(TerraformStack):
                     for spec in secrets
                     if obj.namespace == spec.location.namespace
                 )
+                bucket_secret = self._model_bucket_secret(props)
+                if bucket_secret is not None and obj.namespace == bucket_secret_namespace:
+                    depends_on.append(bucket_secret)
             manifest = escape_terraform_templates(for_terraform(obj))
             self.manifests[obj.cid] = Manifest(
                 self,
@@ -321,6 +339,7 @@ class VllmKubernetesStack(TerraformStack):
             )
         for spec in secrets:
             self._variable_secret(spec)
+        self._model_bucket_secret(props)
         self.hf_token = self.variables.get(HF_TOKEN_VARIABLE)
         self.hf_token_secret = self.secrets.get(HF_TOKEN_VARIABLE)
         self.api_key = self.variables.get(API_KEY_VARIABLE)
@@ -328,6 +347,32 @@ class VllmKubernetesStack(TerraformStack):
 
         for name, description in KUBERNETES_OUTPUT_DESCRIPTIONS.items():
             TerraformOutput(self, name, value=props.outputs[name], description=description)
+
+    def _model_bucket_secret(self, props: KubernetesObjectsStackProps) -> SecretV1 | None:
+        """The model bucket's key pair as a Secret, from Stack 1's sensitive outputs (never a
+        value in the JSON: references to ``data.terraform_remote_state``), created once, after
+        its Namespace object."""
+        location = props.model_bucket_secret
+        if location is None:
+            return None
+        if self.model_bucket_secret is None:
+            namespace = self.manifests.get(slug("Namespace", location.namespace))
+            self.model_bucket_secret = SecretV1(
+                self,
+                "model_bucket_secret",
+                metadata=SecretV1Metadata(name=location.name, namespace=location.namespace),
+                data={
+                    contracts.SPACES_ACCESS_KEY_ID_KEY: self.remote_state.get_string(
+                        "model_bucket_access_key_id"
+                    ),
+                    contracts.SPACES_SECRET_ACCESS_KEY_KEY: self.remote_state.get_string(
+                        "model_bucket_secret_key"
+                    ),
+                },
+                type="Opaque",
+                depends_on=[namespace] if namespace is not None else None,
+            )
+        return self.model_bucket_secret
 
     def _variable_secret(self, spec: VariableSecret) -> SecretV1:
         """The variable and its Secret, created once, after the Secret's Namespace object."""
