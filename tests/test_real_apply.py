@@ -81,6 +81,8 @@ README_CONFIGS: dict[str, dict[str, object]] = {
     # GPU sizes: AMD (ROCm image, amd.com/gpu) and a multi-GPU size (tensor parallel).
     "amd-mi300x": {"gpu_size": "gpu-mi300x1-192gb"},
     "h100x8": {"gpu_size": "gpu-h100x8-640gb"},
+    # Downloading from a Spaces bucket instead of the hub.
+    "spaces-source": {"model_source_bucket": "my-vllm-models"},
 }
 
 GPU_POOL = "my-vllm-gpu-h100"
