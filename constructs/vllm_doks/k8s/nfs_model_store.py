@@ -67,7 +67,8 @@ class NfsModelStoreProps:
     """Where pods mount the share; each model lives in ``<mount_path>/<model name>``.
     Default ``"/models"``."""
     download_image: str | None = None
-    """Image of the download Jobs; needs ``python3`` with ``huggingface_hub``. Default
+    """Image of the download Jobs; needs ``python3`` with ``huggingface_hub`` (the standard
+    library alone for a model from a Spaces bucket). Default
     ``None``: the pinned vLLM image of each model's GPU size (``add_model(gpu_size=...)``),
     ``vllm/vllm-openai:v0.18.0`` for NVIDIA sizes and ``vllm/vllm-openai-rocm:v0.18.0`` for
     AMD ones. Both have ``python3`` and ``huggingface_hub``, so nothing is pip-installed at run
