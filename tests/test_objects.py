@@ -1,14 +1,15 @@
-"""`kube_object` renders exactly what cdk8s' L1 classes render, for the same typed structs."""
+"""`to_json` renders a typed struct tree exactly as cdk8s renders it (the download Job's name
+hashes this rendering of its pod template)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import cdk8s
 import pytest
 from cdk8s_plus_28 import k8s
 
-from vllm_doks.k8s.objects import kube_object, to_json
+from vllm_doks.k8s.model_download import template_hash
+from vllm_doks.k8s.objects import to_json
 from vllm_doks.k8s.values import int_or_string, quantity
 
 
@@ -39,71 +40,39 @@ def _pod_spec() -> k8s.PodSpec:
     )
 
 
-def _synth(build: Any) -> list[dict[str, Any]]:
-    app = cdk8s.App(outdir="unused")
-    chart = cdk8s.Chart(app, "c", disable_resource_name_hashes=True)
-    build(chart)
-    return [dict(o) for o in chart.to_json()]
-
-
 @pytest.mark.parametrize(
-    ("l1", "body"),
+    ("l1", "spec"),
     [
         (
             k8s.KubeDeployment,
-            lambda: {
-                "spec": k8s.DeploymentSpec(
-                    replicas=2,
-                    strategy=k8s.DeploymentStrategy(
-                        rolling_update=k8s.RollingUpdateDeployment(
-                            max_surge=int_or_string(0), max_unavailable=int_or_string(1)
-                        )
-                    ),
-                    selector=k8s.LabelSelector(match_labels={"app": "x"}),
-                    template=k8s.PodTemplateSpec(
-                        metadata=k8s.ObjectMeta(labels={"app": "x"}), spec=_pod_spec()
-                    ),
-                )
-            },
+            lambda: k8s.DeploymentSpec(
+                replicas=2,
+                strategy=k8s.DeploymentStrategy(
+                    rolling_update=k8s.RollingUpdateDeployment(
+                        max_surge=int_or_string(0), max_unavailable=int_or_string(1)
+                    )
+                ),
+                selector=k8s.LabelSelector(match_labels={"app": "x"}),
+                template=k8s.PodTemplateSpec(
+                    metadata=k8s.ObjectMeta(labels={"app": "x"}), spec=_pod_spec()
+                ),
+            ),
         ),
         (
             k8s.KubeJob,
-            lambda: {
-                "spec": k8s.JobSpec(backoff_limit=3, template=k8s.PodTemplateSpec(spec=_pod_spec()))
-            },
+            lambda: k8s.JobSpec(backoff_limit=3, template=k8s.PodTemplateSpec(spec=_pod_spec())),
         ),
-        (k8s.KubeConfigMap, lambda: {"data": {"b.json": "{}", "a.txt": "hello"}}),
     ],
-    ids=["Deployment", "Job", "ConfigMap"],
+    ids=["DeploymentSpec", "JobSpec"],
 )
-def test_kube_object_renders_like_the_l1_class(l1: Any, body: Any) -> None:
-    meta = {
-        "name": "x",
-        "namespace": "ns",
-        "labels": {"app": "x", "tier": "a"},
-        "annotations": {"z": "1", "a": "2"},
-    }
-    by_l1 = _synth(lambda chart: l1(chart, "O", metadata=k8s.ObjectMeta(**meta), **body()))
-    by_helper = _synth(
-        lambda chart: kube_object(chart, "O", l1.GVK, metadata=k8s.ObjectMeta(**meta), **body())
-    )
-    assert by_helper == by_l1
-    # Same bytes, not just equal: key order is part of the YAML cdk8s writes.
-    assert repr(by_helper) == repr(by_l1)
+def test_to_json_renders_like_cdk8s(l1: Any, spec: Any) -> None:
+    meta = k8s.ObjectMeta(name="x", labels={"tier": "a", "app": "x"}, annotations={"z": "1"})
+    by_cdk8s = l1.manifest(metadata=meta, spec=spec())
+    by_python = {"metadata": to_json(meta), "spec": to_json(spec())}
+    assert by_python == {key: by_cdk8s[key] for key in ("metadata", "spec")}
+    # The download Job's name: the same hash whichever side rendered the template.
+    assert template_hash(by_python["spec"]) == template_hash(by_cdk8s["spec"])
 
 
 def test_to_json_drops_unset_fields_and_keeps_empty_ones() -> None:
-    rendered = to_json(k8s.Container(name="c", args=[], env=None))
-    assert rendered == {"args": [], "name": "c"}
-
-
-def test_kube_object_refuses_metadata_it_would_drop() -> None:
-    app = cdk8s.App(outdir="unused")
-    chart = cdk8s.Chart(app, "c")
-    with pytest.raises(ValueError, match="finalizers"):
-        kube_object(
-            chart,
-            "O",
-            k8s.KubeConfigMap.GVK,
-            metadata=k8s.ObjectMeta(name="x", finalizers=["example.com/keep"]),
-        )
+    assert to_json(k8s.Container(name="c", args=[], env=None)) == {"args": [], "name": "c"}

@@ -1,14 +1,15 @@
-"""Kubernetes objects from typed structs, built in Python and handed to cdk8s as JSON.
+"""The Kubernetes JSON of cdk8s-plus' typed L1 structs, rendered in Python.
 
-The constructs keep writing their objects with cdk8s-plus' typed L1 structs (``k8s.PodSpec``,
-``k8s.Container``, ...: mypy checks every field name). What changes is how a struct tree reaches
-cdk8s: an L1 class such as ``k8s.KubeDeployment`` ships the whole tree through jsii, one
-wire-format node per struct, each type-checked again in Node, and that was most of a worker
-pool's synth time (``make bench``). :func:`kube_object` turns the tree into plain JSON in
-Python instead (:func:`to_json`, using the name mapping jsii generates for every struct) and
-creates a plain ``cdk8s.ApiObject`` with the body as JSON patches: a handful of round trips per
-object instead of one per nested struct. The YAML is the same: cdk8s renders an L1 object's
-fields under their Kubernetes names, drops unset ones and sorts keys, as :func:`to_json` does.
+Where a construct needs the JSON of a struct tree before synthesis (e.g. to hash a pod
+template into a Job's name), ``k8s.KubeJob.manifest(...)`` would ship the tree to the jsii Node
+process and back. :func:`to_json` renders it in Python from the name mapping jsii generates for
+every struct, as cdk8s renders an L1 object: fields under their Kubernetes names, unset ones
+dropped, keys sorted (tests/test_objects.py compares the two).
+
+Measured and rejected (``make bench``, 2 cores): creating the objects themselves this way (a
+plain ``cdk8s.ApiObject`` plus JSON patches, or a Python ``to_json`` override) took more jsii
+round trips than one L1 ``create`` and was slower per object; most of an L1 object's cost is
+the typeguard checks in the structs' Python constructors, which any struct-based path pays.
 """
 
 from __future__ import annotations
@@ -16,9 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import cdk8s
 from cdk8s_plus_28 import k8s
-from constructs import Construct
 
 from vllm_doks.k8s.values import raw_value
 
@@ -40,47 +39,3 @@ def to_json(value: Any) -> Any:
     if isinstance(value, (k8s.Quantity, k8s.IntOrString)):
         return raw_value(value)
     return value
-
-
-def kube_object(
-    scope: Construct,
-    id: str,
-    kind: cdk8s.GroupVersionKind,
-    *,
-    metadata: k8s.ObjectMeta,
-    **body: Any,
-) -> cdk8s.ApiObject:
-    """A Kubernetes object of ``kind`` (an L1 class's ``GVK``, e.g. ``k8s.KubeJob.GVK``) with
-    ``metadata`` and the top-level fields in ``body`` (``spec=...``, ``data=...``), as typed
-    structs or plain values. Its ``metadata`` handle works as on any ApiObject (``name``,
-    ``add_label``, ...)."""
-    extra = {
-        name
-        for name in metadata._values
-        if name not in ("name", "namespace", "labels", "annotations")
-    }
-    if extra:
-        raise ValueError(
-            f"kube_object: metadata fields {sorted(extra)} are not supported here; set them "
-            "with a JSON patch on the returned object"
-        )
-    obj = cdk8s.ApiObject(
-        scope,
-        id,
-        api_version=kind.api_version,
-        kind=kind.kind,
-        metadata=cdk8s.ApiObjectMetadata(
-            name=metadata.name,
-            namespace=metadata.namespace,
-            labels=metadata.labels,
-            annotations=metadata.annotations,
-        ),
-    )
-    patches = [
-        cdk8s.JsonPatch.add(f"/{field}", to_json(value))
-        for field, value in sorted(body.items())
-        if value is not None
-    ]
-    if patches:
-        obj.add_json_patch(*patches)
-    return obj
