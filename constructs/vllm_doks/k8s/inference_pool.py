@@ -31,7 +31,7 @@ directly, not through the pool's Service).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import cdk8s
 from cdk8s_plus_28 import k8s
@@ -46,6 +46,7 @@ from vllm_doks.k8s.pod_security import (
     pod_security_context,
     tmp_volume,
 )
+from vllm_doks.k8s.pool_addon import PoolAddOn
 from vllm_doks.k8s.prefix_router import admit_pods_to_pool
 from vllm_doks.k8s.rbac import add_service_account_with_role
 from vllm_doks.k8s.routing import BackendRef
@@ -53,6 +54,9 @@ from vllm_doks.k8s.values import int_or_string, quantity
 from vllm_doks.k8s.vllm_worker_pool import VllmWorkerPool
 from vllm_doks.props import takes_props
 from vllm_doks.validation import Problems, check_dns_label
+
+if TYPE_CHECKING:
+    from vllm_doks._imports.io.k8s.networking import inference
 
 FailureMode = Literal["FailClose", "FailOpen"]
 
@@ -164,7 +168,7 @@ class VllmInferencePoolProps:
 
 
 @takes_props(VllmInferencePoolProps)
-class VllmInferencePool(Construct):
+class VllmInferencePool(PoolAddOn[VllmInferencePoolProps]):
     """An InferencePool selecting a worker pool's pods, with its endpoint picker::
 
         inference = VllmInferencePool(chart, "InferencePool", VllmInferencePoolProps(
@@ -176,15 +180,11 @@ class VllmInferencePool(Construct):
     """
 
     def __init__(self, scope: Construct, id: str, props: VllmInferencePoolProps) -> None:
-        super().__init__(scope, id)
-        problems = props.problems()
-        problems.where = self.node.path
-        problems.raise_if_any()
+        super().__init__(scope, id, props)
+        # Imported here, not at the top: see VllmAutoscaler.
+        from vllm_doks._imports.io.k8s.networking import inference
 
-        pool = props.pool
-        self.props = props
-        self.pool = pool
-        self.namespace = pool.namespace
+        pool = self.pool
         self.name = props.resolved_name
         self.epp_name = f"{self.name}-epp"
         self.epp_service_port = EPP_GRPC_PORT
@@ -194,26 +194,28 @@ class VllmInferencePool(Construct):
         self._epp_selector = {"app": self.epp_name}
         epp_labels = self.epp_selector_labels
 
-        self.inference_pool = cdk8s.ApiObject(
+        failure_mode = inference.InferencePoolSpecEndpointPickerRefFailureMode
+        self.inference_pool: inference.InferencePool = inference.InferencePool(
             self,
             "InferencePool",
-            api_version=INFERENCE_POOL_API_VERSION,
-            kind=INFERENCE_POOL_KIND,
             metadata=cdk8s.ApiObjectMetadata(
                 name=self.name, namespace=self.namespace, labels=pool.selector_labels
             ),
+            spec=inference.InferencePoolSpec(
+                selector=inference.InferencePoolSpecSelector(match_labels=pool.selector_labels),
+                target_ports=[inference.InferencePoolSpecTargetPorts(number=pool.service_port)],
+                endpoint_picker_ref=inference.InferencePoolSpecEndpointPickerRef(
+                    kind="Service",
+                    name=self.epp_name,
+                    port=inference.InferencePoolSpecEndpointPickerRefPort(number=EPP_GRPC_PORT),
+                    failure_mode=(
+                        failure_mode.FAIL_OPEN
+                        if props.failure_mode == "FailOpen"
+                        else failure_mode.FAIL_CLOSE
+                    ),
+                ),
+            ),
         )
-        spec: dict[str, Any] = {
-            "selector": {"matchLabels": pool.selector_labels},
-            "targetPorts": [{"number": pool.service_port}],
-            "endpointPickerRef": {
-                "kind": "Service",
-                "name": self.epp_name,
-                "port": {"number": EPP_GRPC_PORT},
-                "failureMode": props.failure_mode,
-            },
-        }
-        self.inference_pool.add_json_patch(cdk8s.JsonPatch.add("/spec", spec))
 
         self.service_account, self.role, self.role_binding = add_service_account_with_role(
             self,
