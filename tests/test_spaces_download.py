@@ -122,6 +122,15 @@ def test_the_fake_verifies_the_requests_aws_publishes(path: str, signature: str)
     )
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -329,6 +338,19 @@ def test_a_missing_manifest_is_a_clear_failure(
     assert not (model_dir / ".vllm-doks-verified").exists()
     assert f"cannot read the manifest {spaces.url}/{PREFIX}{MANIFEST}" in result.out
     assert "NoSuchKey" in result.out
+
+
+def test_an_unreachable_bucket_is_a_clear_failure(
+    download: tuple[Path, Callable[..., Run]], spaces: FakeSpaces
+) -> None:
+    model_dir, run = download
+    port = spaces.port
+    spaces.port = free_port()  # nothing listens there
+    result = run()
+    spaces.port = port
+    assert result.rc == 5, result.out
+    assert "cannot read the manifest" in result.out and "Traceback" not in result.out
+    assert not (model_dir / ".vllm-doks-verified").exists()
 
 
 def test_the_manifest_command_describes_a_local_directory_for_the_upload(tmp_path: Path) -> None:

@@ -259,6 +259,9 @@ class Bucket:
             code = re.search(rb"<Code>([^<]*)</Code>", e.read(2048) or b"")
             reason = code.group(1).decode() if code else e.reason
             raise BucketError(f"GET {key}: HTTP {e.code} {reason}") from None
+        except urllib.error.URLError as e:
+            # No HTTP answer at all (DNS, refused, TLS, timeout): say so, then retry later.
+            raise BucketError(f"GET {key}: {e.reason}") from None
 
 
 def _hasher(expected: dict[str, Any], size: int) -> Any:
@@ -355,11 +358,13 @@ def main_spaces() -> int:
             continue
         try:
             problem = fetch_object(bucket, prefix + name, path, expected)
-        except BucketError as e:
-            problem = str(e)
+        except (BucketError, OSError) as e:
+            # OSError: the connection broke mid-file (the Job's next attempt fetches it again).
+            problem = str(e) or type(e).__name__
         if problem is not None:
             bad[name] = problem
             path.unlink(missing_ok=True)
+            path.with_name(path.name + ".part").unlink(missing_ok=True)
     if bad:
         for name, problem in sorted(bad.items()):
             log(f"VERIFICATION FAILED: {name}: {problem}")
