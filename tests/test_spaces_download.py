@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from support import QuietHandler, Run, loopback_server, python3_path, run_download
 
+from vllm_doks import contracts
 from vllm_doks.k8s.scripts import FETCH_MODEL, script_text
 
 pytestmark = pytest.mark.skipif(shutil.which("sh") is None, reason="needs sh")
@@ -58,7 +59,8 @@ def signature_problem(
     """
     auth = headers.get("authorization", "")
     match = re.fullmatch(
-        r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/s3/aws4_request, "
+        re.escape(contracts.SPACES_SIGNATURE_ALGORITHM)
+        + r" Credential=([^/]+)/(\d{8})/([^/]+)/s3/aws4_request, "
         r"SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})",
         auth,
     )

@@ -500,13 +500,12 @@ SPACES_BUCKET_URL_TEMPLATE = "https://{bucket}.{region}.digitaloceanspaces.com"
 #: auth.html, whose published examples the tests reproduce. fetch_model.py implements it with
 #: the standard library (the vLLM image ships no boto3 we could rely on).
 SPACES_SIGNATURE_ALGORITHM = "AWS4-HMAC-SHA256"
-#: What an object's ETag proves: Spaces follows S3 ("If an object is created by either the
-#: Multipart Upload or Part Copy operation, the ETag is not an MD5 digest"; DigitalOcean's
-#: answer in community question "contents-of-etag-returned-from-spaces-isn-t-always-md-5", and
-#: S3's API reference for ETag). `aws s3 cp`/`s3cmd` upload multi-GB safetensors in parts, so
-#: the ETag cannot verify them: the download verifies against a sha256 manifest uploaded with
-#: the files, and checks the ETag as an MD5 only when it is one (32 hex, no ``-<parts>``).
-SPACES_ETAG_IS_MD5_ONLY_FOR_SINGLE_PART = True
+# What an object's ETag proves: Spaces follows S3 ("If an object is created by either the
+# Multipart Upload or Part Copy operation, the ETag is not an MD5 digest"; DigitalOcean's answer
+# in its community question "contents-of-etag-returned-from-spaces-isn-t-always-md-5", quoting
+# S3's API reference for ETag). S3 tools upload multi-GB safetensors in parts, so the ETag
+# cannot verify them: the download verifies against a sha256 manifest uploaded with the files
+# and checks the ETag as an MD5 only when it is one (32 hex digits, no ``-<parts>`` suffix).
 #: The Secret keys the download reads the Spaces key pair from (the names AWS tools use).
 SPACES_ACCESS_KEY_ID_KEY = "AWS_ACCESS_KEY_ID"
 SPACES_SECRET_ACCESS_KEY_KEY = "AWS_SECRET_ACCESS_KEY"
