@@ -35,7 +35,8 @@ to ``<file>.part``, its size and hash (``sha256``, or ``git_blob_sha1`` for the 
 files) compared with the manifest and, when the object's ``ETag`` is a plain MD5 (single-part
 uploads only; a multipart ETag is ``<md5 of the parts' md5s>-<parts>``), that too; only then
 is it renamed into place. Exit codes as above, plus 4 when the credentials are missing, 5 when
-the bucket refuses a request (the S3 error code is printed, never a credential).
+the manifest cannot be read (refused: the S3 error code is printed, never a credential; or
+unreachable). Verified files are kept, so a retry fetches only what is still missing.
 
 Standard library plus ``huggingface_hub`` for the hub (imported by name: this file runs in
 the vLLM image, not in this package's environment).
