@@ -243,6 +243,7 @@ class VllmServingChart(cdk8s.Chart):
                 LoraAdapterProps(
                     base_model=model,
                     adapter_id=a.id,
+                    revision=a.revision or None,
                     rank=a.rank,
                     name=a.name or None,
                     base_model_id=a.base_model or None,
