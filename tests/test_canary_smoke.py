@@ -1,0 +1,243 @@
+"""The canary's smoke test: the SmokeTest Job in canary mode at every canary step (Python API
+and config), one request per name the canary serves, with the canary header that the route
+sends to the canary only; its name follows the canary's pod template. The Job's own commands
+run for real (/bin/sh + curl) against a fake OpenAI server, with curl's config as the
+downward API would project it. The promotion gate's messages, for each Job state."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import cdk8s
+import pytest
+from conftest import validate_objects
+from test_config_models import config_from, named, synth
+from test_config_rollouts import CANARY
+
+# Fixtures of the smoke script's tests: the fake OpenAI server and the API key file.
+from test_smoke_test import KEY, FakeOpenAI, key_file, needs_sh_curl, openai  # noqa: F401
+
+from vllm_doks import contracts
+from vllm_doks.k8s import (
+    CanarySplit,
+    GatewayEndpoint,
+    LoraAdapter,
+    LoraAdapterProps,
+    LoraOptions,
+    NfsModelStore,
+    NfsModelStoreProps,
+    VllmWorkerPool,
+    VllmWorkerPoolProps,
+)
+from vllm_doks.k8s.canary import CANARY_HEADER
+from vllm_doks.k8s.smoke_test import (
+    CANARY_SMOKE_TEST_LABEL,
+    CURL_CONFIG_ANNOTATION,
+    SmokeTest,
+    SmokeTestProps,
+)
+from vllm_doks.promotion import (
+    FAILED,
+    MISSING,
+    RUNNING,
+    SUCCEEDED,
+    UNKNOWN,
+    JobState,
+    promotion_problems,
+)
+from vllm_doks.validation import ValidationError
+
+Obj = dict[str, Any]
+QWEN = "Qwen/Qwen2.5-7B-Instruct"
+GPU = "gpu"
+
+
+def rollout(
+    weight: int = 10, kv_cache_dtype: str | None = "fp8", **smoke: Any
+) -> tuple[list[Obj], SmokeTest]:
+    """Stable ``vllm`` and canary ``vllm-green``, both serving ``qwen`` with adapters ``sql``
+    and ``support`` (as examples/rollout.py), and the canary's smoke test."""
+    chart = cdk8s.Chart(cdk8s.Testing.app(), "test")
+    store = NfsModelStore(
+        chart, "Models", NfsModelStoreProps(nfs_server="10.0.0.5", nfs_path="/1/m", capacity_gi=500)
+    )
+    model = store.add_model(QWEN, node_pool_name=GPU)
+    lora = LoraOptions(
+        adapters=tuple(
+            LoraAdapter(
+                chart,
+                name,
+                LoraAdapterProps(base_model=model, adapter_id=f"acme/{name}", name=name, rank=16),
+            )
+            for name in ("sql", "support")
+        )
+    )
+
+    def pool(name: str, kv: str | None = None) -> VllmWorkerPool:
+        return VllmWorkerPool(
+            chart,
+            name,
+            VllmWorkerPoolProps(
+                model=model,
+                gpu_node_pool_name=GPU,
+                name=name,
+                served_model_name="qwen",
+                lora=lora,
+                kv_cache_dtype=kv,
+            ),
+        )
+
+    stable, green = pool("vllm"), pool("vllm-green", kv_cache_dtype)
+    gateway = GatewayEndpoint(chart, "Gateway")
+    gateway.route_to(
+        stable,
+        path_prefix="/qwen/v1",
+        rewrite_prefix_to="/v1",
+        canary=CanarySplit(pool=green, weight=weight),
+    )
+    test = SmokeTest(
+        chart,
+        "CanarySmokeTest",
+        SmokeTestProps(endpoint=gateway, pool=green, canary=True, path_prefix="/qwen/v1", **smoke),
+    )
+    return list(cdk8s.Testing.synth(chart)), test
+
+
+def job_of(objs: list[Obj], test: SmokeTest) -> Obj:
+    (job,) = [o for o in objs if o["kind"] == "Job" and o["metadata"]["name"] == test.job_name]
+    return job
+
+
+def test_the_canary_job_tests_the_model_and_each_adapter_with_the_canary_header() -> None:
+    objs, test = rollout()
+    assert validate_objects(objs) == []
+    job = job_of(objs, test)
+    assert test.job_name.startswith("vllm-green-smoke-test-")
+    assert job["metadata"]["labels"][CANARY_SMOKE_TEST_LABEL] == "vllm-green"
+    template = job["spec"]["template"]
+    pod = template["spec"]
+    # One container per name the canary serves; each runs the one smoke script for its name.
+    assert test.models == ("qwen", "sql", "support")
+    assert [(c["name"], c["command"][5]) for c in pod["containers"]] == [
+        ("smoke-test", "qwen"),
+        ("lora-0", "sql"),
+        ("lora-1", "support"),
+    ]
+    url = "http://cilium-gateway-vllm-gateway.vllm.svc:80/qwen/v1/chat/completions"
+    assert {c["command"][4] for c in pod["containers"]} == {url}
+    # The header: curl's default config file, projected from the pod's own annotation.
+    annotation = template["metadata"]["annotations"][CURL_CONFIG_ANNOTATION]
+    assert annotation == f'header = "{CANARY_HEADER}: true"\n'
+    (curl_volume,) = [v for v in pod["volumes"] if "downwardAPI" in v]
+    (item,) = curl_volume["downwardAPI"]["items"]
+    assert item["path"] == contracts.CURL_DEFAULT_CONFIG_FILE
+    assert item["fieldRef"]["fieldPath"] == f"metadata.annotations['{CURL_CONFIG_ANNOTATION}']"
+    for container in pod["containers"]:
+        env = {e["name"]: e["value"] for e in container["env"]}
+        (mount,) = [m for m in container["volumeMounts"] if m["name"] == curl_volume["name"]]
+        assert env[contracts.CURL_HOME_ENV] == mount["mountPath"] and mount["readOnly"]
+    # Its NetworkPolicy selects this Job's pods only.
+    (policy,) = [
+        o for o in objs if o["kind"] == "NetworkPolicy" and o["metadata"]["name"] == test.job_name
+    ]
+    assert policy["spec"]["podSelector"]["matchLabels"][CANARY_SMOKE_TEST_LABEL] == "vllm-green"
+
+
+def test_one_job_per_canary_the_weights_do_not_rename_it() -> None:
+    names = {rollout(weight=w)[1].job_name for w in (0, 10, 50, 100)}
+    assert len(names) == 1
+    # Another canary (a changed pod template) is a new Job that runs again.
+    assert rollout(kv_cache_dtype=None)[1].job_name not in names
+
+
+def test_a_canary_smoke_test_keeps_its_finished_job() -> None:
+    with pytest.raises(ValidationError) as err:
+        rollout(ttl_seconds_after_finished=600)
+    assert [(p.field, p.value) for p in err.value.problems] == [("ttl_seconds_after_finished", 600)]
+
+
+@needs_sh_curl
+def test_the_jobs_commands_send_the_canary_header_for_each_name(
+    openai: FakeOpenAI,  # noqa: F811
+    key_file: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    objs, test = rollout(url=openai.url)
+    template = job_of(objs, test)["spec"]["template"]
+    # What the downward API volume holds in the pod: the annotation's text.
+    curl_home = tmp_path / "curl"
+    curl_home.mkdir()
+    (curl_home / contracts.CURL_DEFAULT_CONFIG_FILE).write_text(
+        template["metadata"]["annotations"][CURL_CONFIG_ANNOTATION]
+    )
+    for container in template["spec"]["containers"]:
+        command = list(container["command"])
+        command[8] = str(key_file)  # the API key Secret's file in the pod
+        env = {e["name"]: e["value"] for e in container["env"]}
+        env |= {contracts.CURL_HOME_ENV: str(curl_home), "TMPDIR": str(tmp_path)}
+        proc = subprocess.run(
+            command,
+            env={"PATH": os.environ["PATH"], **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert [(r["json"]["model"], r["canary"]) for r in openai.requests] == [
+        ("qwen", "true"),
+        ("sql", "true"),
+        ("support", "true"),
+    ]
+    assert {r["authorization"] for r in openai.requests} == {f"Bearer {KEY}"}
+
+
+def test_the_config_adds_the_canary_smoke_test_at_every_step(tmp_path: Path) -> None:
+    names = set()
+    for weight, extra in ((0, ""), (50, ""), (100, ", promoted: true")):
+        objs = synth(
+            tmp_path,
+            config_from(tmp_path, CANARY.format(weight=weight, extra=extra)),
+            f"dist-{weight}",
+        )
+        canary_jobs = [
+            j
+            for j in named(objs, "Job").values()
+            if CANARY_SMOKE_TEST_LABEL in j["metadata"]["labels"]
+        ]
+        (job,) = canary_jobs
+        assert job["metadata"]["labels"][CANARY_SMOKE_TEST_LABEL] == "vllm-canary"
+        # The stable entry's route (/v1), the canary's served name.
+        assert job["spec"]["template"]["spec"]["containers"][0]["command"][4:6] == [
+            "http://cilium-gateway-vllm-gateway.vllm.svc:80/v1/chat/completions",
+            "qwen",
+        ]
+        names.add(job["metadata"]["name"])
+    assert len(names) == 1, "the steps and the promotion share one Job"
+    off = config_from(tmp_path, CANARY.format(weight=10, extra="") + "smoke_test: false\n")
+    assert not [n for n in named(synth(tmp_path, off, "dist-off"), "Job") if "smoke-test" in n]
+
+
+@pytest.mark.parametrize(
+    ("state", "says"),
+    [
+        (MISSING, "does not exist: apply a canary step first"),
+        (RUNNING, "has not finished: wait for it (kubectl -n vllm wait --for=condition=complete"),
+        (FAILED, "failed (BackoffLimitExceeded): the canary did not answer; read kubectl -n"),
+        (UNKNOWN, "could not be read (connection refused)"),
+    ],
+)
+def test_each_unfinished_state_refuses_the_promotion_saying_what_to_do(
+    state: str, says: str
+) -> None:
+    detail = {FAILED: "BackoffLimitExceeded", UNKNOWN: "connection refused"}.get(state, "")
+    (problem,) = promotion_problems(
+        [JobState("vllm", "vllm-green-smoke-test-1", state, detail)]
+    ).items
+    assert problem.value == "vllm/vllm-green-smoke-test-1"
+    assert says in problem.expected
+    assert "--skip-smoke-check" in problem.expected
+    assert not promotion_problems([JobState("vllm", "j", SUCCEEDED)])

@@ -1,0 +1,118 @@
+"""Against a real kube-apiserver 1.34: every canary step applies the canary's smoke-test Job,
+and ``examples/rollout.py --promote`` asks the cluster about that Job and writes the promoting
+output only once it succeeded. There is no kubelet, so the test ends the Job as the Job
+controller would (``finish_job``: the status subresource)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+from realtier import apply, cleanup, finish_job, get_json, prepare_namespace
+
+from vllm_doks.k8s.smoke_test import CANARY_SMOKE_TEST_LABEL
+from vllm_doks.rehearsal import ControlPlane
+from vllm_doks.removed_objects import manifest_objects
+
+pytestmark = pytest.mark.real
+
+NS = "promote"
+
+
+@pytest.fixture
+def namespace(control_plane: ControlPlane) -> Iterator[str]:
+    prepare_namespace(control_plane, NS)
+    yield NS
+    cleanup(control_plane, NS, pvs=(f"{NS}.vllm-models-pv",))
+
+
+def rollout(cp: ControlPlane, out: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    """``examples/rollout.py`` as a user runs it: kubectl on PATH, the cluster's kubeconfig."""
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(cp.kubeconfig),
+        "PATH": f"{cp.assets_dir}{os.pathsep}{os.environ['PATH']}",
+    }
+    return subprocess.run(
+        [sys.executable, str(REPO / "examples" / "rollout.py"), str(out), *options,
+         "--namespace", NS],
+        env=env, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+
+
+def smoke_job(out: Path) -> str:
+    (job,) = [r.name for r in manifest_objects(out) if r.kind == "Job" and "smoke-test" in r.name]
+    return job
+
+
+PROMOTE = ("--canary-weight", "100", "--promote")
+
+
+def test_promotion_waits_for_the_canarys_smoke_test(
+    control_plane: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    cp = control_plane
+    promoted = tmp_path / "promoted"
+
+    # Nothing applied yet: the smoke Job does not exist, so there is nothing to promote.
+    refused = rollout(cp, promoted, *PROMOTE)
+    assert refused.returncode != 0
+    assert "does not exist: apply a canary step first" in refused.stderr
+    assert not promoted.exists(), "nothing is written when the promotion is refused"
+
+    # The canary at 0 %: the Job is applied with its pool, and is still running.
+    step = tmp_path / "canary-0"
+    assert rollout(cp, step, "--canary-weight", "0").returncode == 0
+    apply(cp, step)
+    job = smoke_job(step)
+    assert job.startswith("vllm-green-smoke-test-")
+    live = get_json(cp, f"job/{job}", "-n", NS)
+    assert live["metadata"]["labels"][CANARY_SMOKE_TEST_LABEL] == "vllm-green"
+    assert [c["name"] for c in live["spec"]["template"]["spec"]["containers"]] == [
+        "smoke-test",
+        "lora-0",
+        "lora-1",
+    ]
+    refused = rollout(cp, promoted, *PROMOTE)
+    assert refused.returncode != 0
+    assert f"{NS}/{job}" in refused.stderr and "has not finished" in refused.stderr
+    assert f"kubectl -n {NS} wait --for=condition=complete job/{job}" in refused.stderr
+    assert not promoted.exists()
+
+    # Each later step keeps the same Job (same canary, same name): nothing runs twice.
+    for weight in ("10", "50", "100"):
+        out = tmp_path / f"canary-{weight}"
+        assert rollout(cp, out, "--canary-weight", weight).returncode == 0
+        assert smoke_job(out) == job
+        apply(cp, out)
+
+    # The smoke test failed: refused, with the logs to read; skipping is explicit only.
+    finish_job(cp, NS, job, succeeded=False)
+    refused = rollout(cp, promoted, *PROMOTE)
+    assert refused.returncode != 0
+    assert "failed (BackoffLimitExceeded" in refused.stderr
+    assert f"kubectl -n {NS} logs job/{job} --all-containers" in refused.stderr
+    assert "--skip-smoke-check" in refused.stderr
+    assert not promoted.exists()
+    skipped = tmp_path / "skipped"
+    assert rollout(cp, skipped, *PROMOTE, "--skip-smoke-check").returncode == 0
+    assert skipped.is_dir()
+
+    # Run it again (delete the failed Job, apply the step) and let it succeed: promoted.
+    cp.kubectl("-n", NS, "delete", "job", job, "--wait=true")
+    apply(cp, tmp_path / "canary-100")
+    finish_job(cp, NS, job, succeeded=True)
+    allowed = rollout(cp, promoted, *PROMOTE)
+    assert allowed.returncode == 0, allowed.stderr
+    apply(cp, promoted)
+    route = get_json(cp, "httproute/vllm-route", "-n", NS)
+    assert [b["name"] for b in route["spec"]["rules"][0]["backendRefs"]] == ["vllm-green"]
+    # The promoted output still holds the same (succeeded) Job: applying it reran nothing.
+    assert smoke_job(promoted) == job
+    status = get_json(cp, f"job/{job}", "-n", NS)["status"]
+    assert {c["type"] for c in status["conditions"]} == {"SuccessCriteriaMet", "Complete"}
