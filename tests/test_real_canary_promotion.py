@@ -1,7 +1,8 @@
 """Against a real kube-apiserver 1.34: every canary step applies the canary's smoke-test Job,
-and ``examples/rollout.py --promote`` asks the cluster about that Job and writes the promoting
-output only once it succeeded. There is no kubelet, so the test ends the Job as the Job
-controller would (``finish_job``: the status subresource)."""
+and a promotion (``examples/rollout.py --promote``, or the app's synth of ``promoted: true``)
+asks the cluster about that Job and writes the promoting output only once it succeeded. There
+is no kubelet, so the test ends the Job as the Job controller would (``finish_job``: the
+status subresource)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 from realtier import apply, cleanup, finish_job, get_json, prepare_namespace
+from support import run_main
 
 from vllm_doks.k8s.smoke_test import CANARY_SMOKE_TEST_LABEL
 from vllm_doks.rehearsal import ControlPlane
@@ -31,6 +33,13 @@ def namespace(control_plane: ControlPlane) -> Iterator[str]:
     cleanup(control_plane, NS, pvs=(f"{NS}.vllm-models-pv",))
 
 
+@pytest.fixture
+def user_kubectl(control_plane: ControlPlane, monkeypatch: pytest.MonkeyPatch) -> None:
+    """kubectl on PATH and the cluster's kubeconfig, as in a user's shell."""
+    monkeypatch.setenv("KUBECONFIG", str(control_plane.kubeconfig))
+    monkeypatch.setenv("PATH", f"{control_plane.assets_dir}{os.pathsep}{os.environ['PATH']}")
+
+
 def rollout(cp: ControlPlane, out: Path, *options: str) -> subprocess.CompletedProcess[str]:
     """``examples/rollout.py`` as a user runs it: kubectl on PATH, the cluster's kubeconfig."""
     env = {
@@ -46,7 +55,9 @@ def rollout(cp: ControlPlane, out: Path, *options: str) -> subprocess.CompletedP
 
 
 def smoke_job(out: Path) -> str:
-    (job,) = [r.name for r in manifest_objects(out) if r.kind == "Job" and "smoke-test" in r.name]
+    """The canary's smoke-test Job in an output (``<pool>-smoke-test-<hash>``; the app's own
+    smoke test is ``smoke-test-<hash>``)."""
+    (job,) = [r.name for r in manifest_objects(out) if r.kind == "Job" and "-smoke-test-" in r.name]
     return job
 
 
@@ -116,3 +127,55 @@ def test_promotion_waits_for_the_canarys_smoke_test(
     assert smoke_job(promoted) == job
     status = get_json(cp, f"job/{job}", "-n", NS)["status"]
     assert {c["type"] for c in status["conditions"]} == {"SuccessCriteriaMet", "Complete"}
+
+
+CONFIG = """
+namespace: {ns}
+models:
+  - id: Qwen/Qwen2.5-7B-Instruct
+    served_name: qwen
+  - id: Qwen/Qwen2.5-7B-Instruct-1M
+    served_name: qwen
+    canary: {{of: vllm, weight: 100{extra}}}
+"""
+
+
+def test_the_apps_synth_of_a_promotion_waits_for_the_smoke_test(
+    control_plane: ControlPlane, user_kubectl: None, tmp_path: Path
+) -> None:
+    cp, ns = control_plane, "promote-config"
+    prepare_namespace(cp, ns)
+    try:
+
+        def synth(name: str, extra: str, *flags: str) -> tuple[int, str, Path]:
+            config = tmp_path / f"{name}.yaml"
+            config.write_text(CONFIG.format(ns=ns, extra=extra))
+            out = tmp_path / name
+            result = run_main(
+                tmp_path, "synth", "--layer", "k8s", "--config", str(config),
+                "--k8s-outdir", str(out), *flags,
+            )  # fmt: skip
+            return result.returncode, result.stderr, out
+
+        rc, err, step = synth("canary-100", "")
+        assert rc == 0, err
+        apply(cp, step)
+        job = smoke_job(step)
+        assert job.startswith("vllm-canary-smoke-test-")
+
+        rc, err, promoted = synth("promoted", ", promoted: true")
+        assert rc == 1
+        assert f"{ns}/{job}" in err and "has not finished" in err
+        assert "nothing was written" in err and not promoted.exists()
+        rc, _, skipped = synth("skipped", ", promoted: true", "--skip-smoke-check")
+        assert rc == 0 and skipped.is_dir()
+
+        finish_job(cp, ns, job, succeeded=True)
+        rc, err, promoted = synth("promoted", ", promoted: true")
+        assert rc == 0, err
+        assert smoke_job(promoted) == job
+        apply(cp, promoted)
+        route = get_json(cp, "httproute/vllm-route", "-n", ns)
+        assert [b["name"] for b in route["spec"]["rules"][0]["backendRefs"]] == ["vllm-canary"]
+    finally:
+        cleanup(cp, ns, pvs=(f"{ns}.vllm-models-pv",))

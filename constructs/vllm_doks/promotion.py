@@ -8,7 +8,9 @@ the output that promotes is written, :func:`require_smoke_tests_passed` asks the
 with what to run, unless each one succeeded: a missing Job (the canary step was never
 applied, or the canary changed since, which renames its Job), a failed one and one still
 running all stop the promotion. Skipping the check is the caller's explicit choice
-(``--skip-smoke-check`` in ``examples/rollout.py``).
+(``--skip-smoke-check``). Two callers: ``examples/rollout.py --promote`` (the Python API), and
+the app's synth of a configuration with ``canary: {..., promoted: true}``
+(:func:`promoted_canary_smoke_tests`), both before anything is written.
 
 Job states from the Job's ``status.conditions`` (Kubernetes 1.34 batch/v1): ``Complete`` is
 success; ``Failed``, or ``FailureTarget`` (set when the Job controller decided the Job fails,
@@ -22,6 +24,7 @@ import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from vllm_doks.config import ArchitectureConfig, InfraOutputs
 from vllm_doks.validation import Problems
 
 SUCCEEDED = "succeeded"
@@ -30,7 +33,7 @@ RUNNING = "running"
 MISSING = "missing"
 UNKNOWN = "unknown"
 
-#: Option of examples/rollout.py that promotes without asking the cluster.
+#: Option (examples/rollout.py, the app) that promotes without asking the cluster.
 SKIP_OPTION = "--skip-smoke-check"
 
 
@@ -48,13 +51,16 @@ class JobState:
 
 def job_state(namespace: str, name: str, kubectl: Sequence[str] = ("kubectl",)) -> JobState:
     """Ask the cluster (``kubectl -n <namespace> get job <name> -o json``) for a Job's state."""
-    proc = subprocess.run(
-        [*kubectl, "-n", namespace, "get", "job", name, "-o", "json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    try:
+        proc = subprocess.run(
+            [*kubectl, "-n", namespace, "get", "job", name, "-o", "json"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    except OSError as err:  # no kubectl on PATH
+        return JobState(namespace, name, UNKNOWN, f"{kubectl[0]}: {err.strerror}")
     if proc.returncode != 0:
         # kubectl's last line says why, e.g. 'Error from server (NotFound): jobs.batch "<name>"
         # not found' or 'The connection to the server ... was refused ...'.
@@ -102,3 +108,24 @@ def require_smoke_tests_passed(
     """Raise :class:`~vllm_doks.validation.ValidationError` unless each ``(namespace, Job
     name)`` succeeded on the cluster; every Job that did not is named at once."""
     promotion_problems(job_state(ns, name, kubectl) for ns, name in jobs).raise_if_any()
+
+
+def promoted_canary_smoke_tests(
+    config: ArchitectureConfig, infra: InfraOutputs
+) -> list[tuple[str, str]]:
+    """``(namespace, Job name)`` of the smoke test of each canary that ``config`` promotes
+    (as the serving chart names them for ``infra``); empty when it promotes none, or runs no
+    smoke tests (``smoke_test: false``)."""
+    promoted = {m.name for m in config.served_models() if m.canary and m.canary.promoted}
+    if not promoted:
+        return []
+    import cdk8s
+
+    from vllm_doks.k8s.serving_chart import CHART_NAME, VllmServingChart
+
+    chart = VllmServingChart(cdk8s.App(), CHART_NAME, config, infra)
+    return [
+        (test.namespace, test.job_name)
+        for test in chart.canary_smoke_tests
+        if test.pool_name in promoted
+    ]

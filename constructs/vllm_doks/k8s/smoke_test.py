@@ -155,6 +155,8 @@ class SmokeTest(Construct):
         problems.raise_if_any()
         pool = props.pool
         self.namespace = pool.namespace
+        #: Name of the tested pool (its Deployment).
+        self.pool_name = pool.deployment_name
         self.url = props.url or (
             f"http://{CILIUM_GATEWAY_SERVICE_PREFIX}{props.endpoint.gateway_name}."
             f"{props.endpoint.namespace}.svc:{props.endpoint.http_port}"
