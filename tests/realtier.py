@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shlex
 import time
 from collections.abc import Callable
@@ -212,3 +213,12 @@ def finish_job(cp: ControlPlane, namespace: str, name: str, *, succeeded: bool) 
         "-n", namespace, "patch", "job", name, "--subresource=status", "--type=merge",
         "-p", json.dumps({"status": status}),
     )  # fmt: skip
+
+
+def user_environment(cp: ControlPlane) -> dict[str, str]:
+    """A user's shell for this cluster: its kubectl first on PATH, its kubeconfig."""
+    return {
+        **os.environ,
+        "KUBECONFIG": str(cp.kubeconfig),
+        "PATH": f"{cp.assets_dir}{os.pathsep}{os.environ['PATH']}",
+    }

@@ -6,7 +6,6 @@ status subresource)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,7 +13,14 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO
-from realtier import apply, cleanup, finish_job, get_json, prepare_namespace
+from realtier import (
+    apply,
+    cleanup,
+    finish_job,
+    get_json,
+    prepare_namespace,
+    user_environment,
+)
 from support import run_main
 
 from vllm_doks.k8s.smoke_test import CANARY_SMOKE_TEST_LABEL
@@ -35,18 +41,14 @@ def namespace(control_plane: ControlPlane) -> Iterator[str]:
 
 @pytest.fixture
 def user_kubectl(control_plane: ControlPlane, monkeypatch: pytest.MonkeyPatch) -> None:
-    """kubectl on PATH and the cluster's kubeconfig, as in a user's shell."""
-    monkeypatch.setenv("KUBECONFIG", str(control_plane.kubeconfig))
-    monkeypatch.setenv("PATH", f"{control_plane.assets_dir}{os.pathsep}{os.environ['PATH']}")
+    """The app runs in this process: give it the user's shell (kubectl, kubeconfig)."""
+    for key in ("KUBECONFIG", "PATH"):
+        monkeypatch.setenv(key, user_environment(control_plane)[key])
 
 
 def rollout(cp: ControlPlane, out: Path, *options: str) -> subprocess.CompletedProcess[str]:
     """``examples/rollout.py`` as a user runs it: kubectl on PATH, the cluster's kubeconfig."""
-    env = {
-        **os.environ,
-        "KUBECONFIG": str(cp.kubeconfig),
-        "PATH": f"{cp.assets_dir}{os.pathsep}{os.environ['PATH']}",
-    }
+    env = user_environment(cp)
     return subprocess.run(
         [sys.executable, str(REPO / "examples" / "rollout.py"), str(out), *options,
          "--namespace", NS],
