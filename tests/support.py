@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import importlib.util
 import io
 import json
 import os
@@ -47,6 +48,18 @@ SEED_TFVARS: dict[str, Any] = {
     "nfs_size_gb": 1000,
     "gpu_node_count": 2,
 }
+
+
+@functools.cache
+def load_example(name: str) -> Any:
+    """``examples/<name>.py`` as a module (its ``__main__`` part does not run), to build its
+    charts in a test app."""
+    path = Path(__file__).resolve().parent.parent / "examples" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"example_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def new_chart(**kwargs: Any) -> cdk8s.Chart:

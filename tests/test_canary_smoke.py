@@ -14,6 +14,7 @@ from typing import Any
 import cdk8s
 import pytest
 from conftest import validate_objects
+from support import load_example
 from test_config_models import config_from, named, synth
 from test_config_rollouts import CANARY
 
@@ -21,17 +22,6 @@ from test_config_rollouts import CANARY
 from test_smoke_test import KEY, FakeOpenAI, key_file, needs_sh_curl, openai  # noqa: F401
 
 from vllm_doks import contracts
-from vllm_doks.k8s import (
-    CanarySplit,
-    GatewayEndpoint,
-    LoraAdapter,
-    LoraAdapterProps,
-    LoraOptions,
-    NfsModelStore,
-    NfsModelStoreProps,
-    VllmWorkerPool,
-    VllmWorkerPoolProps,
-)
 from vllm_doks.k8s.canary import CANARY_HEADER
 from vllm_doks.k8s.smoke_test import (
     CANARY_SMOKE_TEST_LABEL,
@@ -51,59 +41,17 @@ from vllm_doks.promotion import (
 from vllm_doks.validation import ValidationError
 
 Obj = dict[str, Any]
-QWEN = "Qwen/Qwen2.5-7B-Instruct"
-GPU = "gpu"
 
 
-def rollout(
-    weight: int = 10, kv_cache_dtype: str | None = "fp8", **smoke: Any
-) -> tuple[list[Obj], SmokeTest]:
-    """Stable ``vllm`` and canary ``vllm-green``, both serving ``qwen`` with adapters ``sql``
-    and ``support`` (as examples/rollout.py), and the canary's smoke test."""
-    chart = cdk8s.Chart(cdk8s.Testing.app(), "test")
-    store = NfsModelStore(
-        chart, "Models", NfsModelStoreProps(nfs_server="10.0.0.5", nfs_path="/1/m", capacity_gi=500)
+def rollout(weight: int = 10, promote: bool = False) -> tuple[cdk8s.Chart, list[Obj], SmokeTest]:
+    """examples/rollout.py's chart at a canary step: stable ``vllm`` and canary
+    ``vllm-green``, both serving ``qwen`` with the adapters ``sql`` and ``support``."""
+    chart = load_example("rollout").Rollout(
+        cdk8s.Testing.app(), "rollout", canary_weight=weight, promote=promote, finish=False
     )
-    model = store.add_model(QWEN, node_pool_name=GPU)
-    lora = LoraOptions(
-        adapters=tuple(
-            LoraAdapter(
-                chart,
-                name,
-                LoraAdapterProps(base_model=model, adapter_id=f"acme/{name}", name=name, rank=16),
-            )
-            for name in ("sql", "support")
-        )
-    )
-
-    def pool(name: str, kv: str | None = None) -> VllmWorkerPool:
-        return VllmWorkerPool(
-            chart,
-            name,
-            VllmWorkerPoolProps(
-                model=model,
-                gpu_node_pool_name=GPU,
-                name=name,
-                served_model_name="qwen",
-                lora=lora,
-                kv_cache_dtype=kv,
-            ),
-        )
-
-    stable, green = pool("vllm"), pool("vllm-green", kv_cache_dtype)
-    gateway = GatewayEndpoint(chart, "Gateway")
-    gateway.route_to(
-        stable,
-        path_prefix="/qwen/v1",
-        rewrite_prefix_to="/v1",
-        canary=CanarySplit(pool=green, weight=weight),
-    )
-    test = SmokeTest(
-        chart,
-        "CanarySmokeTest",
-        SmokeTestProps(endpoint=gateway, pool=green, canary=True, path_prefix="/qwen/v1", **smoke),
-    )
-    return list(cdk8s.Testing.synth(chart)), test
+    test = chart.canary_smoke_test
+    assert isinstance(test, SmokeTest)
+    return chart, list(cdk8s.Testing.synth(chart)), test
 
 
 def job_of(objs: list[Obj], test: SmokeTest) -> Obj:
@@ -112,7 +60,7 @@ def job_of(objs: list[Obj], test: SmokeTest) -> Obj:
 
 
 def test_the_canary_job_tests_the_model_and_each_adapter_with_the_canary_header() -> None:
-    objs, test = rollout()
+    _, objs, test = rollout()
     assert validate_objects(objs) == []
     job = job_of(objs, test)
     assert test.job_name.startswith("vllm-green-smoke-test-")
@@ -126,7 +74,7 @@ def test_the_canary_job_tests_the_model_and_each_adapter_with_the_canary_header(
         ("lora-0", "sql"),
         ("lora-1", "support"),
     ]
-    url = "http://cilium-gateway-vllm-gateway.vllm.svc:80/qwen/v1/chat/completions"
+    url = "http://cilium-gateway-vllm-gateway.vllm.svc:80/v1/chat/completions"
     assert {c["command"][4] for c in pod["containers"]} == {url}
     # The header: curl's default config file, projected from the pod's own annotation.
     annotation = template["metadata"]["annotations"][CURL_CONFIG_ANNOTATION]
@@ -146,16 +94,25 @@ def test_the_canary_job_tests_the_model_and_each_adapter_with_the_canary_header(
     assert policy["spec"]["podSelector"]["matchLabels"][CANARY_SMOKE_TEST_LABEL] == "vllm-green"
 
 
-def test_one_job_per_canary_the_weights_do_not_rename_it() -> None:
-    names = {rollout(weight=w)[1].job_name for w in (0, 10, 50, 100)}
+def test_one_job_for_every_step_of_a_canary() -> None:
+    names = {rollout(weight=w)[2].job_name for w in (0, 10, 50, 100)}
+    names.add(rollout(weight=100, promote=True)[2].job_name)
     assert len(names) == 1
-    # Another canary (a changed pod template) is a new Job that runs again.
-    assert rollout(kv_cache_dtype=None)[1].job_name not in names
 
 
 def test_a_canary_smoke_test_keeps_its_finished_job() -> None:
+    chart, _, _ = rollout()
     with pytest.raises(ValidationError) as err:
-        rollout(ttl_seconds_after_finished=600)
+        SmokeTest(
+            chart,
+            "Short-lived",
+            SmokeTestProps(
+                endpoint=chart.node.find_child("Gateway"),
+                pool=chart.node.find_child("vllm-green"),
+                canary=True,
+                ttl_seconds_after_finished=600,
+            ),
+        )
     assert [(p.field, p.value) for p in err.value.problems] == [("ttl_seconds_after_finished", 600)]
 
 
@@ -165,7 +122,7 @@ def test_the_jobs_commands_send_the_canary_header_for_each_name(
     key_file: Path,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    objs, test = rollout(url=openai.url)
+    _, objs, test = rollout()
     template = job_of(objs, test)["spec"]["template"]
     # What the downward API volume holds in the pod: the annotation's text.
     curl_home = tmp_path / "curl"
@@ -175,7 +132,9 @@ def test_the_jobs_commands_send_the_canary_header_for_each_name(
     )
     for container in template["spec"]["containers"]:
         command = list(container["command"])
-        command[8] = str(key_file)  # the API key Secret's file in the pod
+        # The Gateway, which sends the canary header's requests to the canary: the fake
+        # server; the API key Secret's file in the pod: a local one.
+        command[4], command[8] = openai.url, str(key_file)
         env = {e["name"]: e["value"] for e in container["env"]}
         env |= {contracts.CURL_HOME_ENV: str(curl_home), "TMPDIR": str(tmp_path)}
         proc = subprocess.run(
@@ -195,20 +154,17 @@ def test_the_jobs_commands_send_the_canary_header_for_each_name(
     assert {r["authorization"] for r in openai.requests} == {f"Bearer {KEY}"}
 
 
+def canary_job(tmp_path: Path, text: str, name: str) -> Obj:
+    """The one canary smoke-test Job of the config ``text``'s output."""
+    jobs = named(synth(tmp_path, config_from(tmp_path, text), name), "Job").values()
+    (job,) = [j for j in jobs if CANARY_SMOKE_TEST_LABEL in j["metadata"]["labels"]]
+    return job
+
+
 def test_the_config_adds_the_canary_smoke_test_at_every_step(tmp_path: Path) -> None:
     names = set()
     for weight, extra in ((0, ""), (50, ""), (100, ", promoted: true")):
-        objs = synth(
-            tmp_path,
-            config_from(tmp_path, CANARY.format(weight=weight, extra=extra)),
-            f"dist-{weight}",
-        )
-        canary_jobs = [
-            j
-            for j in named(objs, "Job").values()
-            if CANARY_SMOKE_TEST_LABEL in j["metadata"]["labels"]
-        ]
-        (job,) = canary_jobs
+        job = canary_job(tmp_path, CANARY.format(weight=weight, extra=extra), f"dist-{weight}")
         assert job["metadata"]["labels"][CANARY_SMOKE_TEST_LABEL] == "vllm-canary"
         # The stable entry's route (/v1), the canary's served name.
         assert job["spec"]["template"]["spec"]["containers"][0]["command"][4:6] == [
@@ -217,8 +173,35 @@ def test_the_config_adds_the_canary_smoke_test_at_every_step(tmp_path: Path) -> 
         ]
         names.add(job["metadata"]["name"])
     assert len(names) == 1, "the steps and the promotion share one Job"
+    # More canary replicas: the same pods, the same Job. Another context length: a changed
+    # canary, so a new Job that runs again.
+    more = CANARY.format(weight=10, extra="") + "    replicas: 2\n"
+    assert canary_job(tmp_path, more, "dist-replicas")["metadata"]["name"] in names
+    longer = CANARY.format(weight=10, extra="") + "    max_model_len: 8192\n"
+    assert canary_job(tmp_path, longer, "dist-longer")["metadata"]["name"] not in names
     off = config_from(tmp_path, CANARY.format(weight=10, extra="") + "smoke_test: false\n")
     assert not [n for n in named(synth(tmp_path, off, "dist-off"), "Job") if "smoke-test" in n]
+
+
+def test_the_canary_of_one_of_several_models_is_tested_on_its_stable_entrys_path(
+    tmp_path: Path,
+) -> None:
+    text = """
+models:
+  - id: Qwen/Qwen2.5-7B-Instruct
+    served_name: qwen
+  - id: Qwen/Qwen2.5-0.5B-Instruct
+    served_name: small
+  - id: Qwen/Qwen2.5-7B-Instruct-1M
+    served_name: qwen
+    canary: {of: qwen, weight: 10}
+"""
+    job = canary_job(tmp_path, text, "dist")
+    assert job["metadata"]["name"].startswith("qwen-canary-smoke-test-")
+    assert job["spec"]["template"]["spec"]["containers"][0]["command"][4:6] == [
+        "http://cilium-gateway-vllm-gateway.vllm.svc:80/qwen/v1/chat/completions",
+        "qwen",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ that commit, verifies it and refuses a hub that answers with another one."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import cdk8s
 import pytest
-from support import FakeHub, fake_hub, find, new_chart, synth
+from support import STORE, FakeHub, fake_hub, find, new_chart, synth
 
 from vllm_doks.config import InfraOutputs, load_config
 from vllm_doks.k8s import (
@@ -21,7 +22,6 @@ from vllm_doks.k8s import (
     LoraAdapterProps,
     LoraOptions,
     NfsModelStore,
-    NfsModelStoreProps,
     VllmWorkerPool,
     VllmWorkerPoolProps,
 )
@@ -45,13 +45,7 @@ def adapter_chart(
     mount_path: str = "/models", revision: str | None = COMMIT
 ) -> tuple[cdk8s.Chart, LoraAdapter]:
     chart = new_chart()
-    store = NfsModelStore(
-        chart,
-        "Models",
-        NfsModelStoreProps(
-            nfs_server="10.200.0.5", nfs_path="/1/m", capacity_gi=100, mount_path=mount_path
-        ),
-    )
+    store = NfsModelStore(chart, "Models", dataclasses.replace(STORE, mount_path=mount_path))
     model = store.add_model(QWEN, node_pool_name="gpu")
     sql = LoraAdapter(
         chart,
