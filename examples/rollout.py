@@ -129,7 +129,9 @@ class Rollout(cdk8s.Chart):
         # The model and both adapters through the Gateway, canary header and API key: the
         # same Job (same name) at every step of this canary, so a promotion can check it.
         self.canary_smoke_test = SmokeTest(
-            self, "CanarySmokeTest", SmokeTestProps(endpoint=gateway, pool=green, canary=True)
+            self,
+            "CanarySmokeTest",
+            SmokeTestProps(endpoint=gateway, pool=green, canary=True, gates_promotion=promote),
         )
 
 

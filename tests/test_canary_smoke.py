@@ -6,6 +6,7 @@ downward API would project it. The promotion gate's messages, for each Job state
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -22,6 +23,7 @@ from test_config_rollouts import CANARY
 from test_smoke_test import KEY, FakeOpenAI, key_file, needs_sh_curl, openai  # noqa: F401
 
 from vllm_doks import contracts
+from vllm_doks.cold_start import AFTER_APPLY_LABEL, PROMOTION_GATE_LABEL
 from vllm_doks.k8s.canary import CANARY_HEADER
 from vllm_doks.k8s.smoke_test import (
     CANARY_SMOKE_TEST_LABEL,
@@ -224,3 +226,60 @@ def test_each_unfinished_state_refuses_the_promotion_saying_what_to_do(
     assert says in problem.expected
     assert "--skip-smoke-check" in problem.expected
     assert not promotion_problems([JobState("vllm", "j", SUCCEEDED)])
+
+
+def terraform_manifests(tmp_path: Path, text: str) -> dict[str, Obj]:
+    """Stack 2 via Terraform for the config ``text``: its kubernetes_manifest resources."""
+    tmp_path.mkdir()
+    from cdktf import App
+
+    from vllm_doks.cloud.kubernetes_stack import (
+        KubernetesObjectsStackProps,
+        StackOneValues,
+        VllmKubernetesStack,
+    )
+    from vllm_doks.config import InfraOutputs
+    from vllm_doks.k8s.serving_chart import VllmServingChart
+
+    config = config_from(tmp_path, text)
+    examples = InfraOutputs.examples_for(config)
+
+    def build(app: cdk8s.App, values: StackOneValues) -> None:
+        VllmServingChart(app, "vllm", config, examples)
+
+    outputs = VllmServingChart(cdk8s.App(), "vllm", config, examples).outputs
+    app = App(outdir=str(tmp_path / "tf"))
+    VllmKubernetesStack(app, "k8s", KubernetesObjectsStackProps(build_chart=build, outputs=outputs))
+    app.synth()
+    doc = json.loads((tmp_path / "tf" / "stacks" / "k8s" / "cdk.tf.json").read_text())
+    return doc["resource"]["kubernetes_manifest"]  # type: ignore[no-any-return]
+
+
+def test_terraform_promotes_the_route_only_after_the_canarys_smoke_test(tmp_path: Path) -> None:
+    def addresses(manifests: dict[str, Obj]) -> tuple[str, str, set[str]]:
+        (route,) = [a for a, m in manifests.items() if m["manifest"]["kind"] == "HTTPRoute"]
+        (job,) = [a for a in manifests if a.startswith("job-vllm-canary-smoke-test-")]
+        servers = {a for a, m in manifests.items() if m["manifest"]["kind"] == "Deployment"}
+        return f"kubernetes_manifest.{route}", f"kubernetes_manifest.{job}", servers
+
+    # A canary step: the smoke test goes through the route's header rule, so it comes last.
+    step = terraform_manifests(tmp_path / "a", CANARY.format(weight=100, extra=""))
+    route, job, servers = addresses(step)
+    assert route in step[job.split(".")[1]]["depends_on"]
+    assert job not in step[route.split(".")[1]]["depends_on"]
+
+    # The promotion: the same Job (same address), now before the route, which waits for it.
+    promoted = terraform_manifests(
+        tmp_path / "b", CANARY.format(weight=100, extra=", promoted: true")
+    )
+    assert addresses(promoted)[1] == job
+    gate = promoted[job.split(".")[1]]
+    assert gate["wait"] == {"condition": [{"type": "Complete", "status": "True"}]}
+    assert job in promoted[route.split(".")[1]]["depends_on"]
+    assert route not in gate["depends_on"]
+    # It still needs the pools it tests, and no pool waits for it.
+    for server in servers:
+        assert f"kubernetes_manifest.{server}" in gate["depends_on"]
+        assert job not in promoted[server].get("depends_on", [])
+    labels = gate["manifest"]["metadata"]["labels"]
+    assert labels.get(PROMOTION_GATE_LABEL) == "true" and AFTER_APPLY_LABEL not in labels

@@ -23,6 +23,7 @@ from realtier import (
 )
 from support import run_main
 
+from vllm_doks.cold_start import AFTER_APPLY_LABEL, PROMOTION_GATE_LABEL
 from vllm_doks.k8s.smoke_test import CANARY_SMOKE_TEST_LABEL
 from vllm_doks.rehearsal import ControlPlane
 from vllm_doks.removed_objects import manifest_objects
@@ -127,8 +128,11 @@ def test_promotion_waits_for_the_canarys_smoke_test(
     assert [b["name"] for b in route["spec"]["rules"][0]["backendRefs"]] == ["vllm-green"]
     # The promoted output still holds the same (succeeded) Job: applying it reran nothing.
     assert smoke_job(promoted) == job
-    status = get_json(cp, f"job/{job}", "-n", NS)["status"]
-    assert {c["type"] for c in status["conditions"]} == {"SuccessCriteriaMet", "Complete"}
+    live = get_json(cp, f"job/{job}", "-n", NS)
+    assert {c["type"] for c in live["status"]["conditions"]} == {"SuccessCriteriaMet", "Complete"}
+    # Only its labels changed: it gates the promotion (Terraform's order) instead of coming last.
+    assert live["metadata"]["labels"].get(PROMOTION_GATE_LABEL) == "true"
+    assert AFTER_APPLY_LABEL not in live["metadata"]["labels"]
 
 
 CONFIG = """

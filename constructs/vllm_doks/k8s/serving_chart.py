@@ -197,6 +197,7 @@ class VllmServingChart(cdk8s.Chart):
             )
             for stable, canary in self._canaries.items():
                 pool = self.pools[canary]
+                split = config.served_models()[canary].canary
                 self.canary_smoke_tests.append(
                     SmokeTest(
                         self,
@@ -205,6 +206,7 @@ class VllmServingChart(cdk8s.Chart):
                             endpoint=self.endpoint,
                             pool=pool,
                             canary=True,
+                            gates_promotion=split is not None and split.promoted,
                             path_prefix=config.served_models()[stable].path_prefix,
                             url=config.smoke_test_url or None,
                             network_policy=config.network_policy,

@@ -38,7 +38,7 @@ from cdk8s_plus_28 import k8s
 from constructs import Construct
 
 from vllm_doks import contracts
-from vllm_doks.cold_start import AFTER_APPLY_LABEL
+from vllm_doks.cold_start import AFTER_APPLY_LABEL, PROMOTION_GATE_LABEL
 from vllm_doks.k8s.canary import CANARY_HEADER, CANARY_HEADER_VALUE
 from vllm_doks.k8s.gateway_endpoint import GatewayEndpoint
 from vllm_doks.k8s.model_download import MAX_JOB_BASE_NAME, template_hash
@@ -112,6 +112,11 @@ class SmokeTestProps:
     ``<pool>-smoke-test-<hash>`` with the pool's pod template in the hash. Keep
     ``ttl_seconds_after_finished`` unset: a promotion checks that this Job succeeded.
     Default ``False``."""
+    gates_promotion: bool = False
+    """With ``canary``: this output promotes the canary. The Job (the same one, same name, as
+    at the canary's steps) is then labelled ``vllm-doks.io/gates-promotion`` instead of
+    ``vllm-doks.io/after-apply``, so Stack 2 via Terraform orders the routes after it (not it
+    after everything). Default ``False``."""
 
     def problems(self) -> Problems:
         problems = Problems()
@@ -120,6 +125,10 @@ class SmokeTestProps:
         if self.ttl_seconds_after_finished is not None:
             check_int_range(
                 problems, "ttl_seconds_after_finished", self.ttl_seconds_after_finished, 0
+            )
+        if self.gates_promotion and not self.canary:
+            problems.add(
+                "gates_promotion", self.gates_promotion, "needs canary: only a canary is promoted"
             )
         if self.canary and self.ttl_seconds_after_finished is not None:
             problems.add(
@@ -284,7 +293,11 @@ class SmokeTest(Construct):
             metadata=k8s.ObjectMeta(
                 name=self.job_name,
                 namespace=self.namespace,
-                labels={**labels, AFTER_APPLY_LABEL: "true"},
+                # Not part of the template: the Job keeps its name when the label changes.
+                labels={
+                    **labels,
+                    (PROMOTION_GATE_LABEL if props.gates_promotion else AFTER_APPLY_LABEL): "true",
+                },
                 annotations=checkov_skip_annotations(skips),
             ),
             spec=spec,
