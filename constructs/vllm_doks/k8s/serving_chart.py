@@ -174,6 +174,9 @@ class VllmServingChart(cdk8s.Chart):
         self.inference_pools: list[VllmInferencePool] = []
         self._route(config)
         self.smoke_test: SmokeTest | None = None
+        #: One per canary pool: its model and adapters through the canary header (a promotion
+        #: checks that it succeeded).
+        self.canary_smoke_tests: list[SmokeTest] = []
         # Only Cilium's Gateway Service name is known; another class needs smoke_test_url.
         if config.smoke_test and (
             config.smoke_test_url or config.gateway_class == CILIUM_GATEWAY_CLASS
@@ -192,6 +195,25 @@ class VllmServingChart(cdk8s.Chart):
                     deadline_seconds=self.pools[0].props.progress_deadline_seconds,
                 ),
             )
+            for stable, canary in self._canaries.items():
+                pool = self.pools[canary]
+                split = config.served_models()[canary].canary
+                self.canary_smoke_tests.append(
+                    SmokeTest(
+                        self,
+                        f"SmokeTest-{pool.deployment_name}",
+                        SmokeTestProps(
+                            endpoint=self.endpoint,
+                            pool=pool,
+                            canary=True,
+                            gates_promotion=split is not None and split.promoted,
+                            path_prefix=config.served_models()[stable].path_prefix,
+                            url=config.smoke_test_url or None,
+                            network_policy=config.network_policy,
+                            deadline_seconds=pool.props.progress_deadline_seconds,
+                        ),
+                    )
+                )
         self.autoscalers: list[VllmAutoscaler] = []
         self.pod_monitors: list[VllmPodMonitor] = []
         self.dashboards: list[VllmDashboard] = []
@@ -243,6 +265,7 @@ class VllmServingChart(cdk8s.Chart):
                 LoraAdapterProps(
                     base_model=model,
                     adapter_id=a.id,
+                    revision=a.revision or None,
                     rank=a.rank,
                     name=a.name or None,
                     base_model_id=a.base_model or None,
@@ -276,6 +299,8 @@ class VllmServingChart(cdk8s.Chart):
                 f"routing is {config.routing!r})",
             )
         problems.raise_if_any()
+        #: ``{stable pool index: canary pool index}``.
+        self._canaries = canaries
         if config.routing == "prefix-aware":
             self.router = PrefixAwareRouter(
                 self, "Router", PrefixAwareRouterProps(pools=self.pools)
