@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shlex
 import time
 from collections.abc import Callable
@@ -173,6 +174,54 @@ def doks_gpu_node(
             resource: str(gpus),
         },
     )
+
+
+def finish_job(cp: ControlPlane, namespace: str, name: str, *, succeeded: bool) -> None:
+    """Mark a Job succeeded or failed as the Job controller would once its pod ended (there is
+    no kubelet here to run it): through the status subresource, with what the API server's
+    Job status validation requires of a finished Job (the Complete/Failed condition after
+    SuccessCriteriaMet/FailureTarget, start and completion times, no active pods)."""
+    job = get_json(cp, "job", name, "-n", namespace)
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    start = (job.get("status") or {}).get("startTime") or now
+
+    def condition(kind: str, reason: str) -> dict[str, str]:
+        return {
+            "type": kind,
+            "status": "True",
+            "reason": reason,
+            "message": f"marked by the test ({reason})",
+            "lastProbeTime": now,
+            "lastTransitionTime": now,
+        }
+
+    if succeeded:
+        kinds, reason = ("SuccessCriteriaMet", "Complete"), "CompletionsReached"
+        status: dict[str, Any] = {"succeeded": 1, "failed": 0, "completionTime": now}
+    else:
+        kinds, reason = ("FailureTarget", "Failed"), "BackoffLimitExceeded"
+        status = {"succeeded": 0, "failed": 1}
+    status |= {
+        "active": 0,
+        "ready": 0,
+        "terminating": 0,
+        "startTime": start,
+        "uncountedTerminatedPods": {},
+        "conditions": [condition(kind, reason) for kind in kinds],
+    }
+    cp.kubectl(
+        "-n", namespace, "patch", "job", name, "--subresource=status", "--type=merge",
+        "-p", json.dumps({"status": status}),
+    )  # fmt: skip
+
+
+def user_environment(cp: ControlPlane) -> dict[str, str]:
+    """A user's shell for this cluster: its kubectl first on PATH, its kubeconfig."""
+    return {
+        **os.environ,
+        "KUBECONFIG": str(cp.kubeconfig),
+        "PATH": f"{cp.assets_dir}{os.pathsep}{os.environ['PATH']}",
+    }
 
 
 def validate_cloud(tmp_path: Path, config: dict[str, Any], stack: str = "vllm-infra") -> Any:

@@ -8,17 +8,22 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
+import importlib.util
 import io
+import json
 import os
 import re
 import shutil
 import subprocess
+import sys
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import cdk8s
 import pytest
@@ -43,6 +48,18 @@ SEED_TFVARS: dict[str, Any] = {
     "nfs_size_gb": 1000,
     "gpu_node_count": 2,
 }
+
+
+@functools.cache
+def load_example(name: str) -> Any:
+    """``examples/<name>.py`` as a module (its ``__main__`` part does not run), to build its
+    charts in a test app."""
+    path = Path(__file__).resolve().parent.parent / "examples" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"example_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def new_chart(**kwargs: Any) -> cdk8s.Chart:
@@ -118,11 +135,12 @@ def copy_of(src: Path, dst: Path) -> Path:
     return dst
 
 
+# --- running the download scripts for real, against fakes on 127.0.0.1 ----------------------
+
+
 def python3_path(tmp_path: Path) -> str:
     """A PATH whose ``python3`` is this interpreter (as the vLLM image's python3 has what the
     download needs: huggingface_hub here, and the standard library)."""
-    import sys
-
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     wrapper = bin_dir / "python3"
@@ -211,3 +229,133 @@ def kubernetes_stack_json(tmp_path: Path, config: Any) -> tuple[Any, dict[str, A
     )
     app.synth()
     return chart, json.loads((tmp_path / "stacks" / "k8s" / "cdk.tf.json").read_text())
+
+
+# --- a fake Hugging Face Hub, for the download scripts run for real -------------------------
+
+
+def git_blob_sha1(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
+
+
+@dataclass
+class FakeHub:
+    """One repository on a fake Hugging Face Hub (served by :func:`fake_hub`), speaking the
+    endpoints huggingface_hub 0.36 calls:
+
+    * ``GET /api/models/<repo>/revision/<rev>[?blobs=True]``: ``sha`` and ``siblings`` with
+      ``blobId``, ``size`` and, for LFS files, ``lfs.sha256``/``lfs.size``/``lfs.pointerSize``;
+    * ``HEAD``/``GET /<repo>/resolve/<rev>/<file>`` with ``X-Repo-Commit``, ``ETag`` and
+      ``Content-Length``.
+
+    The listing is computed from the true content; ``served_instead`` makes the server send
+    other bytes for a file, as a corrupted mirror or a man in the middle would."""
+
+    repo: str
+    files: dict[str, bytes]
+    lfs: frozenset[str]
+    """Names of the files stored in LFS (listed with their sha256)."""
+    commit: str = "a" * 40
+    port: int = 0
+    served_instead: dict[str, bytes] = field(default_factory=dict)
+    """Bytes sent for a file instead of its true content (the listing keeps the true hash)."""
+    answer_any_revision: bool = False
+    """Answer every revision with ``commit``, as a rewritten mirror would."""
+    downloads: list[str] = field(default_factory=list)
+    revisions_asked: list[str] = field(default_factory=list)
+    listing_queries: list[str] = field(default_factory=list)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def sibling(self, name: str) -> dict[str, object]:
+        data = self.files[name]
+        entry: dict[str, object] = {"rfilename": name, "size": len(data)}
+        if name in self.lfs:
+            entry["blobId"] = git_blob_sha1(b"version https://git-lfs ... pointer")
+            entry["lfs"] = {
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "size": len(data),
+                "pointerSize": 134,
+            }
+        else:
+            entry["blobId"] = git_blob_sha1(data)
+        return entry
+
+    def environment(self, tmp_path: Path) -> dict[str, str]:
+        """Environment of a download run against this hub: ``python3`` on ``PATH`` is this
+        interpreter (it has huggingface_hub), as in the vLLM image."""
+        return {
+            "PATH": python3_path(tmp_path),
+            "HOME": str(tmp_path),
+            "HF_HOME": str(tmp_path / "hf_home"),
+            "HF_ENDPOINT": self.endpoint,
+            "HF_HUB_DISABLE_TELEMETRY": "1",
+            "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+            "NO_PROXY": "127.0.0.1",
+        }
+
+
+@contextlib.contextmanager
+def fake_hub(state: FakeHub) -> Iterator[FakeHub]:
+    """Serve ``state`` on 127.0.0.1 (a free port, set on ``state.port``) while in the block."""
+
+    class Handler(QuietHandler):
+        def _file(self, head: bool) -> None:
+            path = unquote(urlsplit(self.path).path)
+            prefix = f"/{state.repo}/resolve/"
+            if not path.startswith(prefix):
+                self.send_error(404)
+                return
+            _, _, name = path[len(prefix) :].partition("/")
+            if name not in state.files:
+                self.send_error(404)
+                return
+            true = state.files[name]
+            body = state.served_instead.get(name, true)
+            etag = hashlib.sha256(true).hexdigest() if name in state.lfs else git_blob_sha1(true)
+            self.send_response(200)
+            self.send_header("X-Repo-Commit", state.commit)
+            self.send_header("ETag", f'"{etag}"')
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if not head:
+                state.downloads.append(name)
+                self.wfile.write(body)
+
+        def do_HEAD(self) -> None:
+            self._file(head=True)
+
+        def do_GET(self) -> None:
+            url = urlsplit(self.path)
+            prefix = f"/api/models/{state.repo}/revision/"
+            if url.path.startswith(prefix) or url.path == f"/api/models/{state.repo}":
+                # No revision in the path: the default branch.
+                revision = (
+                    unquote(url.path[len(prefix) :]) if url.path.startswith(prefix) else "main"
+                )
+                state.revisions_asked.append(revision)
+                state.listing_queries.append(url.query)
+                if revision not in ("main", state.commit) and not state.answer_any_revision:
+                    self.send_error(404)
+                    return
+                payload = json.dumps(
+                    {
+                        "id": state.repo,
+                        "modelId": state.repo,
+                        "sha": state.commit,
+                        "siblings": [state.sibling(n) for n in sorted(state.files)],
+                    }
+                ).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+                return
+            self._file(head=False)
+
+    with loopback_server(Handler) as port:
+        state.port = port
+        yield state

@@ -33,6 +33,7 @@ LAYERS: dict[str, str] = {
     "vllm_doks.k8s": "k8s",
     # The app: configuration, its checks and wiring, the serving chart, the CLI, the docs.
     "vllm_doks": "app",  # the package root re-exports both layers
+    "vllm_doks.promotion": "app",  # asks the cluster (kubectl) before a promotion is written
     "vllm_doks.k8s.serving_chart": "app",
     "vllm_doks._imports": "k8s",  # generated bindings (see cdk8s.yaml)
 }

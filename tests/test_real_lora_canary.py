@@ -18,10 +18,12 @@ from realtier import (
     apply,
     cleanup,
     delete_removed,
+    finish_job,
     get_json,
     identities,
     live_objects,
     prepare_namespace,
+    user_environment,
 )
 
 from vllm_doks.k8s import (
@@ -225,6 +227,15 @@ README_STEPS: list[tuple[str, list[str]]] = [
 README_DELETE_OLD_POOL = [
     "delete", "deployment,service,pdb,networkpolicy,ciliumnetworkpolicy", "-l", "app=vllm"
 ]  # fmt: skip
+#: ... and the canary's finished smoke test.
+CANARY_SMOKE = "vllm-doks.io/canary-smoke-test=vllm-green"
+README_DELETE_SMOKE_TEST = ["delete", "job,networkpolicy", "-l", CANARY_SMOKE]
+#: The README's wait for the canary's smoke test (after the "canary 0" step).
+README_WAIT_SMOKE_TEST = [
+    "wait", "--for=condition=complete", "job", "-l", CANARY_SMOKE, "--timeout=30m"
+]  # fmt: skip
+#: The README's look at the downloads (after the first step).
+README_DOWNLOADS = ["get", "jobs", "-l", "app=model-download"]
 #: What the stored route's main rule sends where after each step (name, weight).
 README_SPLITS: dict[str, list[tuple[str, int]]] = {
     "adapters": [("vllm", 1)],
@@ -244,7 +255,13 @@ def test_readme_rollout_walkthrough_applies_step_by_step(
     prepare_namespace(control_plane, ns)
     namespaces.append(ns)
     readme = (REPO / "README.md").read_text()
-    assert "kubectl -n vllm " + " ".join(README_DELETE_OLD_POOL) in readme
+    for command in (
+        README_DELETE_OLD_POOL,
+        README_DELETE_SMOKE_TEST,
+        README_WAIT_SMOKE_TEST,
+        README_DOWNLOADS,
+    ):
+        assert "kubectl -n vllm " + " ".join(command) in readme, command
     for label, options in README_STEPS:
         assert " ".join(["python examples/rollout.py dist-rollout", *options]) in readme, label
     kinds: set[tuple[str, str]] = set()
@@ -253,7 +270,7 @@ def test_readme_rollout_walkthrough_applies_step_by_step(
         subprocess.run(
             [sys.executable, str(REPO / "examples" / "rollout.py"), str(dist), *options,
              "--namespace", ns],
-            check=True, capture_output=True,
+            check=True, capture_output=True, env=user_environment(control_plane),
         )  # fmt: skip
         apply(control_plane, dist)
         objects = manifest_objects(dist)
@@ -261,8 +278,20 @@ def test_readme_rollout_walkthrough_applies_step_by_step(
         route = get_json(control_plane, "httproute/vllm-route", "-n", ns)
         backends = route["spec"]["rules"][0]["backendRefs"]
         assert [(b["name"], b["weight"]) for b in backends] == README_SPLITS[label], label
-    # After --finish the old pool is no longer in the output: the README's delete removes it.
+        if label == "adapters":
+            # The adapters' downloads: one Job each, besides the model's.
+            listed = control_plane.kubectl("-n", ns, *README_DOWNLOADS).stdout
+            assert len(listed.strip().splitlines()) == 1 + 3, listed
+        if label == "canary 0":
+            # No kubelet runs the smoke test here: end it as the Job controller would, then
+            # the README's wait returns (and --promote, later, finds it succeeded).
+            (job,) = [r.name for r in objects if r.kind == "Job" and "-smoke-test-" in r.name]
+            finish_job(control_plane, ns, job, succeeded=True)
+            control_plane.kubectl("-n", ns, *README_WAIT_SMOKE_TEST)
+    # After --finish the old pool and the canary's smoke test are no longer in the output:
+    # the README's deletes remove them.
     control_plane.kubectl("-n", ns, *README_DELETE_OLD_POOL)
+    control_plane.kubectl("-n", ns, *README_DELETE_SMOKE_TEST)
     live = live_objects(control_plane, ns, kinds)
     assert identities(live) == {i for i in identities(objects) if i[1] == ns}
     assert ("Deployment", ns, "vllm") not in identities(live)

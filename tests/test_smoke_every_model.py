@@ -46,14 +46,16 @@ def smoke_jobs(chart: VllmServingChart) -> dict[str, dict[str, Any]]:
 def test_every_routed_model_gets_its_own_smoke_test(tmp_path: Path) -> None:
     chart = chart_for(config_from(tmp_path, THREE_MODELS))
     assert validate_objects(list(cdk8s.Testing.synth(chart))) == []
-    # The canary shares the stable pool's route and served name: no test of its own.
+    # The canary is tested on its own, through the canary header (chart.canary_smoke_tests).
     assert len(chart.smoke_tests) == 2
+    assert len(chart.canary_smoke_tests) == 1
     first, second = chart.smoke_tests
     assert chart.smoke_test is first
     jobs = smoke_jobs(chart)
-    assert set(jobs) == {first.job_name, second.job_name}
+    (canary,) = chart.canary_smoke_tests
+    assert set(jobs) == {first.job_name, second.job_name, canary.job_name}
     assert first.job_name.rpartition("-")[0] == "smoke-test"
-    assert second.job_name.rpartition("-")[0] == "smoke-test-qwen-7b"
+    assert second.job_name.rpartition("-")[0] == "qwen-7b-smoke-test"
     by_model = {t.model: t.url for t in chart.smoke_tests}
     gateway = "http://cilium-gateway-vllm-gateway.vllm.svc:80"
     assert by_model == {
@@ -103,7 +105,7 @@ def test_terraform_waits_for_a_smoke_test_only_as_long_as_the_job_itself_runs(
     chart, doc = kubernetes_stack_json(tmp_path / "out", config_from(tmp_path, THREE_MODELS))
     manifests = doc["resource"]["kubernetes_manifest"]
     jobs = smoke_jobs(chart)
-    assert len(jobs) == 2
+    assert len(jobs) == 3  # two models and the canary
     for name, job in jobs.items():
         resource = manifests[f"job-{name}"]
         deadline = job["spec"]["activeDeadlineSeconds"]
@@ -138,3 +140,19 @@ def test_a_bad_base_name_is_refused_with_the_field(name: str) -> None:
     with pytest.raises(ValidationError) as err:
         props.problems().raise_if_any()
     assert "name" in str(err.value) and name in str(err.value)
+
+
+def test_a_promotion_gating_smoke_test_is_bounded_by_its_deadline_too(tmp_path: Path) -> None:
+    from support import kubernetes_stack_json
+
+    from vllm_doks.cloud.kubernetes_stack import AFTER_APPLY_WAIT_MARGIN_SECONDS
+    from vllm_doks.cold_start import PROMOTION_GATE_LABEL
+
+    promoted = THREE_MODELS.replace("weight: 10}", "weight: 100, promoted: true}")
+    chart, doc = kubernetes_stack_json(tmp_path / "out", config_from(tmp_path, promoted))
+    (canary,) = chart.canary_smoke_tests
+    job = next(j for n, j in smoke_jobs(chart).items() if n == canary.job_name)
+    assert job["metadata"]["labels"].get(PROMOTION_GATE_LABEL) == "true"
+    resource = doc["resource"]["kubernetes_manifest"][f"job-{canary.job_name}"]
+    deadline = job["spec"]["activeDeadlineSeconds"]
+    assert resource["timeouts"] == {"create": f"{deadline + AFTER_APPLY_WAIT_MARGIN_SECONDS}s"}

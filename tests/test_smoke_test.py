@@ -67,6 +67,7 @@ def openai() -> Iterator[FakeOpenAI]:
                     "path": self.path,
                     "authorization": self.headers.get("Authorization"),
                     "content_type": self.headers.get("Content-Type"),
+                    "canary": self.headers.get("x-vllm-doks-canary"),
                     "json": json.loads(body),
                 }
             )

@@ -1,12 +1,7 @@
 """download-model.sh + fetch_model.py run for real: real ``sh``, real ``python3`` with the real
 ``huggingface_hub`` (the 0.x line vLLM v0.18 installs: ``transformers<5`` needs
-``huggingface-hub<1.0``), against a fake Hugging Face Hub on 127.0.0.1 that speaks the
-endpoints huggingface_hub 0.36 calls:
-
-* ``GET /api/models/<repo>/revision/<rev>[?blobs=True]``: ``sha`` and ``siblings`` with
-  ``blobId``, ``size`` and, for LFS files, ``lfs.sha256``/``lfs.size``/``lfs.pointerSize``;
-* ``HEAD``/``GET /<repo>/resolve/<rev>/<file>`` with ``X-Repo-Commit``, ``ETag`` and
-  ``Content-Length``.
+``huggingface-hub<1.0``), against a fake Hugging Face Hub on 127.0.0.1
+(:class:`support.FakeHub`: the endpoints huggingface_hub 0.36 calls).
 
 The hub's listing is computed from the true content; a test can make the server send other
 bytes for a file (same size, one byte flipped) as a corrupted mirror or a man in the middle
@@ -19,12 +14,10 @@ import hashlib
 import json
 import shutil
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 import pytest
-from support import QuietHandler, Run, loopback_server, python3_path, run_download
+from support import FakeHub, Run, fake_hub, git_blob_sha1, run_download
 
 from vllm_doks import contracts
 
@@ -41,103 +34,11 @@ PLAIN_FILES = {
 }
 
 
-def git_blob_sha1(data: bytes) -> str:
-    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
-
-
-@dataclass
-class FakeHub:
-    port: int = 0
-    commit: str = COMMIT
-    files: dict[str, bytes] = field(default_factory=lambda: {**LFS_FILES, **PLAIN_FILES})
-    served_instead: dict[str, bytes] = field(default_factory=dict)
-    """Bytes sent for a file instead of its true content (the listing keeps the true hash)."""
-    answer_any_revision: bool = False
-    """Answer every revision with ``commit``, as a rewritten mirror would."""
-    downloads: list[str] = field(default_factory=list)
-    revisions_asked: list[str] = field(default_factory=list)
-    listing_queries: list[str] = field(default_factory=list)
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def sibling(self, name: str) -> dict[str, object]:
-        data = self.files[name]
-        entry: dict[str, object] = {"rfilename": name, "size": len(data)}
-        if name in LFS_FILES:
-            entry["blobId"] = git_blob_sha1(b"version https://git-lfs ... pointer")
-            entry["lfs"] = {
-                "sha256": hashlib.sha256(data).hexdigest(),
-                "size": len(data),
-                "pointerSize": 134,
-            }
-        else:
-            entry["blobId"] = git_blob_sha1(data)
-        return entry
-
-
 @pytest.fixture
 def hub() -> Iterator[FakeHub]:
-    state = FakeHub()
-
-    class Handler(QuietHandler):
-        def _file(self, head: bool) -> None:
-            path = unquote(urlsplit(self.path).path)
-            prefix = f"/{REPO}/resolve/"
-            if not path.startswith(prefix):
-                self.send_error(404)
-                return
-            _, _, name = path[len(prefix) :].partition("/")
-            if name not in state.files:
-                self.send_error(404)
-                return
-            true = state.files[name]
-            body = state.served_instead.get(name, true)
-            etag = hashlib.sha256(true).hexdigest() if name in LFS_FILES else git_blob_sha1(true)
-            self.send_response(200)
-            self.send_header("X-Repo-Commit", state.commit)
-            self.send_header("ETag", f'"{etag}"')
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if not head:
-                state.downloads.append(name)
-                self.wfile.write(body)
-
-        def do_HEAD(self) -> None:
-            self._file(head=True)
-
-        def do_GET(self) -> None:
-            url = urlsplit(self.path)
-            prefix = f"/api/models/{REPO}/revision/"
-            if url.path.startswith(prefix) or url.path == f"/api/models/{REPO}":
-                # No revision in the path: the default branch.
-                revision = (
-                    unquote(url.path[len(prefix) :]) if url.path.startswith(prefix) else "main"
-                )
-                state.revisions_asked.append(revision)
-                state.listing_queries.append(url.query)
-                if revision not in ("main", state.commit) and not state.answer_any_revision:
-                    self.send_error(404)
-                    return
-                payload = json.dumps(
-                    {
-                        "id": REPO,
-                        "modelId": REPO,
-                        "sha": state.commit,
-                        "siblings": [state.sibling(n) for n in sorted(state.files)],
-                    }
-                ).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-                return
-            self._file(head=False)
-
-    with loopback_server(Handler) as port:
-        state.port = port
+    with fake_hub(
+        FakeHub(repo=REPO, files={**LFS_FILES, **PLAIN_FILES}, lfs=frozenset(LFS_FILES))
+    ) as state:
         yield state
 
 
@@ -145,15 +46,7 @@ def hub() -> Iterator[FakeHub]:
 def download(tmp_path: Path, hub: FakeHub) -> Iterator[tuple[Path, Callable[..., Run]]]:
     models = tmp_path / "models"
     models.mkdir()
-    env = {
-        "PATH": python3_path(tmp_path),
-        "HOME": str(tmp_path),
-        "HF_HOME": str(tmp_path / "hf_home"),
-        "HF_ENDPOINT": hub.endpoint,
-        "HF_HUB_DISABLE_TELEMETRY": "1",
-        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-        "NO_PROXY": "127.0.0.1",
-    }
+    env = hub.environment(tmp_path)
 
     def run(model_dir: Path, revision: str = COMMIT) -> Run:
         return run_download(REPO, model_dir, revision, env)

@@ -362,6 +362,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--k8s-outdir", default=None, help="Kubernetes layer output (default: dist)"
     )
+    parser.add_argument(
+        "--skip-smoke-check",
+        action="store_true",
+        help="promote a canary (canary: {promoted: true}) without asking the cluster whether "
+        "its smoke-test Job succeeded",
+    )
     inputs = parser.add_argument_group("inputs (the seed's Terraform variables and a few more)")
     for f in config_fields():
         if f.metadata.get("file_only"):
@@ -446,6 +452,15 @@ def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) -
                 progress(infra_outputs.handoff_table())
                 for conflict in infra_outputs.conflicts(config):
                     warn(f"WARNING: config and {path} disagree: {conflict}")
+        if "k8s" in layers and not config.kubernetes_via_terraform and not args.skip_smoke_check:
+            # A promotion is written only after the canary's smoke test passed on the cluster.
+            from vllm_doks.promotion import promoted_canary_smoke_tests, require_smoke_tests_passed
+
+            require_smoke_tests_passed(
+                promoted_canary_smoke_tests(
+                    config, infra_outputs or InfraOutputs.examples_for(config)
+                )
+            )
         report = synth(config, layers, outdirs, infra_outputs, log=progress, warn=warn)
     except ValidationError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -16,6 +16,10 @@ from vllm_doks import contracts
 #: applies it after every other object and waits for it to complete; the servers never wait
 #: for it (unlike the download Job, which they do wait for).
 AFTER_APPLY_LABEL = "vllm-doks.io/after-apply"
+#: Label of a canary's smoke-test Job in the output that promotes the canary (instead of
+#: ``AFTER_APPLY_LABEL``): Stack 2 via Terraform applies it, and waits for it, before the routes
+#: of its namespace, so the promoting route follows the smoke test; servers never wait for it.
+PROMOTION_GATE_LABEL = "vllm-doks.io/gates-promotion"
 
 # --- Figures -------------------------------------------------------------------------------
 

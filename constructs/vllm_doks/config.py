@@ -85,8 +85,8 @@ class ModelConfig:
     or with ``routing: prefix-aware`` (the router picks the pool by the model in the request
     body), else ``/<name>/v1``."""
     adapters: tuple[AdapterConfig, ...] = ()
-    """LoRA adapters served next to the model: a list of ``{id, rank, name, base_model}``
-    (see the README's "Rollouts and LoRA adapters"). Default: none."""
+    """LoRA adapters served next to the model: a list of ``{id, revision, name, rank,
+    base_model}`` (see the README's "Rollouts and LoRA adapters"). Default: none."""
     max_loras: int | None = None
     """vLLM ``--max-loras`` with adapters. Default: the number of adapters."""
     max_lora_rank: int | None = None

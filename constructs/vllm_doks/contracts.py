@@ -453,6 +453,16 @@ VLLM_COMPILE_HASH_IGNORED_ENV: frozenset[str] = frozenset(
 #: Source: cilium/cilium operator/pkg/model/translation/gateway-api/translator.go,
 #: ``ciliumGatewayPrefix``.
 CILIUM_GATEWAY_SERVICE_PREFIX = "cilium-gateway-"
+
+# --- curl ---------------------------------------------------------------------------------------
+
+#: curl reads its default config file ``$CURL_HOME/.curlrc`` before the command line's options
+#: (unless ``-q`` comes first), one long option per line, e.g. ``header = "name: value"``.
+#: Source: curl docs/cmdline-opts/config.d ("The default config file is checked for in the
+#: following places in this order: 1) "$CURL_HOME/.curlrc" ...") and disable.d; CURL_HOME has
+#: been read since long before curl 7.81 (Ubuntu 22.04, the vLLM image's base).
+CURL_HOME_ENV = "CURL_HOME"
+CURL_DEFAULT_CONFIG_FILE = ".curlrc"
 #: The Hugging Face Hub's per-file hashes, as huggingface_hub 0.36 (the 0.x line vLLM 0.18
 #: pulls in through ``transformers<5``) exposes them from ``HfApi.model_info(...,
 #: files_metadata=True)`` (``GET /api/models/<repo>/revision/<rev>?blobs=True``):

@@ -7,7 +7,8 @@ Pure Python (no cdk8s): parsing and checking of two keys of a ``models:`` entry:
         served_name: qwen
         name: vllm
         adapters:                       # LoRA adapters served next to the model
-          - {id: acme/qwen2.5-7b-instruct-sql-lora, name: sql, rank: 16}
+          - {id: acme/qwen2.5-7b-instruct-sql-lora, name: sql, rank: 16,
+             revision: 0123456789abcdef0123456789abcdef01234567}   # optional: pinned commit
           - {id: acme/qwen2.5-7b-instruct-support-lora, name: support, rank: 64,
              base_model: Qwen/Qwen2.5-7B-Instruct}
         max_lora_rank: 64               # optional (default: the smallest that holds them)
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from vllm_doks import contracts
 from vllm_doks.model_arch import rank_holding
 from vllm_doks.validation import Problems
+from vllm_doks.weights import check_revision
 
 #: The default rollout steps (percent to the canary), as :data:`vllm_doks.k8s.canary.DEFAULT_STEPS`.
 CANARY_STEPS: tuple[int, ...] = (0, 10, 50, 100)
@@ -40,6 +42,9 @@ class AdapterConfig:
 
     id: str
     """Hugging Face id of the adapter repository. Required."""
+    revision: str = ""
+    """Commit (40 hex digits) of the adapter repository to download and verify. Default: the
+    hub's default branch at download time."""
     name: str = ""
     """Name clients send as ``"model"``. Default: the repository's name."""
     rank: int = 0
@@ -49,7 +54,7 @@ class AdapterConfig:
     not checked."""
 
 
-ADAPTER_KEYS = ("id", "name", "rank", "base_model")
+ADAPTER_KEYS = ("id", "revision", "name", "rank", "base_model")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -116,6 +121,8 @@ def parse_adapters(
                 ok &= problems.check(
                     _int(value), f"{at}.rank", value, "must be a whole number (the LoRA rank r)"
                 )
+            elif key == "revision":
+                ok &= check_revision(problems, f"{at}.revision", value)
             else:
                 ok &= problems.check(
                     isinstance(value, str), f"{at}.{key}", value, "must be a string"

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import cdk8s
 
 from vllm_doks import contracts
-from vllm_doks.cold_start import AFTER_APPLY_LABEL
+from vllm_doks.cold_start import AFTER_APPLY_LABEL, PROMOTION_GATE_LABEL
 from vllm_doks.validation import Problems
 
 if TYPE_CHECKING:
@@ -84,6 +84,13 @@ class KubeObject:
         """A Job checking the deployed endpoint (the smoke test): it comes last."""
         labels = (self.manifest.get("metadata") or {}).get("labels") or {}
         return self.is_batch_job and labels.get(AFTER_APPLY_LABEL) == "true"
+
+    @property
+    def gates_promotion(self) -> bool:
+        """A canary's smoke test in the output that promotes the canary: the routes of its
+        namespace come after it."""
+        labels = (self.manifest.get("metadata") or {}).get("labels") or {}
+        return self.is_batch_job and labels.get(PROMOTION_GATE_LABEL) == "true"
 
     @property
     def identity(self) -> tuple[str | None, str, str]:
@@ -203,6 +210,16 @@ def prerequisites(obj: KubeObject, objects: Sequence[KubeObject]) -> list[KubeOb
     if obj.runs_after_apply:
         # The smoke test talks to the finished deployment: everything else comes first.
         return [o for o in objects if o is not obj and not o.runs_after_apply]
+    if obj.gates_promotion:
+        # The canary's smoke test, when the output promotes the canary: everything but the
+        # routes (and the after-apply checks) first; the routes then wait for it.
+        return [
+            o
+            for o in objects
+            if o is not obj
+            and not (o.runs_after_apply or o.gates_promotion)
+            and o.kind not in _ROUTE_KINDS
+        ]
 
     def same_namespace(o: KubeObject) -> bool:
         return o.namespace == obj.namespace
@@ -217,7 +234,11 @@ def prerequisites(obj: KubeObject, objects: Sequence[KubeObject]) -> list[KubeOb
             return True
         if obj.kind in WORKLOAD_KINDS and o.kind in _WORKLOAD_INPUT_KINDS and same_namespace(o):
             return True
-        if obj.kind in _SERVER_KINDS and o.is_batch_job and not o.runs_after_apply:
+        if (
+            obj.kind in _SERVER_KINDS
+            and o.is_batch_job
+            and not (o.runs_after_apply or o.gates_promotion)
+        ):
             return True
         if obj.kind == "Service" and o.kind in _SERVER_KINDS and same_namespace(o):
             return True
@@ -227,6 +248,8 @@ def prerequisites(obj: KubeObject, objects: Sequence[KubeObject]) -> list[KubeOb
             if obj.kind == "Gateway" and o.kind == "Service" and same_namespace(o):
                 return True
             if obj.kind in _ROUTE_KINDS and o.kind == "Gateway" and o.group == _GATEWAY_GROUP:
+                return True
+            if obj.kind in _ROUTE_KINDS and o.gates_promotion and same_namespace(o):
                 return True
         return False
 

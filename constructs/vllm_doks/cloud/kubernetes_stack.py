@@ -121,14 +121,15 @@ def _job_wait_timeout(obj: KubeObject, props: KubernetesObjectsStackProps) -> st
     manifest/provider/waiter.go ``ConditionsWaiter``) returns only once every listed
     condition holds, or at its timeout: a Job that failed never becomes ``Complete``, and
     neither ``wait`` form can end on ``Failed`` (``fields`` matchers are ANDed as well). So
-    a failing smoke test (an after-apply Job with ``activeDeadlineSeconds``) is bounded by its
-    own deadline plus a margin, not by ``job_timeout``: apply then ends with "Operation timed
+    a failing smoke test (an after-apply or promotion-gating Job with
+    ``activeDeadlineSeconds``) is bounded by its own deadline plus a margin, not by
+    ``job_timeout``: apply then ends with "Operation timed
     out" on that Job's address, soon after the Job itself failed, and the failed Job keeps
     its log. Download Jobs keep ``job_timeout``: their length is the model's size.
     """
     spec = obj.manifest.get("spec")
     deadline = spec.get("activeDeadlineSeconds") if isinstance(spec, Mapping) else None
-    if obj.runs_after_apply and isinstance(deadline, int):
+    if (obj.runs_after_apply or obj.gates_promotion) and isinstance(deadline, int):
         return f"{deadline + AFTER_APPLY_WAIT_MARGIN_SECONDS}s"
     return props.job_timeout
 

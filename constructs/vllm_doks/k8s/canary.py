@@ -12,7 +12,10 @@ previous step.
 
 Smoke test: every rule also gets a twin that matches the header ``x-vllm-doks-canary: true``
 and goes to the canary only (Gateway API picks the rule with more header matches), so the
-canary can be checked through the real Gateway, API key and all, before any user traffic::
+canary can be checked through the real Gateway, API key and all, before any user traffic:
+:class:`~vllm_doks.k8s.smoke_test.SmokeTest` with ``canary=True`` is the Job that does it
+(the model and each adapter), and :mod:`vllm_doks.promotion` refuses to write a promotion
+until that Job succeeded. By hand::
 
     curl -H "x-vllm-doks-canary: true" -H "Authorization: Bearer $KEY" http://$GW/v1/models
 
@@ -67,8 +70,10 @@ class CanarySplit:
     of them, so a rollout moves in the steps agreed on. Default ``(0, 10, 50, 100)``."""
     promoted: bool = False
     """The rollout is done: the canary takes every request and the stable pool leaves the
-    route (delete its pool in the next change). Only after the smoke test passed and
-    ``weight`` reached 100. Default ``False``."""
+    route (delete its pool in the next change). Only after ``weight`` reached 100 and the
+    canary's smoke test passed (checked on the cluster by
+    :func:`vllm_doks.promotion.require_smoke_tests_passed` before the output is written).
+    Default ``False``."""
     header_route: bool = True
     """Add the rules that send requests carrying ``x-vllm-doks-canary: true`` to the canary
     only (the smoke test). Default ``True``; left out once promoted."""

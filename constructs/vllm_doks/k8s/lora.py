@@ -2,8 +2,8 @@
 
 An adapter is a Hugging Face repository like a model. :class:`LoraAdapter` downloads it with
 the model download Job (:class:`~vllm_doks.k8s.model_download.ModelDownload`: the same
-script, lock, completion marker and verification) into
-``<mount>/lora/<owner>--<repository>``;
+script, lock, completion marker and verification, and a pinned ``revision`` like a model's)
+into ``<mount>/lora/<owner>--<repository>`` (``-<commit[:12]>`` appended when pinned);
 :class:`LoraOptions` on a :class:`~vllm_doks.k8s.vllm_worker_pool.VllmWorkerPoolProps`
 turns on vLLM's LoRA support and registers the adapters under their names::
 
@@ -40,6 +40,7 @@ from vllm_doks.k8s.pod_security import env
 from vllm_doks.model_arch import rank_holding
 from vllm_doks.props import takes_props
 from vllm_doks.validation import Problems, check_dns_label, check_dns_subdomain, check_int_range
+from vllm_doks.weights import check_revision
 
 #: Directory under the store's mount path that holds the adapters, one subdirectory each.
 ADAPTERS_DIR = "lora"
@@ -73,6 +74,12 @@ class LoraAdapterProps:
     """The adapter's LoRA rank (``r`` in its ``adapter_config.json``). Nothing reads that file
     at synth time (no network), so state it; it is checked against the pool's
     ``--max-lora-rank``, which vLLM enforces when it loads the adapter. Required."""
+    revision: str | None = None
+    """Commit (40 hex digits) of the adapter repository to download, as a model's
+    ``revision``: the files are verified against the hub's hashes for that commit, and the
+    adapter lives in ``lora/<owner>--<repository>-<commit[:12]>``, so a new revision never
+    mixes with the old files. Default ``None``: the hub's default branch at download time
+    (verified against the commit it resolved to)."""
     name: str | None = None
     """Name clients send as ``"model"`` to use the adapter (vLLM's ``--lora-modules``
     name): letters, digits, ``.``, ``_``, ``-``. Default: the adapter repository's name."""
@@ -120,6 +127,8 @@ class LoraAdapterProps:
                 "must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or "
                 "digit (vLLM's --lora-modules name=path admits no '=' or ',')",
             )
+        if self.revision is not None:
+            check_revision(problems, "revision", self.revision)
         problems.check(
             isinstance(self.rank, int)
             and not isinstance(self.rank, bool)
@@ -207,6 +216,7 @@ class LoraAdapter(Construct):
                 else base.store.props.download_max_workers
             ),
             directory=adapter_directory(props.adapter_id),
+            revision=props.revision,
         )
 
     @property

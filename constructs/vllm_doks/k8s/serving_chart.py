@@ -181,12 +181,15 @@ class VllmServingChart(cdk8s.Chart):
         self.inference_pools: list[VllmInferencePool] = []
         self._route(config)
         self.smoke_tests: list[SmokeTest] = []
+        #: One per canary pool: its model and adapters through the canary header (a promotion
+        #: checks that it succeeded).
+        self.canary_smoke_tests: list[SmokeTest] = []
         # Only Cilium's Gateway Service name is known; another class needs smoke_test_url.
         if config.smoke_test and (
             config.smoke_test_url or config.gateway_class == CILIUM_GATEWAY_CLASS
         ):
-            # One authenticated completion through the Gateway per served model, on its route
-            # (a canary pool shares its stable pool's route and name, so that test covers it).
+            # One authenticated completion through the Gateway per served model, on its route;
+            # a canary pool is tested below, through the canary header.
             for pool, served in zip(self.pools, config.served_models(), strict=True):
                 if served.canary is not None:
                     continue
@@ -194,7 +197,7 @@ class VllmServingChart(cdk8s.Chart):
                 self.smoke_tests.append(
                     SmokeTest(
                         self,
-                        "SmokeTest" if first else f"SmokeTest-{served.name}",
+                        "SmokeTest" if first else f"SmokeTest-{pool.deployment_name}",
                         SmokeTestProps(
                             endpoint=self.endpoint,
                             pool=pool,
@@ -203,11 +206,32 @@ class VllmServingChart(cdk8s.Chart):
                             network_policy=config.network_policy,
                             # Retry as long as the rollout may take: download, then cold start.
                             deadline_seconds=pool.props.progress_deadline_seconds,
-                            # The first keeps the single model's name; later ones are stable
-                            # per pool (its name), never per position.
-                            name=SMOKE_TEST_APP
+                            # The first keeps the single model's name; later ones are named
+                            # after their pool (like a canary's), never by position.
+                            name=None
                             if first
-                            else dns_label(f"{SMOKE_TEST_APP}-{served.name}", MAX_JOB_BASE_NAME),
+                            else dns_label(
+                                f"{pool.deployment_name}-{SMOKE_TEST_APP}", MAX_JOB_BASE_NAME
+                            ),
+                        ),
+                    )
+                )
+            for stable, canary in self._canaries.items():
+                pool = self.pools[canary]
+                split = config.served_models()[canary].canary
+                self.canary_smoke_tests.append(
+                    SmokeTest(
+                        self,
+                        f"SmokeTest-{pool.deployment_name}",
+                        SmokeTestProps(
+                            endpoint=self.endpoint,
+                            pool=pool,
+                            canary=True,
+                            gates_promotion=split is not None and split.promoted,
+                            path_prefix=config.served_models()[stable].path_prefix,
+                            url=config.smoke_test_url or None,
+                            network_policy=config.network_policy,
+                            deadline_seconds=pool.props.progress_deadline_seconds,
                         ),
                     )
                 )
@@ -264,6 +288,7 @@ class VllmServingChart(cdk8s.Chart):
                 LoraAdapterProps(
                     base_model=model,
                     adapter_id=a.id,
+                    revision=a.revision or None,
                     rank=a.rank,
                     name=a.name or None,
                     base_model_id=a.base_model or None,
@@ -297,6 +322,8 @@ class VllmServingChart(cdk8s.Chart):
                 f"routing is {config.routing!r})",
             )
         problems.raise_if_any()
+        #: ``{stable pool index: canary pool index}``.
+        self._canaries = canaries
         if config.routing == "prefix-aware":
             self.router = PrefixAwareRouter(
                 self, "Router", PrefixAwareRouterProps(pools=self.pools)

@@ -13,6 +13,16 @@ termination message::
 Stack 2 via Terraform waits for it (condition ``Complete``) as it waits for the download, so
 a green ``apply`` means the endpoint really answered.
 
+Canary: with ``canary=True`` the Job tests a canary pool of a rollout
+(:class:`~vllm_doks.k8s.canary.CanarySplit`) before users see it: every request carries
+``x-vllm-doks-canary: true``, which the route sends to the canary only whatever the weights,
+and names the served model and, in one container each, every LoRA adapter of the pool. The
+script stays the one above: curl reads the header from its default config file
+(``$CURL_HOME/.curlrc``, projected from a pod annotation by a downward API volume). The Job is
+``<pool>-smoke-test-<hash>``, the hash covering the pool's own pod template, so a changed
+canary is tested again and a promotion checks the Job of the canary it promotes
+(:mod:`vllm_doks.promotion`).
+
 Which address: a Gateway has no in-cluster DNS name of its own. Cilium (DOKS' Gateway API
 implementation) serves each Gateway through a Service named ``cilium-gateway-<gateway name>``
 in the Gateway's namespace (``ciliumGatewayPrefix = "cilium-gateway-"`` in cilium/cilium
@@ -28,9 +38,11 @@ from cdk8s_plus_28 import k8s
 from constructs import Construct
 
 from vllm_doks import contracts
-from vllm_doks.cold_start import AFTER_APPLY_LABEL
+from vllm_doks.cold_start import AFTER_APPLY_LABEL, PROMOTION_GATE_LABEL
+from vllm_doks.k8s.canary import CANARY_HEADER, CANARY_HEADER_VALUE
 from vllm_doks.k8s.gateway_endpoint import GatewayEndpoint
 from vllm_doks.k8s.model_download import MAX_JOB_BASE_NAME, template_hash
+from vllm_doks.k8s.names import dns_label
 from vllm_doks.k8s.network_policies import download_policy
 from vllm_doks.k8s.pod_security import (
     SECRET_FILE_MODE,
@@ -58,6 +70,15 @@ _KEY_VOLUME = "api-key"
 _KEY_DIR = "/var/run/secrets/vllm-api-key"
 _KEY_FILE = "key"
 
+#: Job label of a canary's smoke test: the canary pool's name (how a promotion finds it).
+CANARY_SMOKE_TEST_LABEL = "vllm-doks.io/canary-smoke-test"
+#: Pod annotation holding curl's config for a canary's smoke test (the canary header).
+CURL_CONFIG_ANNOTATION = "vllm-doks.io/curl-config"
+#: Pod annotation: hash of the canary pool's pod template (part of the Job's name).
+CANARY_TEMPLATE_ANNOTATION = "vllm-doks.io/canary-pod-template"
+_CURL_VOLUME = "curl-config"
+_CURL_DIR = "/etc/vllm-doks/curl"
+
 
 @dataclass(frozen=True, kw_only=True)
 class SmokeTestProps:
@@ -84,19 +105,44 @@ class SmokeTestProps:
     ttl_seconds_after_finished: int | None = None
     """Delete the finished Job after this many seconds. Default ``None``: keep it, so its
     latency stays readable."""
-    name: str = SMOKE_TEST_APP
+    canary: bool = False
+    """``pool`` is the canary of a rollout: send ``x-vllm-doks-canary: true`` (the route then
+    sends the request to the canary only; ``path_prefix`` is the stable pool's route), test the
+    served model and every LoRA adapter of the pool (one container each), and name the Job
+    ``<pool>-smoke-test-<hash>`` with the pool's pod template in the hash. Keep
+    ``ttl_seconds_after_finished`` unset: a promotion checks that this Job succeeded.
+    Default ``False``."""
+    gates_promotion: bool = False
+    """With ``canary``: this output promotes the canary. The Job (the same one, same name, as
+    at the canary's steps) is then labelled ``vllm-doks.io/gates-promotion`` instead of
+    ``vllm-doks.io/after-apply``, so Stack 2 via Terraform orders the routes after it (not it
+    after everything). Default ``False``."""
+    name: str | None = None
     """Base name of the Job (and its NetworkPolicy), at most 54 characters: the Job is
-    ``<name>-<hash of its pod template>``. Default ``"smoke-test"``; give each pool's smoke
-    test its own (the serving chart uses ``smoke-test-<pool name>`` after the first)."""
+    ``<name>-<hash of its pod template>``. Default ``None``: ``smoke-test``, or
+    ``<pool>-smoke-test`` for a ``canary``; the serving chart gives each further model's test
+    ``<pool>-smoke-test``, so no two pools' tests share a name."""
 
     def problems(self) -> Problems:
         problems = Problems()
         check_int_range(problems, "deadline_seconds", self.deadline_seconds, 10, 86400)
         check_int_range(problems, "interval_seconds", self.interval_seconds, 1, 600)
-        check_dns_label(problems, "name", self.name, max_len=MAX_JOB_BASE_NAME)
+        if self.name is not None:
+            check_dns_label(problems, "name", self.name, max_len=MAX_JOB_BASE_NAME)
         if self.ttl_seconds_after_finished is not None:
             check_int_range(
                 problems, "ttl_seconds_after_finished", self.ttl_seconds_after_finished, 0
+            )
+        if self.gates_promotion and not self.canary:
+            problems.add(
+                "gates_promotion", self.gates_promotion, "needs canary: only a canary is promoted"
+            )
+        if self.canary and self.ttl_seconds_after_finished is not None:
+            problems.add(
+                "ttl_seconds_after_finished",
+                self.ttl_seconds_after_finished,
+                "must be unset with canary: the promotion checks the finished Job, which a TTL "
+                "would delete",
             )
         if self.url is not None:
             check_url(problems, "url", self.url)
@@ -125,6 +171,8 @@ class SmokeTest(Construct):
         problems.raise_if_any()
         pool = props.pool
         self.namespace = pool.namespace
+        #: Name of the tested pool (its Deployment).
+        self.pool_name = pool.deployment_name
         self.url = props.url or (
             f"http://{CILIUM_GATEWAY_SERVICE_PREFIX}{props.endpoint.gateway_name}."
             f"{props.endpoint.namespace}.svc:{props.endpoint.http_port}"
@@ -132,6 +180,9 @@ class SmokeTest(Construct):
         )
         self.model = pool.served_model_name
         self.deadline_seconds = props.deadline_seconds
+        #: Names the Job's requests send as ``"model"``: the served model (and, for a canary,
+        #: every adapter of the pool), one container each.
+        self.models: tuple[str, ...] = (self.model,)
 
         mounts = [k8s.VolumeMount(name=TMP_VOLUME, mount_path="/tmp")]
         volumes = [tmp_volume()]
@@ -149,16 +200,73 @@ class SmokeTest(Construct):
                     ),
                 )
             )
-        command = sh_command(
-            SMOKE_TEST,
-            self.url,
-            self.model,
-            str(props.deadline_seconds),
-            str(props.interval_seconds),
-            key_file,
-        )
-        node_pool = pool.props.gpu_node_pool_name
+        container_env = [k8s.EnvVar(name="TMPDIR", value="/tmp")]
         labels = {"app": SMOKE_TEST_APP}
+        annotations: dict[str, str] | None = None
+        base_name = SMOKE_TEST_APP
+        if props.canary:
+            lora = pool.props.lora
+            self.models += tuple(a.name for a in lora.adapters) if lora is not None else ()
+            # The header comes from curl's default config file, so the script (and every
+            # non-canary smoke Job) stays as it is; a downward API file needs no extra object.
+            container_env.append(k8s.EnvVar(name=contracts.CURL_HOME_ENV, value=_CURL_DIR))
+            mounts.append(k8s.VolumeMount(name=_CURL_VOLUME, mount_path=_CURL_DIR, read_only=True))
+            volumes.append(
+                k8s.Volume(
+                    name=_CURL_VOLUME,
+                    downward_api=k8s.DownwardApiVolumeSource(
+                        items=[
+                            k8s.DownwardApiVolumeFile(
+                                path=contracts.CURL_DEFAULT_CONFIG_FILE,
+                                field_ref=k8s.ObjectFieldSelector(
+                                    field_path=f"metadata.annotations['{CURL_CONFIG_ANNOTATION}']"
+                                ),
+                            )
+                        ]
+                    ),
+                )
+            )
+            annotations = {
+                CURL_CONFIG_ANNOTATION: f'header = "{CANARY_HEADER}: {CANARY_HEADER_VALUE}"\n',
+                # A changed canary (image, arguments, model) is a new Job that runs again.
+                CANARY_TEMPLATE_ANNOTATION: template_hash(
+                    pool.deployment.to_json()["spec"]["template"]
+                ),
+            }
+            labels = {**labels, CANARY_SMOKE_TEST_LABEL: pool.deployment_name}
+            base_name = dns_label(f"{pool.deployment_name}-{SMOKE_TEST_APP}", MAX_JOB_BASE_NAME)
+        if props.name is not None:
+            base_name = props.name
+
+        def container(name: str, model: str) -> k8s.Container:
+            return k8s.Container(
+                name=name,
+                image=pool.image,
+                image_pull_policy="IfNotPresent",
+                command=sh_command(
+                    SMOKE_TEST,
+                    self.url,
+                    model,
+                    str(props.deadline_seconds),
+                    str(props.interval_seconds),
+                    key_file,
+                ),
+                env=container_env,
+                resources=k8s.ResourceRequirements(
+                    requests={
+                        "cpu": k8s.Quantity.from_string("50m"),
+                        "memory": k8s.Quantity.from_string("64Mi"),
+                    },
+                    limits={
+                        "cpu": k8s.Quantity.from_string("200m"),
+                        "memory": k8s.Quantity.from_string("128Mi"),
+                    },
+                ),
+                security_context=container_security_context(),
+                volume_mounts=mounts,
+            )
+
+        node_pool = pool.props.gpu_node_pool_name
         pod_spec = k8s.PodSpec(
             restart_policy="Never",
             automount_service_account_token=False,
@@ -167,26 +275,11 @@ class SmokeTest(Construct):
             # On the GPU nodes, whose kubelets already pulled the vLLM image (curl is in it).
             node_selector=node_pool_selector(node_pool),
             tolerations=gpu_tolerations(pool.gpu_size),
+            # One container per name, in parallel: the pod (and the Job) succeeds only if each
+            # of them got its completion.
             containers=[
-                k8s.Container(
-                    name="smoke-test",
-                    image=pool.image,
-                    image_pull_policy="IfNotPresent",
-                    command=command,
-                    env=[k8s.EnvVar(name="TMPDIR", value="/tmp")],
-                    resources=k8s.ResourceRequirements(
-                        requests={
-                            "cpu": k8s.Quantity.from_string("50m"),
-                            "memory": k8s.Quantity.from_string("64Mi"),
-                        },
-                        limits={
-                            "cpu": k8s.Quantity.from_string("200m"),
-                            "memory": k8s.Quantity.from_string("128Mi"),
-                        },
-                    ),
-                    security_context=container_security_context(),
-                    volume_mounts=mounts,
-                )
+                container("smoke-test" if i == 0 else f"lora-{i - 1}", model)
+                for i, model in enumerate(self.models)
             ],
             volumes=volumes,
         )
@@ -195,11 +288,13 @@ class SmokeTest(Construct):
             backoff_limit=0,
             active_deadline_seconds=props.deadline_seconds + 60,
             ttl_seconds_after_finished=props.ttl_seconds_after_finished,
-            template=k8s.PodTemplateSpec(metadata=k8s.ObjectMeta(labels=labels), spec=pod_spec),
+            template=k8s.PodTemplateSpec(
+                metadata=k8s.ObjectMeta(labels=labels, annotations=annotations), spec=pod_spec
+            ),
         )
-        rendered = k8s.KubeJob.manifest(metadata=k8s.ObjectMeta(name=props.name), spec=spec)
+        rendered = k8s.KubeJob.manifest(metadata=k8s.ObjectMeta(name=base_name), spec=spec)
         # Named like the download Jobs: base name and the hash of the pod template.
-        self.job_name = f"{props.name}-{template_hash(rendered['spec']['template'])}"
+        self.job_name = f"{base_name}-{template_hash(rendered['spec']['template'])}"
         skips = [("CKV_K8S_40", HIGH_UID_REASON), *image_skips(pool.image)]
         self.job = k8s.KubeJob(
             self,
@@ -207,7 +302,11 @@ class SmokeTest(Construct):
             metadata=k8s.ObjectMeta(
                 name=self.job_name,
                 namespace=self.namespace,
-                labels={**labels, AFTER_APPLY_LABEL: "true"},
+                # Not part of the template: the Job keeps its name when the label changes.
+                labels={
+                    **labels,
+                    (PROMOTION_GATE_LABEL if props.gates_promotion else AFTER_APPLY_LABEL): "true",
+                },
                 annotations=checkov_skip_annotations(skips),
             ),
             spec=spec,
