@@ -24,7 +24,7 @@ from vllm_doks.handoff import HANDOFF_KEYS as HANDOFF_KEYS
 from vllm_doks.handoff import STACK2_OUTPUT_DESCRIPTIONS as STACK2_OUTPUT_DESCRIPTIONS
 from vllm_doks.handoff import StackOneOutputs
 from vllm_doks.rollout_config import AdapterConfig, CanaryConfig, parse_adapters, parse_canary
-from vllm_doks.validation import Problems
+from vllm_doks.validation import Problems, list_of_mappings
 
 ENV_PREFIX = "VLLM_DOKS_"
 
@@ -561,25 +561,20 @@ def load_config(
 
 def _parse_models(raw: object, problems: Problems, source: str) -> tuple[ModelConfig, ...]:
     """The ``models:`` list: a mapping per model with the keys of :class:`ModelConfig`."""
-    if not isinstance(raw, list) or not raw:
-        problems.add("models", raw, f"must be a non-empty list of models (from {source})")
-        return ()
     types = {f.name: f.type for f in fields(ModelConfig)}
     models: list[ModelConfig] = []
-    for i, entry in enumerate(raw):
-        where = f"models[{i}]"
-        if not isinstance(entry, dict):
-            problems.add(where, entry, "must be a mapping such as {id: Qwen/Qwen2.5-7B-Instruct}")
-            continue
+    for where, entry in list_of_mappings(
+        raw,
+        "models",
+        problems,
+        source=source,
+        keys=MODEL_KEYS,
+        noun="model",
+        list_example="[{id: Qwen/Qwen2.5-7B-Instruct}]",
+        entry_example="{id: Qwen/Qwen2.5-7B-Instruct}",
+    ):
         values: dict[str, Any] = {}
         for key, value in entry.items():
-            if key not in types:
-                problems.add(
-                    f"{where}.{key}",
-                    value,
-                    f"is not a key of a model (from {source}); known: {', '.join(MODEL_KEYS)}",
-                )
-                continue
             if key == "adapters":
                 values[key] = parse_adapters(value, f"{where}.adapters", problems, source)
                 continue
