@@ -32,11 +32,7 @@ from vllm_doks.k8s.names import (
     VLLM_DEPRECATED_QUANTIZATION_METHODS,
     VLLM_QUANTIZATION_METHODS,
 )
-from vllm_doks.k8s.network_policies import (
-    cilium_gateway_policy,
-    cilium_metrics_policy,
-    worker_ingress_policy,
-)
+from vllm_doks.k8s.network_policies import GATEWAY, Namespaces
 from vllm_doks.k8s.pod_security import (
     MODELS_VOLUME,
     SHM_VOLUME,
@@ -54,7 +50,8 @@ from vllm_doks.k8s.pod_security import (
 from vllm_doks.k8s.probes import ProbeTimings
 from vllm_doks.k8s.scripts import CHECK_GPU_DEVICES, PRESTOP_DRAIN, WAIT_FOR_MODEL, sh_command
 from vllm_doks.k8s.suppressions import HIGH_UID_REASON, checkov_skip_annotations, image_skips
-from vllm_doks.k8s.values import int_or_string, quantity
+from vllm_doks.k8s.values import quantity
+from vllm_doks.k8s.workload import ServingWorkload, rolling_update, service_port
 from vllm_doks.model_arch import KV_CACHE_DTYPE_BYTES as VLLM_KV_CACHE_DTYPES
 from vllm_doks.props import takes_props
 from vllm_doks.validation import Problems, check_dns_label, check_dns_subdomain, check_int_range
@@ -538,7 +535,7 @@ class VllmWorkerPoolProps:
 
 
 @takes_props(VllmWorkerPoolProps)
-class VllmWorkerPool(Construct):
+class VllmWorkerPool(ServingWorkload):
     """vLLM serving one model from an :class:`NfsModelStore`, on a DOKS GPU node pool.
 
     Renders the seed's Deployment, ClusterIP Service and PodDisruptionBudget:
@@ -572,7 +569,6 @@ class VllmWorkerPool(Construct):
         model = props.model
         self.props = props
         self.model = model
-        self.namespace = model.namespace
         self.deployment_name = props.name
         self.service_name = props.name
         self.pdb_name = f"{props.name}-pdb"
@@ -588,102 +584,45 @@ class VllmWorkerPool(Construct):
         self.shutdown_timeout_seconds = props.resolved_shutdown_timeout_seconds
         self.drain_deadline_seconds = props.resolved_drain_deadline_seconds
         self.api_key_secret_name = props.api_key_secret_name
-        self._selector = {"app": props.name}
+        self._select(namespace=model.namespace, app=props.name)
 
-        self.deployment = k8s.KubeDeployment(
-            self,
-            "Deployment",
-            metadata=k8s.ObjectMeta(
-                name=self.deployment_name,
-                namespace=self.namespace,
-                labels=self.selector_labels,
-                annotations=checkov_skip_annotations(self._checkov_skips()),
-            ),
-            spec=k8s.DeploymentSpec(
-                replicas=props.replicas,
-                progress_deadline_seconds=props.progress_deadline_seconds,
-                strategy=k8s.DeploymentStrategy(
-                    type="RollingUpdate",
-                    rolling_update=k8s.RollingUpdateDeployment(
-                        max_surge=int_or_string(0),
-                        max_unavailable=int_or_string(1),
-                    ),
-                ),
-                selector=k8s.LabelSelector(match_labels=self.selector_labels),
-                template=k8s.PodTemplateSpec(
-                    metadata=k8s.ObjectMeta(labels=self.selector_labels),
-                    spec=self._pod_spec(),
-                ),
-            ),
-        )
-        self.service = k8s.KubeService(
-            self,
-            "Service",
-            metadata=self._metadata(self.service_name),
-            spec=k8s.ServiceSpec(
-                type="ClusterIP",
-                selector=self.selector_labels,
-                ports=[
-                    k8s.ServicePort(
-                        name=PORT_NAME,
-                        port=props.port,
-                        target_port=int_or_string(PORT_NAME),
-                        protocol="TCP",
-                    )
-                ],
-            ),
-        )
-        self.pod_disruption_budget = k8s.KubePodDisruptionBudget(
-            self,
-            "PodDisruptionBudget",
-            metadata=self._metadata(self.pdb_name),
-            spec=k8s.PodDisruptionBudgetSpec(
-                max_unavailable=int_or_string(1),
-                selector=k8s.LabelSelector(match_labels=self.selector_labels),
-            ),
+        self._serve(
+            name=props.name,
+            replicas=props.replicas,
+            progress_deadline_seconds=props.progress_deadline_seconds,
+            # One pod at a time and no surge pod: GPU nodes are the constraint.
+            strategy=rolling_update(max_surge=0, max_unavailable=1),
+            annotations=checkov_skip_annotations(self._checkov_skips()),
+            pod_spec=self._pod_spec(),
+            ports=[service_port(PORT_NAME, props.port)],
+            disruption_budget=self.pdb_name,
         )
 
-        self.network_policy: k8s.KubeNetworkPolicy | None = None
+        self.network_policy: cdk8s.ApiObject | None = None
         self.cilium_network_policy: cdk8s.ApiObject | None = None
         self.metrics_network_policy: cdk8s.ApiObject | None = None
         if props.network_policy:
-            self.network_policy = worker_ingress_policy(
-                self,
-                "NetworkPolicy",
-                name=f"{props.name}-ingress",
-                namespace=self.namespace,
-                labels=self.selector_labels,
-                selector=self.selector_labels,
+            self.network_policy = self.connections.isolate(
+                allow=Namespaces(props.allow_from_namespaces),
                 port=props.port,
-                allow_from_namespaces=props.allow_from_namespaces,
+                id="NetworkPolicy",
+                name=f"{props.name}-ingress",
             )
             if props.cilium_gateway_policy:
-                self.cilium_network_policy = cilium_gateway_policy(
-                    self,
-                    "CiliumNetworkPolicy",
-                    name=f"{props.name}-from-gateway",
-                    namespace=self.namespace,
-                    labels=self.selector_labels,
-                    selector=self.selector_labels,
+                self.cilium_network_policy = self.connections.allow_from(
+                    GATEWAY,
                     port=props.port,
+                    id="CiliumNetworkPolicy",
+                    name=f"{props.name}-from-gateway",
                 )
             if props.metrics_from_namespaces:
-                self.metrics_network_policy = cilium_metrics_policy(
-                    self,
-                    "MetricsNetworkPolicy",
-                    name=f"{props.name}-metrics",
-                    namespace=self.namespace,
-                    labels=self.selector_labels,
-                    selector=self.selector_labels,
+                self.metrics_network_policy = self.connections.allow_from(
+                    Namespaces(props.metrics_from_namespaces),
                     port=props.port,
-                    from_namespaces=props.metrics_from_namespaces,
-                    path=contracts.VLLM_METRICS_PATH,
+                    http_get=contracts.VLLM_METRICS_PATH,
+                    id="MetricsNetworkPolicy",
+                    name=f"{props.name}-metrics",
                 )
-
-    @property
-    def selector_labels(self) -> dict[str, str]:
-        """Labels that select this pool's pods (a copy; changing it changes nothing)."""
-        return dict(self._selector)
 
     @property
     def vllm_args(self) -> list[str]:
@@ -721,9 +660,6 @@ class VllmWorkerPool(Construct):
         if props.lora is not None:
             args += props.lora.vllm_args()
         return [*args, *props.extra_args]
-
-    def _metadata(self, name: str) -> k8s.ObjectMeta:
-        return k8s.ObjectMeta(name=name, namespace=self.namespace, labels=self.selector_labels)
 
     def _checkov_skips(self) -> list[tuple[str, str]]:
         props = self.props

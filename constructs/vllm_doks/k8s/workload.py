@@ -1,0 +1,167 @@
+"""ServingWorkload: the Deployment, Service, PodDisruptionBudget and network policies of a
+serving workload, written once for the worker pool, the router and the endpoint picker.
+
+Modelled on cdk8s-plus' ``Deployment`` (``pod.ts``): the construct that owns the pods
+subclasses :class:`ServingWorkload`, names its pods (:meth:`ServingWorkload._select`), builds
+its pod spec and hands it to :meth:`ServingWorkload._serve`, which makes the objects as the
+construct's own children (construct ids ``Deployment``, ``Service``,
+``PodDisruptionBudget``), so their paths and names stay those of the subclass. Who may reach
+the pods goes through :attr:`ServingWorkload.connections` (``allow_from(peer, port=...)``,
+:mod:`vllm_doks.k8s.network_policies`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import cdk8s
+from cdk8s_plus_28 import k8s
+from constructs import Construct
+
+from vllm_doks.k8s.checks import check_quantity, check_request_within_limit
+from vllm_doks.k8s.network_policies import Connections
+from vllm_doks.k8s.values import int_or_string, quantity
+from vllm_doks.validation import Problems
+
+#: The label every workload's pods carry with the workload's name (the seed's ``app: vllm``).
+APP_LABEL = "app"
+
+
+def rolling_update(*, max_surge: int, max_unavailable: int) -> k8s.DeploymentStrategy:
+    """A ``RollingUpdate`` strategy with these bounds."""
+    return k8s.DeploymentStrategy(
+        type="RollingUpdate",
+        rolling_update=k8s.RollingUpdateDeployment(
+            max_surge=int_or_string(max_surge), max_unavailable=int_or_string(max_unavailable)
+        ),
+    )
+
+
+def service_port(
+    name: str, port: int, *, target: int | str | None = None, app_protocol: str | None = None
+) -> k8s.ServicePort:
+    """A TCP Service port ``name`` on ``port``, to the container port ``target`` (default: the
+    container port of the same name)."""
+    return k8s.ServicePort(
+        name=name,
+        port=port,
+        target_port=int_or_string(name if target is None else target),
+        protocol="TCP",
+        app_protocol=app_protocol,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Resources:
+    """CPU and memory requests and limits of a container (all four set)."""
+
+    cpu_request: str
+    """CPU request, e.g. ``"500m"``. No default."""
+    cpu_limit: str
+    """CPU limit, at least the request. No default."""
+    memory_request: str
+    """Memory request, e.g. ``"1Gi"``. No default."""
+    memory_limit: str
+    """Memory limit, at least the request. No default."""
+
+    def check(self, problems: Problems) -> None:
+        """Each a Kubernetes quantity, each request within its limit (field names as the
+        props' own: ``cpu_request``, ...)."""
+        fields = ("cpu_request", "cpu_limit", "memory_request", "memory_limit")
+        if all(check_quantity(problems, f, getattr(self, f)) for f in fields):
+            check_request_within_limit(
+                problems, "cpu_request", self.cpu_request, "cpu_limit", self.cpu_limit
+            )
+            check_request_within_limit(
+                problems, "memory_request", self.memory_request, "memory_limit", self.memory_limit
+            )
+
+    def requirements(self) -> k8s.ResourceRequirements:
+        return k8s.ResourceRequirements(
+            requests={"cpu": quantity(self.cpu_request), "memory": quantity(self.memory_request)},
+            limits={"cpu": quantity(self.cpu_limit), "memory": quantity(self.memory_limit)},
+        )
+
+
+class ServingWorkload(Construct):
+    """Pods behind a ClusterIP Service, run by a Deployment, with an optional
+    PodDisruptionBudget and the network policies :attr:`connections` makes (a base class: see
+    the module)."""
+
+    namespace: str
+    """Namespace of the workload's objects."""
+    deployment: cdk8s.ApiObject
+    """The Deployment."""
+    service: cdk8s.ApiObject
+    """The ClusterIP Service in front of the pods."""
+    pod_disruption_budget: cdk8s.ApiObject | None
+    """The PodDisruptionBudget ``<name>-pdb``, or ``None`` when the workload has none."""
+    connections: Connections
+    """Who may reach the pods (:class:`~vllm_doks.k8s.network_policies.Connections`)."""
+    _selector: dict[str, str]
+
+    def _select(self, *, namespace: str, app: str) -> None:
+        """Name the pods: label ``app=<app>``, in ``namespace``. Call before building the pod
+        spec, which selects on them (anti-affinity)."""
+        self.namespace = namespace
+        self._selector = {APP_LABEL: app}
+        self.connections = Connections(self, namespace=namespace, selector=self._selector)
+
+    @property
+    def selector_labels(self) -> dict[str, str]:
+        """Labels that select this workload's pods (a copy; changing it changes nothing)."""
+        return dict(self._selector)
+
+    def _metadata(self, name: str) -> k8s.ObjectMeta:
+        return k8s.ObjectMeta(name=name, namespace=self.namespace, labels=self.selector_labels)
+
+    def _serve(
+        self,
+        *,
+        name: str,
+        replicas: int,
+        strategy: k8s.DeploymentStrategy,
+        pod_spec: k8s.PodSpec,
+        ports: Sequence[k8s.ServicePort],
+        annotations: Mapping[str, str] | None = None,
+        progress_deadline_seconds: int | None = None,
+        disruption_budget: str | None = None,
+    ) -> None:
+        """Make the Deployment and the Service ``name``, and with ``disruption_budget`` (its
+        name) a PodDisruptionBudget allowing one voluntary disruption at a time."""
+        labels = self.selector_labels
+        self.deployment = k8s.KubeDeployment(
+            self,
+            "Deployment",
+            metadata=k8s.ObjectMeta(
+                name=name,
+                namespace=self.namespace,
+                labels=labels,
+                annotations=dict(annotations) if annotations is not None else None,
+            ),
+            spec=k8s.DeploymentSpec(
+                replicas=replicas,
+                progress_deadline_seconds=progress_deadline_seconds,
+                strategy=strategy,
+                selector=k8s.LabelSelector(match_labels=labels),
+                template=k8s.PodTemplateSpec(metadata=k8s.ObjectMeta(labels=labels), spec=pod_spec),
+            ),
+        )
+        self.service = k8s.KubeService(
+            self,
+            "Service",
+            metadata=self._metadata(name),
+            spec=k8s.ServiceSpec(type="ClusterIP", selector=labels, ports=list(ports)),
+        )
+        self.pod_disruption_budget = None
+        if disruption_budget is not None:
+            self.pod_disruption_budget = k8s.KubePodDisruptionBudget(
+                self,
+                "PodDisruptionBudget",
+                metadata=self._metadata(disruption_budget),
+                spec=k8s.PodDisruptionBudgetSpec(
+                    max_unavailable=int_or_string(1),
+                    selector=k8s.LabelSelector(match_labels=labels),
+                ),
+            )
