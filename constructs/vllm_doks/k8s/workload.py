@@ -69,7 +69,8 @@ class Resources:
         """Each a Kubernetes quantity, each request within its limit (field names as the
         props' own: ``cpu_request``, ...)."""
         fields = ("cpu_request", "cpu_limit", "memory_request", "memory_limit")
-        if all(check_quantity(problems, f, getattr(self, f)) for f in fields):
+        # A list, not a generator: every bad quantity is reported, not only the first.
+        if all([check_quantity(problems, f, getattr(self, f)) for f in fields]):
             check_request_within_limit(
                 problems, "cpu_request", self.cpu_request, "cpu_limit", self.cpu_limit
             )
