@@ -113,16 +113,6 @@ class VllmInferencePoolProps:
             return self.name
         return f"{self.pool.service_name}-pool"
 
-    @property
-    def resources(self) -> Resources:
-        """The endpoint picker container's requests and limits."""
-        return Resources(
-            cpu_request=self.cpu_request,
-            cpu_limit=self.cpu_limit,
-            memory_request=self.memory_request,
-            memory_limit=self.memory_limit,
-        )
-
     def problems(self) -> Problems:
         problems = Problems()
         if not problems.check(
@@ -158,7 +148,7 @@ class VllmInferencePoolProps:
                 "must name the gateway data plane's namespaces (which call the endpoint picker "
                 "and connect to the pods), or set network_policy=False",
             )
-        self.resources.check(problems)
+        Resources.of(self).check(problems)
         return problems
 
 
@@ -235,7 +225,6 @@ class VllmInferencePool(ServingWorkload):
             ],
         )
 
-        self.network_policy: cdk8s.ApiObject | None = None
         self.pool_admission_policies: list[cdk8s.ApiObject] = []
         if props.network_policy:
             self.network_policy = self.connections.isolate(
@@ -352,7 +341,7 @@ class VllmInferencePool(ServingWorkload):
                             ),
                         )
                     ],
-                    resources=props.resources.requirements(),
+                    resources=Resources.of(props).requirements(),
                     security_context=container_security_context(),
                     volume_mounts=[k8s.VolumeMount(name=TMP_VOLUME, mount_path="/tmp")],
                     readiness_probe=health(),

@@ -47,7 +47,6 @@ NetworkPolicy ``<router>-to-<pool>`` admits the router's pods to the pool's vLLM
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -57,8 +56,7 @@ from cdk8s_plus_28 import k8s
 from constructs import Construct
 
 from vllm_doks import contracts
-from vllm_doks.k8s.checks import check_image
-from vllm_doks.k8s.network_policies import GATEWAY, Namespaces
+from vllm_doks.k8s.checks import check_image, check_namespace_names, check_service_name
 from vllm_doks.k8s.pod_security import (
     TMP_VOLUME,
     container_security_context,
@@ -73,7 +71,7 @@ from vllm_doks.k8s.values import int_or_string
 from vllm_doks.k8s.vllm_worker_pool import API_KEY_ENV, VllmWorkerPool
 from vllm_doks.k8s.workload import Resources, ServingWorkload, rolling_update, service_port
 from vllm_doks.props import takes_props
-from vllm_doks.validation import Problems, check_dns_label, check_int_range
+from vllm_doks.validation import Problems, check_int_range
 
 RoutingLogic = Literal["prefixaware", "roundrobin", "session"]
 
@@ -90,8 +88,6 @@ HEALTH_PATH = contracts.ROUTER_HEALTH_PATH
 ROUTER_RBAC_RULES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
     contracts.ROUTER_RBAC_RULES
 )
-
-_DNS1035_START = re.compile(r"^[a-z]")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -138,16 +134,6 @@ class PrefixAwareRouterProps:
     allow_from_namespaces: tuple[str, ...] = ()
     """With ``network_policy``, namespaces whose pods may also reach the router port (e.g. the
     gateway's namespace on a cluster without Cilium). Default none."""
-
-    @property
-    def resources(self) -> Resources:
-        """The router container's requests and limits."""
-        return Resources(
-            cpu_request=self.cpu_request,
-            cpu_limit=self.cpu_limit,
-            memory_request=self.memory_request,
-            memory_limit=self.memory_limit,
-        )
 
     def problems(self) -> Problems:
         problems = Problems()
@@ -207,28 +193,15 @@ class PrefixAwareRouterProps:
                 self.session_key,
                 "must be a header name such as 'x-user-id' (required by routing_logic='session')",
             )
-        if check_dns_label(problems, "name", self.name, max_len=63 - len("-from-gateway")):
-            problems.check(
-                bool(_DNS1035_START.match(self.name)),
-                "name",
-                self.name,
-                "must start with a letter (it names a Service)",
-            )
+        check_service_name(problems, "name", self.name, max_len=63 - len("-from-gateway"))
         check_image(problems, "image", self.image)
         check_int_range(problems, "replicas", self.replicas, 1)
         check_int_range(problems, "port", self.port, 1, 65535)
-        self.resources.check(problems)
+        Resources.of(self).check(problems)
         for field_name in ("network_policy", "cilium_gateway_policy"):
             value = getattr(self, field_name)
             problems.check(isinstance(value, bool), field_name, value, "must be True or False")
-        if problems.check(
-            isinstance(self.allow_from_namespaces, tuple),
-            "allow_from_namespaces",
-            self.allow_from_namespaces,
-            "must be a tuple of namespace names",
-        ):
-            for ns in self.allow_from_namespaces:
-                check_dns_label(problems, "allow_from_namespaces", ns)
+        check_namespace_names(problems, "allow_from_namespaces", self.allow_from_namespaces)
         return problems
 
 
@@ -293,22 +266,13 @@ class PrefixAwareRouter(ServingWorkload):
             disruption_budget=self.pdb_name,
         )
 
-        self.network_policy: cdk8s.ApiObject | None = None
-        self.cilium_network_policy: cdk8s.ApiObject | None = None
         if props.network_policy:
-            self.network_policy = self.connections.isolate(
-                allow=Namespaces(props.allow_from_namespaces),
+            self._restrict_ingress(
+                name=props.name,
                 port=props.port,
-                id="NetworkPolicy",
-                name=f"{props.name}-ingress",
+                allow_from=props.allow_from_namespaces,
+                gateway=props.cilium_gateway_policy,
             )
-            if props.cilium_gateway_policy:
-                self.cilium_network_policy = self.connections.allow_from(
-                    GATEWAY,
-                    port=props.port,
-                    id="CiliumNetworkPolicy",
-                    name=f"{props.name}-from-gateway",
-                )
         # The router reaches every routed pool that restricts ingress, whether or not its own
         # pods are restricted (the policies are the router's; the pools' stay as they are).
         self.pool_admission_policies: dict[str, cdk8s.ApiObject] = {
@@ -410,7 +374,7 @@ class PrefixAwareRouter(ServingWorkload):
                         k8s.ContainerPort(name=PORT_NAME, container_port=props.port, protocol="TCP")
                     ],
                     env=self._env(),
-                    resources=props.resources.requirements(),
+                    resources=Resources.of(props).requirements(),
                     security_context=container_security_context(),
                     volume_mounts=[k8s.VolumeMount(name=TMP_VOLUME, mount_path="/tmp")],
                     startup_probe=k8s.Probe(

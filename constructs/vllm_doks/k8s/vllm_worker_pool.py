@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -20,9 +19,11 @@ from vllm_doks.gpu_catalog import (
 )
 from vllm_doks.k8s.checks import (
     check_image,
+    check_namespace_names,
     check_quantity,
     check_request_within_limit,
     check_secret_key,
+    check_service_name,
 )
 from vllm_doks.k8s.compile_cache import CompileCachePod, compile_cache_key
 from vllm_doks.k8s.lora import LoraOptions
@@ -32,7 +33,7 @@ from vllm_doks.k8s.names import (
     VLLM_DEPRECATED_QUANTIZATION_METHODS,
     VLLM_QUANTIZATION_METHODS,
 )
-from vllm_doks.k8s.network_policies import GATEWAY, Namespaces
+from vllm_doks.k8s.network_policies import Namespaces
 from vllm_doks.k8s.pod_security import (
     MODELS_VOLUME,
     SHM_VOLUME,
@@ -99,8 +100,6 @@ API_KEY_ENV_REASON = (
 )
 HF_TOKEN_ENV_REASON = "HF_TOKEN comes from a secretKeyRef as in the seed"
 SECRET_REF_ONLY = "The manifest holds only Secret references, never a value"
-
-_DNS1035_START = re.compile(r"^[a-z]")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -374,13 +373,7 @@ class VllmWorkerPoolProps:
                     )
         elif size is not None:
             check_image(problems, "gpu_size.vllm_image", size.vllm_image)
-        if check_dns_label(problems, "name", self.name, max_len=63 - len("-pdb")):
-            problems.check(
-                bool(_DNS1035_START.match(self.name)),
-                "name",
-                self.name,
-                "must start with a letter (it names a Service)",
-            )
+        check_service_name(problems, "name", self.name, max_len=63 - len("-pdb"))
         check_int_range(problems, "port", self.port, 1, 65535)
         if self.served_model_name is not None:
             problems.check(
@@ -479,31 +472,17 @@ class VllmWorkerPoolProps:
         for field_name in ("network_policy", "cilium_gateway_policy"):
             value = getattr(self, field_name)
             problems.check(isinstance(value, bool), field_name, value, "must be True or False")
-        if problems.check(
-            isinstance(self.allow_from_namespaces, tuple),
-            "allow_from_namespaces",
-            self.allow_from_namespaces,
-            "must be a tuple of namespace names, e.g. ('monitoring',)",
-        ):
-            for ns in self.allow_from_namespaces:
-                check_dns_label(problems, "allow_from_namespaces", ns)
-        if problems.check(
-            isinstance(self.metrics_from_namespaces, tuple),
+        check_namespace_names(problems, "allow_from_namespaces", self.allow_from_namespaces)
+        check_namespace_names(problems, "metrics_from_namespaces", self.metrics_from_namespaces)
+        problems.check(
+            not self.metrics_from_namespaces
+            or (self.network_policy is True and self.cilium_gateway_policy is True),
             "metrics_from_namespaces",
             self.metrics_from_namespaces,
-            "must be a tuple of namespace names, e.g. ('monitoring',)",
-        ):
-            for ns in self.metrics_from_namespaces:
-                check_dns_label(problems, "metrics_from_namespaces", ns)
-            problems.check(
-                not self.metrics_from_namespaces
-                or (self.network_policy is True and self.cilium_gateway_policy is True),
-                "metrics_from_namespaces",
-                self.metrics_from_namespaces,
-                "needs network_policy=True and cilium_gateway_policy=True (an L7 rule only "
-                "Cilium enforces); without Cilium use allow_from_namespaces, which admits "
-                "every path of the port",
-            )
+            "needs network_policy=True and cilium_gateway_policy=True (an L7 rule only "
+            "Cilium enforces); without Cilium use allow_from_namespaces, which admits "
+            "every path of the port",
+        )
         if self.supplemental_groups is not None:
             problems.check(
                 isinstance(self.supplemental_groups, tuple)
@@ -598,23 +577,14 @@ class VllmWorkerPool(ServingWorkload):
             disruption_budget=self.pdb_name,
         )
 
-        self.network_policy: cdk8s.ApiObject | None = None
-        self.cilium_network_policy: cdk8s.ApiObject | None = None
         self.metrics_network_policy: cdk8s.ApiObject | None = None
         if props.network_policy:
-            self.network_policy = self.connections.isolate(
-                allow=Namespaces(props.allow_from_namespaces),
+            self._restrict_ingress(
+                name=props.name,
                 port=props.port,
-                id="NetworkPolicy",
-                name=f"{props.name}-ingress",
+                allow_from=props.allow_from_namespaces,
+                gateway=props.cilium_gateway_policy,
             )
-            if props.cilium_gateway_policy:
-                self.cilium_network_policy = self.connections.allow_from(
-                    GATEWAY,
-                    port=props.port,
-                    id="CiliumNetworkPolicy",
-                    name=f"{props.name}-from-gateway",
-                )
             if props.metrics_from_namespaces:
                 self.metrics_network_policy = self.connections.allow_from(
                     Namespaces(props.metrics_from_namespaces),

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import cdk8s
 from cdk8s_plus_28 import k8s
 from constructs import Construct
 
 from vllm_doks.k8s.checks import check_quantity, check_request_within_limit
-from vllm_doks.k8s.network_policies import Connections
+from vllm_doks.k8s.network_policies import GATEWAY, Connections, Namespaces
 from vllm_doks.k8s.values import int_or_string, quantity
 from vllm_doks.validation import Problems
 
@@ -52,6 +53,17 @@ def service_port(
     )
 
 
+class _HasResources(Protocol):
+    @property
+    def cpu_request(self) -> str: ...
+    @property
+    def cpu_limit(self) -> str: ...
+    @property
+    def memory_request(self) -> str: ...
+    @property
+    def memory_limit(self) -> str: ...
+
+
 @dataclass(frozen=True, kw_only=True)
 class Resources:
     """CPU and memory requests and limits of a container (all four set)."""
@@ -64,6 +76,16 @@ class Resources:
     """Memory request, e.g. ``"1Gi"``. No default."""
     memory_limit: str
     """Memory limit, at least the request. No default."""
+
+    @classmethod
+    def of(cls, props: _HasResources) -> Resources:
+        """The four fields of props that have them (under these names)."""
+        return cls(
+            cpu_request=props.cpu_request,
+            cpu_limit=props.cpu_limit,
+            memory_request=props.memory_request,
+            memory_limit=props.memory_limit,
+        )
 
     def check(self, problems: Problems) -> None:
         """Each a Kubernetes quantity, each request within its limit (field names as the
@@ -100,6 +122,11 @@ class ServingWorkload(Construct):
     """The PodDisruptionBudget ``<name>-pdb``, or ``None`` when the workload has none."""
     connections: Connections
     """Who may reach the pods (:class:`~vllm_doks.k8s.network_policies.Connections`)."""
+    network_policy: cdk8s.ApiObject | None = None
+    """The NetworkPolicy ``<name>-ingress`` that restricts ingress to the pods, if any."""
+    cilium_network_policy: cdk8s.ApiObject | None = None
+    """The CiliumNetworkPolicy ``<name>-from-gateway`` admitting the Gateway's data path, if
+    any."""
     _selector: dict[str, str]
 
     def _select(self, *, namespace: str, app: str) -> None:
@@ -165,4 +192,19 @@ class ServingWorkload(Construct):
                     max_unavailable=int_or_string(1),
                     selector=k8s.LabelSelector(match_labels=labels),
                 ),
+            )
+
+    def _restrict_ingress(
+        self, *, name: str, port: int, allow_from: tuple[str, ...], gateway: bool
+    ) -> None:
+        """The workload's own policies: ``NetworkPolicy/<name>-ingress`` admits ``port`` from
+        the namespaces ``allow_from`` only, and with ``gateway`` a
+        ``CiliumNetworkPolicy/<name>-from-gateway`` admits it from Cilium's Gateway data path
+        (see :mod:`vllm_doks.k8s.network_policies`)."""
+        self.network_policy = self.connections.isolate(
+            allow=Namespaces(allow_from), port=port, id="NetworkPolicy", name=f"{name}-ingress"
+        )
+        if gateway:
+            self.cilium_network_policy = self.connections.allow_from(
+                GATEWAY, port=port, id="CiliumNetworkPolicy", name=f"{name}-from-gateway"
             )
