@@ -12,6 +12,7 @@ from constructs import Construct
 from vllm_doks.gpu_catalog import GpuSize
 from vllm_doks.k8s.names import COMPLETION_MARKER, model_name_from_id
 from vllm_doks.k8s.network_policies import download_policy
+from vllm_doks.k8s.objects import to_json
 from vllm_doks.k8s.pod_security import (
     MODELS_VOLUME,
     TMP_VOLUME,
@@ -204,9 +205,9 @@ class ModelDownload(Construct):
             ttl_seconds_after_finished=props.download_ttl_seconds_after_finished,
             template=template,
         )
-        rendered = k8s.KubeJob.manifest(metadata=k8s.ObjectMeta(name=job_name), spec=spec)
-        #: Name of the Job: the base name and the hash of what it downloads and how.
-        self.job_name = f"{job_name}-{template_hash(rendered['spec']['template'])}"
+        #: Name of the Job: the base name and the hash of what it downloads and how (the
+        #: template rendered in Python: a jsii ``manifest()`` call would cost a round trip).
+        self.job_name = f"{job_name}-{template_hash(to_json(template))}"
         self.job = k8s.KubeJob(
             self,
             "Job",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from functools import cache
 
 from cdk8s_plus_28 import k8s
 
@@ -70,6 +71,7 @@ class ProbeTimings:
         )
 
 
+@cache  # an immutable struct; see pod_security.py on why factories are cached
 def _health(port: str) -> k8s.HttpGetAction:
     # A named port: the probes follow the container port if it ever changes.
     return k8s.HttpGetAction(path=contracts.VLLM_HEALTH_PATH, port=int_or_string(port))

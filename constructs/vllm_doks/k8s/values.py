@@ -7,22 +7,46 @@ so one per distinct value serves every construct in the process.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 from cdk8s_plus_28 import k8s
 
+#: The value each object made here was made from, by object identity. The caches below are
+#: unbounded, so every object lives as long as the process and its id is never reused while it
+#: is in this table; reading ``.value`` back would be another round trip.
+_RAW: dict[int, str | int] = {}
 
-@lru_cache(maxsize=256)
+
+@cache
 def quantity(value: str | int) -> k8s.Quantity:
     """``16Gi``, ``500m`` or a whole number as a Kubernetes quantity."""
-    if isinstance(value, int):
-        return k8s.Quantity.from_number(value)
-    return k8s.Quantity.from_string(value)
+    made = (
+        k8s.Quantity.from_number(value)
+        if isinstance(value, int)
+        else k8s.Quantity.from_string(value)
+    )
+    _RAW[id(made)] = value
+    return made
 
 
-@lru_cache(maxsize=256)
+@cache
 def int_or_string(value: str | int) -> k8s.IntOrString:
     """A port number or name (or a count) as Kubernetes' IntOrString."""
-    if isinstance(value, int):
-        return k8s.IntOrString.from_number(value)
-    return k8s.IntOrString.from_string(value)
+    made = (
+        k8s.IntOrString.from_number(value)
+        if isinstance(value, int)
+        else k8s.IntOrString.from_string(value)
+    )
+    _RAW[id(made)] = value
+    return made
+
+
+def raw_value(value: k8s.Quantity | k8s.IntOrString) -> str | int:
+    """The JSON value of a Quantity or IntOrString (from the table when made here)."""
+    known = _RAW.get(id(value))
+    if known is not None:
+        return known
+    raw = value.value
+    if isinstance(raw, float):  # Quantity.value is typed str | float; ours are whole numbers
+        return int(raw)
+    return raw

@@ -1,0 +1,78 @@
+"""`to_json` renders a typed struct tree exactly as cdk8s renders it (the download Job's name
+hashes this rendering of its pod template)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from cdk8s_plus_28 import k8s
+
+from vllm_doks.k8s.model_download import template_hash
+from vllm_doks.k8s.objects import to_json
+from vllm_doks.k8s.values import int_or_string, quantity
+
+
+def _pod_spec() -> k8s.PodSpec:
+    return k8s.PodSpec(
+        restart_policy="Never",
+        automount_service_account_token=False,
+        node_selector={"b": "2", "a": "1"},
+        containers=[
+            k8s.Container(
+                name="main",
+                image="example/image:1",
+                args=["--z", "--a"],
+                env=[k8s.EnvVar(name="B", value="2"), k8s.EnvVar(name="A", value="1")],
+                resources=k8s.ResourceRequirements(
+                    # One made by the cached factory, one directly: both render their value.
+                    requests={"memory": quantity("16Gi"), "cpu": k8s.Quantity.from_string("500m")},
+                    limits={"nvidia.com/gpu": quantity(1)},
+                ),
+                ports=[k8s.ContainerPort(name="http", container_port=8000)],
+                readiness_probe=k8s.Probe(
+                    http_get=k8s.HttpGetAction(path="/health", port=int_or_string("http")),
+                    period_seconds=5,
+                ),
+                volume_mounts=[],
+            )
+        ],
+    )
+
+
+@pytest.mark.parametrize(
+    ("l1", "spec"),
+    [
+        (
+            k8s.KubeDeployment,
+            lambda: k8s.DeploymentSpec(
+                replicas=2,
+                strategy=k8s.DeploymentStrategy(
+                    rolling_update=k8s.RollingUpdateDeployment(
+                        max_surge=int_or_string(0), max_unavailable=int_or_string(1)
+                    )
+                ),
+                selector=k8s.LabelSelector(match_labels={"app": "x"}),
+                template=k8s.PodTemplateSpec(
+                    metadata=k8s.ObjectMeta(labels={"app": "x"}), spec=_pod_spec()
+                ),
+            ),
+        ),
+        (
+            k8s.KubeJob,
+            lambda: k8s.JobSpec(backoff_limit=3, template=k8s.PodTemplateSpec(spec=_pod_spec())),
+        ),
+    ],
+    ids=["DeploymentSpec", "JobSpec"],
+)
+def test_to_json_renders_like_cdk8s(l1: Any, spec: Any) -> None:
+    meta = k8s.ObjectMeta(name="x", labels={"tier": "a", "app": "x"}, annotations={"z": "1"})
+    by_cdk8s = l1.manifest(metadata=meta, spec=spec())
+    by_python = {"metadata": to_json(meta), "spec": to_json(spec())}
+    assert by_python == {key: by_cdk8s[key] for key in ("metadata", "spec")}
+    # The download Job's name: the same hash whichever side rendered the template.
+    assert template_hash(by_python["spec"]) == template_hash(by_cdk8s["spec"])
+
+
+def test_to_json_drops_unset_fields_and_keeps_empty_ones() -> None:
+    assert to_json(k8s.Container(name="c", args=[], env=None)) == {"args": [], "name": "c"}
