@@ -152,7 +152,7 @@ class SmokeTest(Construct):
             str(props.interval_seconds),
             key_file,
         )
-        node_pool = pool.props.gpu_node_pool_name
+        node_pool = pool.gpu_node_pool_name
         labels = {"app": SMOKE_TEST_APP}
         pod_spec = k8s.PodSpec(
             restart_policy="Never",

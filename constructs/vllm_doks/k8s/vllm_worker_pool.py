@@ -11,12 +11,12 @@ from constructs import Construct
 
 from vllm_doks import contracts
 from vllm_doks.gpu_catalog import (
-    DEFAULT_GPU_SIZE,
     VENDOR_VLLM_IMAGES,
     GpuSize,
     lookup_gpu_size,
     resolve_gpu_size,
 )
+from vllm_doks.handoff import GpuPoolRef, node_pool_and_size
 from vllm_doks.k8s.checks import (
     check_image,
     check_namespace_names,
@@ -109,8 +109,13 @@ class VllmWorkerPoolProps:
     model: ModelDownload
     """The model to serve, from :meth:`NfsModelStore.add_model`. It also fixes the namespace
     (the store's) and the claim the pods mount. Required."""
-    gpu_node_pool_name: str
-    """DOKS GPU node pool to run on (Stack 1's ``gpu_node_pool_name``). Required."""
+    gpu_node_pool_name: str | None = None
+    """DOKS GPU node pool to run on (Stack 1's ``gpu_node_pool_name``). Required unless
+    ``gpu_pool`` names it. Default ``None``."""
+    gpu_pool: GpuPoolRef | None = None
+    """The GPU node pool as one value, its name and size (Stack 1's hand-off ``gpu_pool``, or
+    the :class:`~vllm_doks.handoff.GpuPoolRef` given to ``add_model``), instead of
+    ``gpu_node_pool_name`` and ``gpu_size``. Default ``None``."""
     replicas: int = 1
     """Number of vLLM pods. With the default required anti-affinity each needs its own GPU
     node. Default 1."""
@@ -128,14 +133,14 @@ class VllmWorkerPoolProps:
     gpu_memory_utilization: float | None = None
     """vLLM ``--gpu-memory-utilization``, the fraction of GPU memory vLLM may use (above 0, at
     most 1). Default ``None``: not passed (vLLM's 0.9)."""
-    gpu_size: str | GpuSize = DEFAULT_GPU_SIZE
+    gpu_size: str | GpuSize | None = None
     """GPU Droplet size of the node pool (Stack 1's ``gpu_size``): a slug of
     :data:`vllm_doks.gpu_catalog.GPU_SIZES` or a :class:`~vllm_doks.gpu_catalog.GpuSize` (from
     :func:`~vllm_doks.gpu_catalog.custom_gpu_size`, for a size added later). It sets the
     extended resource the pods request (``nvidia.com/gpu`` or ``amd.com/gpu``), the only GPU
     taint they tolerate, the default image (CUDA or ROCm) and the default GPUs per replica
-    (every GPU of the node, with ``--tensor-parallel-size`` above 1). Default
-    ``"gpu-h100x1-80gb"`` (the seed's).
+    (every GPU of the node, with ``--tensor-parallel-size`` above 1). Default ``None``:
+    ``gpu_pool``'s size, else ``"gpu-h100x1-80gb"`` (the seed's).
 
     AMD sizes on DOKS: Stack 1 turns on the cluster's AMD GPU device plugin, which hands each
     pod its ``/dev/kfd`` and ``/dev/dri/renderD*`` device nodes for its ``amd.com/gpu``
@@ -259,12 +264,20 @@ class VllmWorkerPoolProps:
     """Keep vLLM's compile cache on the model's NFS share, so only the first pod of a
     configuration compiles (:mod:`vllm_doks.k8s.compile_cache`). Default ``False``."""
 
+    def _node_pool(self, problems: Problems) -> tuple[str | None, str | GpuSize]:
+        return node_pool_and_size(
+            problems,
+            self.gpu_pool,
+            name=("gpu_node_pool_name", self.gpu_node_pool_name),
+            size=("gpu_size", self.gpu_size),
+        )
+
     @property
     def gpu(self) -> GpuSize:
-        """The size entry for ``gpu_size`` (raises ValidationError for an unknown slug)."""
-        if isinstance(self.gpu_size, GpuSize):
-            return self.gpu_size
-        return lookup_gpu_size(self.gpu_size)
+        """The size entry of the node pool's size (raises ValidationError for an unknown
+        slug)."""
+        _, size = self._node_pool(Problems())
+        return size if isinstance(size, GpuSize) else lookup_gpu_size(size)
 
     @property
     def resolved_image(self) -> str:
@@ -310,7 +323,15 @@ class VllmWorkerPoolProps:
             self.model,
             "must be a ModelDownload, as returned by NfsModelStore.add_model()",
         )
-        check_dns_label(problems, "gpu_node_pool_name", self.gpu_node_pool_name)
+        node_pool, gpu_size = self._node_pool(problems)
+        problems.check(
+            node_pool is not None or self.gpu_pool is not None,  # a bad gpu_pool is reported
+            "gpu_node_pool_name",
+            node_pool,
+            "is required: the DOKS node pool to run on (or gpu_pool, its name and size)",
+        )
+        if node_pool is not None:
+            check_dns_label(problems, "gpu_node_pool_name", node_pool)
         check_int_range(problems, "replicas", self.replicas, 0)
         if self.quantization:
             known = problems.check(
@@ -356,7 +377,7 @@ class VllmWorkerPoolProps:
                 self.gpu_memory_utilization,
                 "must be a fraction greater than 0 and at most 1, e.g. 0.95",
             )
-        size = resolve_gpu_size(problems, "gpu_size", self.gpu_size, escape="gpu_size=")
+        size = resolve_gpu_size(problems, "gpu_size", gpu_size, escape="gpu_size=")
         if self.image is not None:
             if check_image(problems, "image", self.image) and size is not None:
                 # The CUDA build finds no GPU on an AMD node and the ROCm build none on an
@@ -558,6 +579,9 @@ class VllmWorkerPool(ServingWorkload):
         self.replicas = props.replicas
         self.quantization = props.quantization or None
         self.gpu_size: GpuSize = props.gpu
+        self.gpu_node_pool_name: str = props._node_pool(Problems())[0] or ""
+        #: The node pool the pods run on, name and size.
+        self.gpu_pool = GpuPoolRef(self.gpu_node_pool_name, self.gpu_size.slug)
         self.gpus_per_replica = props.resolved_gpus_per_replica
         self.image = props.resolved_image
         self.shutdown_timeout_seconds = props.resolved_shutdown_timeout_seconds
@@ -685,7 +709,7 @@ class VllmWorkerPool(ServingWorkload):
             enable_service_links=False,
             security_context=pod_security_context(props.resolved_supplemental_groups),
             tolerations=gpu_tolerations(self.gpu_size),
-            node_selector=node_pool_selector(props.gpu_node_pool_name),
+            node_selector=node_pool_selector(self.gpu_node_pool_name),
             affinity=self._affinity(),
             init_containers=[
                 *self._gpu_check_containers(),
