@@ -1,13 +1,17 @@
 """One GpuPoolRef (the node pool's name and size) for the download and the pods, instead of the
-name and the size given twice; the old keywords keep working with the same output."""
+name and the size given twice; the old keywords keep working with the same output. Stack 1
+hands the size off with the name."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 from support import QWEN, STORE, new_chart, synth
 
 from vllm_doks import ValidationError
-from vllm_doks.handoff import GpuPoolRef
+from vllm_doks.config import ArchitectureConfig, parse_infra_outputs
+from vllm_doks.handoff import HANDOFF_KEYS, GpuPoolRef
 from vllm_doks.k8s import NfsModelStore, VllmWorkerPool, VllmWorkerPoolProps
 
 AMD = GpuPoolRef("vllm-gpu-mi300x1", "gpu-mi300x1-192gb")
@@ -77,3 +81,37 @@ def test_add_model_refuses_a_ref_with_a_node_pool_name() -> None:
     with pytest.raises(ValidationError) as err:
         store.add_model(QWEN, gpu_pool=AMD, node_pool_name="other", gpu_size="gpu-h100x1-80gb")
     assert {p.field for p in err.value.problems} == {"node_pool_name", "gpu_size"}
+
+
+OUTPUTS = {
+    "nfs_host": "10.200.0.12",
+    "nfs_mount_path": "/7788/share-abc",
+    "nfs_size_gb": "500",
+    "gpu_node_pool_name": "prod-gpu-mi300x1",
+}
+
+
+def test_stack_ones_outputs_hand_off_the_pools_size() -> None:
+    with_size = {**OUTPUTS, "gpu_node_pool_size": "gpu-mi300x1-192gb"}
+    parsed = parse_infra_outputs(json.dumps({"vllm-infra": with_size}))
+    assert parsed.gpu_pool == GpuPoolRef("prod-gpu-mi300x1", "gpu-mi300x1-192gb")
+    assert "vllm-infra.gpu_node_pool_size" in parsed.handoff_table()
+
+
+def test_outputs_of_an_older_stack_one_without_the_size_still_parse() -> None:
+    parsed = parse_infra_outputs(json.dumps(OUTPUTS))
+    assert parsed.gpu_pool == GpuPoolRef("prod-gpu-mi300x1", None)
+    assert "gpu_node_pool_size" not in parsed.handoff_table()
+
+
+def test_a_size_other_than_the_configs_is_reported_and_the_outputs_win() -> None:
+    config = ArchitectureConfig(gpu_size="gpu-h100x1-80gb")
+    parsed = parse_infra_outputs(json.dumps({**OUTPUTS, "gpu_node_pool_size": "gpu-mi300x1-192gb"}))
+    assert any(c.startswith("gpu_node_pool_size:") for c in parsed.conflicts(config))
+
+
+def test_the_cloud_layer_hands_off_the_size_as_a_token() -> None:
+    from vllm_doks.cloud.infra_props import OUTPUT_DESCRIPTIONS
+
+    assert "gpu_node_pool_size" in OUTPUT_DESCRIPTIONS
+    assert "gpu_node_pool_size" in HANDOFF_KEYS

@@ -26,7 +26,16 @@ STACK2_OUTPUT_DESCRIPTIONS: dict[str, str] = {
 
 
 #: Stack 1 outputs the Kubernetes layer consumes.
-HANDOFF_KEYS = ("nfs_host", "nfs_mount_path", "nfs_size_gb", "gpu_node_pool_name")
+HANDOFF_KEYS = (
+    "nfs_host",
+    "nfs_mount_path",
+    "nfs_size_gb",
+    "gpu_node_pool_name",
+    "gpu_node_pool_size",
+)
+#: Of those, the ones a Stack 1 applied before they existed does not output (then the
+#: configuration's value stands in).
+OPTIONAL_HANDOFF_KEYS = frozenset({"gpu_node_pool_size"})
 
 #: The share's size: a whole number of GB as a value, or a Terraform token string.
 Size = TypeVar("Size", int, str)
@@ -98,6 +107,9 @@ class StackOneOutputs(Generic[Size]):
     """Size of the NFS share in GB (a token string when read from Terraform). No default."""
     gpu_node_pool_name: str
     """Name of the GPU node pool. No default."""
+    gpu_node_pool_size: str | None = None
+    """GPU Droplet size slug of the GPU node pool. Default ``None``: not known (an outputs file
+    of a Stack 1 applied before this output existed)."""
     examples: tuple[str, ...] = ()
     """Names of the values above that are examples, not read from a deployed Stack 1. Default
     none."""
@@ -108,4 +120,4 @@ class StackOneOutputs(Generic[Size]):
 
     @property
     def gpu_pool(self) -> GpuPoolRef:
-        return GpuPoolRef(self.gpu_node_pool_name)
+        return GpuPoolRef(self.gpu_node_pool_name, self.gpu_node_pool_size)

@@ -101,9 +101,15 @@ class VllmServingChart(cdk8s.Chart):
         }
         self.pools: list[VllmWorkerPool] = []
         for index, served in enumerate(config.served_models()):
-            # Stack 1's GPU pool, or the model's own pool of its size: one value for the
-            # download and the pods.
-            gpu_pool = GpuPoolRef(served.gpu_node_pool or infra.gpu_node_pool_name, served.gpu_size)
+            # Stack 1's GPU pool (its size as the outputs give it, like its name), or the
+            # model's own pool of its size: one value for the download and the pods.
+            gpu_pool = (
+                GpuPoolRef(served.gpu_node_pool, served.gpu_size)
+                if served.gpu_node_pool
+                else GpuPoolRef(
+                    infra.gpu_node_pool_name, infra.gpu_node_pool_size or served.gpu_size
+                )
+            )
             model = self.store.add_model(
                 served.id,
                 gpu_pool=gpu_pool,
