@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from support import QWEN, STORE, new_chart, synth
+from support import QWEN, STACK_ONE_OUTPUTS, STORE, new_chart, synth
 
 from vllm_doks import ValidationError
 from vllm_doks.config import ArchitectureConfig, parse_infra_outputs
@@ -83,12 +83,7 @@ def test_add_model_refuses_a_ref_with_a_node_pool_name() -> None:
     assert {p.field for p in err.value.problems} == {"node_pool_name", "gpu_size"}
 
 
-OUTPUTS = {
-    "nfs_host": "10.200.0.12",
-    "nfs_mount_path": "/7788/share-abc",
-    "nfs_size_gb": "500",
-    "gpu_node_pool_name": "prod-gpu-mi300x1",
-}
+OUTPUTS = {**STACK_ONE_OUTPUTS, "gpu_node_pool_name": "prod-gpu-mi300x1"}
 
 
 def test_stack_ones_outputs_hand_off_the_pools_size() -> None:
