@@ -84,10 +84,15 @@ docs: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/bench.py $(BENCH_FLAGS)
 
-## Regenerate the Gateway API bindings in imports/ (needs the npm registry and the CRD URL,
-## or CRDS=path/to/standard-install.yaml for an offline copy)
+## Regenerate the typed bindings in imports/ from the CRDs listed in cdk8s.yaml (needs the
+## network), or offline from a folder of copies: CRDS=../shared/crds (files named in CRD_FILES)
+CRD_FILES := gateway-api-v1.3.0-standard.yaml keda-v2.20.2-scaledobjects.yaml \
+  prometheus-operator-v0.93.0-podmonitors.yaml gateway-api-inference-extension-v1.6.0-inferencepools.yaml
 imports: cli
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" node_modules/.bin/cdk8s import --no-check-upgrade -l python $(if $(CRDS),$(CRDS),)
+	@set -e; export PATH="$(CURDIR)/$(VENV)/bin:$$PATH"; \
+	if [ -z "$(CRDS)" ]; then node_modules/.bin/cdk8s import --no-check-upgrade -l python; \
+	else for f in $(CRD_FILES); do \
+	  node_modules/.bin/cdk8s import --no-check-upgrade --no-save -l python "$(CRDS)/$$f"; done; fi
 
 clean:
 	rm -rf cdktf.out dist build *.egg-info dist-example

@@ -33,7 +33,7 @@ LAYERS: dict[str, str] = {
     # The app: configuration, its checks and wiring, the serving chart, the CLI, the docs.
     "vllm_doks": "app",  # the package root re-exports both layers
     "vllm_doks.k8s.serving_chart": "app",
-    "vllm_doks._imports": "k8s",  # generated Gateway API bindings
+    "vllm_doks._imports": "k8s",  # generated bindings (see cdk8s.yaml)
 }
 MAY_IMPORT: dict[str, set[str]] = {
     "core": {"core"},

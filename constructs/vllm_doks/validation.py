@@ -69,7 +69,11 @@ class Problems:
     def extend(self, other: Iterable[Problem]) -> None:
         self.items.extend(other)
 
-    def raise_if_any(self) -> None:
+    def raise_if_any(self, where: str | None = None) -> None:
+        """Raise every problem at once, if any; ``where`` (e.g. a construct's path) names
+        what they are problems of."""
+        if where is not None:
+            self.where = where
         if self.items:
             raise ValidationError(self.items, self.where)
 

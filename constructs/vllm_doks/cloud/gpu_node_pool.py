@@ -61,9 +61,7 @@ class GpuNodePool(Construct):
 
     def __init__(self, scope: Construct, id: str, props: GpuNodePoolProps) -> None:
         super().__init__(scope, id)
-        problems = props.problems()
-        problems.where = self.node.path
-        problems.raise_if_any()
+        props.problems().raise_if_any(where=self.node.path)
         self.gpu_size: GpuSize = props.gpu
         """GPU count, vendor, resource name, ... of the pool's Droplets."""
         if props.max_nodes is None:

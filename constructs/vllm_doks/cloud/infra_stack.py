@@ -29,9 +29,7 @@ class VllmInfraStack(TerraformStack):
 
     def __init__(self, scope: Construct, id: str, props: InfraProps) -> None:
         super().__init__(scope, id)
-        problems = props.problems()
-        problems.where = self.node.path
-        problems.raise_if_any()
+        props.problems().raise_if_any(where=self.node.path)
         self.props = props
 
         DigitaloceanProvider(self, "digitalocean")

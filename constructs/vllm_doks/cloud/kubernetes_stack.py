@@ -218,9 +218,7 @@ class VllmKubernetesStack(TerraformStack):
 
     def __init__(self, scope: Construct, id: str, props: KubernetesObjectsStackProps) -> None:
         super().__init__(scope, id)
-        problems = props.problems(id)
-        problems.where = self.node.path
-        problems.raise_if_any()
+        props.problems(id).raise_if_any(where=self.node.path)
         self.props = props
 
         DigitaloceanProvider(self, "digitalocean")

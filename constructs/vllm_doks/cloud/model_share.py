@@ -54,9 +54,7 @@ class ModelShare(Construct):
 
     def __init__(self, scope: Construct, id: str, props: ModelShareProps) -> None:
         super().__init__(scope, id)
-        problems = props.problems()
-        problems.where = self.node.path
-        problems.raise_if_any()
+        props.problems().raise_if_any(where=self.node.path)
 
         self.resource = Nfs(
             self,

@@ -53,9 +53,7 @@ class ModelShareSnapshot(Construct):
 
     def __init__(self, scope: Construct, id: str, props: ModelShareSnapshotProps) -> None:
         super().__init__(scope, id)
-        problems = props.problems()
-        problems.where = self.node.path
-        problems.raise_if_any()
+        props.problems().raise_if_any(where=self.node.path)
         self.resource = NfsSnapshot(
             self, "Resource", name=props.name, region=props.region, share_id=props.share.share_id
         )

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import cdk8s
 from constructs import Construct
 
 from vllm_doks import contracts
+from vllm_doks.k8s.pool_addon import PoolAddOn
 from vllm_doks.k8s.vllm_worker_pool import VllmWorkerPool
 from vllm_doks.props import takes_props
 from vllm_doks.validation import Problems, check_dns_subdomain, check_int_range, check_min_max
+
+if TYPE_CHECKING:
+    from vllm_doks._imports.sh import keda
 
 KEDA_API_VERSION = contracts.KEDA_API_VERSION
 
@@ -195,7 +199,7 @@ class VllmAutoscalerProps:
 
 
 @takes_props(VllmAutoscalerProps)
-class VllmAutoscaler(Construct):
+class VllmAutoscaler(PoolAddOn[VllmAutoscalerProps]):
     """A KEDA ``ScaledObject`` sizing a :class:`VllmWorkerPool` on vLLM's queue depth.
 
     KEDA queries Prometheus for the pool-wide sum of ``vllm:num_requests_waiting`` (and,
@@ -214,53 +218,18 @@ class VllmAutoscaler(Construct):
     """
 
     def __init__(self, scope: Construct, id: str, props: VllmAutoscalerProps) -> None:
-        super().__init__(scope, id)
-        problems = props.problems()
-        problems.where = self.node.path
-        problems.raise_if_any()
+        super().__init__(scope, id, props)
+        # Imported here, not at the top: loading the binding's jsii assembly costs a default
+        # synth (which has no autoscaler) more than the rest of its Kubernetes objects.
+        from vllm_doks._imports.sh import keda
 
-        pool = props.pool
-        self.props = props
-        self.pool = pool
-        self.namespace = pool.namespace
+        pool = self.pool
         self.name = props.name or pool.deployment_name
         self.min_replicas = props.min_replicas
         self.max_replicas = props.max_replicas
         self.waiting_query = pool_metric_query(pool, WAITING_METRIC)
         self.running_query = pool_metric_query(pool, RUNNING_METRIC)
 
-        self.scaled_object = cdk8s.ApiObject(
-            self,
-            "ScaledObject",
-            api_version=KEDA_API_VERSION,
-            kind="ScaledObject",
-            metadata=cdk8s.ApiObjectMetadata(
-                name=self.name, namespace=self.namespace, labels=pool.selector_labels
-            ),
-        )
-        self.scaled_object.add_json_patch(cdk8s.JsonPatch.add("/spec", self._spec()))
-
-    def _trigger(self, name: str, query: str, threshold: int, activation: int | None) -> Any:
-        props = self.props
-        metadata = {
-            "serverAddress": props.prometheus_server_address,
-            "query": query,
-            "threshold": str(threshold),
-        }
-        if activation is not None:
-            metadata["activationThreshold"] = str(activation)
-        trigger: dict[str, Any] = {
-            "type": "prometheus",
-            "name": name,
-            "metricType": "AverageValue",
-            "metadata": metadata,
-        }
-        if props.trigger_authentication_name is not None:
-            trigger["authenticationRef"] = {"name": props.trigger_authentication_name}
-        return trigger
-
-    def _spec(self) -> dict[str, Any]:
-        props = self.props
         triggers = [
             self._trigger(
                 "requests-waiting",
@@ -273,25 +242,60 @@ class VllmAutoscaler(Construct):
             triggers.append(
                 self._trigger("requests-running", self.running_query, props.running_threshold, None)
             )
-        return {
-            "scaleTargetRef": {
-                "apiVersion": "apps/v1",
-                "kind": "Deployment",
-                "name": self.pool.deployment_name,
-            },
-            "minReplicaCount": props.min_replicas,
-            "maxReplicaCount": props.max_replicas,
-            "pollingInterval": props.polling_interval_seconds,
-            "cooldownPeriod": props.cooldown_period_seconds,
-            "advanced": {
-                "horizontalPodAutoscalerConfig": {
-                    "behavior": {
-                        "scaleDown": {
-                            "stabilizationWindowSeconds": props.scale_down_stabilization_seconds,
-                            "policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}],
-                        }
-                    }
-                }
-            },
-            "triggers": triggers,
+        behavior = keda.ScaledObjectSpecAdvancedHorizontalPodAutoscalerConfigBehavior
+        scale_down = keda.ScaledObjectSpecAdvancedHorizontalPodAutoscalerConfigBehaviorScaleDown
+        policy = keda.ScaledObjectSpecAdvancedHorizontalPodAutoscalerConfigBehaviorScaleDownPolicies
+        self.scaled_object: keda.ScaledObject = keda.ScaledObject(
+            self,
+            "ScaledObject",
+            metadata=cdk8s.ApiObjectMetadata(
+                name=self.name, namespace=self.namespace, labels=pool.selector_labels
+            ),
+            spec=keda.ScaledObjectSpec(
+                scale_target_ref=keda.ScaledObjectSpecScaleTargetRef(
+                    api_version="apps/v1", kind="Deployment", name=pool.deployment_name
+                ),
+                min_replica_count=props.min_replicas,
+                max_replica_count=props.max_replicas,
+                polling_interval=props.polling_interval_seconds,
+                cooldown_period=props.cooldown_period_seconds,
+                advanced=keda.ScaledObjectSpecAdvanced(
+                    horizontal_pod_autoscaler_config=keda.ScaledObjectSpecAdvancedHorizontalPodAutoscalerConfig(
+                        behavior=behavior(
+                            scale_down=scale_down(
+                                stabilization_window_seconds=props.scale_down_stabilization_seconds,
+                                policies=[policy(type="Pods", value=1, period_seconds=60)],
+                            )
+                        )
+                    )
+                ),
+                triggers=triggers,
+            ),
+        )
+
+    def _trigger(
+        self, name: str, query: str, threshold: int, activation: int | None
+    ) -> keda.ScaledObjectSpecTriggers:
+        from vllm_doks._imports.sh import keda  # see __init__
+
+        props = self.props
+        metadata = {
+            "serverAddress": props.prometheus_server_address,
+            "query": query,
+            "threshold": str(threshold),
         }
+        if activation is not None:
+            metadata["activationThreshold"] = str(activation)
+        return keda.ScaledObjectSpecTriggers(
+            type="prometheus",
+            name=name,
+            metric_type="AverageValue",
+            metadata=metadata,
+            authentication_ref=(
+                keda.ScaledObjectSpecTriggersAuthenticationRef(
+                    name=props.trigger_authentication_name
+                )
+                if props.trigger_authentication_name is not None
+                else None
+            ),
+        )

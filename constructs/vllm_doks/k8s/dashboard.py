@@ -30,6 +30,7 @@ from constructs import Construct
 
 from vllm_doks import contracts
 from vllm_doks.k8s.names import dns_label
+from vllm_doks.k8s.pool_addon import PoolAddOn
 from vllm_doks.k8s.vllm_worker_pool import VllmWorkerPool
 from vllm_doks.props import takes_props
 from vllm_doks.validation import Problems, check_dns_label, check_dns_subdomain
@@ -336,7 +337,7 @@ def dashboard_json(*, title: str, uid: str, namespace: str, model_name: str) -> 
 
 
 @takes_props(VllmDashboardProps)
-class VllmDashboard(Construct):
+class VllmDashboard(PoolAddOn[VllmDashboardProps]):
     """A ConfigMap holding a Grafana dashboard for vLLM, labelled for Grafana's sidecar.
 
     Panels: token throughput (prompt and generated tokens/s), time to first token (p50,
@@ -347,14 +348,9 @@ class VllmDashboard(Construct):
     """
 
     def __init__(self, scope: Construct, id: str, props: VllmDashboardProps) -> None:
-        super().__init__(scope, id)
-        problems = props.problems()
-        problems.where = self.node.path
-        problems.raise_if_any()
-
-        pool = props.pool
-        self.props = props
-        self.pool = pool
+        super().__init__(scope, id, props)
+        pool = self.pool
+        # Where Grafana's sidecar looks, which may be another namespace than the pool's.
         self.namespace = props.namespace or pool.namespace
         self.name = props.name or f"{pool.deployment_name}-dashboard"
         self.uid = props.uid or dns_label(f"vllm-doks-{pool.namespace}-{pool.deployment_name}", 40)

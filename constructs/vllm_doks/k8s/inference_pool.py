@@ -31,7 +31,7 @@ directly, not through the pool's Service).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import cdk8s
 from cdk8s_plus_28 import k8s
@@ -46,12 +46,16 @@ from vllm_doks.k8s.pod_security import (
     pod_security_context,
     tmp_volume,
 )
+from vllm_doks.k8s.pool_addon import PoolAddOn
 from vllm_doks.k8s.rbac import add_service_account_with_role
 from vllm_doks.k8s.routing import BackendRef, PoolAccess, grant_pool_access
 from vllm_doks.k8s.vllm_worker_pool import VllmWorkerPool
 from vllm_doks.k8s.workload import Resources, ServingWorkload, service_port
 from vllm_doks.props import takes_props
 from vllm_doks.validation import Problems, check_dns_label
+
+if TYPE_CHECKING:
+    from vllm_doks._imports.io.k8s.networking import inference
 
 FailureMode = Literal["FailClose", "FailOpen"]
 
@@ -153,7 +157,7 @@ class VllmInferencePoolProps:
 
 
 @takes_props(VllmInferencePoolProps)
-class VllmInferencePool(ServingWorkload):
+class VllmInferencePool(PoolAddOn[VllmInferencePoolProps], ServingWorkload):
     """An InferencePool selecting a worker pool's pods, with its endpoint picker::
 
         inference = VllmInferencePool(chart, "InferencePool", VllmInferencePoolProps(
@@ -165,14 +169,11 @@ class VllmInferencePool(ServingWorkload):
     """
 
     def __init__(self, scope: Construct, id: str, props: VllmInferencePoolProps) -> None:
-        super().__init__(scope, id)
-        problems = props.problems()
-        problems.where = self.node.path
-        problems.raise_if_any()
+        super().__init__(scope, id, props)
+        # Imported here, not at the top: see VllmAutoscaler.
+        from vllm_doks._imports.io.k8s.networking import inference
 
-        pool = props.pool
-        self.props = props
-        self.pool = pool
+        pool = self.pool
         self.name = props.resolved_name
         self.epp_name = f"{self.name}-epp"
         self.epp_service_port = EPP_GRPC_PORT
@@ -182,26 +183,28 @@ class VllmInferencePool(ServingWorkload):
         # The workload this construct runs is the endpoint picker: its pods are app=<name>-epp.
         self._select(namespace=pool.namespace, app=self.epp_name)
 
-        self.inference_pool = cdk8s.ApiObject(
+        failure_mode = inference.InferencePoolSpecEndpointPickerRefFailureMode
+        self.inference_pool: inference.InferencePool = inference.InferencePool(
             self,
             "InferencePool",
-            api_version=INFERENCE_POOL_API_VERSION,
-            kind=INFERENCE_POOL_KIND,
             metadata=cdk8s.ApiObjectMetadata(
                 name=self.name, namespace=self.namespace, labels=pool.selector_labels
             ),
+            spec=inference.InferencePoolSpec(
+                selector=inference.InferencePoolSpecSelector(match_labels=pool.selector_labels),
+                target_ports=[inference.InferencePoolSpecTargetPorts(number=pool.service_port)],
+                endpoint_picker_ref=inference.InferencePoolSpecEndpointPickerRef(
+                    kind="Service",
+                    name=self.epp_name,
+                    port=inference.InferencePoolSpecEndpointPickerRefPort(number=EPP_GRPC_PORT),
+                    failure_mode=(
+                        failure_mode.FAIL_OPEN
+                        if props.failure_mode == "FailOpen"
+                        else failure_mode.FAIL_CLOSE
+                    ),
+                ),
+            ),
         )
-        spec: dict[str, Any] = {
-            "selector": {"matchLabels": pool.selector_labels},
-            "targetPorts": [{"number": pool.service_port}],
-            "endpointPickerRef": {
-                "kind": "Service",
-                "name": self.epp_name,
-                "port": {"number": EPP_GRPC_PORT},
-                "failureMode": props.failure_mode,
-            },
-        }
-        self.inference_pool.add_json_patch(cdk8s.JsonPatch.add("/spec", spec))
 
         self.service_account, self.role, self.role_binding = add_service_account_with_role(
             self,

@@ -151,9 +151,7 @@ class NfsModelStore(Construct):
 
     def __init__(self, scope: Construct, id: str, props: NfsModelStoreProps) -> None:
         super().__init__(scope, id)
-        problems = props.problems()
-        problems.where = self.node.path
-        problems.raise_if_any()
+        props.problems().raise_if_any(where=self.node.path)
 
         self.props = props
         self.namespace = props.namespace

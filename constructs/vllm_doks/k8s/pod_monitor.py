@@ -12,15 +12,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import cdk8s
 from constructs import Construct
 
 from vllm_doks import contracts
+from vllm_doks.k8s.pool_addon import PoolAddOn
 from vllm_doks.k8s.vllm_worker_pool import PORT_NAME, VllmWorkerPool
 from vllm_doks.props import takes_props
 from vllm_doks.validation import Problems, check_dns_label, check_dns_subdomain
+
+if TYPE_CHECKING:
+    from vllm_doks._imports.com.coreos import monitoring
 
 PROMETHEUS_OPERATOR_API_VERSION = contracts.PROMETHEUS_OPERATOR_API_VERSION
 
@@ -141,7 +145,7 @@ class VllmPodMonitorProps:
 
 
 @takes_props(VllmPodMonitorProps)
-class VllmPodMonitor(Construct):
+class VllmPodMonitor(PoolAddOn[VllmPodMonitorProps]):
     """A Prometheus Operator ``PodMonitor`` for the ``/metrics`` of a :class:`VllmWorkerPool`.
 
     Selects the pool's pods by its selector labels in the pool's namespace and scrapes the
@@ -153,41 +157,36 @@ class VllmPodMonitor(Construct):
     """
 
     def __init__(self, scope: Construct, id: str, props: VllmPodMonitorProps) -> None:
-        super().__init__(scope, id)
-        problems = props.problems()
-        problems.where = self.node.path
-        problems.raise_if_any()
+        super().__init__(scope, id, props)
+        # Imported here, not at the top: see VllmAutoscaler (a synth without a PodMonitor
+        # should not load the binding's jsii assembly).
+        from vllm_doks._imports.com.coreos import monitoring
 
-        pool = props.pool
-        self.props = props
-        self.pool = pool
-        self.namespace = pool.namespace
+        pool = self.pool
         self.name = props.name or pool.deployment_name
         labels = pool.selector_labels
         if props.release is not None:
             labels[RELEASE_LABEL] = props.release
 
-        endpoint: dict[str, Any] = {
-            "port": PORT_NAME,
-            "path": METRICS_PATH,
-            "scheme": "http",
-            "interval": props.interval,
-        }
-        if props.scrape_timeout is not None:
-            endpoint["scrapeTimeout"] = props.scrape_timeout
-
-        self.pod_monitor = cdk8s.ApiObject(
+        self.pod_monitor: monitoring.PodMonitor = monitoring.PodMonitor(
             self,
             "PodMonitor",
-            api_version=PROMETHEUS_OPERATOR_API_VERSION,
-            kind="PodMonitor",
             metadata=cdk8s.ApiObjectMetadata(
                 name=self.name, namespace=self.namespace, labels=labels
             ),
+            spec=monitoring.PodMonitorSpec(
+                selector=monitoring.PodMonitorSpecSelector(match_labels=pool.selector_labels),
+                namespace_selector=monitoring.PodMonitorSpecNamespaceSelector(
+                    match_names=[pool.namespace]
+                ),
+                pod_metrics_endpoints=[
+                    monitoring.PodMonitorSpecPodMetricsEndpoints(
+                        port=PORT_NAME,
+                        path=METRICS_PATH,
+                        scheme=monitoring.PodMonitorSpecPodMetricsEndpointsScheme.HTTP,
+                        interval=props.interval,
+                        scrape_timeout=props.scrape_timeout,
+                    )
+                ],
+            ),
         )
-        spec = {
-            "selector": {"matchLabels": pool.selector_labels},
-            "namespaceSelector": {"matchNames": [pool.namespace]},
-            "podMetricsEndpoints": [endpoint],
-        }
-        self.pod_monitor.add_json_patch(cdk8s.JsonPatch.add("/spec", spec))
