@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from cdktf_cdktf_provider_digitalocean.kubernetes_node_pool import KubernetesNodePool
 from constructs import Construct
@@ -64,30 +65,22 @@ class GpuNodePool(Construct):
         props.problems().raise_if_any(where=self.node.path)
         self.gpu_size: GpuSize = props.gpu
         """GPU count, vendor, resource name, ... of the pool's Droplets."""
-        if props.max_nodes is None:
-            self.resource = KubernetesNodePool(
-                self,
-                "Resource",
-                cluster_id=props.cluster_id,
-                name=props.name,
-                size=props.size,
-                node_count=props.node_count,
-                tags=list(props.tags),
-            )
-        else:
-            # No node_count: with auto_scale the provider would reset the pool to it on every
-            # apply; DOKS starts an autoscaled pool at min_nodes.
-            self.resource = KubernetesNodePool(
-                self,
-                "Resource",
-                cluster_id=props.cluster_id,
-                name=props.name,
-                size=props.size,
-                auto_scale=True,
-                min_nodes=props.node_count,
-                max_nodes=props.max_nodes,
-                tags=list(props.tags),
-            )
+        # No node_count when autoscaled: with auto_scale the provider would reset the pool to
+        # it on every apply; DOKS starts an autoscaled pool at min_nodes.
+        count: dict[str, Any] = (
+            {"node_count": props.node_count}
+            if props.max_nodes is None
+            else {"auto_scale": True, "min_nodes": props.node_count, "max_nodes": props.max_nodes}
+        )
+        self.resource = KubernetesNodePool(
+            self,
+            "Resource",
+            cluster_id=props.cluster_id,
+            name=props.name,
+            size=props.size,
+            tags=list(props.tags),
+            **count,
+        )
 
     @property
     def pool_id(self) -> str:

@@ -26,10 +26,10 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from vllm_doks import contracts
+from vllm_doks.rehearsal.service import LocalService
 
 #: The binaries a ``KUBEBUILDER_ASSETS`` folder must hold.
 ASSET_BINARIES: tuple[str, ...] = (
@@ -97,7 +97,7 @@ class ControlPlaneError(RuntimeError):
     """The control plane failed to start or a request to it failed."""
 
 
-class ControlPlane:
+class ControlPlane(LocalService):
     """etcd + kube-apiserver + kube-controller-manager + kube-scheduler from a
     ``KUBEBUILDER_ASSETS`` folder, on 127.0.0.1 with generated certs.
 
@@ -123,18 +123,6 @@ class ControlPlane:
         self._started = False
 
     # ---------------------------------------------------------------- lifecycle
-
-    def __enter__(self) -> ControlPlane:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     @property
     def kubeconfig(self) -> Path:

@@ -44,12 +44,12 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from vllm_doks import contracts
 from vllm_doks.gpu_catalog import GPU_SIZES
+from vllm_doks.rehearsal.service import LocalService
 
 #: Regions DOKS offers in this simulation (``/v2/kubernetes/options`` ``regions``).
 KUBERNETES_REGIONS: tuple[str, ...] = (
@@ -179,7 +179,7 @@ class Event:
     status: int
 
 
-class FakeDigitalOcean:
+class FakeDigitalOcean(LocalService):
     """In-memory DigitalOcean API for the provider's calls; see the module docstring.
 
     ``ready_after``: seconds from creation until clusters, node pools, nodes and NFS shares are
@@ -245,18 +245,6 @@ class FakeDigitalOcean:
             server.server_close()
         if self._deadline is not None and self._deadline is not threading.current_thread():
             self._deadline.cancel()
-
-    def __enter__(self) -> FakeDigitalOcean:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def env(self, token: str = "rehearsal-token") -> dict[str, str]:
         """Environment for Terraform and the provider to use this API (the token is a dummy)."""
