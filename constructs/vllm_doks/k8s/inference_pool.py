@@ -42,7 +42,6 @@ from vllm_doks.k8s.checks import check_image
 from vllm_doks.k8s.network_policies import Namespaces
 from vllm_doks.k8s.pod_security import (
     TMP_VOLUME,
-    container_security_context,
     pod_security_context,
     tmp_volume,
 )
@@ -50,7 +49,7 @@ from vllm_doks.k8s.pool_addon import PoolAddOn
 from vllm_doks.k8s.rbac import add_service_account_with_role
 from vllm_doks.k8s.routing import BackendRef, PoolAccess, grant_pool_access
 from vllm_doks.k8s.vllm_worker_pool import VllmWorkerPool
-from vllm_doks.k8s.workload import Resources, ServingWorkload, service_port
+from vllm_doks.k8s.workload import Resources, ServingWorkload, service_port, serving_container
 from vllm_doks.props import takes_props
 from vllm_doks.validation import Problems, check_dns_label
 
@@ -320,22 +319,15 @@ class VllmInferencePool(PoolAddOn[VllmInferencePoolProps], ServingWorkload):
             ),
             security_context=pod_security_context(),
             containers=[
-                k8s.Container(
+                serving_container(
                     name="epp",
                     image=props.image,
-                    image_pull_policy="IfNotPresent",
                     args=self.epp_args,
-                    ports=[
-                        k8s.ContainerPort(
-                            name="grpc", container_port=EPP_GRPC_PORT, protocol="TCP"
-                        ),
-                        k8s.ContainerPort(
-                            name="grpc-health", container_port=EPP_HEALTH_PORT, protocol="TCP"
-                        ),
-                        k8s.ContainerPort(
-                            name="metrics", container_port=EPP_METRICS_PORT, protocol="TCP"
-                        ),
-                    ],
+                    ports={
+                        "grpc": EPP_GRPC_PORT,
+                        "grpc-health": EPP_HEALTH_PORT,
+                        "metrics": EPP_METRICS_PORT,
+                    },
                     env=[
                         k8s.EnvVar(
                             name="NAMESPACE",
@@ -345,7 +337,6 @@ class VllmInferencePool(PoolAddOn[VllmInferencePoolProps], ServingWorkload):
                         )
                     ],
                     resources=Resources.of(props).requirements(),
-                    security_context=container_security_context(),
                     volume_mounts=[k8s.VolumeMount(name=TMP_VOLUME, mount_path="/tmp")],
                     readiness_probe=health(),
                     liveness_probe=health(),

@@ -59,7 +59,6 @@ from vllm_doks import contracts
 from vllm_doks.k8s.checks import check_image, check_namespace_names, check_service_name
 from vllm_doks.k8s.pod_security import (
     TMP_VOLUME,
-    container_security_context,
     env,
     pod_security_context,
     required_secret_env,
@@ -69,7 +68,13 @@ from vllm_doks.k8s.rbac import add_service_account_with_role
 from vllm_doks.k8s.routing import BackendRef, PoolAccess, grant_pool_access
 from vllm_doks.k8s.values import int_or_string
 from vllm_doks.k8s.vllm_worker_pool import API_KEY_ENV, VllmWorkerPool
-from vllm_doks.k8s.workload import Resources, ServingWorkload, rolling_update, service_port
+from vllm_doks.k8s.workload import (
+    Resources,
+    ServingWorkload,
+    rolling_update,
+    service_port,
+    serving_container,
+)
 from vllm_doks.props import takes_props
 from vllm_doks.validation import Problems, check_int_range
 
@@ -365,17 +370,13 @@ class PrefixAwareRouter(ServingWorkload):
                 )
             ),
             containers=[
-                k8s.Container(
+                serving_container(
                     name=CONTAINER_NAME,
                     image=props.image,
-                    image_pull_policy="IfNotPresent",
                     args=self.args,
-                    ports=[
-                        k8s.ContainerPort(name=PORT_NAME, container_port=props.port, protocol="TCP")
-                    ],
+                    ports={PORT_NAME: props.port},
                     env=self._env(),
                     resources=Resources.of(props).requirements(),
-                    security_context=container_security_context(),
                     volume_mounts=[k8s.VolumeMount(name=TMP_VOLUME, mount_path="/tmp")],
                     startup_probe=k8s.Probe(
                         http_get=k8s.HttpGetAction(path=HEALTH_PATH, port=http),

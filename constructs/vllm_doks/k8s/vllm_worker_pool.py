@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Literal
 
 import cdk8s
@@ -52,7 +53,12 @@ from vllm_doks.k8s.probes import ProbeTimings
 from vllm_doks.k8s.scripts import CHECK_GPU_DEVICES, PRESTOP_DRAIN, WAIT_FOR_MODEL, sh_command
 from vllm_doks.k8s.suppressions import HIGH_UID_REASON, checkov_skip_annotations, image_skips
 from vllm_doks.k8s.values import quantity
-from vllm_doks.k8s.workload import ServingWorkload, rolling_update, service_port
+from vllm_doks.k8s.workload import (
+    ServingWorkload,
+    rolling_update,
+    service_port,
+    serving_container,
+)
 from vllm_doks.model_arch import KV_CACHE_DTYPE_BYTES as VLLM_KV_CACHE_DTYPES
 from vllm_doks.props import takes_props
 from vllm_doks.validation import Problems, check_dns_label, check_dns_subdomain, check_int_range
@@ -100,6 +106,15 @@ API_KEY_ENV_REASON = (
 )
 HF_TOKEN_ENV_REASON = "HF_TOKEN comes from a secretKeyRef as in the seed"
 SECRET_REF_ONLY = "The manifest holds only Secret references, never a value"
+
+
+@cache  # an immutable struct; see pod_security.py on why factories are cached
+def _wait_resources() -> k8s.ResourceRequirements:
+    """Requests and limits of the init containers that wait for a download."""
+    return k8s.ResourceRequirements(
+        requests={k: quantity(v) for k, v in WAIT_FOR_MODEL_REQUESTS.items()},
+        limits={k: quantity(v) for k, v in WAIT_FOR_MODEL_LIMITS.items()},
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -713,40 +728,20 @@ class VllmWorkerPool(ServingWorkload):
             affinity=self._affinity(),
             init_containers=[
                 *self._gpu_check_containers(),
-                k8s.Container(
-                    name="wait-for-model",
-                    # Same image as vLLM: no second image to pull, and it is already local
-                    # when the vLLM container starts.
-                    image=self.image,
-                    image_pull_policy="IfNotPresent",
-                    command=sh_command(
-                        WAIT_FOR_MODEL,
-                        model.marker_path,
-                        str(props.model_wait_interval_seconds),
-                        model.wait_hint,
-                    ),
-                    resources=k8s.ResourceRequirements(
-                        requests={k: quantity(v) for k, v in WAIT_FOR_MODEL_REQUESTS.items()},
-                        limits={k: quantity(v) for k, v in WAIT_FOR_MODEL_LIMITS.items()},
-                    ),
-                    security_context=container_security_context(),
-                    volume_mounts=[models_mount],
+                self._wait_container(
+                    "wait-for-model", model.marker_path, model.wait_hint, models_mount
                 ),
                 *self._lora_waits(models_mount),
                 *([cache.seed_container(), cache.publish_container()] if cache else []),
             ],
             containers=[
-                k8s.Container(
+                serving_container(
                     name=CONTAINER_NAME,
                     image=self.image,
-                    image_pull_policy="IfNotPresent",
                     args=self.vllm_args,
-                    ports=[
-                        k8s.ContainerPort(name=PORT_NAME, container_port=props.port, protocol="TCP")
-                    ],
+                    ports={PORT_NAME: props.port},
                     env=self._env() + (cache.env() if cache else []),
                     resources=self._resources(),
-                    security_context=container_security_context(),
                     volume_mounts=[
                         models_mount,
                         k8s.VolumeMount(name=TMP_VOLUME, mount_path="/tmp"),
@@ -784,28 +779,31 @@ class VllmWorkerPool(ServingWorkload):
             ],
         )
 
+    def _wait_container(
+        self, name: str, marker_path: str, hint: str, models_mount: k8s.VolumeMount
+    ) -> k8s.Container:
+        """An init container that waits until a download's completion marker is on the share.
+        Same image as vLLM: no second image to pull, and it is already local when the vLLM
+        container starts."""
+        return k8s.Container(
+            name=name,
+            image=self.image,
+            image_pull_policy="IfNotPresent",
+            command=sh_command(
+                WAIT_FOR_MODEL, marker_path, str(self.props.model_wait_interval_seconds), hint
+            ),
+            resources=_wait_resources(),
+            security_context=container_security_context(),
+            volume_mounts=[models_mount],
+        )
+
     def _lora_waits(self, models_mount: k8s.VolumeMount) -> list[k8s.Container]:
         """One more wait-for-model init container per LoRA adapter, for its download."""
-        props = self.props
         return [
-            k8s.Container(
-                name=f"wait-for-lora-{i}",
-                image=self.image,
-                image_pull_policy="IfNotPresent",
-                command=sh_command(
-                    WAIT_FOR_MODEL,
-                    adapter.marker_path,
-                    str(props.model_wait_interval_seconds),
-                    adapter.download.wait_hint,
-                ),
-                resources=k8s.ResourceRequirements(
-                    requests={k: quantity(v) for k, v in WAIT_FOR_MODEL_REQUESTS.items()},
-                    limits={k: quantity(v) for k, v in WAIT_FOR_MODEL_LIMITS.items()},
-                ),
-                security_context=container_security_context(),
-                volume_mounts=[models_mount],
+            self._wait_container(
+                f"wait-for-lora-{i}", adapter.marker_path, adapter.download.wait_hint, models_mount
             )
-            for i, adapter in enumerate(props.lora.adapters if props.lora else ())
+            for i, adapter in enumerate(self.props.lora.adapters if self.props.lora else ())
         ]
 
     def _env(self) -> list[k8s.EnvVar]:

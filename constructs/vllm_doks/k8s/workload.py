@@ -22,6 +22,7 @@ from constructs import Construct
 
 from vllm_doks.k8s.checks import check_quantity, check_request_within_limit
 from vllm_doks.k8s.network_policies import GATEWAY, Connections, Namespaces
+from vllm_doks.k8s.pod_security import container_security_context
 from vllm_doks.k8s.values import int_or_string, quantity
 from vllm_doks.validation import Problems
 
@@ -62,6 +63,43 @@ class _HasResources(Protocol):
     def memory_request(self) -> str: ...
     @property
     def memory_limit(self) -> str: ...
+
+
+def serving_container(
+    *,
+    name: str,
+    image: str,
+    args: Sequence[str],
+    ports: Mapping[str, int],
+    env: Sequence[k8s.EnvVar],
+    resources: k8s.ResourceRequirements,
+    volume_mounts: Sequence[k8s.VolumeMount],
+    startup_probe: k8s.Probe | None = None,
+    readiness_probe: k8s.Probe | None = None,
+    liveness_probe: k8s.Probe | None = None,
+    lifecycle: k8s.Lifecycle | None = None,
+) -> k8s.Container:
+    """A workload's serving container: its image pulled only when the node lacks it, locked
+    down (:func:`~vllm_doks.k8s.pod_security.container_security_context`), one named TCP
+    container port per entry of ``ports``, in order."""
+    return k8s.Container(
+        name=name,
+        image=image,
+        image_pull_policy="IfNotPresent",
+        args=list(args),
+        ports=[
+            k8s.ContainerPort(name=port_name, container_port=port, protocol="TCP")
+            for port_name, port in ports.items()
+        ],
+        env=list(env),
+        resources=resources,
+        security_context=container_security_context(),
+        volume_mounts=list(volume_mounts),
+        startup_probe=startup_probe,
+        readiness_probe=readiness_probe,
+        liveness_probe=liveness_probe,
+        lifecycle=lifecycle,
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
