@@ -127,3 +127,14 @@ def check_namespace_names(problems: Problems, field_name: str, value: tuple[str,
     ):
         return False
     return all([check_dns_label(problems, field_name, ns) for ns in value])
+
+
+def check_word(problems: Problems, field_name: str, value: object, hint: str) -> bool:
+    """A non-empty string without whitespace (a model name, a header name); ``hint`` says
+    what is expected."""
+    return problems.check(
+        isinstance(value, str) and bool(value) and not any(c.isspace() for c in value),
+        field_name,
+        value,
+        hint,
+    )

@@ -56,7 +56,11 @@ from cdk8s_plus_28 import k8s
 from constructs import Construct
 
 from vllm_doks import contracts
-from vllm_doks.k8s.checks import check_image, check_namespace_names, check_service_name
+from vllm_doks.k8s.checks import (
+    check_image,
+    check_service_name,
+    check_word,
+)
 from vllm_doks.k8s.pod_security import (
     TMP_VOLUME,
     env,
@@ -71,6 +75,7 @@ from vllm_doks.k8s.vllm_worker_pool import API_KEY_ENV, VllmWorkerPool
 from vllm_doks.k8s.workload import (
     Resources,
     ServingWorkload,
+    check_ingress_options,
     rolling_update,
     service_port,
     serving_container,
@@ -190,10 +195,8 @@ class PrefixAwareRouterProps:
             f"must be one of {', '.join(ROUTING_LOGICS)}",
         )
         if self.routing_logic == "session" or self.session_key is not None:
-            problems.check(
-                isinstance(self.session_key, str)
-                and bool(self.session_key)
-                and not any(c.isspace() for c in self.session_key),
+            check_word(
+                problems,
                 "session_key",
                 self.session_key,
                 "must be a header name such as 'x-user-id' (required by routing_logic='session')",
@@ -203,10 +206,7 @@ class PrefixAwareRouterProps:
         check_int_range(problems, "replicas", self.replicas, 1)
         check_int_range(problems, "port", self.port, 1, 65535)
         Resources.of(self).check(problems)
-        for field_name in ("network_policy", "cilium_gateway_policy"):
-            value = getattr(self, field_name)
-            problems.check(isinstance(value, bool), field_name, value, "must be True or False")
-        check_namespace_names(problems, "allow_from_namespaces", self.allow_from_namespaces)
+        check_ingress_options(problems, self)
         return problems
 
 
@@ -271,13 +271,7 @@ class PrefixAwareRouter(ServingWorkload):
             disruption_budget=self.pdb_name,
         )
 
-        if props.network_policy:
-            self._restrict_ingress(
-                name=props.name,
-                port=props.port,
-                allow_from=props.allow_from_namespaces,
-                gateway=props.cilium_gateway_policy,
-            )
+        self._restrict_ingress(props)
         # The router reaches every routed pool that restricts ingress, whether or not its own
         # pods are restricted (the policies are the router's; the pools' stay as they are).
         self.pool_admission_policies: dict[str, cdk8s.ApiObject] = {

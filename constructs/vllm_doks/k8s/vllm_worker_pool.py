@@ -25,6 +25,7 @@ from vllm_doks.k8s.checks import (
     check_request_within_limit,
     check_secret_key,
     check_service_name,
+    check_word,
 )
 from vllm_doks.k8s.compile_cache import CompileCachePod, compile_cache_key
 from vllm_doks.k8s.lora import LoraOptions
@@ -55,6 +56,7 @@ from vllm_doks.k8s.suppressions import HIGH_UID_REASON, checkov_skip_annotations
 from vllm_doks.k8s.values import quantity
 from vllm_doks.k8s.workload import (
     ServingWorkload,
+    check_ingress_options,
     rolling_update,
     service_port,
     serving_container,
@@ -412,10 +414,8 @@ class VllmWorkerPoolProps:
         check_service_name(problems, "name", self.name, max_len=63 - len("-pdb"))
         check_int_range(problems, "port", self.port, 1, 65535)
         if self.served_model_name is not None:
-            problems.check(
-                isinstance(self.served_model_name, str)
-                and bool(self.served_model_name)
-                and not any(c.isspace() for c in self.served_model_name),
+            check_word(
+                problems,
                 "served_model_name",
                 self.served_model_name,
                 "must be a non-empty name without whitespace",
@@ -505,10 +505,7 @@ class VllmWorkerPoolProps:
         if self.api_key_secret_name is not None:
             check_dns_subdomain(problems, "api_key_secret_name", self.api_key_secret_name)
             check_secret_key(problems, "api_key_secret_key", self.api_key_secret_key)
-        for field_name in ("network_policy", "cilium_gateway_policy"):
-            value = getattr(self, field_name)
-            problems.check(isinstance(value, bool), field_name, value, "must be True or False")
-        check_namespace_names(problems, "allow_from_namespaces", self.allow_from_namespaces)
+        check_ingress_options(problems, self)
         check_namespace_names(problems, "metrics_from_namespaces", self.metrics_from_namespaces)
         problems.check(
             not self.metrics_from_namespaces
@@ -617,21 +614,15 @@ class VllmWorkerPool(ServingWorkload):
         )
 
         self.metrics_network_policy: cdk8s.ApiObject | None = None
-        if props.network_policy:
-            self._restrict_ingress(
-                name=props.name,
+        self._restrict_ingress(props)
+        if props.network_policy and props.metrics_from_namespaces:
+            self.metrics_network_policy = self.connections.allow_from(
+                Namespaces(props.metrics_from_namespaces),
                 port=props.port,
-                allow_from=props.allow_from_namespaces,
-                gateway=props.cilium_gateway_policy,
+                http_get=contracts.VLLM_METRICS_PATH,
+                id="MetricsNetworkPolicy",
+                name=f"{props.name}-metrics",
             )
-            if props.metrics_from_namespaces:
-                self.metrics_network_policy = self.connections.allow_from(
-                    Namespaces(props.metrics_from_namespaces),
-                    port=props.port,
-                    http_get=contracts.VLLM_METRICS_PATH,
-                    id="MetricsNetworkPolicy",
-                    name=f"{props.name}-metrics",
-                )
 
     @property
     def vllm_args(self) -> list[str]:

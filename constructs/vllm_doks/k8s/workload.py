@@ -20,7 +20,7 @@ import cdk8s
 from cdk8s_plus_28 import k8s
 from constructs import Construct
 
-from vllm_doks.k8s.checks import check_quantity, check_request_within_limit
+from vllm_doks.k8s.checks import check_namespace_names, check_quantity, check_request_within_limit
 from vllm_doks.k8s.network_policies import GATEWAY, Connections, Namespaces
 from vllm_doks.k8s.pod_security import container_security_context
 from vllm_doks.k8s.values import int_or_string, quantity
@@ -145,6 +145,30 @@ class Resources:
         )
 
 
+class IngressOptions(Protocol):
+    """The props fields of a workload whose pods only the Gateway (and some namespaces) may
+    reach: the worker pool's and the router's."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def network_policy(self) -> bool: ...
+    @property
+    def cilium_gateway_policy(self) -> bool: ...
+    @property
+    def allow_from_namespaces(self) -> tuple[str, ...]: ...
+
+
+def check_ingress_options(problems: Problems, props: IngressOptions) -> None:
+    """The two switches are booleans, the namespaces a tuple of names."""
+    for field_name in ("network_policy", "cilium_gateway_policy"):
+        value = getattr(props, field_name)
+        problems.check(isinstance(value, bool), field_name, value, "must be True or False")
+    check_namespace_names(problems, "allow_from_namespaces", props.allow_from_namespaces)
+
+
 class ServingWorkload(Construct):
     """Pods behind a ClusterIP Service, run by a Deployment, with an optional
     PodDisruptionBudget and the network policies :attr:`connections` makes (a base class: see
@@ -232,17 +256,21 @@ class ServingWorkload(Construct):
                 ),
             )
 
-    def _restrict_ingress(
-        self, *, name: str, port: int, allow_from: tuple[str, ...], gateway: bool
-    ) -> None:
-        """The workload's own policies: ``NetworkPolicy/<name>-ingress`` admits ``port`` from
-        the namespaces ``allow_from`` only, and with ``gateway`` a
-        ``CiliumNetworkPolicy/<name>-from-gateway`` admits it from Cilium's Gateway data path
-        (see :mod:`vllm_doks.k8s.network_policies`)."""
+    def _restrict_ingress(self, props: IngressOptions) -> None:
+        """With ``network_policy``, the workload's own policies: ``NetworkPolicy/<name>-ingress``
+        admits ``port`` from ``allow_from_namespaces`` only, and with
+        ``cilium_gateway_policy`` a ``CiliumNetworkPolicy/<name>-from-gateway`` admits it from
+        Cilium's Gateway data path (see :mod:`vllm_doks.k8s.network_policies`)."""
+        if not props.network_policy:
+            return
+        name, port = props.name, props.port
         self.network_policy = self.connections.isolate(
-            allow=Namespaces(allow_from), port=port, id="NetworkPolicy", name=f"{name}-ingress"
+            allow=Namespaces(props.allow_from_namespaces),
+            port=port,
+            id="NetworkPolicy",
+            name=f"{name}-ingress",
         )
-        if gateway:
+        if props.cilium_gateway_policy:
             self.cilium_network_policy = self.connections.allow_from(
                 GATEWAY, port=port, id="CiliumNetworkPolicy", name=f"{name}-from-gateway"
             )
