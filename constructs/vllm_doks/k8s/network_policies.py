@@ -1,4 +1,9 @@
-"""Network policies of the worker pools and the download Jobs.
+"""Network policies of the serving workloads and the download Jobs, all made here.
+
+A workload's ``connections`` (:class:`Connections`, after cdk8s-plus' ``pod.connections``) admits
+a peer to a port of its pods: ``pool.connections.allow_from(GATEWAY, port=8000, ...)``, a
+:class:`Namespaces` peer, or another workload (its pods). A routing backend says what it must
+reach in the pools it routes (``vllm_doks.k8s.routing.PoolAccess``) and owns those policies.
 
 Who may reach vLLM's port on DOKS
 ---------------------------------
@@ -97,10 +102,12 @@ class CiliumEntity:
 
     name: str
     """The entity, e.g. ``ingress``. No default."""
+    who: str
+    """What the identity stands for, for the policy's description. No default."""
 
 
 #: Cilium's Gateway API Envoy, the data path of DOKS's Gateway (see the module).
-GATEWAY = CiliumEntity(CILIUM_INGRESS_ENTITY)
+GATEWAY = CiliumEntity(CILIUM_INGRESS_ENTITY, "Cilium's Gateway API Envoy")
 
 #: Who may connect: pods of namespaces, a Cilium entity, or another workload's pods (same
 #: namespace).
@@ -190,7 +197,7 @@ class Connections:
     def _entity_spec(self, peer: CiliumEntity, port: int) -> dict[str, Any]:
         return {
             "description": (
-                f"Cilium's Gateway API Envoy (reserved identity '{peer.name}') may "
+                f"{peer.who} (reserved identity '{peer.name}') may "
                 f"reach port {port}/TCP of the selected pods; the pool's NetworkPolicy denies "
                 "every other source."
             ),

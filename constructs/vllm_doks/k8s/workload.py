@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Protocol
 
 import cdk8s
@@ -30,6 +31,8 @@ from vllm_doks.validation import Problems
 APP_LABEL = "app"
 
 
+# The struct factories are cached (immutable values; see pod_security.py on why).
+@cache
 def rolling_update(*, max_surge: int, max_unavailable: int) -> k8s.DeploymentStrategy:
     """A ``RollingUpdate`` strategy with these bounds."""
     return k8s.DeploymentStrategy(
@@ -40,6 +43,7 @@ def rolling_update(*, max_surge: int, max_unavailable: int) -> k8s.DeploymentStr
     )
 
 
+@cache
 def service_port(
     name: str, port: int, *, target: int | str | None = None, app_protocol: str | None = None
 ) -> k8s.ServicePort:
