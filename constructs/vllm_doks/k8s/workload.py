@@ -12,6 +12,7 @@ the pods goes through :attr:`ServingWorkload.connections` (``allow_from(peer, po
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -56,17 +57,6 @@ def service_port(
         protocol="TCP",
         app_protocol=app_protocol,
     )
-
-
-class _HasResources(Protocol):
-    @property
-    def cpu_request(self) -> str: ...
-    @property
-    def cpu_limit(self) -> str: ...
-    @property
-    def memory_request(self) -> str: ...
-    @property
-    def memory_limit(self) -> str: ...
 
 
 def serving_container(
@@ -120,19 +110,15 @@ class Resources:
     """Memory limit, at least the request. No default."""
 
     @classmethod
-    def of(cls, props: _HasResources) -> Resources:
-        """The four fields of props that have them (under these names)."""
-        return cls(
-            cpu_request=props.cpu_request,
-            cpu_limit=props.cpu_limit,
-            memory_request=props.memory_request,
-            memory_limit=props.memory_limit,
-        )
+    def of(cls, props: object) -> Resources:
+        """The four fields of props that have them under these names (the router's and the
+        endpoint picker's); :meth:`check` says what is wrong with their values."""
+        return cls(**{f.name: getattr(props, f.name) for f in dataclasses.fields(cls)})
 
     def check(self, problems: Problems) -> None:
         """Each a Kubernetes quantity, each request within its limit (field names as the
         props' own: ``cpu_request``, ...)."""
-        fields = ("cpu_request", "cpu_limit", "memory_request", "memory_limit")
+        fields = [f.name for f in dataclasses.fields(self)]
         # A list, not a generator: every bad quantity is reported, not only the first.
         if all([check_quantity(problems, f, getattr(self, f)) for f in fields]):
             check_request_within_limit(
