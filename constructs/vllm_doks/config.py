@@ -21,8 +21,8 @@ import yaml
 
 from vllm_doks import contracts
 from vllm_doks.handoff import HANDOFF_KEYS as HANDOFF_KEYS
+from vllm_doks.handoff import OPTIONAL_HANDOFF_KEYS, StackOneOutputs
 from vllm_doks.handoff import STACK2_OUTPUT_DESCRIPTIONS as STACK2_OUTPUT_DESCRIPTIONS
-from vllm_doks.handoff import StackOneOutputs
 from vllm_doks.rollout_config import AdapterConfig, CanaryConfig, parse_adapters, parse_canary
 from vllm_doks.validation import Problems, list_of_mappings
 
@@ -611,6 +611,7 @@ class InfraOutputs(StackOneOutputs[int]):
         rows = [
             (key, str(getattr(self, key)), self.origins.get(key, "example value"))
             for key in HANDOFF_KEYS
+            if getattr(self, key) is not None
         ]
         widths = [max(len(r[i]) for r in [("input", "value", "from"), *rows]) for i in range(3)]
         lines = [
@@ -636,6 +637,13 @@ class InfraOutputs(StackOneOutputs[int]):
                 f"{config.gpu_size!r}; check that the config and the outputs file belong to the "
                 "same deployment"
             )
+        if self.gpu_node_pool_size is not None and self.gpu_node_pool_size != config.gpu_size:
+            found.append(
+                f"gpu_node_pool_size: the outputs' {self.gpu_node_pool_size!r} "
+                f"({self.origins.get('gpu_node_pool_size', '?')}) is used for Stack 1's pool "
+                f"(GPU resource, taint, image), not the config's gpu_size {config.gpu_size!r}; "
+                "check that the config and the outputs file belong to the same deployment"
+            )
         if self.nfs_size_gb != config.nfs_size_gb:
             found.append(
                 f"nfs_size_gb: the outputs' {self.nfs_size_gb} GB "
@@ -657,6 +665,7 @@ class InfraOutputs(StackOneOutputs[int]):
             nfs_mount_path="/nfs-mount-path-from-stack-1",
             nfs_size_gb=config.nfs_size_gb,
             gpu_node_pool_name=gpu_node_pool_name(config.name_prefix, config.gpu_size),
+            gpu_node_pool_size=config.gpu_size,
             examples=("nfs_host", "nfs_mount_path"),
         )
 
@@ -700,7 +709,7 @@ def parse_infra_outputs(text: str, source: str = "outputs file") -> InfraOutputs
             elif "nfs_host" in data:
                 flat = dict(data)
     for key in HANDOFF_KEYS:
-        if key not in flat or flat[key] in (None, ""):
+        if key not in OPTIONAL_HANDOFF_KEYS and (key not in flat or flat[key] in (None, "")):
             problems.add(
                 key, flat.get(key), f"missing from {source}: expected Stack 1's output {key}"
             )
@@ -715,5 +724,8 @@ def parse_infra_outputs(text: str, source: str = "outputs file") -> InfraOutputs
         nfs_mount_path=str(flat["nfs_mount_path"]),
         nfs_size_gb=int(str(flat["nfs_size_gb"])),
         gpu_node_pool_name=str(flat["gpu_node_pool_name"]),
-        origins={key: f"{source}: {key_path.format(key)}" for key in HANDOFF_KEYS},
+        gpu_node_pool_size=str(flat["gpu_node_pool_size"])
+        if flat.get("gpu_node_pool_size")
+        else None,
+        origins={key: f"{source}: {key_path.format(key)}" for key in HANDOFF_KEYS if key in flat},
     )
