@@ -38,6 +38,14 @@ LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
 GPU_POOL = "vllm-gpu-h100"
 STORE = NfsModelStoreProps(nfs_server="10.200.0.5", nfs_path="/1234567/abcd", capacity_gi=1000)
 
+#: Stack 1's hand-off outputs as an outputs file gives them (values of a deployment).
+STACK_ONE_OUTPUTS: dict[str, str] = {
+    "nfs_host": "10.200.0.12",
+    "nfs_mount_path": "/7788/share-abc",
+    "nfs_size_gb": "500",
+    "gpu_node_pool_name": "prod-gpu-h100",
+}
+
 #: The seed's Stack 1 inputs (its terraform.tfvars example).
 SEED_TFVARS: dict[str, Any] = {
     "name_prefix": "my-vllm",

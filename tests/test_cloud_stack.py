@@ -147,9 +147,11 @@ def test_nfs_share(default_json: dict[str, Any]) -> None:
     }
 
 
-def test_all_eleven_seed_outputs_with_descriptions(default_json: dict[str, Any]) -> None:
+def test_the_seeds_eleven_outputs_and_the_pool_size_with_descriptions(
+    default_json: dict[str, Any],
+) -> None:
     outputs = default_json["output"]
-    assert set(outputs) == set(OUTPUT_DESCRIPTIONS) and len(outputs) == 11
+    assert set(outputs) == set(OUTPUT_DESCRIPTIONS) and len(outputs) == 12
     expected_values = {
         "vpc_id": "${digitalocean_vpc.vllm.id}",
         "cluster_id": "${digitalocean_kubernetes_cluster.vllm.id}",
@@ -162,6 +164,7 @@ def test_all_eleven_seed_outputs_with_descriptions(default_json: dict[str, Any])
         "nfs_size_gb": "${digitalocean_nfs.models.size}",
         "gpu_node_pool_id": "${digitalocean_kubernetes_node_pool.gpu.id}",
         "gpu_node_pool_name": "${digitalocean_kubernetes_node_pool.gpu.name}",
+        "gpu_node_pool_size": "${digitalocean_kubernetes_node_pool.gpu.size}",
     }
     for name, value in expected_values.items():
         assert outputs[name]["value"] == value, name

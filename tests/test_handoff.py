@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 import json
 
+from support import STACK_ONE_OUTPUTS
+
 from vllm_doks.config import HANDOFF_KEYS as CONFIG_HANDOFF_KEYS
 from vllm_doks.config import InfraOutputs, parse_infra_outputs
 from vllm_doks.handoff import (
@@ -15,12 +17,7 @@ from vllm_doks.handoff import (
     StackOneOutputs,
 )
 
-OUTPUTS = {
-    "nfs_host": "10.200.0.12",
-    "nfs_mount_path": "/7788/share-abc",
-    "nfs_size_gb": "500",
-    "gpu_node_pool_name": "prod-gpu-h100",
-}
+OUTPUTS = STACK_ONE_OUTPUTS
 
 
 def test_the_keys_are_the_types_fields() -> None:

@@ -113,5 +113,6 @@ def test_help_shows_every_fields_documentation(props: str) -> None:
 
 def test_construct_help_points_at_its_props() -> None:
     text = pydoc.render_doc(VllmWorkerPool, renderer=pydoc.plaintext)
-    assert "gpu_node_pool_name: 'str'" in text  # the keyword arguments, from the signature
+    # The keyword arguments, from the signature.
+    assert "gpu_pool: 'GpuPoolRef | None' = None" in text
     assert "help(VllmWorkerPoolProps)" in text

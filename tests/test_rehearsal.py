@@ -85,7 +85,8 @@ def test_rehearse_documented_configuration(
     assert report.replan is not None and report.replan.no_changes, report.replan.text
     assert report.left_after_destroy == {}
 
-    # The outputs file `cdktf deploy --outputs-file` wrote: the seed's 11 outputs, real values.
+    # The outputs file `cdktf deploy --outputs-file` wrote: the seed's 11 outputs and the GPU
+    # pool's size, real values.
     assert set(report.outputs) == set(OUTPUT_DESCRIPTIONS)
     vpc = ipaddress.ip_network(config.get("vpc_cidr", "10.200.0.0/22"))
     assert ipaddress.ip_address(report.outputs["nfs_host"]) in vpc

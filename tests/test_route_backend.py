@@ -20,7 +20,7 @@ from vllm_doks.k8s import (
 )
 from vllm_doks.k8s.inference_pool import VllmInferencePool
 from vllm_doks.k8s.prefix_router import PrefixAwareRouter
-from vllm_doks.k8s.routing import BackendRef
+from vllm_doks.k8s.routing import BackendRef, PoolAccess
 
 
 class CanaryBackend(Construct):
@@ -39,6 +39,9 @@ class CanaryBackend(Construct):
     def routes(self, pool: VllmWorkerPool) -> bool:
         return pool is self.pool
 
+    def pool_access(self) -> tuple[PoolAccess, ...]:
+        return ()
+
 
 def test_gateway_endpoint_imports_no_routing_strategy() -> None:
     tree = ast.parse(Path(gateway_endpoint.__file__).read_text())
@@ -48,7 +51,7 @@ def test_gateway_endpoint_imports_no_routing_strategy() -> None:
 
 
 def test_the_shipped_strategies_implement_the_protocol() -> None:
-    members = ("backend_ref", "routes", "requires_inference_extension", "node")
+    members = ("backend_ref", "routes", "pool_access", "requires_inference_extension", "node")
     for cls in (PrefixAwareRouter, VllmInferencePool):
         assert all(hasattr(cls, m) for m in members), cls
     assert PrefixAwareRouter.paths_answered_without_key == ("/v1/models",)

@@ -60,6 +60,7 @@ _LAZY: dict[str, str] = {
     "ProbeTimings": "vllm_doks.k8s",
     "GatewayEndpoint": "vllm_doks.k8s",
     "GatewayEndpointProps": "vllm_doks.k8s",
+    "GpuPoolRef": "vllm_doks.handoff",
     "LoraAdapter": "vllm_doks.k8s",
     "LoraAdapterProps": "vllm_doks.k8s",
     "LoraOptions": "vllm_doks.k8s",
@@ -77,6 +78,7 @@ __all__ = [
     "GatewayEndpointProps",
     "GpuNodePool",
     "GpuNodePoolProps",
+    "GpuPoolRef",
     "HfTokenSecret",
     "InfraProps",
     "KubernetesObjectsStackProps",
@@ -131,6 +133,7 @@ if TYPE_CHECKING:
         StackOneValues,
         VllmKubernetesStack,
     )
+    from vllm_doks.handoff import GpuPoolRef
     from vllm_doks.k8s import (
         CanarySplit,
         GatewayEndpoint,

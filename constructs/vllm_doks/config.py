@@ -21,10 +21,10 @@ import yaml
 
 from vllm_doks import contracts
 from vllm_doks.handoff import HANDOFF_KEYS as HANDOFF_KEYS
+from vllm_doks.handoff import OPTIONAL_HANDOFF_KEYS, StackOneOutputs
 from vllm_doks.handoff import STACK2_OUTPUT_DESCRIPTIONS as STACK2_OUTPUT_DESCRIPTIONS
-from vllm_doks.handoff import StackOneOutputs
 from vllm_doks.rollout_config import AdapterConfig, CanaryConfig, parse_adapters, parse_canary
-from vllm_doks.validation import Problems
+from vllm_doks.validation import Problems, list_of_mappings
 from vllm_doks.weights import SpacesSource
 
 ENV_PREFIX = "VLLM_DOKS_"
@@ -602,25 +602,20 @@ def load_config(
 
 def _parse_models(raw: object, problems: Problems, source: str) -> tuple[ModelConfig, ...]:
     """The ``models:`` list: a mapping per model with the keys of :class:`ModelConfig`."""
-    if not isinstance(raw, list) or not raw:
-        problems.add("models", raw, f"must be a non-empty list of models (from {source})")
-        return ()
     types = {f.name: f.type for f in fields(ModelConfig)}
     models: list[ModelConfig] = []
-    for i, entry in enumerate(raw):
-        where = f"models[{i}]"
-        if not isinstance(entry, dict):
-            problems.add(where, entry, "must be a mapping such as {id: Qwen/Qwen2.5-7B-Instruct}")
-            continue
+    for where, entry in list_of_mappings(
+        raw,
+        "models",
+        problems,
+        source=source,
+        keys=MODEL_KEYS,
+        noun="model",
+        list_example="[{id: Qwen/Qwen2.5-7B-Instruct}]",
+        entry_example="{id: Qwen/Qwen2.5-7B-Instruct}",
+    ):
         values: dict[str, Any] = {}
         for key, value in entry.items():
-            if key not in types:
-                problems.add(
-                    f"{where}.{key}",
-                    value,
-                    f"is not a key of a model (from {source}); known: {', '.join(MODEL_KEYS)}",
-                )
-                continue
             if key == "adapters":
                 values[key] = parse_adapters(value, f"{where}.adapters", problems, source)
                 continue
@@ -657,6 +652,7 @@ class InfraOutputs(StackOneOutputs[int]):
         rows = [
             (key, str(getattr(self, key)), self.origins.get(key, "example value"))
             for key in HANDOFF_KEYS
+            if getattr(self, key) is not None
         ]
         widths = [max(len(r[i]) for r in [("input", "value", "from"), *rows]) for i in range(3)]
         lines = [
@@ -682,6 +678,13 @@ class InfraOutputs(StackOneOutputs[int]):
                 f"{config.gpu_size!r}; check that the config and the outputs file belong to the "
                 "same deployment"
             )
+        if self.gpu_node_pool_size is not None and self.gpu_node_pool_size != config.gpu_size:
+            found.append(
+                f"gpu_node_pool_size: the outputs' {self.gpu_node_pool_size!r} "
+                f"({self.origins.get('gpu_node_pool_size', '?')}) is used for Stack 1's pool "
+                f"(GPU resource, taint, image), not the config's gpu_size {config.gpu_size!r}; "
+                "check that the config and the outputs file belong to the same deployment"
+            )
         if self.nfs_size_gb != config.nfs_size_gb:
             found.append(
                 f"nfs_size_gb: the outputs' {self.nfs_size_gb} GB "
@@ -703,6 +706,7 @@ class InfraOutputs(StackOneOutputs[int]):
             nfs_mount_path="/nfs-mount-path-from-stack-1",
             nfs_size_gb=config.nfs_size_gb,
             gpu_node_pool_name=gpu_node_pool_name(config.name_prefix, config.gpu_size),
+            gpu_node_pool_size=config.gpu_size,
             examples=("nfs_host", "nfs_mount_path"),
         )
 
@@ -746,7 +750,7 @@ def parse_infra_outputs(text: str, source: str = "outputs file") -> InfraOutputs
             elif "nfs_host" in data:
                 flat = dict(data)
     for key in HANDOFF_KEYS:
-        if key not in flat or flat[key] in (None, ""):
+        if key not in OPTIONAL_HANDOFF_KEYS and (key not in flat or flat[key] in (None, "")):
             problems.add(
                 key, flat.get(key), f"missing from {source}: expected Stack 1's output {key}"
             )
@@ -761,5 +765,8 @@ def parse_infra_outputs(text: str, source: str = "outputs file") -> InfraOutputs
         nfs_mount_path=str(flat["nfs_mount_path"]),
         nfs_size_gb=int(str(flat["nfs_size_gb"])),
         gpu_node_pool_name=str(flat["gpu_node_pool_name"]),
-        origins={key: f"{source}: {key_path.format(key)}" for key in HANDOFF_KEYS},
+        gpu_node_pool_size=str(flat["gpu_node_pool_size"])
+        if flat.get("gpu_node_pool_size")
+        else None,
+        origins={key: f"{source}: {key_path.format(key)}" for key in HANDOFF_KEYS if key in flat},
     )

@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from vllm_doks.gpu_catalog import DEFAULT_GPU_SIZE, GpuSize
+from vllm_doks.validation import Problems
+
 #: Descriptions of the seed's Stack 2 outputs, in the seed's order.
 STACK2_OUTPUT_DESCRIPTIONS: dict[str, str] = {
     "namespace": "Kubernetes namespace where vLLM is deployed",
@@ -23,7 +26,16 @@ STACK2_OUTPUT_DESCRIPTIONS: dict[str, str] = {
 
 
 #: Stack 1 outputs the Kubernetes layer consumes.
-HANDOFF_KEYS = ("nfs_host", "nfs_mount_path", "nfs_size_gb", "gpu_node_pool_name")
+HANDOFF_KEYS = (
+    "nfs_host",
+    "nfs_mount_path",
+    "nfs_size_gb",
+    "gpu_node_pool_name",
+    "gpu_node_pool_size",
+)
+#: Of those, the ones a Stack 1 applied before they existed does not output (then the
+#: configuration's value stands in).
+OPTIONAL_HANDOFF_KEYS = frozenset({"gpu_node_pool_size"})
 
 #: The share's size: a whole number of GB as a value, or a Terraform token string.
 Size = TypeVar("Size", int, str)
@@ -43,10 +55,44 @@ class NfsShare(Generic[Size]):
 
 @dataclass(frozen=True)
 class GpuPoolRef:
-    """The GPU node pool the vLLM pods are scheduled on, by its DOKS node pool name."""
+    """The GPU node pool the vLLM pods (and the model downloads) are scheduled on: its DOKS
+    node pool name and its GPU Droplet size. Pass one value to ``add_model(gpu_pool=...)`` and
+    ``VllmWorkerPoolProps(gpu_pool=...)`` instead of repeating the name and the size."""
 
     name: str
     """DOKS node pool name (the ``doks.digitalocean.com/node-pool`` label value). No default."""
+    size: str | None = None
+    """GPU Droplet size slug of the pool's nodes, e.g. ``"gpu-h100x1-80gb"`` (a slug of
+    :data:`vllm_doks.gpu_catalog.GPU_SIZES`). Default ``None``: not known (the consumer's
+    default size applies)."""
+
+
+def node_pool_and_size(
+    problems: Problems,
+    gpu_pool: GpuPoolRef | None,
+    *,
+    name: tuple[str, str | None],
+    size: tuple[str, str | GpuSize | None],
+) -> tuple[str | None, str | GpuSize]:
+    """The node pool name and GPU size a consumer runs with: from ``gpu_pool``, or from its own
+    ``name`` and ``size`` fields (each ``(field name, value)``), which ``gpu_pool`` replaces
+    (setting both is a problem). Without either size, ``"gpu-h100x1-80gb"``."""
+    (name_field, pool_name), (size_field, gpu_size) = name, size
+    if gpu_pool is None:
+        return pool_name, gpu_size if gpu_size is not None else DEFAULT_GPU_SIZE
+    if problems.check(
+        isinstance(gpu_pool, GpuPoolRef), "gpu_pool", gpu_pool, "must be a GpuPoolRef"
+    ):
+        for field_name, value in ((name_field, pool_name), (size_field, gpu_size)):
+            problems.check(
+                value is None,
+                field_name,
+                value,
+                f"must not be set with gpu_pool ({gpu_pool}), which gives the node pool's name "
+                f"and size",
+            )
+        return gpu_pool.name, gpu_pool.size if gpu_pool.size is not None else DEFAULT_GPU_SIZE
+    return pool_name, gpu_size if gpu_size is not None else DEFAULT_GPU_SIZE
 
 
 @dataclass(frozen=True)
@@ -61,6 +107,9 @@ class StackOneOutputs(Generic[Size]):
     """Size of the NFS share in GB (a token string when read from Terraform). No default."""
     gpu_node_pool_name: str
     """Name of the GPU node pool. No default."""
+    gpu_node_pool_size: str | None = None
+    """GPU Droplet size slug of the GPU node pool. Default ``None``: not known (an outputs file
+    of a Stack 1 applied before this output existed)."""
     examples: tuple[str, ...] = ()
     """Names of the values above that are examples, not read from a deployed Stack 1. Default
     none."""
@@ -71,4 +120,4 @@ class StackOneOutputs(Generic[Size]):
 
     @property
     def gpu_pool(self) -> GpuPoolRef:
-        return GpuPoolRef(self.gpu_node_pool_name)
+        return GpuPoolRef(self.gpu_node_pool_name, self.gpu_node_pool_size)

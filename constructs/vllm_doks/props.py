@@ -60,12 +60,9 @@ def _is_required(f: dataclasses.Field[Any]) -> bool:
     return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
 
 
-def document_fields(props_cls: type) -> None:
-    """Append every field (type, required or not, documentation) to ``props_cls.__doc__``."""
-    if props_cls.__dict__.get(_DOCUMENTED):
-        return
+def _fields_doc(props_cls: type, doc: str | None) -> str:
     docs = field_docs(props_cls)
-    lines = [inspect.cleandoc(props_cls.__doc__ or props_cls.__name__), "", "Fields:", ""]
+    lines = [inspect.cleandoc(doc or props_cls.__name__), "", "Fields:", ""]
     for f in dataclasses.fields(props_cls):
         if not f.init:
             continue
@@ -73,7 +70,36 @@ def document_fields(props_cls: type) -> None:
         lines.append(f"{f.name}: {_type_name(f.type)}{required}")
         text = docs.get(f.name, "(no description)")
         lines.extend(textwrap.indent(text, "    ").splitlines())
-    props_cls.__doc__ = "\n".join(lines)
+    return "\n".join(lines)
+
+
+class _FieldsDocstring:
+    """A Props class's ``__doc__``, written on first read: the class docstring followed by
+    every field (type, required or not, documentation).
+
+    Reading the field documentation means parsing the class's module source, which at import
+    time cost every process that imports the library (a synth, every test worker) tens of
+    milliseconds; ``help()`` and ``inspect.getdoc`` read ``__doc__`` and so get the full text.
+    (CPython gives a heap type's ``__doc__`` through the stored object's ``__get__``.)
+    """
+
+    def __init__(self, doc: str | None) -> None:
+        self._doc = doc
+        self._text: str | None = None
+
+    def __get__(self, obj: object, owner: type | None = None) -> str:
+        if self._text is None:
+            cls = owner if owner is not None else type(obj)
+            self._text = _fields_doc(cls, self._doc)
+        return self._text
+
+
+def document_fields(props_cls: type) -> None:
+    """Append every field (type, required or not, documentation) to ``props_cls.__doc__``
+    (when it is first read)."""
+    if props_cls.__dict__.get(_DOCUMENTED):
+        return
+    props_cls.__doc__ = _FieldsDocstring(props_cls.__dict__.get("__doc__"))  # type: ignore[assignment]
     setattr(props_cls, _DOCUMENTED, True)
 
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from vllm_doks import contracts
 from vllm_doks.model_arch import rank_holding
-from vllm_doks.validation import Problems
+from vllm_doks.validation import Problems, list_of_mappings
 from vllm_doks.weights import check_revision
 
 #: The default rollout steps (percent to the canary), as :data:`vllm_doks.k8s.canary.DEFAULT_STEPS`.
@@ -94,30 +94,20 @@ def parse_adapters(
     raw: object, where: str, problems: Problems, source: str
 ) -> tuple[AdapterConfig, ...]:
     """A model entry's ``adapters:`` list."""
-    if not isinstance(raw, list) or not raw:
-        problems.add(
-            where,
-            raw,
-            f"must be a non-empty list of adapters such as [{{id: acme/x, rank: 16}}] "
-            f"(from {source})",
-        )
-        return ()
     adapters: list[AdapterConfig] = []
-    for i, entry in enumerate(raw):
-        at = f"{where}[{i}]"
-        if not isinstance(entry, Mapping):
-            problems.add(at, entry, "must be a mapping such as {id: acme/sql-lora, rank: 16}")
-            continue
+    for at, entry in list_of_mappings(
+        raw,
+        where,
+        problems,
+        source=source,
+        keys=ADAPTER_KEYS,
+        noun="adapter",
+        list_example="[{id: acme/x, rank: 16}]",
+        entry_example="{id: acme/sql-lora, rank: 16}",
+    ):
         ok = True
         for key, value in entry.items():
-            if key not in ADAPTER_KEYS:
-                problems.add(
-                    f"{at}.{key}",
-                    value,
-                    f"is not a key of an adapter (from {source}); known: {', '.join(ADAPTER_KEYS)}",
-                )
-                ok = False
-            elif key == "rank":
+            if key == "rank":
                 ok &= problems.check(
                     _int(value), f"{at}.rank", value, "must be a whole number (the LoRA rank r)"
                 )
@@ -137,7 +127,7 @@ def parse_adapters(
             "is required: the adapter's LoRA rank ('r' in its adapter_config.json)",
         )
         if ok:
-            adapters.append(AdapterConfig(**{str(k): v for k, v in entry.items()}))
+            adapters.append(AdapterConfig(**entry))  # type: ignore[arg-type]
     return tuple(adapters)
 
 

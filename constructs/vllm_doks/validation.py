@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -149,3 +149,42 @@ def check_min_max(
     ok_max = check_int_range(problems, max_field, max_value, floor)
     if ok_min and ok_max and max_value < min_value:  # type: ignore[operator]
         problems.add(max_field, max_value, f"must be at least {min_field} ({min_value})")
+
+
+def list_of_mappings(
+    raw: object,
+    where: str,
+    problems: Problems,
+    *,
+    source: str,
+    keys: Sequence[str],
+    noun: str,
+    list_example: str,
+    entry_example: str,
+) -> Iterator[tuple[str, dict[str, object]]]:
+    """The entries of a configuration list of mappings (``models:``, ``adapters:``), each as
+    ``(its path, its known keys)``, in order, so the caller's problems with an entry follow
+    those found here; an empty or non-list value, an entry that is not a mapping and every
+    unknown key are reported (an entry with unknown keys still counts, so the rest of it is
+    checked too)."""
+    if not isinstance(raw, list) or not raw:
+        problems.add(where, raw, f"must be a non-empty list of {noun}s such as {list_example} "
+                     f"(from {source})")  # fmt: skip
+        return
+    for i, entry in enumerate(raw):
+        at = f"{where}[{i}]"
+        if not isinstance(entry, Mapping):
+            problems.add(at, entry, f"must be a mapping such as {entry_example}")
+            continue
+        known: dict[str, object] = {}
+        for key, value in entry.items():
+            if key in keys:
+                known[str(key)] = value
+            else:
+                problems.add(
+                    f"{at}.{key}",
+                    value,
+                    f"is not a key of {'an' if noun[0] in 'aeiou' else 'a'} {noun} (from "
+                    f"{source}); known: {', '.join(keys)}",
+                )
+        yield at, known

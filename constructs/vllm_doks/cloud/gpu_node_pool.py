@@ -89,3 +89,8 @@ class GpuNodePool(Construct):
     @property
     def pool_name(self) -> str:
         return self.resource.name
+
+    @property
+    def pool_size(self) -> str:
+        """GPU Droplet size slug of the pool's nodes, as a token."""
+        return self.resource.size

@@ -46,6 +46,8 @@ OUTPUT_DESCRIPTIONS: dict[str, str] = {
     "nfs_size_gb": "Size of the NFS share in GB",
     "gpu_node_pool_id": "ID of the GPU node pool",
     "gpu_node_pool_name": "Name of the GPU node pool",
+    # Not one of the seed's: the hand-off's GPU pool reference carries the size too.
+    "gpu_node_pool_size": "GPU Droplet size of the GPU node pool",
 }
 
 #: Descriptions of the outputs the bucket adds to Stack 1 (none without a bucket).

@@ -116,6 +116,7 @@ class VllmInfraStack(TerraformStack):
             "nfs_size_gb": self.share.size_gb,
             "gpu_node_pool_id": self.gpu_pool.pool_id,
             "gpu_node_pool_name": self.gpu_pool.pool_name,
+            "gpu_node_pool_size": self.gpu_pool.pool_size,
         }
         for name, description in OUTPUT_DESCRIPTIONS.items():
             TerraformOutput(self, name, value=values[name], description=description)

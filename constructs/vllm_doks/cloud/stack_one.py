@@ -80,6 +80,7 @@ def read_stack_one(
         nfs_mount_path=remote_state.get_string("nfs_mount_path"),
         nfs_size_gb=remote_state.get_string("nfs_size_gb"),
         gpu_node_pool_name=remote_state.get_string("gpu_node_pool_name"),
+        gpu_node_pool_size=remote_state.get_string("gpu_node_pool_size"),
         remote_state=remote_state,
     )
 

@@ -16,6 +16,7 @@ Every object carries an explicit, readable name and namespace (the seed's by def
 Namespace itself is left to the chart's owner (see :func:`add_namespace`).
 """
 
+from vllm_doks.handoff import GpuPoolRef
 from vllm_doks.k8s.autoscaling import VllmAutoscaler, VllmAutoscalerProps
 from vllm_doks.k8s.canary import CanarySplit
 from vllm_doks.k8s.dashboard import VllmDashboard, VllmDashboardProps
@@ -77,6 +78,7 @@ __all__ = [
     "CanarySplit",
     "GatewayEndpoint",
     "GatewayEndpointProps",
+    "GpuPoolRef",
     "LoraAdapter",
     "LoraAdapterProps",
     "LoraOptions",

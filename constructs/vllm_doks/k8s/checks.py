@@ -6,7 +6,7 @@ import ipaddress
 import re
 from decimal import Decimal
 
-from vllm_doks.validation import Problems, check_dns_subdomain, is_token
+from vllm_doks.validation import Problems, check_dns_label, check_dns_subdomain, is_token
 
 # A Kubernetes quantity as people write them for memory and CPU: 16Gi, 500m, 2, 1.5.
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
@@ -99,4 +99,42 @@ def check_secret_key(problems: Problems, field_name: str, value: object) -> bool
         field_name,
         value,
         "must be a Secret key: letters, digits, '-', '_' and '.'",
+    )
+
+
+_DNS1035_START = re.compile(r"^[a-z]")
+
+
+def check_service_name(problems: Problems, field_name: str, value: str, *, max_len: int) -> bool:
+    """A name for a Service and the objects named after it: a DNS label of at most
+    ``max_len`` characters (room for the suffixes of the names derived from it) that starts
+    with a letter (DNS-1035, as a Service name must)."""
+    return check_dns_label(problems, field_name, value, max_len=max_len) and problems.check(
+        bool(_DNS1035_START.match(value)),
+        field_name,
+        value,
+        "must start with a letter (it names a Service)",
+    )
+
+
+def check_namespace_names(problems: Problems, field_name: str, value: tuple[str, ...]) -> bool:
+    """A tuple of namespace names (each a DNS label)."""
+    if not problems.check(
+        isinstance(value, tuple),
+        field_name,
+        value,
+        "must be a tuple of namespace names, e.g. ('monitoring',)",
+    ):
+        return False
+    return all([check_dns_label(problems, field_name, ns) for ns in value])
+
+
+def check_word(problems: Problems, field_name: str, value: object, hint: str) -> bool:
+    """A non-empty string without whitespace (a model name, a header name); ``hint`` says
+    what is expected."""
+    return problems.check(
+        isinstance(value, str) and bool(value) and not any(c.isspace() for c in value),
+        field_name,
+        value,
+        hint,
     )

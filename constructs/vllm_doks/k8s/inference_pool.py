@@ -38,20 +38,18 @@ from cdk8s_plus_28 import k8s
 from constructs import Construct
 
 from vllm_doks import contracts
-from vllm_doks.k8s.checks import check_image, check_quantity, check_request_within_limit
-from vllm_doks.k8s.network_policies import NAMESPACE_NAME_LABEL, worker_ingress_policy
+from vllm_doks.k8s.checks import check_image
+from vllm_doks.k8s.network_policies import Namespaces
 from vllm_doks.k8s.pod_security import (
     TMP_VOLUME,
-    container_security_context,
     pod_security_context,
     tmp_volume,
 )
 from vllm_doks.k8s.pool_addon import PoolAddOn
-from vllm_doks.k8s.prefix_router import admit_pods_to_pool
 from vllm_doks.k8s.rbac import add_service_account_with_role
-from vllm_doks.k8s.routing import BackendRef
-from vllm_doks.k8s.values import int_or_string, quantity
+from vllm_doks.k8s.routing import BackendRef, PoolAccess, grant_pool_access
 from vllm_doks.k8s.vllm_worker_pool import VllmWorkerPool
+from vllm_doks.k8s.workload import Resources, ServingWorkload, service_port, serving_container
 from vllm_doks.props import takes_props
 from vllm_doks.validation import Problems, check_dns_label
 
@@ -153,22 +151,12 @@ class VllmInferencePoolProps:
                 "must name the gateway data plane's namespaces (which call the endpoint picker "
                 "and connect to the pods), or set network_policy=False",
             )
-        ok = all(
-            check_quantity(problems, f, getattr(self, f))
-            for f in ("cpu_request", "cpu_limit", "memory_request", "memory_limit")
-        )
-        if ok:
-            check_request_within_limit(
-                problems, "cpu_request", self.cpu_request, "cpu_limit", self.cpu_limit
-            )
-            check_request_within_limit(
-                problems, "memory_request", self.memory_request, "memory_limit", self.memory_limit
-            )
+        Resources.of(self).check(problems)
         return problems
 
 
 @takes_props(VllmInferencePoolProps)
-class VllmInferencePool(PoolAddOn[VllmInferencePoolProps]):
+class VllmInferencePool(PoolAddOn[VllmInferencePoolProps], ServingWorkload):
     """An InferencePool selecting a worker pool's pods, with its endpoint picker::
 
         inference = VllmInferencePool(chart, "InferencePool", VllmInferencePoolProps(
@@ -191,8 +179,8 @@ class VllmInferencePool(PoolAddOn[VllmInferencePoolProps]):
         self.image = props.image
         self.group = INFERENCE_POOL_GROUP
         self.kind = INFERENCE_POOL_KIND
-        self._epp_selector = {"app": self.epp_name}
-        epp_labels = self.epp_selector_labels
+        # The workload this construct runs is the endpoint picker: its pods are app=<name>-epp.
+        self._select(namespace=pool.namespace, app=self.epp_name)
 
         failure_mode = inference.InferencePoolSpecEndpointPickerRefFailureMode
         self.inference_pool: inference.InferencePool = inference.InferencePool(
@@ -225,107 +213,37 @@ class VllmInferencePool(PoolAddOn[VllmInferencePoolProps]):
             role_name=self.epp_name,
             rules=EPP_RBAC_RULES,
         )
-        self.deployment = k8s.KubeDeployment(
-            self,
-            "Deployment",
-            metadata=self._metadata(self.epp_name),
-            spec=k8s.DeploymentSpec(
-                # One picker: several replicas need the EPP's leader election (and Lease RBAC).
-                replicas=1,
-                strategy=k8s.DeploymentStrategy(type="Recreate"),
-                selector=k8s.LabelSelector(match_labels=epp_labels),
-                template=k8s.PodTemplateSpec(
-                    metadata=k8s.ObjectMeta(labels=epp_labels), spec=self._pod_spec()
+        self._serve(
+            name=self.epp_name,
+            # One picker: several replicas need the EPP's leader election (and Lease RBAC).
+            replicas=1,
+            strategy=k8s.DeploymentStrategy(type="Recreate"),
+            pod_spec=self._pod_spec(),
+            ports=[
+                service_port(
+                    "grpc-ext-proc", EPP_GRPC_PORT, target=EPP_GRPC_PORT, app_protocol="http2"
                 ),
-            ),
-        )
-        self.service = k8s.KubeService(
-            self,
-            "Service",
-            metadata=self._metadata(self.epp_name),
-            spec=k8s.ServiceSpec(
-                type="ClusterIP",
-                selector=epp_labels,
-                ports=[
-                    k8s.ServicePort(
-                        name="grpc-ext-proc",
-                        port=EPP_GRPC_PORT,
-                        target_port=int_or_string(EPP_GRPC_PORT),
-                        protocol="TCP",
-                        app_protocol="http2",
-                    ),
-                    k8s.ServicePort(
-                        name="http-metrics",
-                        port=EPP_METRICS_PORT,
-                        target_port=int_or_string(EPP_METRICS_PORT),
-                        protocol="TCP",
-                    ),
-                ],
-            ),
+                service_port("http-metrics", EPP_METRICS_PORT, target=EPP_METRICS_PORT),
+            ],
         )
 
-        self.network_policy: k8s.KubeNetworkPolicy | None = None
-        self.pool_admission_policies: list[k8s.KubeNetworkPolicy] = []
+        self.pool_admission_policies: list[cdk8s.ApiObject] = []
         if props.network_policy:
-            self.network_policy = worker_ingress_policy(
-                self,
-                "NetworkPolicy",
-                name=f"{self.epp_name}-ingress",
-                namespace=self.namespace,
-                labels=epp_labels,
-                selector=epp_labels,
+            self.network_policy = self.connections.isolate(
+                allow=Namespaces(props.gateway_namespaces),
                 port=EPP_GRPC_PORT,
-                allow_from_namespaces=props.gateway_namespaces,
+                id="NetworkPolicy",
+                name=f"{self.epp_name}-ingress",
             )
-            if pool.network_policy is not None:
-                self.pool_admission_policies.append(
-                    admit_pods_to_pool(
-                        self,
-                        "EppToPool",
-                        name=f"{self.epp_name}-to-{pool.service_name}",
-                        pool=pool,
-                        from_labels=epp_labels,
-                        labels=epp_labels,
-                    )
-                )
-                self.pool_admission_policies.append(
-                    k8s.KubeNetworkPolicy(
-                        self,
-                        "GatewayToPool",
-                        metadata=k8s.ObjectMeta(
-                            name=f"{self.name}-gateway-to-{pool.service_name}",
-                            namespace=self.namespace,
-                            labels=epp_labels,
-                        ),
-                        spec=k8s.NetworkPolicySpec(
-                            pod_selector=k8s.LabelSelector(match_labels=pool.selector_labels),
-                            policy_types=["Ingress"],
-                            ingress=[
-                                k8s.NetworkPolicyIngressRule(
-                                    from_=[
-                                        k8s.NetworkPolicyPeer(
-                                            namespace_selector=k8s.LabelSelector(
-                                                match_labels={NAMESPACE_NAME_LABEL: ns}
-                                            )
-                                        )
-                                        for ns in props.gateway_namespaces
-                                    ],
-                                    ports=[
-                                        k8s.NetworkPolicyPort(
-                                            port=int_or_string(pool.service_port),
-                                            protocol="TCP",
-                                        )
-                                    ],
-                                )
-                            ],
-                        ),
-                    )
-                )
+            self.pool_admission_policies = [
+                policy for _, policy in grant_pool_access(self, self.pool_access())
+            ]
 
     @property
     def epp_selector_labels(self) -> dict[str, str]:
-        """Labels that select the endpoint picker's pods (a copy)."""
-        return dict(self._epp_selector)
+        """Labels that select the endpoint picker's pods (a copy; the same as
+        :attr:`selector_labels`, the workload's)."""
+        return self.selector_labels
 
     @property
     def epp_args(self) -> list[str]:
@@ -364,8 +282,21 @@ class VllmInferencePool(PoolAddOn[VllmInferencePoolProps]):
     def backend_ref(self) -> BackendRef:
         return BackendRef(name=self.name, group=self.group, kind=self.kind)
 
-    def _metadata(self, name: str) -> k8s.ObjectMeta:
-        return k8s.ObjectMeta(name=name, namespace=self.namespace, labels=self.epp_selector_labels)
+    def pool_access(self) -> tuple[PoolAccess, ...]:
+        """The picker scrapes the pool's vLLM port, and the gateway's data plane connects to
+        the pods directly (not through the pool's Service)."""
+        pool = self.pool
+        return (
+            PoolAccess(
+                pool=pool, peer=self, id="EppToPool", name=f"{self.epp_name}-to-{pool.service_name}"
+            ),
+            PoolAccess(
+                pool=pool,
+                peer=Namespaces(self.props.gateway_namespaces),
+                id="GatewayToPool",
+                name=f"{self.name}-gateway-to-{pool.service_name}",
+            ),
+        )
 
     def _pod_spec(self) -> k8s.PodSpec:
         props = self.props
@@ -388,22 +319,15 @@ class VllmInferencePool(PoolAddOn[VllmInferencePoolProps]):
             ),
             security_context=pod_security_context(),
             containers=[
-                k8s.Container(
+                serving_container(
                     name="epp",
                     image=props.image,
-                    image_pull_policy="IfNotPresent",
                     args=self.epp_args,
-                    ports=[
-                        k8s.ContainerPort(
-                            name="grpc", container_port=EPP_GRPC_PORT, protocol="TCP"
-                        ),
-                        k8s.ContainerPort(
-                            name="grpc-health", container_port=EPP_HEALTH_PORT, protocol="TCP"
-                        ),
-                        k8s.ContainerPort(
-                            name="metrics", container_port=EPP_METRICS_PORT, protocol="TCP"
-                        ),
-                    ],
+                    ports={
+                        "grpc": EPP_GRPC_PORT,
+                        "grpc-health": EPP_HEALTH_PORT,
+                        "metrics": EPP_METRICS_PORT,
+                    },
                     env=[
                         k8s.EnvVar(
                             name="NAMESPACE",
@@ -412,17 +336,7 @@ class VllmInferencePool(PoolAddOn[VllmInferencePoolProps]):
                             ),
                         )
                     ],
-                    resources=k8s.ResourceRequirements(
-                        requests={
-                            "cpu": quantity(props.cpu_request),
-                            "memory": quantity(props.memory_request),
-                        },
-                        limits={
-                            "cpu": quantity(props.cpu_limit),
-                            "memory": quantity(props.memory_limit),
-                        },
-                    ),
-                    security_context=container_security_context(),
+                    resources=Resources.of(props).requirements(),
                     volume_mounts=[k8s.VolumeMount(name=TMP_VOLUME, mount_path="/tmp")],
                     readiness_probe=health(),
                     liveness_probe=health(),

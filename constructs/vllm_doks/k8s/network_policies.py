@@ -1,4 +1,9 @@
-"""Network policies of the worker pools and the download Jobs.
+"""Network policies of the serving workloads and the download Jobs, all made here.
+
+A workload's ``connections`` (:class:`Connections`, after cdk8s-plus' ``pod.connections``) admits
+a peer to a port of its pods: ``pool.connections.allow_from(GATEWAY, port=8000, ...)``, a
+:class:`Namespaces` peer, or another workload (its pods). A routing backend says what it must
+reach in the pools it routes (``vllm_doks.k8s.routing.PoolAccess``) and owns those policies.
 
 Who may reach vLLM's port on DOKS
 ---------------------------------
@@ -44,8 +49,9 @@ The NFS share is mounted by the kubelet on the node, not from the pod, so it nee
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import cdk8s
 from cdk8s_plus_28 import k8s
@@ -73,80 +79,174 @@ def _tcp(port: int) -> k8s.NetworkPolicyPort:
     return k8s.NetworkPolicyPort(port=int_or_string(port), protocol="TCP")
 
 
-def worker_ingress_policy(
-    scope: Construct,
-    id: str,
-    *,
-    name: str,
-    namespace: str,
-    labels: Mapping[str, str],
-    selector: Mapping[str, str],
-    port: int,
-    allow_from_namespaces: Sequence[str],
-) -> k8s.KubeNetworkPolicy:
-    """Ingress to the pool's pods: only ``port``, only from ``allow_from_namespaces``."""
-    rules = (
-        [
-            k8s.NetworkPolicyIngressRule(
-                from_=[
-                    k8s.NetworkPolicyPeer(
-                        namespace_selector=k8s.LabelSelector(
-                            match_labels={NAMESPACE_NAME_LABEL: ns}
-                        )
-                    )
-                    for ns in allow_from_namespaces
-                ],
-                ports=[_tcp(port)],
-            )
-        ]
-        if allow_from_namespaces
-        else None
-    )
-    return k8s.KubeNetworkPolicy(
-        scope,
-        id,
-        metadata=k8s.ObjectMeta(name=name, namespace=namespace, labels=dict(labels)),
-        spec=k8s.NetworkPolicySpec(
-            pod_selector=k8s.LabelSelector(match_labels=dict(selector)),
-            policy_types=["Ingress"],
-            ingress=rules,
-        ),
-    )
+class Selects(Protocol):
+    """Anything whose pods :class:`Connections` can admit or be admitted from: a workload
+    (cdk8s-plus' ``IPodSelector``)."""
+
+    @property
+    def connections(self) -> Connections: ...
 
 
-def cilium_gateway_policy(
-    scope: Construct,
-    id: str,
-    *,
-    name: str,
-    namespace: str,
-    labels: Mapping[str, str],
-    selector: Mapping[str, str],
-    port: int,
-) -> cdk8s.ApiObject:
-    """``CiliumNetworkPolicy``: ``port`` from Cilium's Gateway data path (``ingress`` entity)."""
-    spec: dict[str, Any] = {
-        "description": (
-            f"Cilium's Gateway API Envoy (reserved identity '{CILIUM_INGRESS_ENTITY}') may "
-            f"reach port {port}/TCP of the selected pods; the pool's NetworkPolicy denies "
-            "every other source."
-        ),
-        # Unqualified labels select pods in the policy's own namespace only.
-        "endpointSelector": {"matchLabels": dict(selector)},
-        "ingress": [
-            {
-                "fromEntities": [CILIUM_INGRESS_ENTITY],
-                "toPorts": [{"ports": [{"port": str(port), "protocol": "TCP"}]}],
-            }
-        ],
-    }
-    return _cilium_policy(scope, id, name=name, namespace=namespace, labels=labels, spec=spec)
+@dataclass(frozen=True)
+class Namespaces:
+    """Peer: every pod of these namespaces (by their ``kubernetes.io/metadata.name`` label).
+    None at all admits nothing, so ``allow_from(Namespaces(()))`` only isolates the pods."""
+
+    names: tuple[str, ...]
+    """Namespace names. No default."""
+
+
+@dataclass(frozen=True)
+class CiliumEntity:
+    """Peer: one of Cilium's reserved identities, which only a CiliumNetworkPolicy can name."""
+
+    name: str
+    """The entity, e.g. ``ingress``. No default."""
+    who: str
+    """What the identity stands for, for the policy's description. No default."""
+
+
+#: Cilium's Gateway API Envoy, the data path of DOKS's Gateway (see the module).
+GATEWAY = CiliumEntity(CILIUM_INGRESS_ENTITY, "Cilium's Gateway API Envoy")
+
+#: Who may connect: pods of namespaces, a Cilium entity, or another workload's pods (same
+#: namespace).
+Peer = Namespaces | CiliumEntity | Selects
+
+
+class Connections:
+    """Ingress to a workload's pods, one policy per :meth:`allow_from` (cdk8s-plus'
+    ``pod.connections``). Policies add up; the first NetworkPolicy that selects the pods makes
+    them deny every other source (on Cilium, any policy does)."""
+
+    def __init__(self, scope: Construct, *, namespace: str, selector: Mapping[str, str]) -> None:
+        self.scope = scope
+        """The construct the workload's own policies are made in."""
+        self.namespace = namespace
+        """Namespace of the pods."""
+        self.selector = dict(selector)
+        """Labels that select the pods (and label the workload's own policies)."""
+        self.isolated = False
+        """Whether :meth:`isolate` restricted ingress to the pods."""
+
+    def isolate(self, *, allow: Namespaces, port: int, id: str, name: str) -> cdk8s.ApiObject:
+        """The workload's own NetworkPolicy: deny all ingress to the pods, except ``port``
+        from the namespaces in ``allow``."""
+        self.isolated = True
+        return self.allow_from(allow, port=port, id=id, name=name)
+
+    def allow_from(
+        self,
+        peer: Peer,
+        *,
+        port: int,
+        id: str,
+        name: str,
+        owner: Selects | None = None,
+        http_get: str | None = None,
+    ) -> cdk8s.ApiObject:
+        """Admit ``peer`` to ``port``/TCP of the pods: a NetworkPolicy ``name`` for namespaces
+        and pods, a CiliumNetworkPolicy for a Cilium entity or with ``http_get`` (pods of
+        ``peer``'s namespaces may send ``GET <http_get>`` and nothing else, an L7 rule).
+
+        The policy belongs to ``owner`` (its construct, with its labels and id ``id``), by
+        default this workload; a policy another workload needs (a router reaching a pool)
+        belongs to that one, so the pool's own objects stay as they are."""
+        scope = self.scope if owner is None else owner.connections.scope
+        labels = self.selector if owner is None else owner.connections.selector
+        # Only Cilium's own policy can name an entity or filter HTTP requests.
+        if isinstance(peer, CiliumEntity) and http_get is None:
+            spec = self._entity_spec(peer, port)
+            return _cilium_policy(scope, id, name, self.namespace, labels, spec)
+        if isinstance(peer, Namespaces) and http_get is not None:
+            spec = self._http_get_spec(peer, port, http_get)
+            return _cilium_policy(scope, id, name, self.namespace, labels, spec)
+        if isinstance(peer, CiliumEntity) or http_get is not None:
+            raise ValueError("allow_from: http_get is for Namespaces peers only")
+        if isinstance(peer, Namespaces):
+            sources = [
+                k8s.NetworkPolicyPeer(
+                    namespace_selector=k8s.LabelSelector(match_labels={NAMESPACE_NAME_LABEL: ns})
+                )
+                for ns in peer.names
+            ]
+        else:
+            if peer.connections.namespace != self.namespace:
+                raise ValueError(
+                    f"allow_from: {peer.connections.scope.node.path} is in namespace "
+                    f"{peer.connections.namespace!r}, not {self.namespace!r}"
+                )
+            sources = [
+                k8s.NetworkPolicyPeer(
+                    pod_selector=k8s.LabelSelector(match_labels=dict(peer.connections.selector))
+                )
+            ]
+        rules = [k8s.NetworkPolicyIngressRule(from_=sources, ports=[_tcp(port)])]
+        return k8s.KubeNetworkPolicy(
+            scope,
+            id,
+            metadata=k8s.ObjectMeta(name=name, namespace=self.namespace, labels=dict(labels)),
+            spec=k8s.NetworkPolicySpec(
+                pod_selector=k8s.LabelSelector(match_labels=dict(self.selector)),
+                policy_types=["Ingress"],
+                # No source: a policy that only isolates (no rule at all, not an empty one).
+                ingress=rules if sources else None,
+            ),
+        )
+
+    def _entity_spec(self, peer: CiliumEntity, port: int) -> dict[str, Any]:
+        return {
+            "description": (
+                f"{peer.who} (reserved identity '{peer.name}') may "
+                f"reach port {port}/TCP of the selected pods; the pool's NetworkPolicy denies "
+                "every other source."
+            ),
+            # Unqualified labels select pods in the policy's own namespace only.
+            "endpointSelector": {"matchLabels": dict(self.selector)},
+            "ingress": [
+                {
+                    "fromEntities": [peer.name],
+                    "toPorts": [{"ports": [{"port": str(port), "protocol": "TCP"}]}],
+                }
+            ],
+        }
+
+    def _http_get_spec(self, peer: Namespaces, port: int, path: str) -> dict[str, Any]:
+        """Pods of ``peer`` may send ``GET <path>`` to ``port`` and nothing else (Cilium's
+        Envoy answers other requests with 403).
+
+        For scrapers such as Prometheus: vLLM serves ``/tokenize``, ``/invocations``,
+        ``/pooling``, ... without its API key (it checks ``/v1`` only), so admitting a
+        namespace at L4 would open those too. Do not also admit these namespaces at L4 on the
+        same port: Cilium adds an L4 allow to an L7 rule for the same peer by widening the L7
+        rule to every request.
+        """
+        return {
+            "description": (
+                f"Pods of {', '.join(peer.names)} may GET {path} on port {port}/TCP of the "
+                "selected pods, nothing else (vLLM serves its other non-/v1 paths without the "
+                "API key)."
+            ),
+            "endpointSelector": {"matchLabels": dict(self.selector)},
+            "ingress": [
+                {
+                    "fromEndpoints": [
+                        {"matchLabels": {contracts.CILIUM_NAMESPACE_LABEL: ns}} for ns in peer.names
+                    ],
+                    "toPorts": [
+                        {
+                            "ports": [{"port": str(port), "protocol": "TCP"}],
+                            "rules": {"http": [{"method": "GET", "path": path}]},
+                        }
+                    ],
+                }
+            ],
+        }
 
 
 def _cilium_policy(
     scope: Construct,
     id: str,
-    *,
     name: str,
     namespace: str,
     labels: Mapping[str, str],
@@ -162,52 +262,6 @@ def _cilium_policy(
     )
     policy.add_json_patch(cdk8s.JsonPatch.add("/spec", spec))
     return policy
-
-
-def cilium_metrics_policy(
-    scope: Construct,
-    id: str,
-    *,
-    name: str,
-    namespace: str,
-    labels: Mapping[str, str],
-    selector: Mapping[str, str],
-    port: int,
-    from_namespaces: Sequence[str],
-    path: str,
-) -> cdk8s.ApiObject:
-    """``CiliumNetworkPolicy``: pods of ``from_namespaces`` may send ``GET <path>`` to ``port``
-    and nothing else (an L7 HTTP rule; Cilium's Envoy answers other requests with 403).
-
-    For scrapers such as Prometheus: vLLM serves ``/tokenize``, ``/invocations``, ``/pooling``,
-    ... without its API key (it checks ``/v1`` only), so admitting a namespace at L4 would open
-    those too. Do not also list these namespaces in a plain NetworkPolicy on the same port:
-    Cilium adds an L4 allow to an L7 rule for the same peer by widening the L7 rule to every
-    request.
-    """
-    spec: dict[str, Any] = {
-        "description": (
-            f"Pods of {', '.join(from_namespaces)} may GET {path} on port {port}/TCP of the "
-            "selected pods, nothing else (vLLM serves its other non-/v1 paths without the API "
-            "key)."
-        ),
-        "endpointSelector": {"matchLabels": dict(selector)},
-        "ingress": [
-            {
-                "fromEndpoints": [
-                    {"matchLabels": {contracts.CILIUM_NAMESPACE_LABEL: ns}}
-                    for ns in from_namespaces
-                ],
-                "toPorts": [
-                    {
-                        "ports": [{"port": str(port), "protocol": "TCP"}],
-                        "rules": {"http": [{"method": "GET", "path": path}]},
-                    }
-                ],
-            }
-        ],
-    }
-    return _cilium_policy(scope, id, name=name, namespace=namespace, labels=labels, spec=spec)
 
 
 def download_policy(

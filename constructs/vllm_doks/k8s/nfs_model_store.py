@@ -8,7 +8,8 @@ import cdk8s
 from cdk8s_plus_28 import k8s
 from constructs import Construct
 
-from vllm_doks.gpu_catalog import DEFAULT_GPU_SIZE, GpuSize, resolve_gpu_size
+from vllm_doks.gpu_catalog import GpuSize, resolve_gpu_size
+from vllm_doks.handoff import GpuPoolRef, node_pool_and_size
 from vllm_doks.k8s.checks import (
     check_absolute_path,
     check_host,
@@ -209,7 +210,8 @@ class NfsModelStore(Construct):
         *,
         job_name: str | None = None,
         node_pool_name: str | None = None,
-        gpu_size: str | GpuSize = DEFAULT_GPU_SIZE,
+        gpu_size: str | GpuSize | None = None,
+        gpu_pool: GpuPoolRef | None = None,
         hf_token_secret_name: str | None = "hf-token",
         hf_token_secret_key: str = "HF_TOKEN",
         max_workers: int | None = None,
@@ -230,7 +232,11 @@ class NfsModelStore(Construct):
             :class:`~vllm_doks.gpu_catalog.GpuSize`): the Job tolerates that vendor's GPU taint
             only (``amd.com/gpu`` for AMD sizes) and, unless the store sets
             ``download_image``, runs that size's vLLM image (CUDA or ROCm). Pass the same size
-            as the :class:`VllmWorkerPool` serving the model. Default ``"gpu-h100x1-80gb"``.
+            as the :class:`VllmWorkerPool` serving the model. Default: ``gpu_pool``'s size, else
+            ``"gpu-h100x1-80gb"``.
+        :param gpu_pool: the node pool as one value, its name and size (Stack 1's hand-off
+            ``gpu_pool``), instead of ``node_pool_name`` and ``gpu_size``; give the same value
+            to the :class:`VllmWorkerPool` serving the model. Default ``None``.
         :param hf_token_secret_name: Secret holding a Hugging Face token for gated models; it
             may be absent (public models need none). ``None`` to not look for one.
         :param hf_token_secret_key: key of the token in that Secret. Default ``"HF_TOKEN"``.
@@ -270,9 +276,12 @@ class NfsModelStore(Construct):
             check_dns_label(problems, "job_name", job_name, max_len=MAX_JOB_BASE_NAME)
             if any(m.base_name == job_name for m in self._models):
                 problems.add("job_name", job_name, "is already the Job of another model")
+        node_pool_name, size_value = node_pool_and_size(
+            problems, gpu_pool, name=("node_pool_name", node_pool_name), size=("gpu_size", gpu_size)
+        )
         if node_pool_name is not None:
             check_dns_label(problems, "node_pool_name", node_pool_name)
-        size = resolve_gpu_size(problems, "gpu_size", gpu_size, escape="gpu_size=")
+        size = resolve_gpu_size(problems, "gpu_size", size_value, escape="gpu_size=")
         if hf_token_secret_name is not None:
             check_dns_subdomain(problems, "hf_token_secret_name", hf_token_secret_name)
             check_secret_key(problems, "hf_token_secret_key", hf_token_secret_key)

@@ -47,31 +47,41 @@ NetworkPolicy ``<router>-to-<pool>`` admits the router's pods to the pool's vLLM
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+import cdk8s
 from cdk8s_plus_28 import k8s
 from constructs import Construct
 
 from vllm_doks import contracts
-from vllm_doks.k8s.checks import check_image, check_quantity, check_request_within_limit
-from vllm_doks.k8s.network_policies import cilium_gateway_policy, worker_ingress_policy
+from vllm_doks.k8s.checks import (
+    check_image,
+    check_service_name,
+    check_word,
+)
 from vllm_doks.k8s.pod_security import (
     TMP_VOLUME,
-    container_security_context,
     env,
     pod_security_context,
     required_secret_env,
     tmp_volume,
 )
 from vllm_doks.k8s.rbac import add_service_account_with_role
-from vllm_doks.k8s.routing import BackendRef
-from vllm_doks.k8s.values import int_or_string, quantity
+from vllm_doks.k8s.routing import BackendRef, PoolAccess, grant_pool_access
+from vllm_doks.k8s.values import int_or_string
 from vllm_doks.k8s.vllm_worker_pool import API_KEY_ENV, VllmWorkerPool
+from vllm_doks.k8s.workload import (
+    Resources,
+    ServingWorkload,
+    check_ingress_options,
+    rolling_update,
+    service_port,
+    serving_container,
+)
 from vllm_doks.props import takes_props
-from vllm_doks.validation import Problems, check_dns_label, check_int_range
+from vllm_doks.validation import Problems, check_int_range
 
 RoutingLogic = Literal["prefixaware", "roundrobin", "session"]
 
@@ -88,8 +98,6 @@ HEALTH_PATH = contracts.ROUTER_HEALTH_PATH
 ROUTER_RBAC_RULES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
     contracts.ROUTER_RBAC_RULES
 )
-
-_DNS1035_START = re.compile(r"^[a-z]")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -187,46 +195,18 @@ class PrefixAwareRouterProps:
             f"must be one of {', '.join(ROUTING_LOGICS)}",
         )
         if self.routing_logic == "session" or self.session_key is not None:
-            problems.check(
-                isinstance(self.session_key, str)
-                and bool(self.session_key)
-                and not any(c.isspace() for c in self.session_key),
+            check_word(
+                problems,
                 "session_key",
                 self.session_key,
                 "must be a header name such as 'x-user-id' (required by routing_logic='session')",
             )
-        if check_dns_label(problems, "name", self.name, max_len=63 - len("-from-gateway")):
-            problems.check(
-                bool(_DNS1035_START.match(self.name)),
-                "name",
-                self.name,
-                "must start with a letter (it names a Service)",
-            )
+        check_service_name(problems, "name", self.name, max_len=63 - len("-from-gateway"))
         check_image(problems, "image", self.image)
         check_int_range(problems, "replicas", self.replicas, 1)
         check_int_range(problems, "port", self.port, 1, 65535)
-        ok = all(
-            check_quantity(problems, f, getattr(self, f))
-            for f in ("cpu_request", "cpu_limit", "memory_request", "memory_limit")
-        )
-        if ok:
-            check_request_within_limit(
-                problems, "cpu_request", self.cpu_request, "cpu_limit", self.cpu_limit
-            )
-            check_request_within_limit(
-                problems, "memory_request", self.memory_request, "memory_limit", self.memory_limit
-            )
-        for field_name in ("network_policy", "cilium_gateway_policy"):
-            value = getattr(self, field_name)
-            problems.check(isinstance(value, bool), field_name, value, "must be True or False")
-        if problems.check(
-            isinstance(self.allow_from_namespaces, tuple),
-            "allow_from_namespaces",
-            self.allow_from_namespaces,
-            "must be a tuple of namespace names",
-        ):
-            for ns in self.allow_from_namespaces:
-                check_dns_label(problems, "allow_from_namespaces", ns)
+        Resources.of(self).check(problems)
+        check_ingress_options(problems, self)
         return problems
 
 
@@ -241,7 +221,7 @@ def label_selector(pools: Sequence[VllmWorkerPool]) -> str:
 
 
 @takes_props(PrefixAwareRouterProps)
-class PrefixAwareRouter(Construct):
+class PrefixAwareRouter(ServingWorkload):
     """The vLLM production-stack router with Kubernetes service discovery, in front of one or
     more worker pools::
 
@@ -263,8 +243,6 @@ class PrefixAwareRouter(Construct):
 
         self.props = props
         self.pools: tuple[VllmWorkerPool, ...] = tuple(props.pools)
-        first = self.pools[0]
-        self.namespace = first.namespace
         self.name = props.name
         self.deployment_name = props.name
         self.service_name = props.name
@@ -273,9 +251,8 @@ class PrefixAwareRouter(Construct):
         self.role_name = f"{props.name}-pod-reader"
         self.pdb_name = f"{props.name}-pdb"
         self.image = props.image
-        self._selector = {"app": props.name}
+        self._select(namespace=self.pools[0].namespace, app=props.name)
 
-        labels = self.selector_labels
         self.service_account, self.role, self.role_binding = add_service_account_with_role(
             self,
             self._metadata,
@@ -284,92 +261,23 @@ class PrefixAwareRouter(Construct):
             role_name=self.role_name,
             rules=ROUTER_RBAC_RULES,
         )
-        self.deployment = k8s.KubeDeployment(
-            self,
-            "Deployment",
-            metadata=self._metadata(self.deployment_name),
-            spec=k8s.DeploymentSpec(
-                replicas=props.replicas,
-                strategy=k8s.DeploymentStrategy(
-                    type="RollingUpdate",
-                    rolling_update=k8s.RollingUpdateDeployment(
-                        max_surge=int_or_string(1), max_unavailable=int_or_string(0)
-                    ),
-                ),
-                selector=k8s.LabelSelector(match_labels=labels),
-                template=k8s.PodTemplateSpec(
-                    metadata=k8s.ObjectMeta(labels=labels), spec=self._pod_spec()
-                ),
-            ),
-        )
-        self.service = k8s.KubeService(
-            self,
-            "Service",
-            metadata=self._metadata(self.service_name),
-            spec=k8s.ServiceSpec(
-                type="ClusterIP",
-                selector=labels,
-                ports=[
-                    k8s.ServicePort(
-                        name=PORT_NAME,
-                        port=props.port,
-                        target_port=int_or_string(PORT_NAME),
-                        protocol="TCP",
-                    )
-                ],
-            ),
-        )
-        self.pod_disruption_budget = k8s.KubePodDisruptionBudget(
-            self,
-            "PodDisruptionBudget",
-            metadata=self._metadata(self.pdb_name),
-            spec=k8s.PodDisruptionBudgetSpec(
-                max_unavailable=int_or_string(1),
-                selector=k8s.LabelSelector(match_labels=labels),
-            ),
+        self._serve(
+            name=props.name,
+            replicas=props.replicas,
+            # A new router pod is up before an old one goes: CPU pods, surge is cheap.
+            strategy=rolling_update(max_surge=1, max_unavailable=0),
+            pod_spec=self._pod_spec(),
+            ports=[service_port(PORT_NAME, props.port)],
+            disruption_budget=self.pdb_name,
         )
 
-        self.network_policy: k8s.KubeNetworkPolicy | None = None
-        self.cilium_network_policy = None
-        self.pool_admission_policies: dict[str, k8s.KubeNetworkPolicy] = {}
-        if props.network_policy:
-            self.network_policy = worker_ingress_policy(
-                self,
-                "NetworkPolicy",
-                name=f"{props.name}-ingress",
-                namespace=self.namespace,
-                labels=labels,
-                selector=labels,
-                port=props.port,
-                allow_from_namespaces=props.allow_from_namespaces,
-            )
-            if props.cilium_gateway_policy:
-                self.cilium_network_policy = cilium_gateway_policy(
-                    self,
-                    "CiliumNetworkPolicy",
-                    name=f"{props.name}-from-gateway",
-                    namespace=self.namespace,
-                    labels=labels,
-                    selector=labels,
-                    port=props.port,
-                )
-        for pool in self.pools:
-            # Only pools that restrict ingress need a rule; the policy is the router's, so the
-            # pool's own objects (and the default output) stay as they are.
-            if pool.network_policy is not None:
-                self.pool_admission_policies[pool.service_name] = admit_pods_to_pool(
-                    self,
-                    f"To-{pool.service_name}",
-                    name=f"{props.name}-to-{pool.service_name}",
-                    pool=pool,
-                    from_labels=labels,
-                    labels=labels,
-                )
-
-    @property
-    def selector_labels(self) -> dict[str, str]:
-        """Labels that select the router's pods (a copy)."""
-        return dict(self._selector)
+        self._restrict_ingress(props)
+        # The router reaches every routed pool that restricts ingress, whether or not its own
+        # pods are restricted (the policies are the router's; the pools' stay as they are).
+        self.pool_admission_policies: dict[str, cdk8s.ApiObject] = {
+            access.pool.service_name: policy
+            for access, policy in grant_pool_access(self, self.pool_access())
+        }
 
     @property
     def args(self) -> list[str]:
@@ -407,8 +315,17 @@ class PrefixAwareRouter(Construct):
     def backend_ref(self) -> BackendRef:
         return BackendRef(name=self.service_name, port=self.service_port)
 
-    def _metadata(self, name: str) -> k8s.ObjectMeta:
-        return k8s.ObjectMeta(name=name, namespace=self.namespace, labels=self.selector_labels)
+    def pool_access(self) -> tuple[PoolAccess, ...]:
+        """The router's pods reach every pool it routes (``<router>-to-<pool>``)."""
+        return tuple(
+            PoolAccess(
+                pool=pool,
+                peer=self,
+                id=f"To-{pool.service_name}",
+                name=f"{self.name}-to-{pool.service_name}",
+            )
+            for pool in self.pools
+        )
 
     def _env(self) -> list[k8s.EnvVar]:
         variables = [env("HOME", "/tmp")]
@@ -447,26 +364,13 @@ class PrefixAwareRouter(Construct):
                 )
             ),
             containers=[
-                k8s.Container(
+                serving_container(
                     name=CONTAINER_NAME,
                     image=props.image,
-                    image_pull_policy="IfNotPresent",
                     args=self.args,
-                    ports=[
-                        k8s.ContainerPort(name=PORT_NAME, container_port=props.port, protocol="TCP")
-                    ],
+                    ports={PORT_NAME: props.port},
                     env=self._env(),
-                    resources=k8s.ResourceRequirements(
-                        requests={
-                            "cpu": quantity(props.cpu_request),
-                            "memory": quantity(props.memory_request),
-                        },
-                        limits={
-                            "cpu": quantity(props.cpu_limit),
-                            "memory": quantity(props.memory_limit),
-                        },
-                    ),
-                    security_context=container_security_context(),
+                    resources=Resources.of(props).requirements(),
                     volume_mounts=[k8s.VolumeMount(name=TMP_VOLUME, mount_path="/tmp")],
                     startup_probe=k8s.Probe(
                         http_get=k8s.HttpGetAction(path=HEALTH_PATH, port=http),
@@ -486,37 +390,3 @@ class PrefixAwareRouter(Construct):
             ],
             volumes=[tmp_volume()],
         )
-
-
-def admit_pods_to_pool(
-    scope: Construct,
-    id: str,
-    *,
-    name: str,
-    pool: VllmWorkerPool,
-    from_labels: dict[str, str],
-    labels: dict[str, str],
-) -> k8s.KubeNetworkPolicy:
-    """A NetworkPolicy admitting pods labelled ``from_labels`` (same namespace) to ``pool``'s
-    vLLM port. It adds to the pool's own policies, which it leaves unchanged."""
-    return k8s.KubeNetworkPolicy(
-        scope,
-        id,
-        metadata=k8s.ObjectMeta(name=name, namespace=pool.namespace, labels=dict(labels)),
-        spec=k8s.NetworkPolicySpec(
-            pod_selector=k8s.LabelSelector(match_labels=pool.selector_labels),
-            policy_types=["Ingress"],
-            ingress=[
-                k8s.NetworkPolicyIngressRule(
-                    from_=[
-                        k8s.NetworkPolicyPeer(
-                            pod_selector=k8s.LabelSelector(match_labels=dict(from_labels))
-                        )
-                    ],
-                    ports=[
-                        k8s.NetworkPolicyPort(port=int_or_string(pool.service_port), protocol="TCP")
-                    ],
-                )
-            ],
-        ),
-    )

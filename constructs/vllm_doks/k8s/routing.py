@@ -1,6 +1,8 @@
 """What a route needs from a routing backend, so ``GatewayEndpoint`` dispatches on this small
 protocol instead of on each strategy's class: a new strategy implements it and needs no edit
-of the endpoint (aws-cdk's "reference other constructs by interface")."""
+of the endpoint (aws-cdk's "reference other constructs by interface"). A backend also says what
+it must be allowed to reach (:class:`PoolAccess`), which :func:`grant_pool_access` turns into
+network policies through the pools' ``connections``."""
 
 from __future__ import annotations
 
@@ -8,8 +10,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    import cdk8s
     from constructs import Node
 
+    from vllm_doks.k8s.network_policies import Peer, Selects
     from vllm_doks.k8s.vllm_worker_pool import VllmWorkerPool
 
 
@@ -26,6 +30,42 @@ class BackendRef:
     """API group of the backend. Default none: the core group (a Service)."""
     kind: str | None = None
     """Kind of the backend. Default none: ``Service``."""
+
+
+@dataclass(frozen=True)
+class PoolAccess:
+    """A connection a routing backend needs: ``peer`` must reach ``pool``'s vLLM port."""
+
+    pool: VllmWorkerPool
+    """The worker pool to reach. No default."""
+    peer: Peer
+    """Who connects: the backend's own pods, or the namespaces of a gateway's data plane that
+    connects to the pods directly. No default."""
+    id: str
+    """Construct id of the policy under the backend. No default."""
+    name: str
+    """Name of the NetworkPolicy. No default."""
+
+
+def grant_pool_access(
+    backend: Selects, accesses: tuple[PoolAccess, ...]
+) -> list[tuple[PoolAccess, cdk8s.ApiObject]]:
+    """Admit each access's peer to its pool's port with a NetworkPolicy ``backend`` owns, for
+    the pools that restrict ingress (the others admit everyone already), and return them."""
+    return [
+        (
+            access,
+            access.pool.connections.allow_from(
+                access.peer,
+                port=access.pool.service_port,
+                id=access.id,
+                name=access.name,
+                owner=backend,
+            ),
+        )
+        for access in accesses
+        if access.pool.connections.isolated
+    ]
 
 
 @runtime_checkable
@@ -48,4 +88,9 @@ class RouteBackend(Protocol):
     def routes(self, pool: VllmWorkerPool) -> bool:
         """Whether this backend sends traffic to ``pool`` (and only then may a route of ``pool``
         use it)."""
+        ...
+
+    def pool_access(self) -> tuple[PoolAccess, ...]:
+        """What the backend must be allowed to reach in the pools it routes (see
+        :func:`grant_pool_access`)."""
         ...

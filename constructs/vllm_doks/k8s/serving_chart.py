@@ -18,6 +18,7 @@ from constructs import Construct
 from vllm_doks import contracts
 from vllm_doks.capacity import progress_deadline_seconds
 from vllm_doks.config import ArchitectureConfig, InfraOutputs, ServedModel
+from vllm_doks.handoff import GpuPoolRef
 from vllm_doks.k8s.autoscaling import VllmAutoscaler, VllmAutoscalerProps
 from vllm_doks.k8s.canary import CanarySplit
 from vllm_doks.k8s.dashboard import VllmDashboard, VllmDashboardProps
@@ -106,11 +107,18 @@ class VllmServingChart(cdk8s.Chart):
         }
         self.pools: list[VllmWorkerPool] = []
         for index, served in enumerate(config.served_models()):
-            node_pool = served.gpu_node_pool or infra.gpu_node_pool_name
+            # Stack 1's GPU pool (its size as the outputs give it, like its name), or the
+            # model's own pool of its size: one value for the download and the pods.
+            gpu_pool = (
+                GpuPoolRef(served.gpu_node_pool, served.gpu_size)
+                if served.gpu_node_pool
+                else GpuPoolRef(
+                    infra.gpu_node_pool_name, infra.gpu_node_pool_size or served.gpu_size
+                )
+            )
             model = self.store.add_model(
                 served.id,
-                node_pool_name=node_pool,
-                gpu_size=served.gpu_size,
+                gpu_pool=gpu_pool,
                 hf_token_secret_name=config.hf_token_secret or None,
                 revision=served.revision or None,
                 source=config.model_source(served),
@@ -135,14 +143,13 @@ class VllmServingChart(cdk8s.Chart):
                             progress_deadline_seconds(probes.startup_budget_seconds),
                         ),
                         model=model,
-                        gpu_node_pool_name=node_pool,
+                        gpu_pool=gpu_pool,
                         replicas=served.replicas,
                         quantization=served.quantization or None,
                         max_model_len=parse_max_model_len(served.max_model_len, "", Problems()),
                         kv_cache_dtype=settings.kv_cache_dtype,
                         gpu_memory_utilization=settings.gpu_memory_utilization,
                         image=config.vllm_image or None,
-                        gpu_size=served.gpu_size,
                         hf_token_secret_name=config.hf_token_secret or None,
                         api_key_secret_name=config.api_key_secret or None,
                         network_policy=config.network_policy,

@@ -266,7 +266,7 @@ class SmokeTest(Construct):
                 volume_mounts=mounts,
             )
 
-        node_pool = pool.props.gpu_node_pool_name
+        node_pool = pool.gpu_node_pool_name
         pod_spec = k8s.PodSpec(
             restart_policy="Never",
             automount_service_account_token=False,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Literal
 
 import cdk8s
@@ -12,17 +12,20 @@ from constructs import Construct
 
 from vllm_doks import contracts
 from vllm_doks.gpu_catalog import (
-    DEFAULT_GPU_SIZE,
     VENDOR_VLLM_IMAGES,
     GpuSize,
     lookup_gpu_size,
     resolve_gpu_size,
 )
+from vllm_doks.handoff import GpuPoolRef, node_pool_and_size
 from vllm_doks.k8s.checks import (
     check_image,
+    check_namespace_names,
     check_quantity,
     check_request_within_limit,
     check_secret_key,
+    check_service_name,
+    check_word,
 )
 from vllm_doks.k8s.compile_cache import CompileCachePod, compile_cache_key
 from vllm_doks.k8s.lora import LoraOptions
@@ -32,11 +35,7 @@ from vllm_doks.k8s.names import (
     VLLM_DEPRECATED_QUANTIZATION_METHODS,
     VLLM_QUANTIZATION_METHODS,
 )
-from vllm_doks.k8s.network_policies import (
-    cilium_gateway_policy,
-    cilium_metrics_policy,
-    worker_ingress_policy,
-)
+from vllm_doks.k8s.network_policies import Namespaces
 from vllm_doks.k8s.pod_security import (
     MODELS_VOLUME,
     SHM_VOLUME,
@@ -54,7 +53,14 @@ from vllm_doks.k8s.pod_security import (
 from vllm_doks.k8s.probes import ProbeTimings
 from vllm_doks.k8s.scripts import CHECK_GPU_DEVICES, PRESTOP_DRAIN, WAIT_FOR_MODEL, sh_command
 from vllm_doks.k8s.suppressions import HIGH_UID_REASON, checkov_skip_annotations, image_skips
-from vllm_doks.k8s.values import int_or_string, quantity
+from vllm_doks.k8s.values import quantity
+from vllm_doks.k8s.workload import (
+    ServingWorkload,
+    check_ingress_options,
+    rolling_update,
+    service_port,
+    serving_container,
+)
 from vllm_doks.model_arch import KV_CACHE_DTYPE_BYTES as VLLM_KV_CACHE_DTYPES
 from vllm_doks.props import takes_props
 from vllm_doks.validation import Problems, check_dns_label, check_dns_subdomain, check_int_range
@@ -103,7 +109,14 @@ API_KEY_ENV_REASON = (
 HF_TOKEN_ENV_REASON = "HF_TOKEN comes from a secretKeyRef as in the seed"
 SECRET_REF_ONLY = "The manifest holds only Secret references, never a value"
 
-_DNS1035_START = re.compile(r"^[a-z]")
+
+@cache  # an immutable struct; see pod_security.py on why factories are cached
+def _wait_resources() -> k8s.ResourceRequirements:
+    """Requests and limits of the init containers that wait for a download."""
+    return k8s.ResourceRequirements(
+        requests={k: quantity(v) for k, v in WAIT_FOR_MODEL_REQUESTS.items()},
+        limits={k: quantity(v) for k, v in WAIT_FOR_MODEL_LIMITS.items()},
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,8 +126,13 @@ class VllmWorkerPoolProps:
     model: ModelDownload
     """The model to serve, from :meth:`NfsModelStore.add_model`. It also fixes the namespace
     (the store's) and the claim the pods mount. Required."""
-    gpu_node_pool_name: str
-    """DOKS GPU node pool to run on (Stack 1's ``gpu_node_pool_name``). Required."""
+    gpu_node_pool_name: str | None = None
+    """DOKS GPU node pool to run on (Stack 1's ``gpu_node_pool_name``). Required unless
+    ``gpu_pool`` names it. Default ``None``."""
+    gpu_pool: GpuPoolRef | None = None
+    """The GPU node pool as one value, its name and size (Stack 1's hand-off ``gpu_pool``, or
+    the :class:`~vllm_doks.handoff.GpuPoolRef` given to ``add_model``), instead of
+    ``gpu_node_pool_name`` and ``gpu_size``. Default ``None``."""
     replicas: int = 1
     """Number of vLLM pods. With the default required anti-affinity each needs its own GPU
     node. Default 1."""
@@ -132,14 +150,14 @@ class VllmWorkerPoolProps:
     gpu_memory_utilization: float | None = None
     """vLLM ``--gpu-memory-utilization``, the fraction of GPU memory vLLM may use (above 0, at
     most 1). Default ``None``: not passed (vLLM's 0.9)."""
-    gpu_size: str | GpuSize = DEFAULT_GPU_SIZE
+    gpu_size: str | GpuSize | None = None
     """GPU Droplet size of the node pool (Stack 1's ``gpu_size``): a slug of
     :data:`vllm_doks.gpu_catalog.GPU_SIZES` or a :class:`~vllm_doks.gpu_catalog.GpuSize` (from
     :func:`~vllm_doks.gpu_catalog.custom_gpu_size`, for a size added later). It sets the
     extended resource the pods request (``nvidia.com/gpu`` or ``amd.com/gpu``), the only GPU
     taint they tolerate, the default image (CUDA or ROCm) and the default GPUs per replica
-    (every GPU of the node, with ``--tensor-parallel-size`` above 1). Default
-    ``"gpu-h100x1-80gb"`` (the seed's).
+    (every GPU of the node, with ``--tensor-parallel-size`` above 1). Default ``None``:
+    ``gpu_pool``'s size, else ``"gpu-h100x1-80gb"`` (the seed's).
 
     AMD sizes on DOKS: Stack 1 turns on the cluster's AMD GPU device plugin, which hands each
     pod its ``/dev/kfd`` and ``/dev/dri/renderD*`` device nodes for its ``amd.com/gpu``
@@ -263,12 +281,20 @@ class VllmWorkerPoolProps:
     """Keep vLLM's compile cache on the model's NFS share, so only the first pod of a
     configuration compiles (:mod:`vllm_doks.k8s.compile_cache`). Default ``False``."""
 
+    def _node_pool(self, problems: Problems) -> tuple[str | None, str | GpuSize]:
+        return node_pool_and_size(
+            problems,
+            self.gpu_pool,
+            name=("gpu_node_pool_name", self.gpu_node_pool_name),
+            size=("gpu_size", self.gpu_size),
+        )
+
     @property
     def gpu(self) -> GpuSize:
-        """The size entry for ``gpu_size`` (raises ValidationError for an unknown slug)."""
-        if isinstance(self.gpu_size, GpuSize):
-            return self.gpu_size
-        return lookup_gpu_size(self.gpu_size)
+        """The size entry of the node pool's size (raises ValidationError for an unknown
+        slug)."""
+        _, size = self._node_pool(Problems())
+        return size if isinstance(size, GpuSize) else lookup_gpu_size(size)
 
     @property
     def resolved_image(self) -> str:
@@ -314,7 +340,15 @@ class VllmWorkerPoolProps:
             self.model,
             "must be a ModelDownload, as returned by NfsModelStore.add_model()",
         )
-        check_dns_label(problems, "gpu_node_pool_name", self.gpu_node_pool_name)
+        node_pool, gpu_size = self._node_pool(problems)
+        problems.check(
+            node_pool is not None or self.gpu_pool is not None,  # a bad gpu_pool is reported
+            "gpu_node_pool_name",
+            node_pool,
+            "is required: the DOKS node pool to run on (or gpu_pool, its name and size)",
+        )
+        if node_pool is not None:
+            check_dns_label(problems, "gpu_node_pool_name", node_pool)
         check_int_range(problems, "replicas", self.replicas, 0)
         if self.quantization:
             known = problems.check(
@@ -360,7 +394,7 @@ class VllmWorkerPoolProps:
                 self.gpu_memory_utilization,
                 "must be a fraction greater than 0 and at most 1, e.g. 0.95",
             )
-        size = resolve_gpu_size(problems, "gpu_size", self.gpu_size, escape="gpu_size=")
+        size = resolve_gpu_size(problems, "gpu_size", gpu_size, escape="gpu_size=")
         if self.image is not None:
             if check_image(problems, "image", self.image) and size is not None:
                 # The CUDA build finds no GPU on an AMD node and the ROCm build none on an
@@ -377,19 +411,11 @@ class VllmWorkerPoolProps:
                     )
         elif size is not None:
             check_image(problems, "gpu_size.vllm_image", size.vllm_image)
-        if check_dns_label(problems, "name", self.name, max_len=63 - len("-pdb")):
-            problems.check(
-                bool(_DNS1035_START.match(self.name)),
-                "name",
-                self.name,
-                "must start with a letter (it names a Service)",
-            )
+        check_service_name(problems, "name", self.name, max_len=63 - len("-pdb"))
         check_int_range(problems, "port", self.port, 1, 65535)
         if self.served_model_name is not None:
-            problems.check(
-                isinstance(self.served_model_name, str)
-                and bool(self.served_model_name)
-                and not any(c.isspace() for c in self.served_model_name),
+            check_word(
+                problems,
                 "served_model_name",
                 self.served_model_name,
                 "must be a non-empty name without whitespace",
@@ -479,34 +505,17 @@ class VllmWorkerPoolProps:
         if self.api_key_secret_name is not None:
             check_dns_subdomain(problems, "api_key_secret_name", self.api_key_secret_name)
             check_secret_key(problems, "api_key_secret_key", self.api_key_secret_key)
-        for field_name in ("network_policy", "cilium_gateway_policy"):
-            value = getattr(self, field_name)
-            problems.check(isinstance(value, bool), field_name, value, "must be True or False")
-        if problems.check(
-            isinstance(self.allow_from_namespaces, tuple),
-            "allow_from_namespaces",
-            self.allow_from_namespaces,
-            "must be a tuple of namespace names, e.g. ('monitoring',)",
-        ):
-            for ns in self.allow_from_namespaces:
-                check_dns_label(problems, "allow_from_namespaces", ns)
-        if problems.check(
-            isinstance(self.metrics_from_namespaces, tuple),
+        check_ingress_options(problems, self)
+        check_namespace_names(problems, "metrics_from_namespaces", self.metrics_from_namespaces)
+        problems.check(
+            not self.metrics_from_namespaces
+            or (self.network_policy is True and self.cilium_gateway_policy is True),
             "metrics_from_namespaces",
             self.metrics_from_namespaces,
-            "must be a tuple of namespace names, e.g. ('monitoring',)",
-        ):
-            for ns in self.metrics_from_namespaces:
-                check_dns_label(problems, "metrics_from_namespaces", ns)
-            problems.check(
-                not self.metrics_from_namespaces
-                or (self.network_policy is True and self.cilium_gateway_policy is True),
-                "metrics_from_namespaces",
-                self.metrics_from_namespaces,
-                "needs network_policy=True and cilium_gateway_policy=True (an L7 rule only "
-                "Cilium enforces); without Cilium use allow_from_namespaces, which admits "
-                "every path of the port",
-            )
+            "needs network_policy=True and cilium_gateway_policy=True (an L7 rule only "
+            "Cilium enforces); without Cilium use allow_from_namespaces, which admits "
+            "every path of the port",
+        )
         if self.supplemental_groups is not None:
             problems.check(
                 isinstance(self.supplemental_groups, tuple)
@@ -538,7 +547,7 @@ class VllmWorkerPoolProps:
 
 
 @takes_props(VllmWorkerPoolProps)
-class VllmWorkerPool(Construct):
+class VllmWorkerPool(ServingWorkload):
     """vLLM serving one model from an :class:`NfsModelStore`, on a DOKS GPU node pool.
 
     Renders the seed's Deployment, ClusterIP Service and PodDisruptionBudget:
@@ -572,7 +581,6 @@ class VllmWorkerPool(Construct):
         model = props.model
         self.props = props
         self.model = model
-        self.namespace = model.namespace
         self.deployment_name = props.name
         self.service_name = props.name
         self.pdb_name = f"{props.name}-pdb"
@@ -583,107 +591,38 @@ class VllmWorkerPool(Construct):
         self.replicas = props.replicas
         self.quantization = props.quantization or None
         self.gpu_size: GpuSize = props.gpu
+        self.gpu_node_pool_name: str = props._node_pool(Problems())[0] or ""
+        #: The node pool the pods run on, name and size.
+        self.gpu_pool = GpuPoolRef(self.gpu_node_pool_name, self.gpu_size.slug)
         self.gpus_per_replica = props.resolved_gpus_per_replica
         self.image = props.resolved_image
         self.shutdown_timeout_seconds = props.resolved_shutdown_timeout_seconds
         self.drain_deadline_seconds = props.resolved_drain_deadline_seconds
         self.api_key_secret_name = props.api_key_secret_name
-        self._selector = {"app": props.name}
+        self._select(namespace=model.namespace, app=props.name)
 
-        self.deployment = k8s.KubeDeployment(
-            self,
-            "Deployment",
-            metadata=k8s.ObjectMeta(
-                name=self.deployment_name,
-                namespace=self.namespace,
-                labels=self.selector_labels,
-                annotations=checkov_skip_annotations(self._checkov_skips()),
-            ),
-            spec=k8s.DeploymentSpec(
-                replicas=props.replicas,
-                progress_deadline_seconds=props.progress_deadline_seconds,
-                strategy=k8s.DeploymentStrategy(
-                    type="RollingUpdate",
-                    rolling_update=k8s.RollingUpdateDeployment(
-                        max_surge=int_or_string(0),
-                        max_unavailable=int_or_string(1),
-                    ),
-                ),
-                selector=k8s.LabelSelector(match_labels=self.selector_labels),
-                template=k8s.PodTemplateSpec(
-                    metadata=k8s.ObjectMeta(labels=self.selector_labels),
-                    spec=self._pod_spec(),
-                ),
-            ),
-        )
-        self.service = k8s.KubeService(
-            self,
-            "Service",
-            metadata=self._metadata(self.service_name),
-            spec=k8s.ServiceSpec(
-                type="ClusterIP",
-                selector=self.selector_labels,
-                ports=[
-                    k8s.ServicePort(
-                        name=PORT_NAME,
-                        port=props.port,
-                        target_port=int_or_string(PORT_NAME),
-                        protocol="TCP",
-                    )
-                ],
-            ),
-        )
-        self.pod_disruption_budget = k8s.KubePodDisruptionBudget(
-            self,
-            "PodDisruptionBudget",
-            metadata=self._metadata(self.pdb_name),
-            spec=k8s.PodDisruptionBudgetSpec(
-                max_unavailable=int_or_string(1),
-                selector=k8s.LabelSelector(match_labels=self.selector_labels),
-            ),
+        self._serve(
+            name=props.name,
+            replicas=props.replicas,
+            progress_deadline_seconds=props.progress_deadline_seconds,
+            # One pod at a time and no surge pod: GPU nodes are the constraint.
+            strategy=rolling_update(max_surge=0, max_unavailable=1),
+            annotations=checkov_skip_annotations(self._checkov_skips()),
+            pod_spec=self._pod_spec(),
+            ports=[service_port(PORT_NAME, props.port)],
+            disruption_budget=self.pdb_name,
         )
 
-        self.network_policy: k8s.KubeNetworkPolicy | None = None
-        self.cilium_network_policy: cdk8s.ApiObject | None = None
         self.metrics_network_policy: cdk8s.ApiObject | None = None
-        if props.network_policy:
-            self.network_policy = worker_ingress_policy(
-                self,
-                "NetworkPolicy",
-                name=f"{props.name}-ingress",
-                namespace=self.namespace,
-                labels=self.selector_labels,
-                selector=self.selector_labels,
+        self._restrict_ingress(props)
+        if props.network_policy and props.metrics_from_namespaces:
+            self.metrics_network_policy = self.connections.allow_from(
+                Namespaces(props.metrics_from_namespaces),
                 port=props.port,
-                allow_from_namespaces=props.allow_from_namespaces,
+                http_get=contracts.VLLM_METRICS_PATH,
+                id="MetricsNetworkPolicy",
+                name=f"{props.name}-metrics",
             )
-            if props.cilium_gateway_policy:
-                self.cilium_network_policy = cilium_gateway_policy(
-                    self,
-                    "CiliumNetworkPolicy",
-                    name=f"{props.name}-from-gateway",
-                    namespace=self.namespace,
-                    labels=self.selector_labels,
-                    selector=self.selector_labels,
-                    port=props.port,
-                )
-            if props.metrics_from_namespaces:
-                self.metrics_network_policy = cilium_metrics_policy(
-                    self,
-                    "MetricsNetworkPolicy",
-                    name=f"{props.name}-metrics",
-                    namespace=self.namespace,
-                    labels=self.selector_labels,
-                    selector=self.selector_labels,
-                    port=props.port,
-                    from_namespaces=props.metrics_from_namespaces,
-                    path=contracts.VLLM_METRICS_PATH,
-                )
-
-    @property
-    def selector_labels(self) -> dict[str, str]:
-        """Labels that select this pool's pods (a copy; changing it changes nothing)."""
-        return dict(self._selector)
 
     @property
     def vllm_args(self) -> list[str]:
@@ -721,9 +660,6 @@ class VllmWorkerPool(Construct):
         if props.lora is not None:
             args += props.lora.vllm_args()
         return [*args, *props.extra_args]
-
-    def _metadata(self, name: str) -> k8s.ObjectMeta:
-        return k8s.ObjectMeta(name=name, namespace=self.namespace, labels=self.selector_labels)
 
     def _checkov_skips(self) -> list[tuple[str, str]]:
         props = self.props
@@ -779,44 +715,24 @@ class VllmWorkerPool(Construct):
             enable_service_links=False,
             security_context=pod_security_context(props.resolved_supplemental_groups),
             tolerations=gpu_tolerations(self.gpu_size),
-            node_selector=node_pool_selector(props.gpu_node_pool_name),
+            node_selector=node_pool_selector(self.gpu_node_pool_name),
             affinity=self._affinity(),
             init_containers=[
                 *self._gpu_check_containers(),
-                k8s.Container(
-                    name="wait-for-model",
-                    # Same image as vLLM: no second image to pull, and it is already local
-                    # when the vLLM container starts.
-                    image=self.image,
-                    image_pull_policy="IfNotPresent",
-                    command=sh_command(
-                        WAIT_FOR_MODEL,
-                        model.marker_path,
-                        str(props.model_wait_interval_seconds),
-                        model.wait_hint,
-                    ),
-                    resources=k8s.ResourceRequirements(
-                        requests={k: quantity(v) for k, v in WAIT_FOR_MODEL_REQUESTS.items()},
-                        limits={k: quantity(v) for k, v in WAIT_FOR_MODEL_LIMITS.items()},
-                    ),
-                    security_context=container_security_context(),
-                    volume_mounts=[models_mount],
+                self._wait_container(
+                    "wait-for-model", model.marker_path, model.wait_hint, models_mount
                 ),
                 *self._lora_waits(models_mount),
                 *([cache.seed_container(), cache.publish_container()] if cache else []),
             ],
             containers=[
-                k8s.Container(
+                serving_container(
                     name=CONTAINER_NAME,
                     image=self.image,
-                    image_pull_policy="IfNotPresent",
                     args=self.vllm_args,
-                    ports=[
-                        k8s.ContainerPort(name=PORT_NAME, container_port=props.port, protocol="TCP")
-                    ],
+                    ports={PORT_NAME: props.port},
                     env=self._env() + (cache.env() if cache else []),
                     resources=self._resources(),
-                    security_context=container_security_context(),
                     volume_mounts=[
                         models_mount,
                         k8s.VolumeMount(name=TMP_VOLUME, mount_path="/tmp"),
@@ -854,28 +770,31 @@ class VllmWorkerPool(Construct):
             ],
         )
 
+    def _wait_container(
+        self, name: str, marker_path: str, hint: str, models_mount: k8s.VolumeMount
+    ) -> k8s.Container:
+        """An init container that waits until a download's completion marker is on the share.
+        Same image as vLLM: no second image to pull, and it is already local when the vLLM
+        container starts."""
+        return k8s.Container(
+            name=name,
+            image=self.image,
+            image_pull_policy="IfNotPresent",
+            command=sh_command(
+                WAIT_FOR_MODEL, marker_path, str(self.props.model_wait_interval_seconds), hint
+            ),
+            resources=_wait_resources(),
+            security_context=container_security_context(),
+            volume_mounts=[models_mount],
+        )
+
     def _lora_waits(self, models_mount: k8s.VolumeMount) -> list[k8s.Container]:
         """One more wait-for-model init container per LoRA adapter, for its download."""
-        props = self.props
         return [
-            k8s.Container(
-                name=f"wait-for-lora-{i}",
-                image=self.image,
-                image_pull_policy="IfNotPresent",
-                command=sh_command(
-                    WAIT_FOR_MODEL,
-                    adapter.marker_path,
-                    str(props.model_wait_interval_seconds),
-                    adapter.download.wait_hint,
-                ),
-                resources=k8s.ResourceRequirements(
-                    requests={k: quantity(v) for k, v in WAIT_FOR_MODEL_REQUESTS.items()},
-                    limits={k: quantity(v) for k, v in WAIT_FOR_MODEL_LIMITS.items()},
-                ),
-                security_context=container_security_context(),
-                volume_mounts=[models_mount],
+            self._wait_container(
+                f"wait-for-lora-{i}", adapter.marker_path, adapter.download.wait_hint, models_mount
             )
-            for i, adapter in enumerate(props.lora.adapters if props.lora else ())
+            for i, adapter in enumerate(self.props.lora.adapters if self.props.lora else ())
         ]
 
     def _env(self) -> list[k8s.EnvVar]:
