@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from cdk8s_plus_28 import k8s
 
-from vllm_doks.k8s.model_download import template_hash
+from vllm_doks.k8s.jobs import template_hash
 from vllm_doks.k8s.objects import to_json
 from vllm_doks.k8s.values import int_or_string, quantity
 

@@ -168,3 +168,16 @@ def _default(f: dataclasses.Field[Any]) -> Any:
         return f.default
     factory: Callable[[], Any] = f.default_factory  # type: ignore[assignment]
     return factory()
+
+
+def same_named(source: object, props_cls: type, **overrides: Any) -> dict[str, Any]:
+    """Keyword arguments for ``props_cls`` (a dataclass): every init field that ``source``
+    has an attribute of the same name for, from that attribute, then ``overrides``. The
+    configuration names its inputs as the props do, so the app's wiring states only where
+    they differ; an override naming no field of ``props_cls`` is refused."""
+    names = [f.name for f in dataclasses.fields(props_cls) if f.init]
+    unknown = set(overrides) - set(names)
+    if unknown:
+        raise TypeError(f"{props_cls.__name__} has no field {', '.join(sorted(unknown))}")
+    values = {name: getattr(source, name) for name in names if hasattr(source, name)}
+    return {**values, **overrides}

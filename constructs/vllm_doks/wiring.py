@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from vllm_doks.config import ArchitectureConfig
+from vllm_doks.props import same_named
 
 if TYPE_CHECKING:
     from vllm_doks.cloud import InfraProps
@@ -24,28 +25,18 @@ def infra_props(config: ArchitectureConfig) -> InfraProps:
         if config.state_backend_enabled
         else None
     )
+    # Every InfraProps field the config names the same way (name_prefix, region, vpc_cidr,
+    # the subnets, sizes and counts, ...), and the ones that differ:
     return InfraProps(
-        name_prefix=config.name_prefix,
-        region=config.region,
-        vpc_cidr=config.vpc_cidr,
-        doks_cluster_subnet=config.doks_cluster_subnet,
-        doks_service_subnet=config.doks_service_subnet,
-        nfs_size_gb=config.nfs_size_gb,
-        gpu_node_count=config.gpu_node_count,
-        gpu_autoscale_max_nodes=config.gpu_autoscale_max_nodes or None,
-        gpu_size=config.gpu_size,
-        doks_control_plane_ha=config.doks_control_plane_ha,
-        doks_surge_upgrade=config.doks_surge_upgrade,
-        management_node_pool_min_nodes=config.management_node_pool_min_nodes,
-        management_node_pool_max_nodes=config.management_node_pool_max_nodes,
-        allow_unlisted_region=config.allow_unlisted_region,
-        management_node_size=config.management_node_size,
-        kubernetes_version=config.kubernetes_version,
-        state_backend=backend,
-        nfs_snapshot_name=config.nfs_snapshot_name,
-        model_bucket=ModelBucketProps(
-            name=config.model_source_bucket, region=config.model_source_region
+        **same_named(
+            config,
+            InfraProps,
+            gpu_autoscale_max_nodes=config.gpu_autoscale_max_nodes or None,
+            state_backend=backend,
+            model_bucket=ModelBucketProps(
+                name=config.model_source_bucket, region=config.model_source_region
+            )
+            if config.create_model_source_bucket
+            else None,
         )
-        if config.create_model_source_bucket
-        else None,
     )

@@ -34,7 +34,8 @@ from cdk8s_plus_28 import k8s
 from constructs import Construct
 
 from vllm_doks import contracts
-from vllm_doks.k8s.model_download import MAX_JOB_BASE_NAME, ModelDownload
+from vllm_doks.k8s.jobs import MAX_JOB_BASE_NAME
+from vllm_doks.k8s.model_download import ModelDownload
 from vllm_doks.k8s.names import check_model_id, dns_label, model_name_from_id
 from vllm_doks.k8s.pod_security import env
 from vllm_doks.model_arch import rank_holding

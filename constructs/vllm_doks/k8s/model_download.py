@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import TYPE_CHECKING
 
 from cdk8s_plus_28 import k8s
@@ -11,9 +9,8 @@ from constructs import Construct
 
 from vllm_doks import contracts
 from vllm_doks.gpu_catalog import GpuSize
+from vllm_doks.k8s.jobs import RunOnceJob, run_once_pod_spec
 from vllm_doks.k8s.names import COMPLETION_MARKER, model_name_from_id
-from vllm_doks.k8s.network_policies import download_policy
-from vllm_doks.k8s.objects import to_json
 from vllm_doks.k8s.pod_security import (
     MODELS_VOLUME,
     TMP_VOLUME,
@@ -24,11 +21,10 @@ from vllm_doks.k8s.pod_security import (
     node_pool_selector,
     optional_secret_file_volume,
     optional_secret_files_volume,
-    pod_security_context,
     tmp_volume,
 )
 from vllm_doks.k8s.scripts import DOWNLOAD_MODEL, FETCH_MODEL, script_text, sh_command
-from vllm_doks.k8s.suppressions import HIGH_UID_REASON, checkov_skip_annotations, image_skips
+from vllm_doks.k8s.suppressions import HIGH_UID_REASON, image_skips
 from vllm_doks.k8s.values import quantity
 from vllm_doks.weights import SpacesSource
 
@@ -57,18 +53,6 @@ DOWNLOAD_JOB_LABEL = "vllm-doks.io/download-job"
 
 #: ``app`` label of every download Job and its pods.
 DOWNLOAD_APP = "model-download"
-
-#: Hex digits of the pod template's hash appended to a download Job's base name.
-JOB_HASH_LENGTH = 8
-
-#: Longest base name of a download Job: the name plus ``-<hash>`` must stay a DNS label.
-MAX_JOB_BASE_NAME = 63 - 1 - JOB_HASH_LENGTH
-
-
-def template_hash(template: object) -> str:
-    """Short hash of a rendered pod template (JSON-able), as the Job's name suffix."""
-    text = json.dumps(template, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:JOB_HASH_LENGTH]
 
 
 class ModelDownload(Construct):
@@ -205,14 +189,20 @@ class ModelDownload(Construct):
         if props.download_memory_limit is not None:
             limits["memory"] = quantity(props.download_memory_limit)
         skips = [("CKV_K8S_40", HIGH_UID_REASON), *image_skips(self.image)]
+        command = sh_command(
+            DOWNLOAD_MODEL,
+            model_id,
+            self.model_dir,
+            str(max_workers),
+            str(LOCK_STALE_SECONDS),
+            str(LOCK_HEARTBEAT_SECONDS),
+            str(LOCK_POLL_SECONDS),
+            revision or "",
+            script_text(FETCH_MODEL),
+        )
         template = k8s.PodTemplateSpec(
             metadata=k8s.ObjectMeta(labels=pod_labels),
-            spec=k8s.PodSpec(
-                # Never: each retry is a fresh pod whose predecessors' logs remain.
-                restart_policy="Never",
-                automount_service_account_token=False,
-                enable_service_links=False,
-                security_context=pod_security_context(),
+            spec=run_once_pod_spec(
                 tolerations=gpu_tolerations(gpu_size) if node_pool_name else None,
                 node_selector=node_pool_selector(node_pool_name) if node_pool_name else None,
                 containers=[
@@ -220,17 +210,7 @@ class ModelDownload(Construct):
                         name="download",
                         image=self.image,
                         image_pull_policy="IfNotPresent",
-                        command=sh_command(
-                            DOWNLOAD_MODEL,
-                            model_id,
-                            self.model_dir,
-                            str(max_workers),
-                            str(LOCK_STALE_SECONDS),
-                            str(LOCK_HEARTBEAT_SECONDS),
-                            str(LOCK_POLL_SECONDS),
-                            revision or "",
-                            script_text(FETCH_MODEL),
-                        ),
+                        command=command,
                         env=container_env,
                         resources=k8s.ResourceRequirements(
                             requests=requests, limits=limits or None
@@ -242,38 +222,26 @@ class ModelDownload(Construct):
                 volumes=volumes,
             ),
         )
-        spec = k8s.JobSpec(
-            backoff_limit=props.download_backoff_limit,
-            ttl_seconds_after_finished=props.download_ttl_seconds_after_finished,
-            template=template,
-        )
-        #: Name of the Job: the base name and the hash of what it downloads and how (the
-        #: template rendered in Python: a jsii ``manifest()`` call would cost a round trip).
-        self.job_name = f"{job_name}-{template_hash(to_json(template))}"
-        self.job = k8s.KubeJob(
+        run_once = RunOnceJob(
             self,
-            "Job",
-            metadata=k8s.ObjectMeta(
-                name=self.job_name,
-                namespace=self.namespace,
-                labels=labels,
-                annotations=checkov_skip_annotations(skips),
+            base_name=job_name,
+            namespace=self.namespace,
+            labels=labels,
+            spec=k8s.JobSpec(
+                backoff_limit=props.download_backoff_limit,
+                ttl_seconds_after_finished=props.download_ttl_seconds_after_finished,
+                template=template,
             ),
-            spec=spec,
+            skips=skips,
+            network_policy=props.download_network_policy,
+            network_policy_name=job_name,
+            restrict_egress=props.download_egress_restricted,
         )
+        #: Name of the Job: the base name and the hash of what it downloads and how.
+        self.job_name = run_once.name
+        self.job = run_once.job
         self.job.add_dependency(store.persistent_volume_claim)
-
-        self.network_policy: k8s.KubeNetworkPolicy | None = None
-        if props.download_network_policy:
-            self.network_policy = download_policy(
-                self,
-                "NetworkPolicy",
-                name=job_name,
-                namespace=self.namespace,
-                labels=labels,
-                selector=pod_labels,
-                restrict_egress=props.download_egress_restricted,
-            )
+        self.network_policy = run_once.network_policy
 
     @property
     def wait_hint(self) -> str:

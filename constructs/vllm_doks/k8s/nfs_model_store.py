@@ -18,7 +18,8 @@ from vllm_doks.k8s.checks import (
     check_request_within_limit,
     check_secret_key,
 )
-from vllm_doks.k8s.model_download import MAX_JOB_BASE_NAME, ModelDownload
+from vllm_doks.k8s.jobs import MAX_JOB_BASE_NAME
+from vllm_doks.k8s.model_download import ModelDownload
 from vllm_doks.k8s.names import (
     DEFAULT_NAMESPACE,
     check_model_id,

@@ -24,8 +24,9 @@ from vllm_doks.k8s.canary import CanarySplit
 from vllm_doks.k8s.dashboard import VllmDashboard, VllmDashboardProps
 from vllm_doks.k8s.gateway_endpoint import GatewayEndpoint, GatewayEndpointProps
 from vllm_doks.k8s.inference_pool import VllmInferencePool, VllmInferencePoolProps
+from vllm_doks.k8s.jobs import MAX_JOB_BASE_NAME
 from vllm_doks.k8s.lora import LoraAdapter, LoraAdapterProps, LoraOptions
-from vllm_doks.k8s.model_download import MAX_JOB_BASE_NAME, ModelDownload
+from vllm_doks.k8s.model_download import ModelDownload
 from vllm_doks.k8s.names import dns_label
 from vllm_doks.k8s.namespace import add_namespace
 from vllm_doks.k8s.nfs_model_store import NfsModelStore, NfsModelStoreProps

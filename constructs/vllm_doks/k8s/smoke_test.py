@@ -41,20 +41,18 @@ from vllm_doks import contracts
 from vllm_doks.cold_start import AFTER_APPLY_LABEL, PROMOTION_GATE_LABEL
 from vllm_doks.k8s.canary import CANARY_HEADER, CANARY_HEADER_VALUE
 from vllm_doks.k8s.gateway_endpoint import GatewayEndpoint
-from vllm_doks.k8s.model_download import MAX_JOB_BASE_NAME, template_hash
+from vllm_doks.k8s.jobs import MAX_JOB_BASE_NAME, RunOnceJob, run_once_pod_spec, template_hash
 from vllm_doks.k8s.names import dns_label
-from vllm_doks.k8s.network_policies import download_policy
 from vllm_doks.k8s.pod_security import (
     SECRET_FILE_MODE,
     TMP_VOLUME,
     container_security_context,
     gpu_tolerations,
     node_pool_selector,
-    pod_security_context,
     tmp_volume,
 )
 from vllm_doks.k8s.scripts import SMOKE_TEST, sh_command
-from vllm_doks.k8s.suppressions import HIGH_UID_REASON, checkov_skip_annotations, image_skips
+from vllm_doks.k8s.suppressions import HIGH_UID_REASON, image_skips
 from vllm_doks.k8s.vllm_worker_pool import VllmWorkerPool
 from vllm_doks.validation import Problems, check_dns_label, check_int_range
 
@@ -267,11 +265,7 @@ class SmokeTest(Construct):
             )
 
         node_pool = pool.gpu_node_pool_name
-        pod_spec = k8s.PodSpec(
-            restart_policy="Never",
-            automount_service_account_token=False,
-            enable_service_links=False,
-            security_context=pod_security_context(),
+        pod_spec = run_once_pod_spec(
             # On the GPU nodes, whose kubelets already pulled the vLLM image (curl is in it).
             node_selector=node_pool_selector(node_pool),
             tolerations=gpu_tolerations(pool.gpu_size),
@@ -292,39 +286,26 @@ class SmokeTest(Construct):
                 metadata=k8s.ObjectMeta(labels=labels, annotations=annotations), spec=pod_spec
             ),
         )
-        rendered = k8s.KubeJob.manifest(metadata=k8s.ObjectMeta(name=base_name), spec=spec)
-        # Named like the download Jobs: base name and the hash of the pod template.
-        self.job_name = f"{base_name}-{template_hash(rendered['spec']['template'])}"
-        skips = [("CKV_K8S_40", HIGH_UID_REASON), *image_skips(pool.image)]
-        self.job = k8s.KubeJob(
+        # Named like the download Jobs: base name and the hash of the pod template. Nothing
+        # connects to the smoke test: its policy denies all ingress. Egress stays open, as it
+        # must reach the Gateway's address (which a NetworkPolicy cannot name).
+        run_once = RunOnceJob(
             self,
-            "Job",
-            metadata=k8s.ObjectMeta(
-                name=self.job_name,
-                namespace=self.namespace,
-                # Not part of the template: the Job keeps its name when the label changes.
-                labels={
-                    **labels,
-                    (PROMOTION_GATE_LABEL if props.gates_promotion else AFTER_APPLY_LABEL): "true",
-                },
-                annotations=checkov_skip_annotations(skips),
-            ),
+            base_name=base_name,
+            namespace=self.namespace,
+            labels=labels,
+            job_labels={
+                (PROMOTION_GATE_LABEL if props.gates_promotion else AFTER_APPLY_LABEL): "true"
+            },
             spec=spec,
+            skips=[("CKV_K8S_40", HIGH_UID_REASON), *image_skips(pool.image)],
+            network_policy=props.network_policy,
+            restrict_egress=False,
         )
+        self.job_name = run_once.name
+        self.job = run_once.job
         self.job.add_dependency(pool.deployment)
-        # Nothing connects to the smoke test: deny all ingress. Egress stays open, as it must
-        # reach the Gateway's address (which a NetworkPolicy cannot name).
-        self.network_policy: k8s.KubeNetworkPolicy | None = None
-        if props.network_policy:
-            self.network_policy = download_policy(
-                self,
-                "NetworkPolicy",
-                name=self.job_name,
-                namespace=self.namespace,
-                labels=labels,
-                selector=labels,
-                restrict_egress=False,
-            )
+        self.network_policy = run_once.network_policy
 
 
 def check_url(problems: Problems, field_name: str, value: object) -> bool:
