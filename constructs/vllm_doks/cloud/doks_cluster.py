@@ -187,15 +187,13 @@ class DoksCluster(Construct):
                 max_nodes=props.management_max_nodes,
                 tags=tags,
             ),
-            amd_gpu_device_plugin=gpu_flags.get("amd_gpu_device_plugin"),
-            amd_gpu_device_metrics_exporter_plugin=gpu_flags.get(
-                "amd_gpu_device_metrics_exporter_plugin"
-            ),
             lifecycle=(
                 TerraformResourceLifecycle(ignore_changes=ignore_changes)
                 if ignore_changes
                 else None
             ),
+            # The GPU size's blocks, by their resource argument names (absent ones unset).
+            **gpu_flags,
         )
 
     @property

@@ -11,7 +11,6 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import cdk8s
 from constructs import Construct
 
 from vllm_doks import contracts
@@ -245,13 +244,10 @@ class VllmAutoscaler(PoolAddOn[VllmAutoscalerProps]):
         behavior = keda.ScaledObjectSpecAdvancedHorizontalPodAutoscalerConfigBehavior
         scale_down = keda.ScaledObjectSpecAdvancedHorizontalPodAutoscalerConfigBehaviorScaleDown
         policy = keda.ScaledObjectSpecAdvancedHorizontalPodAutoscalerConfigBehaviorScaleDownPolicies
-        self.scaled_object: keda.ScaledObject = keda.ScaledObject(
-            self,
+        self.scaled_object: keda.ScaledObject = self._add_resource(
+            keda.ScaledObject,
             "ScaledObject",
-            metadata=cdk8s.ApiObjectMetadata(
-                name=self.name, namespace=self.namespace, labels=pool.selector_labels
-            ),
-            spec=keda.ScaledObjectSpec(
+            keda.ScaledObjectSpec(
                 scale_target_ref=keda.ScaledObjectSpecScaleTargetRef(
                     api_version="apps/v1", kind="Deployment", name=pool.deployment_name
                 ),

@@ -56,6 +56,7 @@ _LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 _CONFIGMAP_KEY = re.compile(r"^[-._a-zA-Z0-9]+\.json$")
 _SELECTOR = '{namespace="$namespace", model_name=~"$model_name"}'
+_DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 
 
 def _check_label_key(problems: Problems, field_name: str, value: object) -> bool:
@@ -157,43 +158,50 @@ class VllmDashboardProps:
         return problems
 
 
-def _target(expr: str, legend: str, ref_id: str) -> dict[str, Any]:
-    return {
-        "datasource": {"type": "prometheus", "uid": "${datasource}"},
-        "expr": expr,
-        "legendFormat": legend,
-        "refId": ref_id,
-    }
-
-
 def _panel(
-    panel_id: int,
     title: str,
     description: str,
     unit: str,
-    grid: tuple[int, int, int, int],
-    targets: list[dict[str, Any]],
+    series: dict[str, str],
     *,
     max_value: float | None = None,
 ) -> dict[str, Any]:
-    x, y, w, h = grid
+    """A time-series panel charting ``series`` (legend -> PromQL expression), in order (the
+    panel's id and place are given by :func:`_lay_out`)."""
     defaults: dict[str, Any] = {"unit": unit, "min": 0}
     if max_value is not None:
         defaults["max"] = max_value
     return {
-        "id": panel_id,
         "type": "timeseries",
         "title": title,
         "description": description,
-        "datasource": {"type": "prometheus", "uid": "${datasource}"},
-        "gridPos": {"x": x, "y": y, "w": w, "h": h},
+        "datasource": _DATASOURCE,
         "fieldConfig": {"defaults": defaults, "overrides": []},
         "options": {
             "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
             "tooltip": {"mode": "multi", "sort": "desc"},
         },
-        "targets": targets,
+        "targets": [
+            # refIds A, B, ...: what Grafana itself assigns to a panel's queries.
+            {
+                "datasource": _DATASOURCE,
+                "expr": expr,
+                "legendFormat": legend,
+                "refId": chr(ord("A") + n),
+            }
+            for n, (legend, expr) in enumerate(series.items())
+        ],
     }
+
+
+def _lay_out(panels: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Number the panels from 1 and place them in two columns of 12 x 8, row by row; a last
+    panel alone in its row takes the full width."""
+    for i, panel in enumerate(panels):
+        alone = i == len(panels) - 1 and i % 2 == 0
+        panel["id"] = i + 1
+        panel["gridPos"] = {"x": 12 * (i % 2), "y": 8 * (i // 2), "w": 24 if alone else 12, "h": 8}
+    return panels
 
 
 def _query_variable(name: str, label: str, query: str, default: str) -> dict[str, Any]:
@@ -201,7 +209,7 @@ def _query_variable(name: str, label: str, query: str, default: str) -> dict[str
         "name": name,
         "label": label,
         "type": "query",
-        "datasource": {"type": "prometheus", "uid": "${datasource}"},
+        "datasource": _DATASOURCE,
         "definition": query,
         "query": {"query": query, "refId": f"{name}-variable"},
         "refresh": 2,
@@ -222,72 +230,49 @@ def dashboard_json(*, title: str, uid: str, namespace: str, model_name: str) -> 
     ttft = f"sum by (le) (rate({TTFT_BUCKET_METRIC}{sel}{rate}))"
     panels = [
         _panel(
-            1,
             "Token throughput",
             "Prompt (prefill) and generated tokens per second, all replicas.",
             "short",
-            (0, 0, 12, 8),
-            [
-                _target(f"sum(rate({GENERATION_TOKENS_METRIC}{sel}{rate}))", "generated", "A"),
-                _target(f"sum(rate({PROMPT_TOKENS_METRIC}{sel}{rate}))", "prompt", "B"),
-            ],
+            {
+                "generated": f"sum(rate({GENERATION_TOKENS_METRIC}{sel}{rate}))",
+                "prompt": f"sum(rate({PROMPT_TOKENS_METRIC}{sel}{rate}))",
+            },
         ),
         _panel(
-            2,
             "Time to first token",
             "p50 and p95 of the time from a request's arrival to its first token.",
             "s",
-            (12, 0, 12, 8),
-            [
-                _target(f"histogram_quantile(0.5, {ttft})", "p50", "A"),
-                _target(f"histogram_quantile(0.95, {ttft})", "p95", "B"),
-            ],
+            {"p50": f"histogram_quantile(0.5, {ttft})", "p95": f"histogram_quantile(0.95, {ttft})"},
         ),
         _panel(
-            3,
             "Queue depth",
             "Requests waiting for a place in the batch, and running in it, per pod. Waiting "
             "requests mean the replica is saturated (the autoscaler's signal).",
             "short",
-            (0, 8, 12, 8),
-            [
-                _target(f"sum by (pod) ({WAITING_METRIC}{sel})", "waiting {{pod}}", "A"),
-                _target(f"sum by (pod) ({RUNNING_METRIC}{sel})", "running {{pod}}", "B"),
-            ],
+            {
+                "waiting {{pod}}": f"sum by (pod) ({WAITING_METRIC}{sel})",
+                "running {{pod}}": f"sum by (pod) ({RUNNING_METRIC}{sel})",
+            },
         ),
         _panel(
-            4,
             "KV-cache usage",
             f"Fraction of the KV cache in use, per pod ({KV_CACHE_METRIC}; "
             f"{LEGACY_KV_CACHE_METRIC} before vLLM renamed it). Near 100% requests get "
             "preempted or wait.",
             "percentunit",
-            (12, 8, 12, 8),
-            [
-                _target(
-                    f"max by (pod) ({KV_CACHE_METRIC}{sel}) or "
-                    f"max by (pod) ({LEGACY_KV_CACHE_METRIC}{sel})",
-                    "{{pod}}",
-                    "A",
-                )
-            ],
+            {
+                "{{pod}}": f"max by (pod) ({KV_CACHE_METRIC}{sel}) or "
+                f"max by (pod) ({LEGACY_KV_CACHE_METRIC}{sel})"
+            },
             max_value=1,
         ),
         _panel(
-            5,
             "GPU memory used",
             f"Frame-buffer memory in use per GPU ({GPU_MEMORY_METRIC}, from NVIDIA's DCGM "
             "exporter, which must be installed and scraped). vLLM reserves most of it up "
             "front for the KV cache, so this stays near --gpu-memory-utilization.",
             "decmbytes",
-            (0, 16, 24, 8),
-            [
-                _target(
-                    f"sum by (Hostname, gpu) ({GPU_MEMORY_METRIC})",
-                    "{{Hostname}} GPU {{gpu}}",
-                    "A",
-                )
-            ],
+            {"{{Hostname}} GPU {{gpu}}": f"sum by (Hostname, gpu) ({GPU_MEMORY_METRIC})"},
         ),
     ]
     return {
@@ -332,7 +317,7 @@ def dashboard_json(*, title: str, uid: str, namespace: str, model_name: str) -> 
                 ),
             ]
         },
-        "panels": panels,
+        "panels": _lay_out(panels),
     }
 
 

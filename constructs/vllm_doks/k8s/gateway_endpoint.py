@@ -174,9 +174,7 @@ class GatewayEndpoint(Construct):
     ) -> None:
         super().__init__(scope, id)
         props = props if props is not None else GatewayEndpointProps()
-        problems = props.problems()
-        problems.where = self.node.path
-        problems.raise_if_any()
+        props.problems().raise_if_any(where=self.node.path)
 
         self.props = props
         self.gateway_name = props.name
@@ -387,49 +385,33 @@ class GatewayEndpoint(Construct):
             problems.extend(canary.problems(pool, has_backend=backend is not None).items)
         problems.raise_if_any()
 
+        # The pool's own Service: the default backend, and where vLLM checks the key.
+        service_ref = HttpRouteSpecRulesBackendRefs(name=pool.service_name, port=pool.service_port)
         if backend is not None:
             ref = backend.backend_ref()
             backend_ref = HttpRouteSpecRulesBackendRefs(
                 group=ref.group, kind=ref.kind, name=ref.name, port=ref.port
             )
         else:
-            backend_ref = HttpRouteSpecRulesBackendRefs(
-                name=pool.service_name, port=pool.service_port
-            )
-        rewrite = (
-            [
-                HttpRouteSpecRulesFilters(
-                    type=HttpRouteSpecRulesFiltersType.URL_REWRITE,
-                    url_rewrite=HttpRouteSpecRulesFiltersUrlRewrite(
-                        path=HttpRouteSpecRulesFiltersUrlRewritePath(
-                            type=HttpRouteSpecRulesFiltersUrlRewritePathType.REPLACE_PREFIX_MATCH,
-                            replace_prefix_match=rewrite_prefix_to,
-                        )
-                    ),
-                )
-            ]
-            if rewrite_prefix_to is not None
-            else None
-        )
+            backend_ref = service_ref
         timeouts = (
             HttpRouteSpecRulesTimeouts(request=request_timeout)
             if request_timeout is not None
             else None
         )
+        match_type = HttpRouteSpecRulesMatchesPathType
+        rewrite_type = HttpRouteSpecRulesFiltersUrlRewritePathType
         rules = [
-            HttpRouteSpecRules(
-                matches=[
-                    HttpRouteSpecRulesMatches(
-                        path=HttpRouteSpecRulesMatchesPath(
-                            type=HttpRouteSpecRulesMatchesPathType.PATH_PREFIX,
-                            value=path_prefix,
-                        )
-                    )
-                ],
-                filters=rewrite,
+            _rule(
+                HttpRouteSpecRulesMatchesPath(type=match_type.PATH_PREFIX, value=path_prefix),
+                HttpRouteSpecRulesFiltersUrlRewritePath(
+                    type=rewrite_type.REPLACE_PREFIX_MATCH, replace_prefix_match=rewrite_prefix_to
+                )
+                if rewrite_prefix_to is not None
+                else None,
                 # A canary splits the rule between the two pools (see vllm_doks.k8s.canary).
-                backend_refs=canary.backend_refs(pool) if canary is not None else [backend_ref],
-                timeouts=timeouts,
+                canary.backend_refs(pool) if canary is not None else [backend_ref],
+                timeouts,
             )
         ]
         models_path = self._router_models_path(pool, backend, path_prefix, rewrite_prefix_to)
@@ -441,33 +423,15 @@ class GatewayEndpoint(Construct):
             assert backend is not None
             upstream = backend.paths_answered_without_key[0]
             rules.append(
-                HttpRouteSpecRules(
-                    matches=[
-                        HttpRouteSpecRulesMatches(
-                            path=HttpRouteSpecRulesMatchesPath(
-                                type=HttpRouteSpecRulesMatchesPathType.EXACT, value=models_path
-                            )
-                        )
-                    ],
-                    filters=[
-                        HttpRouteSpecRulesFilters(
-                            type=HttpRouteSpecRulesFiltersType.URL_REWRITE,
-                            url_rewrite=HttpRouteSpecRulesFiltersUrlRewrite(
-                                path=HttpRouteSpecRulesFiltersUrlRewritePath(
-                                    type=HttpRouteSpecRulesFiltersUrlRewritePathType.REPLACE_FULL_PATH,
-                                    replace_full_path=upstream,
-                                )
-                            ),
-                        )
-                    ]
+                _rule(
+                    HttpRouteSpecRulesMatchesPath(type=match_type.EXACT, value=models_path),
+                    HttpRouteSpecRulesFiltersUrlRewritePath(
+                        type=rewrite_type.REPLACE_FULL_PATH, replace_full_path=upstream
+                    )
                     if models_path != upstream
                     else None,
-                    backend_refs=[
-                        HttpRouteSpecRulesBackendRefs(
-                            name=pool.service_name, port=pool.service_port
-                        )
-                    ],
-                    timeouts=timeouts,
+                    [service_ref],
+                    timeouts,
                 )
             )
         if canary is not None and canary.header_route and not canary.promoted:
@@ -519,3 +483,25 @@ class GatewayEndpoint(Construct):
         if not upstream.startswith(seen_as + "/"):
             return None
         return path_prefix.rstrip("/") + upstream[len(seen_as) :]
+
+
+def _rule(
+    path: HttpRouteSpecRulesMatchesPath,
+    rewrite: HttpRouteSpecRulesFiltersUrlRewritePath | None,
+    backend_refs: list[HttpRouteSpecRulesBackendRefs],
+    timeouts: HttpRouteSpecRulesTimeouts | None,
+) -> HttpRouteSpecRules:
+    """An HTTPRoute rule matching ``path``, rewriting it to ``rewrite`` if given."""
+    return HttpRouteSpecRules(
+        matches=[HttpRouteSpecRulesMatches(path=path)],
+        filters=[
+            HttpRouteSpecRulesFilters(
+                type=HttpRouteSpecRulesFiltersType.URL_REWRITE,
+                url_rewrite=HttpRouteSpecRulesFiltersUrlRewrite(path=rewrite),
+            )
+        ]
+        if rewrite is not None
+        else None,
+        backend_refs=backend_refs,
+        timeouts=timeouts,
+    )

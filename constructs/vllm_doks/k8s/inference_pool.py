@@ -183,13 +183,10 @@ class VllmInferencePool(PoolAddOn[VllmInferencePoolProps], ServingWorkload):
         self._select(namespace=pool.namespace, app=self.epp_name)
 
         failure_mode = inference.InferencePoolSpecEndpointPickerRefFailureMode
-        self.inference_pool: inference.InferencePool = inference.InferencePool(
-            self,
+        self.inference_pool: inference.InferencePool = self._add_resource(
+            inference.InferencePool,
             "InferencePool",
-            metadata=cdk8s.ApiObjectMetadata(
-                name=self.name, namespace=self.namespace, labels=pool.selector_labels
-            ),
-            spec=inference.InferencePoolSpec(
+            inference.InferencePoolSpec(
                 selector=inference.InferencePoolSpecSelector(match_labels=pool.selector_labels),
                 target_ports=[inference.InferencePoolSpecTargetPorts(number=pool.service_port)],
                 endpoint_picker_ref=inference.InferencePoolSpecEndpointPickerRef(

@@ -155,14 +155,25 @@ class Connections:
         scope = self.scope if owner is None else owner.connections.scope
         labels = self.selector if owner is None else owner.connections.selector
         # Only Cilium's own policy can name an entity or filter HTTP requests.
-        if isinstance(peer, CiliumEntity) and http_get is None:
-            spec = self._entity_spec(peer, port)
-            return _cilium_policy(scope, id, name, self.namespace, labels, spec)
-        if isinstance(peer, Namespaces) and http_get is not None:
-            spec = self._http_get_spec(peer, port, http_get)
-            return _cilium_policy(scope, id, name, self.namespace, labels, spec)
         if isinstance(peer, CiliumEntity) or http_get is not None:
-            raise ValueError("allow_from: http_get is for Namespaces peers only")
+            if isinstance(peer, CiliumEntity) and http_get is None:
+                cilium_spec = self._entity_spec(peer, port)
+            elif isinstance(peer, Namespaces) and http_get is not None:
+                cilium_spec = self._http_get_spec(peer, port, http_get)
+            else:
+                raise ValueError("allow_from: http_get is for Namespaces peers only")
+            # No typed binding: a raw object plus its spec.
+            policy = cdk8s.ApiObject(
+                scope,
+                id,
+                api_version=contracts.CILIUM_NETWORK_POLICY_API_VERSION,
+                kind="CiliumNetworkPolicy",
+                metadata=cdk8s.ApiObjectMetadata(
+                    name=name, namespace=self.namespace, labels=dict(labels)
+                ),
+            )
+            policy.add_json_patch(cdk8s.JsonPatch.add("/spec", cilium_spec))
+            return policy
         if isinstance(peer, Namespaces):
             sources = [
                 k8s.NetworkPolicyPeer(
@@ -242,26 +253,6 @@ class Connections:
                 }
             ],
         }
-
-
-def _cilium_policy(
-    scope: Construct,
-    id: str,
-    name: str,
-    namespace: str,
-    labels: Mapping[str, str],
-    spec: dict[str, Any],
-) -> cdk8s.ApiObject:
-    """A ``CiliumNetworkPolicy`` with ``spec`` (no typed binding: a raw object plus its spec)."""
-    policy = cdk8s.ApiObject(
-        scope,
-        id,
-        api_version=contracts.CILIUM_NETWORK_POLICY_API_VERSION,
-        kind="CiliumNetworkPolicy",
-        metadata=cdk8s.ApiObjectMetadata(name=name, namespace=namespace, labels=dict(labels)),
-    )
-    policy.add_json_patch(cdk8s.JsonPatch.add("/spec", spec))
-    return policy
 
 
 def download_policy(

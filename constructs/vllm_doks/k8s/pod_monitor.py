@@ -14,7 +14,6 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import cdk8s
 from constructs import Construct
 
 from vllm_doks import contracts
@@ -168,13 +167,10 @@ class VllmPodMonitor(PoolAddOn[VllmPodMonitorProps]):
         if props.release is not None:
             labels[RELEASE_LABEL] = props.release
 
-        self.pod_monitor: monitoring.PodMonitor = monitoring.PodMonitor(
-            self,
+        self.pod_monitor: monitoring.PodMonitor = self._add_resource(
+            monitoring.PodMonitor,
             "PodMonitor",
-            metadata=cdk8s.ApiObjectMetadata(
-                name=self.name, namespace=self.namespace, labels=labels
-            ),
-            spec=monitoring.PodMonitorSpec(
+            monitoring.PodMonitorSpec(
                 selector=monitoring.PodMonitorSpecSelector(match_labels=pool.selector_labels),
                 namespace_selector=monitoring.PodMonitorSpecNamespaceSelector(
                     match_names=[pool.namespace]
@@ -189,4 +185,5 @@ class VllmPodMonitor(PoolAddOn[VllmPodMonitorProps]):
                     )
                 ],
             ),
+            labels=labels,
         )

@@ -4,8 +4,10 @@ it keeps handles to them, to the pool and to the pool's namespace."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
+import cdk8s
 from constructs import Construct
 
 from vllm_doks.validation import Problems
@@ -24,6 +26,7 @@ class AddOnProps(Protocol):
 
 
 P = TypeVar("P", bound=AddOnProps)
+R = TypeVar("R")
 
 
 class PoolAddOn(Construct, Generic[P]):
@@ -39,6 +42,8 @@ class PoolAddOn(Construct, Generic[P]):
     """The worker pool it is attached to."""
     namespace: str
     """Namespace of the pool, where the construct's objects go unless it says otherwise."""
+    name: str
+    """Name of the construct's main object (set by the subclass before it adds one)."""
 
     def __init__(self, scope: Construct, id: str, props: P) -> None:
         super().__init__(scope, id)
@@ -46,3 +51,25 @@ class PoolAddOn(Construct, Generic[P]):
         self.props = props
         self.pool = props.pool
         self.namespace = props.pool.namespace
+
+    def _add_resource(
+        self,
+        binding: Callable[..., R],
+        id: str,
+        spec: object,
+        *,
+        labels: Mapping[str, str] | None = None,
+    ) -> R:
+        """The construct's custom resource: ``binding`` (a typed class from ``cdk8s import``)
+        with ``spec``, named :attr:`name` in :attr:`namespace`, labelled with ``labels``.
+        Default labels: the pool's selector labels."""
+        return binding(
+            self,
+            id,
+            metadata=cdk8s.ApiObjectMetadata(
+                name=self.name,
+                namespace=self.namespace,
+                labels=dict(labels) if labels is not None else self.pool.selector_labels,
+            ),
+            spec=spec,
+        )

@@ -237,9 +237,7 @@ class PrefixAwareRouter(ServingWorkload):
 
     def __init__(self, scope: Construct, id: str, props: PrefixAwareRouterProps) -> None:
         super().__init__(scope, id)
-        problems = props.problems()
-        problems.where = self.node.path
-        problems.raise_if_any()
+        props.problems().raise_if_any(where=self.node.path)
 
         self.props = props
         self.pools: tuple[VllmWorkerPool, ...] = tuple(props.pools)

@@ -574,9 +574,7 @@ class VllmWorkerPool(ServingWorkload):
 
     def __init__(self, scope: Construct, id: str, props: VllmWorkerPoolProps) -> None:
         super().__init__(scope, id)
-        problems = props.problems()
-        problems.where = self.node.path
-        problems.raise_if_any()
+        props.problems().raise_if_any(where=self.node.path)
 
         model = props.model
         self.props = props
