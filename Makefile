@@ -9,7 +9,7 @@ STAMP := $(VENV)/.vllm-doks-installed
 export CHECKPOINT_DISABLE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup synth synth-cloud synth-k8s test lint cli bench docs imports clean
+.PHONY: setup synth synth-cloud synth-k8s test test-fast lint cli bench docs imports clean
 
 $(STAMP): pyproject.toml setup.py requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "vllm-doks needs Python 3.11 or newer, found " + sys.version.split()[0])'
@@ -56,13 +56,25 @@ SHARED_ENVTEST := $(abspath $(CURDIR)/../shared/envtest)
 # tool (the control plane above all) starts once per run, not once per worker.
 TEST_WORKERS ?= auto
 
-## Run the test suite (offline, once the CLIs and checkov are installed), plus lint and type checks
+# pytest caches its assertion-rewritten test modules as bytecode; where PYTHONDONTWRITEBYTECODE
+# is set (our CI machines) every process and xdist worker would rewrite all of them again
+# (~2 s of CPU each, measured), so the test runs let Python write bytecode here.
+PYTEST := PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -q
+
+## Run the test suite: the fast tier and the real-component tier (offline, once the CLIs and
+## checkov are installed), plus lint and type checks
 test: $(STAMP) cli $(CHECKOV_STAMP) bytecode
 	@if [ -z "$${KUBEBUILDER_ASSETS:-}" ] && [ -x "$(SHARED_ENVTEST)/unpack" ]; then \
 	  KUBEBUILDER_ASSETS="$$("$(SHARED_ENVTEST)/unpack")" || exit 1; export KUBEBUILDER_ASSETS; \
 	fi; \
 	echo "KUBEBUILDER_ASSETS=$${KUBEBUILDER_ASSETS:-<unset: real-API-server tests skip>}"; \
-	$(PY) -m pytest -q -m "not real" -n $(TEST_WORKERS) && $(PY) -m pytest -q -m real -p no:xdist
+	$(PYTEST) -m "not real" -n $(TEST_WORKERS) && $(PYTEST) -m real -p no:xdist
+	$(MAKE) --no-print-directory lint
+
+## The fast tier alone (unit, snapshot, synth tests), plus lint and type checks: what to run
+## all day; `make bench BENCH_FLAGS=--tests` times it
+test-fast: $(STAMP) cli $(CHECKOV_STAMP) bytecode
+	$(PYTEST) -m "not real" -n $(TEST_WORKERS)
 	$(MAKE) --no-print-directory lint
 
 lint: $(STAMP)

@@ -6,9 +6,12 @@ Measures (median of --runs cold processes each):
   default        app.py synth (both layers)
   cloud / k8s    each layer alone, against the matching floor
 and, in one process, the synth time of a chart as the number of worker pools grows.
-and with --tests, the wall time of the fast test tier (pytest -m "not real" -n auto).
+and with --tests, the wall time of `make test-fast` (the fast test tier on every core, then
+ruff and mypy) and pytest's part of it.
 Targets (issues #4, #14): default <= 1.25x floor; k8s-only <= 1.25x its floor and never loads
-the DigitalOcean provider; each added worker pool <= 15 ms; the fast test tier <= 60 s.
+the DigitalOcean provider; each added worker pool <= 15 ms; the fast test tier (pytest) <= 60 s
+and `make test-fast` <= 90 s on a warm clone. The real-component tier (control plane, deploy
+rehearsal, real CLIs; `pytest -m real`) is not timed here: it runs in CI within ~10 minutes.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -101,16 +105,22 @@ def main() -> int:
     print(f"kubernetes-only synth: {k8s_ratio:.2f}x its floor (target <= 1.25)")
     ok = default / floor <= 1.25 and k8s_ratio <= 1.25 and slope_ms <= 15 and loaded == "no"
     if args.tests:
+        # `make test-fast`: the fast tier on every core, then ruff and mypy (on a warm clone:
+        # venv, CLIs and checkov installed). pytest's own figure is its part of the wall time.
         start = time.perf_counter()
         tier = subprocess.run(
-            [PY, "-m", "pytest", "-q", "-m", "not real", "-n", "auto", "-p", "no:cacheprovider"],
+            ["make", "--no-print-directory", "test-fast"],
             cwd=REPO,
             capture_output=True,
             text=True,
         )
         took = time.perf_counter() - start
-        print(f"fast test tier: {took:.1f} s, exit {tier.returncode} (target <= 60 s)")
-        ok = ok and took <= 60 and tier.returncode == 0
+        found = re.search(r"passed[^\n]* in ([0-9.]+)s", tier.stdout)
+        pytest_s = float(found[1]) if found else float("nan")
+        print(f"fast test tier (pytest): {pytest_s:.1f} s (target <= 60 s)")
+        print(f"make test-fast (fast tier + lint): {took:.1f} s, exit {tier.returncode} "
+              "(target <= 90 s)")  # fmt: skip
+        ok = ok and pytest_s <= 60 and took <= 90 and tier.returncode == 0
     print("targets met" if ok else "TARGETS MISSED")
     return 0
 
