@@ -18,9 +18,12 @@ import yaml
 
 import vllm_doks  # noqa: F401  (wires Node 22 for jsii before any jsii library loads)
 from vllm_doks.rehearsal import ControlPlane, missing_assets
+from vllm_doks.rehearsal.runner import Toolchain, find_toolchain
 
 REPO = Path(__file__).resolve().parent.parent
-CRD_DIR = Path(__file__).resolve().parent / "fixtures" / "crds"
+#: Recorded inputs of the tests (CRDs, vLLM's options, start-up logs), shared by every folder.
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+CRD_DIR = FIXTURES / "crds"
 K8S_VERSIONS = ("1.31.0", "1.32.0", "1.33.0", "1.34.0")
 
 
@@ -158,3 +161,16 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
         yield plane
     finally:
         plane.stop()
+
+
+@pytest.fixture(scope="session")
+def toolchain() -> Toolchain:
+    """The real cdktf CLI, Terraform and the DigitalOcean provider mirror, found once per
+    session; skips with the reason when one is missing (fails under .ci/run)."""
+    found = find_toolchain(REPO)
+    if isinstance(found, str):
+        # Set by .ci/run: CI must rehearse, never skip silently.
+        if os.environ.get("VLLM_DOKS_REQUIRE_TERRAFORM") == "1":
+            pytest.fail(f"VLLM_DOKS_REQUIRE_TERRAFORM=1 but {found}", pytrace=False)
+        pytest.skip(found)
+    return found

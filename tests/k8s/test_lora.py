@@ -13,7 +13,7 @@ from typing import Any
 
 import cdk8s
 import pytest
-from conftest import load_yaml_dir, validate_objects
+from conftest import REPO, load_yaml_dir, validate_objects
 from test_contracts import vllm_parse_problems
 
 from vllm_doks import contracts
@@ -461,7 +461,7 @@ def test_capacity_refuses_a_rank_vllm_does_not_take() -> None:
 
 @pytest.mark.parametrize("options", [[], ["--canary-weight", "10"], ["--finish"]])
 def test_the_rollout_example_synthesizes_valid_objects(tmp_path: Path, options: list[str]) -> None:
-    repo = Path(__file__).resolve().parents[1]
+    repo = REPO
     subprocess.run(
         [sys.executable, str(repo / "examples" / "rollout.py"), str(tmp_path), *options],
         check=True,

@@ -1,6 +1,6 @@
 """Secure defaults of the Kubernetes layer: API-key authentication, the network policies, the
 HTTPS listener, quantization methods, resource bounds and the checkov waivers, asserted on the
-synthesized objects (checkov itself runs in tests/test_k8s_checkov.py)."""
+synthesized objects (checkov itself runs in tests/k8s/test_k8s_checkov.py)."""
 
 from __future__ import annotations
 
@@ -277,7 +277,7 @@ def test_https_listener_terminates_tls_with_a_cert_manager_certificate() -> None
     ]
     assert endpoint.listener_names == ("http", "https")
     assert (endpoint.https_port, endpoint.hostname) == (443, "llm.example.com")
-    # The API is served on HTTPS only; plain HTTP only redirects (tests/test_contracts.py).
+    # The API is served on HTTPS only; plain HTTP only redirects (tests/core/test_contracts.py).
     route = find(objs, "HTTPRoute", "vllm-route")
     assert route["spec"]["parentRefs"] == [{"name": "vllm-gateway", "sectionName": "https"}]
     redirect = find(objs, "HTTPRoute", "vllm-gateway-https-redirect")

@@ -509,7 +509,7 @@ def test_env_matches_the_seed() -> None:
                 "secretKeyRef": {"name": "hf-token", "key": "HF_TOKEN", "optional": True}
             },
         },
-        # Not in the seed: API-key authentication, on by default (tests/test_k8s_security.py).
+        # Not in the seed: API-key authentication, on by default (tests/k8s/test_k8s_security.py).
         {
             "name": "VLLM_API_KEY",
             "valueFrom": {
@@ -868,7 +868,7 @@ def test_route_to_sends_everything_to_the_pools_service() -> None:
     route = find(synth(chart), "HTTPRoute", "vllm-route")
     assert route["apiVersion"] == "gateway.networking.k8s.io/v1"
     assert route["metadata"] == {"name": "vllm-route", "namespace": "vllm"}
-    # Only /v1 by default: the part of vLLM its API key protects (tests/test_k8s_security.py).
+    # Only /v1 by default: the part of vLLM its API key protects (tests/k8s/test_k8s_security.py).
     assert route["spec"] == {
         "parentRefs": [{"name": "vllm-gateway", "sectionName": "http"}],
         "rules": [

@@ -15,7 +15,7 @@ from typing import Any
 
 import cdk8s
 import pytest
-from conftest import validate_objects
+from conftest import FIXTURES, validate_objects
 
 from vllm_doks import contracts
 from vllm_doks.cli import main
@@ -35,7 +35,6 @@ from vllm_doks.k8s.vllm_worker_pool import SHUTDOWN_MARGIN_SECONDS
 from vllm_doks.validation import ValidationError
 
 Obj = dict[str, Any]
-FIXTURES = Path(__file__).parent / "fixtures"
 VLLM_OPTIONS = json.loads((FIXTURES / "vllm-0.18.0-serve-options.json").read_text("utf-8"))
 QWEN = "Qwen/Qwen2.5-0.5B-Instruct"
 STORE = NfsModelStoreProps(nfs_server="10.200.0.5", nfs_path="/1234567/abcd", capacity_gi=1000)

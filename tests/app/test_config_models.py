@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import load_yaml_dir, validate_objects
+from conftest import REPO, load_yaml_dir, validate_objects
 
 from vllm_doks import ValidationError
 from vllm_doks.cli import main
@@ -232,7 +232,7 @@ def test_matching_outputs_report_no_conflict() -> None:
 
 def test_yaml_example_in_readme_is_a_valid_models_config(tmp_path: Path) -> None:
     """The README's `models:` example loads and passes every check."""
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (REPO / "README.md").read_text()
     block = readme.split("```yaml\n# several models\n", 1)[1].split("```", 1)[0]
     config = config_from(tmp_path, block)
     assert len(config.served_models()) >= 2

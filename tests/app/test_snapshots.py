@@ -1,7 +1,7 @@
 """Golden output: every construct alone in a fresh chart (only the objects under it), and every
 documented configuration of both layers (the files ``app.py synth`` writes). A refactor that
 changes none of them proves it changes no output; a change on purpose is reviewed in the
-snapshot diff (``pytest tests/test_snapshots.py --snapshot-update``)."""
+snapshot diff (``pytest tests/app/test_snapshots.py --snapshot-update``)."""
 
 from __future__ import annotations
 
