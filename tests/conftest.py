@@ -31,7 +31,9 @@ def _load_crd_schemas() -> dict[tuple[str, str], dict[str, Any]]:
     schemas: dict[tuple[str, str], dict[str, Any]] = {}
     for path in sorted(glob.glob(str(CRD_DIR / "*.yaml"))):
         with open(path) as f:
-            for doc in yaml.safe_load_all(f):
+            # libyaml's loader: the pure-Python one takes seconds for these CRDs, in every
+            # xdist worker.
+            for doc in yaml.load_all(f, Loader=yaml.CSafeLoader):
                 if not doc or doc.get("kind") != "CustomResourceDefinition":
                     continue
                 spec = doc["spec"]
