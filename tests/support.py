@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import io
 import os
 import re
@@ -25,6 +26,10 @@ from vllm_doks.cli import main
 from vllm_doks.k8s import NfsModelStoreProps
 
 Obj = dict[str, Any]
+
+#: Tests that load the Terraform Kubernetes provider's bindings in process (seconds of CPU per
+#: process): run on one xdist worker (conftest.py schedules by group), not loaded by each.
+KUBERNETES_PROVIDER = pytest.mark.xdist_group("kubernetes-provider")
 QWEN = "Qwen/Qwen2.5-0.5B-Instruct"
 LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
 GPU_POOL = "vllm-gpu-h100"
@@ -113,3 +118,16 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory, *args: str) -> Path:
 def copy_of(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst)
     return dst
+
+
+class lazy_module:
+    """The module ``name``, imported on the first public attribute read (collecting a test file
+    then costs nothing; pytest's look for fixtures and markers reads only private names)."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("_"):
+            raise AttributeError(attr)
+        return getattr(importlib.import_module(self._name), attr)
