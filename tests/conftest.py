@@ -27,14 +27,6 @@ CRD_DIR = FIXTURES / "crds"
 K8S_VERSIONS = ("1.31.0", "1.32.0", "1.33.0", "1.34.0")
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    # With -n, xdist's default "load" schedule spreads every test over the workers; "loadgroup"
-    # is the same but keeps an xdist_group on one worker (support.KUBERNETES_PROVIDER: each
-    # worker that loads that provider pays seconds for it).
-    if getattr(config.option, "dist", "no") == "load":
-        config.option.dist = "loadgroup"
-
-
 def _load_crd_schemas() -> dict[tuple[str, str], dict[str, Any]]:
     schemas: dict[tuple[str, str], dict[str, Any]] = {}
     for path in sorted(glob.glob(str(CRD_DIR / "*.yaml"))):

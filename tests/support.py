@@ -26,10 +26,6 @@ from vllm_doks.cli import main
 from vllm_doks.k8s import NfsModelStoreProps
 
 Obj = dict[str, Any]
-
-#: Tests that load the Terraform Kubernetes provider's bindings in process (seconds of CPU per
-#: process): run on one xdist worker (conftest.py schedules by group), not loaded by each.
-KUBERNETES_PROVIDER = pytest.mark.xdist_group("kubernetes-provider")
 QWEN = "Qwen/Qwen2.5-0.5B-Instruct"
 LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
 GPU_POOL = "vllm-gpu-h100"

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import REPO, load_yaml_dir, validate_objects
-from support import KUBERNETES_PROVIDER, run_main
+from support import run_main
 
 from vllm_doks.cli import build_parser, main
 from vllm_doks.config import config_fields
@@ -257,7 +257,6 @@ def test_kubernetes_only_synth_does_not_load_the_digitalocean_provider(tmp_path:
     assert proc.stdout.split()[-3:] == ["0", "False", "False"], proc.stderr
 
 
-@KUBERNETES_PROVIDER
 def test_stack2_via_terraform_orders_job_before_deployment_and_waits(tmp_path: Path) -> None:
     out = tmp_path / "cdktf.out"
     rc = main(
@@ -301,7 +300,6 @@ def output_files(*dirs: Path) -> list[Path]:
     return [p for d in dirs for p in d.rglob("*") if p.is_file()]
 
 
-@KUBERNETES_PROVIDER
 def test_no_secret_ever_reaches_an_output_file(
     default_run: tuple[Path, subprocess.CompletedProcess[str]],
     tmp_path: Path,

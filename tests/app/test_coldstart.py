@@ -10,7 +10,6 @@ from typing import Any
 import cdk8s
 import pytest
 from conftest import validate_objects
-from support import KUBERNETES_PROVIDER
 
 from vllm_doks import ValidationError
 from vllm_doks.config import InfraOutputs, load_config
@@ -102,7 +101,6 @@ def test_a_bad_model_revision_in_the_config_is_a_preflight_problem() -> None:
 # --- the smoke test in Stack 2 via Terraform --------------------------------------------------
 
 
-@KUBERNETES_PROVIDER
 def test_terraform_applies_the_smoke_test_last_waits_for_it_and_never_makes_servers_wait(
     tmp_path: Any,
 ) -> None:

@@ -13,7 +13,7 @@ import cdk8s
 import pytest
 import yaml
 from constructs import Construct
-from support import GPU_POOL, KUBERNETES_PROVIDER, QWEN, STORE, new_chart, synthesized
+from support import GPU_POOL, QWEN, STORE, new_chart, synthesized
 from syrupy.assertion import SnapshotAssertion
 
 from vllm_doks.k8s import (
@@ -148,13 +148,7 @@ def output_files(base: Path) -> dict[str, str]:
     }
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(n, marks=KUBERNETES_PROVIDER if "--kubernetes-via-terraform" in a else ())
-        for n, a in CONFIGURATIONS.items()
-    ],
-)
+@pytest.mark.parametrize("name", list(CONFIGURATIONS))
 def test_configuration_snapshot(
     name: str, snapshot: SnapshotAssertion, tmp_path_factory: pytest.TempPathFactory
 ) -> None:

@@ -20,7 +20,7 @@ import cdk8s
 import pytest
 from cdk8s_plus_28 import k8s
 from cdktf import App
-from support import KUBERNETES_PROVIDER, lazy_module
+from support import lazy_module
 
 from vllm_doks import ValidationError
 from vllm_doks._imports.io.k8s.networking.gateway import (
@@ -41,7 +41,6 @@ from vllm_doks.config import ArchitectureConfig
 #: The module under test, imported by the first test that uses it: the Terraform Kubernetes
 #: provider's bindings take seconds to import, and every xdist worker collects this file.
 ks = lazy_module("vllm_doks.cloud.kubernetes_stack")
-pytestmark = KUBERNETES_PROVIDER
 
 STACK = "vllm-kubernetes"
 REF = "${data.terraform_remote_state.infra.outputs.%s}"

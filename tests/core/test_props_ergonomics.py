@@ -10,7 +10,6 @@ from typing import Any
 
 import cdk8s
 import pytest
-from support import KUBERNETES_PROVIDER
 
 import vllm_doks
 from vllm_doks.k8s import (
@@ -87,15 +86,7 @@ def test_optional_props_still_optional() -> None:
     assert [o["metadata"]["name"] for o in objs if o["kind"] == "Gateway"] == ["vllm-gateway"]
 
 
-def _cases(values: list[Any]) -> list[Any]:
-    """Parameters; the Kubernetes stack's go with the other tests that load its provider."""
-    return [
-        pytest.param(*v, marks=KUBERNETES_PROVIDER if "KubernetesObjectsStackProps" in v else ())
-        for v in values
-    ]
-
-
-@pytest.mark.parametrize(("construct", "props"), _cases(sorted(CONSTRUCTS.items())))
+@pytest.mark.parametrize(("construct", "props"), sorted(CONSTRUCTS.items()))
 def test_signature_lists_every_field_with_its_default(construct: str, props: str) -> None:
     construct_cls, props_cls = getattr(vllm_doks, construct), getattr(vllm_doks, props)
     params = inspect.signature(construct_cls).parameters
@@ -109,7 +100,7 @@ def test_signature_lists_every_field_with_its_default(construct: str, props: str
             assert p.default is inspect.Parameter.empty, f.name  # required
 
 
-@pytest.mark.parametrize("props", _cases([(p,) for p in sorted(set(CONSTRUCTS.values()))]))
+@pytest.mark.parametrize("props", sorted(set(CONSTRUCTS.values())))
 def test_help_shows_every_fields_documentation(props: str) -> None:
     props_cls = getattr(vllm_doks, props)
     text = pydoc.render_doc(props_cls, renderer=pydoc.plaintext)
