@@ -10,30 +10,43 @@ from collections.abc import Callable
 from pathlib import Path
 
 import cdk8s
+import cdktf
 import pytest
 import yaml
+from cdktf import TerraformStack
+from cdktf_cdktf_provider_digitalocean.provider import DigitaloceanProvider
 from constructs import Construct
 from support import GPU_POOL, QWEN, STORE, new_chart, synthesized
 from syrupy.assertion import SnapshotAssertion
 
+from vllm_doks.cloud import DoksCluster, GpuNodePool, ModelShare
 from vllm_doks.k8s import (
     GatewayEndpoint,
+    LoraAdapter,
+    LoraAdapterProps,
     NfsModelStore,
     VllmWorkerPool,
     VllmWorkerPoolProps,
     add_namespace,
 )
 from vllm_doks.k8s.autoscaling import VllmAutoscaler, VllmAutoscalerProps
+from vllm_doks.k8s.canary import CanarySplit
 from vllm_doks.k8s.dashboard import VllmDashboard, VllmDashboardProps
 from vllm_doks.k8s.inference_pool import VllmInferencePool, VllmInferencePoolProps
 from vllm_doks.k8s.pod_monitor import VllmPodMonitor, VllmPodMonitorProps
 from vllm_doks.k8s.prefix_router import PrefixAwareRouter, PrefixAwareRouterProps
+from vllm_doks.k8s.smoke_test import SmokeTest, SmokeTestProps
 
 
-def objects_under(construct: Construct) -> str:
-    """The YAML of the Kubernetes objects under ``construct`` only, in construct order."""
+def objects_under(construct: Construct, kinds: set[str] | None = None) -> str:
+    """The YAML of the Kubernetes objects under ``construct`` only (of ``kinds``, when
+    given), in construct order."""
     cdk8s.Chart.of(construct)  # it must live in a chart
-    docs = [c.to_json() for c in construct.node.find_all() if isinstance(c, cdk8s.ApiObject)]
+    docs = [
+        c.to_json()
+        for c in construct.node.find_all()
+        if isinstance(c, cdk8s.ApiObject) and (kinds is None or c.kind in kinds)
+    ]
     return yaml.safe_dump_all(docs, sort_keys=True)
 
 
@@ -90,6 +103,49 @@ def _dashboard(chart: cdk8s.Chart) -> Construct:
     return VllmDashboard(chart, "Dashboard", VllmDashboardProps(pool=_pool(chart)))
 
 
+def _lora_adapter(chart: cdk8s.Chart) -> Construct:
+    model = NfsModelStore(chart, "Models", STORE).add_model(QWEN, node_pool_name=GPU_POOL)
+    props = LoraAdapterProps(base_model=model, adapter_id=f"{QWEN}-sql-lora", name="sql", rank=16)
+    return LoraAdapter(chart, "Sql", props)
+
+
+def _smoke_test(chart: cdk8s.Chart) -> Construct:
+    pool = _pool(chart)
+    endpoint = GatewayEndpoint(chart, "Gateway")
+    endpoint.route_to(pool)
+    return SmokeTest(chart, "Smoke", SmokeTestProps(endpoint=endpoint, pool=pool))
+
+
+def _canary(chart: cdk8s.Chart) -> Construct:
+    store = NfsModelStore(chart, "Models", STORE)
+    pools = [
+        VllmWorkerPool(
+            chart,
+            pool_id,
+            model=store.add_model(model_id, node_pool_name=GPU_POOL),
+            gpu_node_pool_name=GPU_POOL,
+            name=name,
+            served_model_name="qwen",
+        )
+        for pool_id, model_id, name in (
+            ("Workers", QWEN, "vllm"),
+            ("Canary", "Qwen/Qwen2.5-1.5B-Instruct", "vllm-canary"),
+        )
+    ]
+    gateway = GatewayEndpoint(chart, "Gateway")
+    gateway.route_to(pools[0], canary=CanarySplit(pool=pools[1], weight=10))
+    return gateway
+
+
+def _network_policies(chart: cdk8s.Chart) -> Construct:
+    """Every NetworkPolicy and CiliumNetworkPolicy of a pool reachable from a Gateway, a
+    router and Prometheus (they are made by the constructs they protect)."""
+    pool = _pool(chart, allow_from_namespaces=("monitoring",))
+    router = PrefixAwareRouter(chart, "Router", PrefixAwareRouterProps(pools=[pool]))
+    GatewayEndpoint(chart, "Gateway").route_to(pool, backend=router)
+    return chart
+
+
 CONSTRUCTS: dict[str, Callable[[cdk8s.Chart], Construct]] = {
     "namespace": _namespace,
     "nfs-model-store-with-a-model": _store,
@@ -100,14 +156,58 @@ CONSTRUCTS: dict[str, Callable[[cdk8s.Chart], Construct]] = {
     "autoscaler": _autoscaler,
     "pod-monitor": _pod_monitor,
     "dashboard": _dashboard,
+    "lora-adapter": _lora_adapter,
+    "smoke-test": _smoke_test,
+    "gateway-endpoint-canary": _canary,
+    "network-policies": _network_policies,
 }
+#: Kinds a construct's snapshot keeps (all when not listed).
+ONLY_KINDS = {"network-policies": {"NetworkPolicy", "CiliumNetworkPolicy"}}
 
 
 @pytest.mark.parametrize("name", list(CONSTRUCTS))
 def test_construct_snapshot(name: str, snapshot: SnapshotAssertion) -> None:
-    text = objects_under(CONSTRUCTS[name](new_chart()))
+    text = objects_under(CONSTRUCTS[name](new_chart()), ONLY_KINDS.get(name))
     assert text.strip(), f"{name} made no objects"
     assert text == snapshot
+
+
+def _doks_cluster(stack: TerraformStack) -> None:
+    DoksCluster(
+        stack,
+        "Cluster",
+        name="my-vllm",
+        region="nyc2",
+        vpc_id="vpc-id",
+        cluster_subnet="172.16.0.0/20",
+        service_subnet="192.168.0.0/22",
+    )
+
+
+def _gpu_node_pool(stack: TerraformStack) -> None:
+    GpuNodePool(stack, "Gpu", cluster_id="cluster-id", name="my-vllm-gpu-h100", node_count=2)
+
+
+def _model_share(stack: TerraformStack) -> None:
+    ModelShare(stack, "Models", name="my-vllm-models", region="nyc2", vpc_id="vpc-id", size_gb=1000)
+
+
+CLOUD_CONSTRUCTS: dict[str, Callable[[TerraformStack], None]] = {
+    "doks-cluster": _doks_cluster,
+    "gpu-node-pool": _gpu_node_pool,
+    "model-share": _model_share,
+}
+
+
+@pytest.mark.parametrize("name", list(CLOUD_CONSTRUCTS))
+def test_cloud_construct_snapshot(name: str, snapshot: SnapshotAssertion) -> None:
+    """The Terraform JSON of one cloud construct alone in a stack with the provider."""
+    stack = TerraformStack(cdktf.Testing.app(), "test")
+    DigitaloceanProvider(stack, "digitalocean")
+    CLOUD_CONSTRUCTS[name](stack)
+    doc = json.loads(cdktf.Testing.synth(stack))
+    assert doc["resource"], f"{name} made no resources"
+    assert doc == snapshot
 
 
 #: The configurations the README documents, as ``app.py synth`` arguments.
@@ -137,7 +237,54 @@ CONFIGURATIONS: dict[str, tuple[str, ...]] = {
     ),
     "stack-2-via-terraform": ("--kubernetes-via-terraform", "true"),
     "spaces-state-backend": ("--state-bucket", "my-state"),
+    "https-cert-manager": (
+        "--tls-certificate-secret", "vllm-tls", "--tls-hostname", "llm.example.com",
+        "--cert-manager-cluster-issuer", "letsencrypt",
+    ),
+    "h100x8": ("--gpu-size", "gpu-h100x8-640gb"),
+    "control-plane-ha-surge-upgrade": (
+        "--doks-control-plane-ha", "true", "--doks-surge-upgrade", "true",
+    ),
+    "model-snapshot": ("--nfs-snapshot-name", "my-vllm-models-snap"),
+    "inference-pool": (
+        "--routing", "inference-pool", "--gateway-class", "eg",
+        "--inference-gateway-namespace", "envoy-gateway-system",
+    ),
+    "several-models-prefix-aware": ("--config", "<several-models>"),
+    "lora-canary-rollout": ("--config", "<rollout>"),
 }  # fmt: skip
+
+#: Config files of the README's examples, by the placeholder CONFIGURATIONS name them with.
+CONFIG_FILES = {
+    "<readme>": README_CONFIG,
+    # "Several models on one share"
+    "<several-models>": """\
+routing: prefix-aware
+models:
+  - id: Qwen/Qwen2.5-0.5B-Instruct
+    served_name: qwen-small
+  - id: Qwen/Qwen2.5-7B-Instruct
+    served_name: qwen-7b
+    quantization: fp8
+    max_model_len: 8192
+""",
+    # "Rollouts and LoRA adapters": the canary step, adapters on both pools.
+    "<rollout>": """\
+models:
+  - id: Qwen/Qwen2.5-7B-Instruct
+    served_name: qwen
+    adapters:
+      - {id: acme/qwen2.5-7b-instruct-sql-lora, name: sql, rank: 16}
+      - {id: acme/qwen2.5-7b-instruct-support-lora, name: support, rank: 64,
+         base_model: Qwen/Qwen2.5-7B-Instruct}
+  - id: Qwen/Qwen2.5-7B-Instruct-1M
+    served_name: qwen
+    adapters:
+      - {id: acme/qwen2.5-7b-instruct-1m-sql-lora, name: sql, rank: 16}
+      - {id: acme/qwen2.5-7b-instruct-1m-support-lora, name: support, rank: 64}
+    canary: {of: vllm, weight: 10}
+""",
+}
 
 
 def output_files(base: Path) -> dict[str, str]:
@@ -153,10 +300,10 @@ def test_configuration_snapshot(
     name: str, snapshot: SnapshotAssertion, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     args = CONFIGURATIONS[name]
-    if "<readme>" in args:
-        config = tmp_path_factory.getbasetemp() / "readme-vllm.yaml"
-        config.write_text(README_CONFIG)
-        args = tuple(str(config) if a == "<readme>" else a for a in args)
+    for placeholder in set(args) & set(CONFIG_FILES):
+        config = tmp_path_factory.getbasetemp() / f"{placeholder.strip('<>')}.yaml"
+        config.write_text(CONFIG_FILES[placeholder])
+        args = tuple(str(config) if a == placeholder else a for a in args)
     files = output_files(synthesized(tmp_path_factory, *args))
     assert any(f.startswith("cdktf.out/") for f in files)
     assert any(f.startswith("dist/") for f in files) or name == "stack-2-via-terraform"
