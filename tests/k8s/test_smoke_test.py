@@ -6,16 +6,15 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import cdk8s
 import pytest
 from conftest import validate_objects
+from support import QuietHandler, serving
 
 from vllm_doks import ValidationError
 from vllm_doks.config import InfraOutputs, load_config
@@ -59,7 +58,7 @@ class FakeOpenAI:
 def openai() -> Iterator[FakeOpenAI]:
     state = FakeOpenAI()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             state.requests.append(
@@ -78,23 +77,10 @@ def openai() -> Iterator[FakeOpenAI]:
                 status, payload = 404, {"error": "not found"}
             else:
                 status, payload = 200, COMPLETION
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            self.reply(status, json.dumps(payload).encode(), "application/json")
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    state.port = server.server_address[1]
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    yield state
-    server.shutdown()
-    server.server_close()
+    with serving(Handler) as state.port:
+        yield state
 
 
 def smoke(url: str, key_file: Path | None, deadline: int = 30) -> tuple[int, str]:
