@@ -176,3 +176,22 @@ def toolchain() -> Toolchain:
             pytest.fail(f"VLLM_DOKS_REQUIRE_TERRAFORM=1 but {found}", pytrace=False)
         pytest.skip(found)
     return found
+
+
+@pytest.fixture(scope="module")
+def synths(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The real tier's synths, each configuration once per test module (realtier.SynthCache)."""
+    from realtier import SynthCache
+
+    return SynthCache(tmp_path_factory.mktemp("synths"))
+
+
+@pytest.fixture
+def namespaces(control_plane: ControlPlane) -> Iterator[list[str]]:
+    """Namespaces a test creates on the control plane (each prepared as README step 4);
+    deleted afterwards, with their PersistentVolumes."""
+    from realtier import cleanup
+
+    created: list[str] = []
+    yield created
+    cleanup(control_plane, *created, pvs=tuple(f"{ns}.vllm-models-pv" for ns in created))

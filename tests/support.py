@@ -44,6 +44,29 @@ SEED_TFVARS: dict[str, Any] = {
     "gpu_node_count": 2,
 }
 
+#: The seed's Stack 2 outputs (its outputs.tf), as the default configuration gives them.
+SEED_STACK2_OUTPUTS: dict[str, str | int] = {
+    "namespace": "vllm",
+    "service_name": "vllm",
+    "service_port": 8000,
+    "gateway_name": "vllm-gateway",
+    "model_id": "Qwen/Qwen2.5-0.5B-Instruct",
+    "model_name": "Qwen2.5-0.5B-Instruct",
+    "replicas": 1,
+    "quantization": "",
+}
+
+#: The README's LoRA example (Rollouts and LoRA adapters): one model with two adapters.
+README_ADAPTERS_YAML = """\
+models:
+  - id: Qwen/Qwen2.5-7B-Instruct
+    served_name: qwen
+    adapters:
+      - {id: acme/qwen2.5-7b-instruct-sql-lora, name: sql, rank: 16}
+      - {id: acme/qwen2.5-7b-instruct-support-lora, name: support, rank: 64,
+         base_model: Qwen/Qwen2.5-7B-Instruct}
+"""
+
 
 def new_chart(**kwargs: Any) -> cdk8s.Chart:
     """An empty chart in a test app, to build constructs in."""

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import REPO, load_yaml_dir, validate_objects
-from support import run_main
+from support import SEED_STACK2_OUTPUTS, run_main
 
 from vllm_doks.cli import build_parser, main
 from vllm_doks.config import config_fields
@@ -88,16 +88,7 @@ def test_default_synth_reports_the_seeds_stack2_outputs(
 ) -> None:
     cwd, proc = default_run
     printed = json.loads(proc.stdout.split("Stack 2 outputs:\n", 1)[1])
-    assert printed == {
-        "namespace": "vllm",
-        "service_name": "vllm",
-        "service_port": 8000,
-        "gateway_name": "vllm-gateway",
-        "model_id": "Qwen/Qwen2.5-0.5B-Instruct",
-        "model_name": "Qwen2.5-0.5B-Instruct",
-        "replicas": 1,
-        "quantization": "",
-    }
+    assert printed == SEED_STACK2_OUTPUTS
     assert json.loads((cwd / "dist" / "meta" / "outputs.json").read_text())["outputs"] == printed
 
 

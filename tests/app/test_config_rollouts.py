@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from conftest import validate_objects
+from support import README_ADAPTERS_YAML
 from test_config_models import INFRA, config_from, named, synth
 
 from vllm_doks import ValidationError
@@ -16,15 +17,7 @@ from vllm_doks.k8s.serving_chart import synth_serving_chart
 from vllm_doks.preflight import capacity_plan
 from vllm_doks.validation import Problems
 
-ADAPTERS = """
-models:
-  - id: Qwen/Qwen2.5-7B-Instruct
-    served_name: qwen
-    adapters:
-      - {id: acme/qwen2.5-7b-instruct-sql-lora, name: sql, rank: 16}
-      - {id: acme/qwen2.5-7b-instruct-support-lora, name: support, rank: 64,
-         base_model: Qwen/Qwen2.5-7B-Instruct}
-"""
+ADAPTERS = README_ADAPTERS_YAML
 
 CANARY = """
 models:

@@ -16,7 +16,7 @@ import yaml
 from cdktf import TerraformStack
 from cdktf_cdktf_provider_digitalocean.provider import DigitaloceanProvider
 from constructs import Construct
-from support import GPU_POOL, QWEN, STORE, new_chart, synthesized
+from support import GPU_POOL, QWEN, README_ADAPTERS_YAML, STORE, new_chart, synthesized
 from syrupy.assertion import SnapshotAssertion
 
 from vllm_doks.cloud import DoksCluster, GpuNodePool, ModelShare
@@ -269,14 +269,8 @@ models:
     max_model_len: 8192
 """,
     # "Rollouts and LoRA adapters": the canary step, adapters on both pools.
-    "<rollout>": """\
-models:
-  - id: Qwen/Qwen2.5-7B-Instruct
-    served_name: qwen
-    adapters:
-      - {id: acme/qwen2.5-7b-instruct-sql-lora, name: sql, rank: 16}
-      - {id: acme/qwen2.5-7b-instruct-support-lora, name: support, rank: 64,
-         base_model: Qwen/Qwen2.5-7B-Instruct}
+    "<rollout>": README_ADAPTERS_YAML
+    + """\
   - id: Qwen/Qwen2.5-7B-Instruct-1M
     served_name: qwen
     adapters:

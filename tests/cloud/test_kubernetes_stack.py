@@ -20,7 +20,7 @@ import cdk8s
 import pytest
 from cdk8s_plus_28 import k8s
 from cdktf import App
-from support import lazy_module
+from support import SEED_STACK2_OUTPUTS, lazy_module
 
 from vllm_doks import ValidationError
 from vllm_doks._imports.io.k8s.networking.gateway import (
@@ -51,16 +51,7 @@ DRAIN_IN_TERRAFORM = (
     'R=$(curl -s localhost:8000/metrics); [ "$${R:-0}" = 0 ] && exit 0; echo "100%%{done}"'
 )
 
-SEED_OUTPUTS: dict[str, str | int] = {
-    "namespace": "vllm",
-    "service_name": "vllm",
-    "service_port": 8000,
-    "gateway_name": "vllm-gateway",
-    "model_id": "Qwen/Qwen2.5-0.5B-Instruct",
-    "model_name": "Qwen2.5-0.5B-Instruct",
-    "replicas": 1,
-    "quantization": "",
-}
+SEED_OUTPUTS = SEED_STACK2_OUTPUTS
 
 #: Construct ids (= Terraform addresses under kubernetes_manifest) of the seed's objects.
 NS, PV, PVC = (

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,6 @@ from conftest import REPO, load_yaml_dir
 from realtier import (
     SynthCache,
     apply,
-    cleanup,
     delete_removed,
     identities,
     live_objects,
@@ -86,19 +84,6 @@ README_CONFIGS: dict[str, dict[str, object]] = {
 GPU_POOL = "my-vllm-gpu-h100"
 QWEN = "Qwen/Qwen2.5-0.5B-Instruct"
 QWEN_7B = "Qwen/Qwen2.5-7B-Instruct"
-
-
-@pytest.fixture(scope="module")
-def synths(tmp_path_factory: pytest.TempPathFactory) -> SynthCache:
-    return SynthCache(tmp_path_factory.mktemp("real-apply"))
-
-
-@pytest.fixture
-def namespaces(control_plane: ControlPlane) -> Iterator[list[str]]:
-    """Namespaces a test creates (each prepared as README step 4); deleted afterwards."""
-    created: list[str] = []
-    yield created
-    cleanup(control_plane, *created, pvs=tuple(f"{ns}.vllm-models-pv" for ns in created))
 
 
 def _ns(name: str, namespaces: list[str], cp: ControlPlane, **kw: Any) -> str:
