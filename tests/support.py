@@ -10,6 +10,8 @@ import contextlib
 import functools
 import importlib
 import io
+import itertools
+import json
 import os
 import re
 import shutil
@@ -22,10 +24,15 @@ from typing import Any
 
 import cdk8s
 import pytest
+from conftest import FIXTURES, load_yaml_dir
 
 import vllm_doks  # noqa: F401  (wires Node 22 for jsii before any jsii library loads)
+from vllm_doks import contracts
 from vllm_doks.cli import main
+from vllm_doks.config import ArchitectureConfig, InfraOutputs, load_config
 from vllm_doks.k8s import NfsModelStoreProps
+from vllm_doks.k8s.serving_chart import synth_serving_chart
+from vllm_doks.preflight import kubernetes_problems
 
 Obj = dict[str, Any]
 QWEN = "Qwen/Qwen2.5-0.5B-Instruct"
@@ -181,3 +188,98 @@ def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+# --- vLLM's command line, as vllm==0.18.0 parses it (tests/fixtures' extract) --------------
+
+VLLM_OPTIONS = json.loads((FIXTURES / "vllm-0.18.0-serve-options.json").read_text("utf-8"))
+
+#: How ``vllm serve`` parses the values of the options we emit (vllm==0.18.0
+#: engine/arg_utils.py and config dataclasses: int / float / str fields; the choice lists are
+#: in the extract).
+VALUE_KINDS = {
+    contracts.VLLM_FLAG_MODEL: str,
+    contracts.VLLM_FLAG_SERVED_MODEL_NAME: str,
+    contracts.VLLM_FLAG_QUANTIZATION: "choice",
+    contracts.VLLM_FLAG_SAFETENSORS_LOAD_STRATEGY: str,
+    contracts.VLLM_FLAG_PORT: int,
+    contracts.VLLM_FLAG_SHUTDOWN_TIMEOUT: int,
+    contracts.VLLM_FLAG_TENSOR_PARALLEL_SIZE: int,
+    contracts.VLLM_FLAG_MAX_MODEL_LEN: int,
+    contracts.VLLM_FLAG_KV_CACHE_DTYPE: "choice",
+    contracts.VLLM_FLAG_GPU_MEMORY_UTILIZATION: float,
+    contracts.VLLM_FLAG_MAX_LORAS: int,
+    contracts.VLLM_FLAG_MAX_LORA_RANK: "choice",
+}
+SWITCHES = {contracts.VLLM_FLAG_ALLOW_DEPRECATED_QUANTIZATION, contracts.VLLM_FLAG_ENABLE_LORA}
+#: Options taking one or more values (nargs "+"), each checked as vLLM's LoRAParserAction
+#: reads it: ``name=path`` when it has '=' and no ',' (else vLLM parses it as JSON).
+LISTS = {contracts.VLLM_FLAG_LORA_MODULES}
+
+
+def vllm_parse_problems(args: list[str]) -> list[str]:
+    """What vLLM 0.18.0's parser would refuse in ``args`` (per the extract)."""
+    problems = []
+    options = set(VLLM_OPTIONS["options"])
+    i = 0
+    while i < len(args):
+        flag = args[i]
+        if flag not in options:
+            problems.append(f"{flag}: not an option of vllm serve {VLLM_OPTIONS['vllm_version']}")
+            i += 1
+            continue
+        if flag in SWITCHES:
+            i += 1
+            continue
+        if flag in LISTS:
+            i += 1
+            values = list(itertools.takewhile(lambda a: not a.startswith("--"), args[i:]))
+            problems += [
+                f"{flag} {v}: not name=path (one '=', no ',')"
+                for v in values
+                if v.count("=") != 1 or "," in v or v.startswith("=") or v.endswith("=")
+            ]
+            problems += [f"{flag}: no value"] if not values else []
+            i += len(values)
+            continue
+        kind = VALUE_KINDS.get(flag)
+        if kind is None:
+            problems.append(f"{flag}: no value kind recorded in this test")
+            i += 2
+            continue
+        value = args[i + 1]
+        if kind == "choice":
+            if value not in [str(c) for c in VLLM_OPTIONS["choices"][flag]]:
+                problems.append(f"{flag} {value}: not one of vLLM's choices")
+        elif kind is not str:
+            try:
+                kind(value)  # type: ignore[operator]
+            except ValueError:
+                problems.append(f"{flag} {value}: not a {kind}")
+        i += 2
+    return problems
+
+
+# --- configurations, synthesized as the app does -------------------------------------------
+
+#: Stack 1 outputs for the configuration tests.
+CONFIG_INFRA = InfraOutputs("10.200.0.7", "/123456/abc", 1000, "my-vllm-gpu-h100")
+
+
+def config_from(tmp_path: Path, text: str, **env: str) -> ArchitectureConfig:
+    path = tmp_path / "vllm.yaml"
+    path.write_text(text)
+    return load_config(path, env={f"VLLM_DOKS_{k.upper()}": v for k, v in env.items()})
+
+
+def synth_config(
+    tmp_path: Path, config: ArchitectureConfig, name: str = "dist"
+) -> list[dict[str, Any]]:
+    problems = kubernetes_problems(config, CONFIG_INFRA)
+    assert not problems, problems.items
+    synth_serving_chart(config, CONFIG_INFRA, tmp_path / name)
+    return load_yaml_dir(tmp_path / name)
+
+
+def named(objs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {o["metadata"]["name"]: o for o in objs if o["kind"] == kind}
