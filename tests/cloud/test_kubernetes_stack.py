@@ -782,28 +782,7 @@ def test_terraform_reads_stack_one_state_and_keeps_literals(
     and the Secret's count follows the variable."""
     workdir = tmp_path / "cdktf.out" / "stacks" / STACK
     workdir.mkdir(parents=True)
-    outputs = {
-        "nfs_host": "10.0.0.5",
-        "nfs_mount_path": "/abc/def",
-        "nfs_size_gb": 1000,
-        "gpu_node_pool_name": "my-vllm-gpu-h100",
-        "cluster_name": "my-vllm",
-    }
-    (tmp_path / "terraform.vllm-infra.tfstate").write_text(
-        json.dumps(
-            {
-                "version": 4,
-                "terraform_version": "1.5.0",
-                "serial": 1,
-                "lineage": "test",
-                "outputs": {
-                    k: {"value": v, "type": "number" if isinstance(v, int) else "string"}
-                    for k, v in outputs.items()
-                },
-                "resources": [],
-            }
-        )
-    )
+    write_stack_one_state(tmp_path)
     pv = manifests(doc)[PV]["manifest"]
     secret = doc["resource"]["kubernetes_secret_v1"]["hf_token_secret"]
     deploy = manifests(doc)[DEPLOY]["manifest"]["spec"]["template"]["spec"]
