@@ -215,3 +215,24 @@ def synth_and_validate(
     )
     verdict: dict[str, Any] = json.loads(result.stdout)
     return verdict
+
+
+def apply_in_sequence(
+    cp: ControlPlane, ns: str, steps: list[tuple[str, Synth]], kinds: set[tuple[str, str]]
+) -> int:
+    """Applies each step's dist/ as the README says (apply, then delete what the step no longer
+    emits) and asserts that what is live in ``ns`` is exactly what the step emits, nothing
+    left from earlier steps. Returns how many objects were applied."""
+    previous: Synth | None = None
+    applied = 0
+    for label, step in steps:
+        count, _ = apply(cp, step.dist)
+        applied += count
+        if previous is not None:
+            delete_removed(cp, previous.dist, step.dist)
+        live = live_objects(cp, ns, kinds)
+        assert identities(live) == {i for i in identities(step.objects) if i[1] == ns}, (
+            f"after step {label!r}"
+        )
+        previous = step
+    return applied

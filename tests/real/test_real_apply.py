@@ -17,7 +17,7 @@ from conftest import REPO, load_yaml_dir
 from realtier import (
     SynthCache,
     apply,
-    delete_removed,
+    apply_in_sequence,
     identities,
     live_objects,
     prepare_namespace,
@@ -165,19 +165,7 @@ def test_every_change_reapplies_and_back(
         steps += [(change, synths.k8s(namespace=ns, **inputs)), (f"{change} back", base)]
     for _, s in steps:
         kinds |= {(r.api_version, r.kind) for r in s.objects}
-    previous = None
-    applied = 0
-    for label, step in steps:
-        count, _ = apply(control_plane, step.dist)
-        applied += count
-        if previous is not None:
-            delete_removed(control_plane, previous.dist, step.dist)
-        # What is live is exactly what this output emits: nothing left from earlier steps.
-        live = live_objects(control_plane, ns, kinds)
-        assert identities(live) == {i for i in identities(step.objects) if i[1] == ns}, (
-            f"after step {label!r}"
-        )
-        previous = step
+    applied = apply_in_sequence(control_plane, ns, steps, kinds)
     print(f"[real] upgrade sequence: {len(steps)} applies, {applied} objects applied")
 
 
@@ -274,19 +262,8 @@ def test_second_model_and_routing_strategies_reapply_and_back(
         "one model",
     ]
     kinds = {(r.api_version, r.kind) for v in variants.values() for r in v.objects}
-    previous = None
-    applied = 0
-    for label in sequence:
-        step = variants[label]
-        count, _ = apply(control_plane, step.dist)
-        applied += count
-        if previous is not None:
-            delete_removed(control_plane, previous.dist, step.dist)
-        live = live_objects(control_plane, ns, kinds)
-        assert identities(live) == {i for i in identities(step.objects) if i[1] == ns}, (
-            f"after {label!r}"
-        )
-        previous = step
+    steps = [(label, variants[label]) for label in sequence]
+    applied = apply_in_sequence(control_plane, ns, steps, kinds)
     print(f"[real] Python API sequence: {len(sequence)} applies, {applied} objects applied")
 
 
