@@ -283,3 +283,18 @@ def synth_config(
 
 def named(objs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
     return {o["metadata"]["name"]: o for o in objs if o["kind"] == kind}
+
+
+def env_with_fake_python(tmp_path: Path, script: str) -> dict[str, str]:
+    """This process's environment with ``script`` as the ``python3`` on PATH (standing in for
+    the image's), which may append to the file ``$FAKE_CALLS`` (``tmp_path/calls``)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "python3"
+    fake.write_text(script)
+    fake.chmod(0o755)
+    return {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "FAKE_CALLS": str(tmp_path / "calls"),
+    }

@@ -34,6 +34,16 @@ from vllm_doks.k8s.scripts import (
 )
 from vllm_doks.k8s.vllm_worker_pool import SHUTDOWN_MARGIN_SECONDS
 
+#: The pod security context of every pod that touches the model files (uid/gid 1000 own them).
+POD_SECURITY_CONTEXT = {
+    "runAsNonRoot": True,
+    "runAsUser": 1000,
+    "runAsGroup": 1000,
+    "fsGroup": 1000,
+    "fsGroupChangePolicy": "OnRootMismatch",
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
 
 def pool_chart(
     model_id: str = QWEN, store: NfsModelStoreProps = STORE, **pool: Any
@@ -200,14 +210,7 @@ def test_download_job_runs_once_non_root_and_cleans_up_after_itself() -> None:
     podspec = spec["template"]["spec"]
     assert podspec["restartPolicy"] == "Never"
     assert podspec["automountServiceAccountToken"] is False
-    assert podspec["securityContext"] == {
-        "runAsNonRoot": True,
-        "runAsUser": 1000,
-        "runAsGroup": 1000,
-        "fsGroup": 1000,
-        "fsGroupChangePolicy": "OnRootMismatch",
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
+    assert podspec["securityContext"] == POD_SECURITY_CONTEXT
     (container,) = podspec["containers"]
     assert container["name"] == "download"
     assert container["image"] == DEFAULT_VLLM_IMAGE
@@ -589,14 +592,7 @@ def test_anti_affinity_can_be_relaxed() -> None:
 def test_pods_are_locked_down_with_only_tmp_and_shm_writable() -> None:
     chart, _ = pool_chart()
     spec = pod(synth(chart))
-    assert spec["securityContext"] == {
-        "runAsNonRoot": True,
-        "runAsUser": 1000,
-        "runAsGroup": 1000,
-        "fsGroup": 1000,
-        "fsGroupChangePolicy": "OnRootMismatch",
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
+    assert spec["securityContext"] == POD_SECURITY_CONTEXT
     assert spec["automountServiceAccountToken"] is False
     assert spec["enableServiceLinks"] is False
     locked = {

@@ -9,10 +9,8 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import socket
-import stat
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -20,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from support import QuietHandler, serving
+from support import QuietHandler, env_with_fake_python, serving
 
 from vllm_doks.k8s.scripts import DOWNLOAD_MODEL, PRESTOP_DRAIN, WAIT_FOR_MODEL, sh_command
 
@@ -287,14 +285,8 @@ class Downloader:
 
 @pytest.fixture
 def downloader(tmp_path: Path) -> Downloader:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    fake = bin_dir / "python3"
-    fake.write_text(FAKE_PYTHON)
-    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
-    calls = tmp_path / "calls"
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
-    env["FAKE_CALLS"] = str(calls)
+    env = env_with_fake_python(tmp_path, FAKE_PYTHON)
+    calls = Path(env["FAKE_CALLS"])
     root = tmp_path / "models"
     root.mkdir()
     return Downloader(root=root, calls=calls, env=env)

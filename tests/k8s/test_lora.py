@@ -3,9 +3,7 @@ worker pool with vLLM's LoRA flags, validated, and counted in the capacity plan.
 
 from __future__ import annotations
 
-import os
 import shutil
-import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +12,7 @@ from typing import Any
 import cdk8s
 import pytest
 from conftest import REPO, load_yaml_dir, validate_objects
-from support import vllm_parse_problems
+from support import env_with_fake_python, vllm_parse_problems
 
 from vllm_doks import contracts
 from vllm_doks.capacity import ClusterPlan, PoolPlan, plan_capacity
@@ -330,17 +328,8 @@ def test_the_adapter_jobs_command_downloads_once_and_releases_the_pods_wait(
     wait-for-lora init container (its own command) then passes at once."""
     share = tmp_path / "share"
     share.mkdir()
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    fake = bin_dir / "python3"
-    fake.write_text(FAKE_PYTHON)
-    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
-    calls = tmp_path / "calls"
-    env = {
-        **os.environ,
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-        "FAKE_CALLS": str(calls),
-    }
+    env = env_with_fake_python(tmp_path, FAKE_PYTHON)
+    calls = Path(env["FAKE_CALLS"])
 
     chart, _, (sql, _) = two_adapter_chart(mount_path=str(share))
     objs = list(cdk8s.Testing.synth(chart))
