@@ -27,6 +27,41 @@ CRD_DIR = FIXTURES / "crds"
 K8S_VERSIONS = ("1.31.0", "1.32.0", "1.33.0", "1.34.0")
 
 
+#: Tests that load the Terraform Kubernetes provider's Python bindings (about 5 s of CPU per
+#: process), by node id prefix: with xdist they all run on one worker, so only that worker
+#: pays for the import. Performance only: a test missing here still runs, on any worker.
+KUBERNETES_PROVIDER_TESTS = (
+    "tests/cloud/test_kubernetes_stack.py::",
+    "tests/app/test_app.py::test_stack2_via_terraform",
+    "tests/app/test_app.py::test_no_secret_ever_reaches_an_output_file",
+    "tests/app/test_coldstart.py::test_terraform_applies_the_smoke_test_last",
+    "tests/app/test_snapshots.py::test_configuration_snapshot[stack-2-via-terraform]",
+    "tests/core/test_props_ergonomics.py::test_signature_lists_every_field_with_its_default"
+    "[VllmKubernetesStack-",
+    "tests/core/test_props_ergonomics.py::test_help_shows_every_fields_documentation"
+    "[KubernetesObjectsStackProps]",
+)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """xdist's default schedule ("load": any test on any worker), except that the tests of
+    KUBERNETES_PROVIDER_TESTS form one unit of work. (``--dist loadgroup`` with markers would
+    say it, but xdist 3.8 tags the node ids through ``Item._nodeid``, which pytest 9.2 no
+    longer reads.)"""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Scheduling(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.startswith(KUBERNETES_PROVIDER_TESTS):
+                return "kubernetes-provider"
+            return nodeid
+
+    return Scheduling(config, log)
+
+
 def _load_crd_schemas() -> dict[tuple[str, str], dict[str, Any]]:
     schemas: dict[tuple[str, str], dict[str, Any]] = {}
     for path in sorted(glob.glob(str(CRD_DIR / "*.yaml"))):
