@@ -18,17 +18,57 @@ import yaml
 
 import vllm_doks  # noqa: F401  (wires Node 22 for jsii before any jsii library loads)
 from vllm_doks.rehearsal import ControlPlane, missing_assets
+from vllm_doks.rehearsal.runner import Toolchain, find_toolchain
 
 REPO = Path(__file__).resolve().parent.parent
-CRD_DIR = Path(__file__).resolve().parent / "fixtures" / "crds"
+#: Recorded inputs of the tests (CRDs, vLLM's options, start-up logs), shared by every folder.
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+CRD_DIR = FIXTURES / "crds"
 K8S_VERSIONS = ("1.31.0", "1.32.0", "1.33.0", "1.34.0")
+
+
+#: Tests that load the Terraform Kubernetes provider's Python bindings (about 5 s of CPU per
+#: process), by node id prefix: with xdist they all run on one worker, so only that worker
+#: pays for the import. Performance only: a test missing here still runs, on any worker.
+KUBERNETES_PROVIDER_TESTS = (
+    "tests/cloud/test_kubernetes_stack.py::",
+    "tests/app/test_app.py::test_stack2_via_terraform",
+    "tests/app/test_app.py::test_no_secret_ever_reaches_an_output_file",
+    "tests/app/test_coldstart.py::test_terraform_applies_the_smoke_test_last",
+    "tests/app/test_snapshots.py::test_configuration_snapshot[stack-2-via-terraform]",
+    "tests/core/test_props_ergonomics.py::test_signature_lists_every_field_with_its_default"
+    "[VllmKubernetesStack-",
+    "tests/core/test_props_ergonomics.py::test_help_shows_every_fields_documentation"
+    "[KubernetesObjectsStackProps]",
+)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """xdist's default schedule ("load": any test on any worker), except that the tests of
+    KUBERNETES_PROVIDER_TESTS form one unit of work. (``--dist loadgroup`` with markers would
+    say it, but xdist 3.8 tags the node ids through ``Item._nodeid``, which pytest 9.2 no
+    longer reads.)"""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Scheduling(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.startswith(KUBERNETES_PROVIDER_TESTS):
+                return "kubernetes-provider"
+            return nodeid
+
+    return Scheduling(config, log)
 
 
 def _load_crd_schemas() -> dict[tuple[str, str], dict[str, Any]]:
     schemas: dict[tuple[str, str], dict[str, Any]] = {}
     for path in sorted(glob.glob(str(CRD_DIR / "*.yaml"))):
         with open(path) as f:
-            for doc in yaml.safe_load_all(f):
+            # libyaml's loader: the pure-Python one takes seconds for these CRDs, in every
+            # xdist worker.
+            for doc in yaml.load_all(f, Loader=yaml.CSafeLoader):
                 if not doc or doc.get("kind") != "CustomResourceDefinition":
                     continue
                 spec = doc["spec"]
@@ -158,3 +198,54 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
         yield plane
     finally:
         plane.stop()
+
+
+@pytest.fixture(scope="session")
+def toolchain() -> Toolchain:
+    """The real cdktf CLI, Terraform and the DigitalOcean provider mirror, found once per
+    session; skips with the reason when one is missing (fails under .ci/run)."""
+    found = find_toolchain(REPO)
+    if isinstance(found, str):
+        # Set by .ci/run: CI must rehearse, never skip silently.
+        if os.environ.get("VLLM_DOKS_REQUIRE_TERRAFORM") == "1":
+            pytest.fail(f"VLLM_DOKS_REQUIRE_TERRAFORM=1 but {found}", pytrace=False)
+        pytest.skip(found)
+    return found
+
+
+@pytest.fixture(scope="module")
+def synths(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The real tier's synths, each configuration once per test module (realtier.SynthCache)."""
+    from realtier import SynthCache
+
+    return SynthCache(tmp_path_factory.mktemp("synths"))
+
+
+@pytest.fixture
+def namespaces(control_plane: ControlPlane) -> Iterator[list[str]]:
+    """Namespaces a test creates on the control plane (each prepared as README step 4);
+    deleted afterwards, with their PersistentVolumes."""
+    from realtier import cleanup
+
+    created: list[str] = []
+    yield created
+    cleanup(control_plane, *created, pvs=tuple(f"{ns}.vllm-models-pv" for ns in created))
+
+
+@pytest.fixture
+def openai() -> Iterator[Any]:
+    """support.fake_openai() for the test."""
+    from support import fake_openai
+
+    with fake_openai() as state:
+        yield state
+
+
+@pytest.fixture
+def key_file(tmp_path: Path) -> Path:
+    """The smoke test's API key file (support.KEY), as the Secret volume would hold it."""
+    from support import KEY
+
+    path = tmp_path / "key"
+    path.write_text(KEY)
+    return path

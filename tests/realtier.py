@@ -1,5 +1,6 @@
-"""Helpers of the real-API-server tier (tests/test_real_*.py): synthesize as the app does,
-apply as the README tells users (``kubectl apply -f dist/``), and look at what the cluster did.
+"""Helpers of the real tier (tests/real/ and the ``real``-marked tests of every folder):
+synthesize as the app does, apply as the README tells users (``kubectl apply -f dist/``), look
+at what the cluster did, and validate Terraform with the real provider.
 """
 
 from __future__ import annotations
@@ -8,16 +9,19 @@ import dataclasses
 import json
 import os
 import shlex
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import cdk8s
+from conftest import REPO
 
 from vllm_doks.cli import synth
 from vllm_doks.config import InfraOutputs, load_config
 from vllm_doks.rehearsal import ControlPlane
+from vllm_doks.rehearsal.runner import Toolchain
 from vllm_doks.removed_objects import ObjectRef, manifest_objects, removed_objects
 
 #: Kinds the cluster's controllers create from ours; never in dist/, never ours to delete.
@@ -224,16 +228,60 @@ def user_environment(cp: ControlPlane) -> dict[str, str]:
     }
 
 
-def validate_cloud(tmp_path: Path, config: dict[str, Any], stack: str = "vllm-infra") -> Any:
-    """``terraform validate`` of the cloud layer of ``config`` with the real provider from the
-    offline mirror (skips when the toolchain is absent); its verdict."""
-    import pytest
-    from conftest import REPO
-    from test_rehearsal import synth_and_validate
+def synth_and_validate(
+    toolchain: Toolchain, workdir: Path, config: dict[str, Any], stack: str
+) -> dict[str, Any]:
+    """Synthesize the cloud layer of ``config`` and run ``terraform init -backend=false`` and
+    ``terraform validate -json`` on ``stack`` with the real provider, offline
+    (TF_CLI_CONFIG_FILE naming ../shared/terraform-mirror's filesystem mirror)."""
+    config_file = workdir / "vllm.yaml"
+    config_file.write_text(json.dumps(config))
+    out = workdir / "cdktf.out"
+    subprocess.run(
+        [
+            *(str(toolchain.python), str(REPO / "app.py"), "synth", "--layer", "cloud"),
+            *("--config", str(config_file), "--cloud-outdir", str(out)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    env = {
+        "TF_CLI_CONFIG_FILE": str(toolchain.cli_config(workdir)),
+        "CHECKPOINT_DISABLE": "1",
+        "PATH": "/usr/bin:/bin",
+    }
+    tf, stack_dir = str(toolchain.terraform), out / "stacks" / stack
+    init = subprocess.run(
+        [tf, "init", "-backend=false", "-input=false", "-no-color"],
+        cwd=stack_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert init.returncode == 0, init.stderr
+    result = subprocess.run(
+        [tf, "validate", "-json"], cwd=stack_dir, env=env, capture_output=True, text=True
+    )
+    verdict: dict[str, Any] = json.loads(result.stdout)
+    return verdict
 
-    from vllm_doks.rehearsal.runner import find_toolchain
 
-    toolchain = find_toolchain(REPO)
-    if isinstance(toolchain, str):
-        pytest.skip(toolchain)
-    return synth_and_validate(toolchain, tmp_path, config, stack)
+def apply_in_sequence(
+    cp: ControlPlane, ns: str, steps: list[tuple[str, Synth]], kinds: set[tuple[str, str]]
+) -> int:
+    """Applies each step's dist/ as the README says (apply, then delete what the step no longer
+    emits) and asserts that what is live in ``ns`` is exactly what the step emits, nothing
+    left from earlier steps. Returns how many objects were applied."""
+    previous: Synth | None = None
+    applied = 0
+    for label, step in steps:
+        count, _ = apply(cp, step.dist)
+        applied += count
+        if previous is not None:
+            delete_removed(cp, previous.dist, step.dist)
+        live = live_objects(cp, ns, kinds)
+        assert identities(live) == {i for i in identities(step.objects) if i[1] == ns}, (
+            f"after step {label!r}"
+        )
+        previous = step
+    return applied

@@ -9,8 +9,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import importlib
 import importlib.util
 import io
+import itertools
 import json
 import os
 import re
@@ -27,10 +29,15 @@ from urllib.parse import unquote, urlsplit
 
 import cdk8s
 import pytest
+from conftest import FIXTURES, load_yaml_dir
 
 import vllm_doks  # noqa: F401  (wires Node 22 for jsii before any jsii library loads)
+from vllm_doks import contracts
 from vllm_doks.cli import main
+from vllm_doks.config import ArchitectureConfig, InfraOutputs, load_config
 from vllm_doks.k8s import NfsModelStoreProps
+from vllm_doks.k8s.serving_chart import synth_serving_chart
+from vllm_doks.preflight import kubernetes_problems
 
 Obj = dict[str, Any]
 QWEN = "Qwen/Qwen2.5-0.5B-Instruct"
@@ -56,6 +63,29 @@ SEED_TFVARS: dict[str, Any] = {
     "nfs_size_gb": 1000,
     "gpu_node_count": 2,
 }
+
+#: The seed's Stack 2 outputs (its outputs.tf), as the default configuration gives them.
+SEED_STACK2_OUTPUTS: dict[str, str | int] = {
+    "namespace": "vllm",
+    "service_name": "vllm",
+    "service_port": 8000,
+    "gateway_name": "vllm-gateway",
+    "model_id": "Qwen/Qwen2.5-0.5B-Instruct",
+    "model_name": "Qwen2.5-0.5B-Instruct",
+    "replicas": 1,
+    "quantization": "",
+}
+
+#: The README's LoRA example (Rollouts and LoRA adapters): one model with two adapters.
+README_ADAPTERS_YAML = """\
+models:
+  - id: Qwen/Qwen2.5-7B-Instruct
+    served_name: qwen
+    adapters:
+      - {id: acme/qwen2.5-7b-instruct-sql-lora, name: sql, rank: 16}
+      - {id: acme/qwen2.5-7b-instruct-support-lora, name: support, rank: 64,
+         base_model: Qwen/Qwen2.5-7B-Instruct}
+"""
 
 
 @functools.cache
@@ -182,16 +212,38 @@ def run_download(model_id: str, model_dir: Path, revision: str, env: dict[str, s
     return Run(proc.returncode, proc.stdout + proc.stderr)
 
 
+class lazy_module:
+    """The module ``name``, imported on the first public attribute read (collecting a test file
+    then costs nothing; pytest's look for fixtures and markers reads only private names)."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("_"):
+            raise AttributeError(attr)
+        return getattr(importlib.import_module(self._name), attr)
+
+
 class QuietHandler(BaseHTTPRequestHandler):
-    """A request handler that keeps the test output free of access-log lines."""
+    """A request handler of the tests' local HTTP servers: logs nothing, replies in one call."""
+
+    def reply(self, status: int, body: bytes = b"", content_type: str | None = None) -> None:
+        self.send_response(status)
+        if content_type:
+            self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def log_message(self, format: str, *args: object) -> None:
         pass
 
 
 @contextlib.contextmanager
-def loopback_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
-    """Serve ``handler`` on a free port of 127.0.0.1 in a thread; yields the port."""
+def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
+    """A threaded HTTP server of ``handler`` on a free port of 127.0.0.1 (yields the port),
+    stopped on exit."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
@@ -364,6 +416,185 @@ def fake_hub(state: FakeHub) -> Iterator[FakeHub]:
                 return
             self._file(head=False)
 
-    with loopback_server(Handler) as port:
+    with serving(Handler) as port:
         state.port = port
         yield state
+
+
+# --- vLLM's command line, as vllm==0.18.0 parses it (tests/fixtures' extract) --------------
+
+VLLM_OPTIONS = json.loads((FIXTURES / "vllm-0.18.0-serve-options.json").read_text("utf-8"))
+
+#: How ``vllm serve`` parses the values of the options we emit (vllm==0.18.0
+#: engine/arg_utils.py and config dataclasses: int / float / str fields; the choice lists are
+#: in the extract).
+VALUE_KINDS = {
+    contracts.VLLM_FLAG_MODEL: str,
+    contracts.VLLM_FLAG_SERVED_MODEL_NAME: str,
+    contracts.VLLM_FLAG_QUANTIZATION: "choice",
+    contracts.VLLM_FLAG_SAFETENSORS_LOAD_STRATEGY: str,
+    contracts.VLLM_FLAG_PORT: int,
+    contracts.VLLM_FLAG_SHUTDOWN_TIMEOUT: int,
+    contracts.VLLM_FLAG_TENSOR_PARALLEL_SIZE: int,
+    contracts.VLLM_FLAG_MAX_MODEL_LEN: int,
+    contracts.VLLM_FLAG_KV_CACHE_DTYPE: "choice",
+    contracts.VLLM_FLAG_GPU_MEMORY_UTILIZATION: float,
+    contracts.VLLM_FLAG_MAX_LORAS: int,
+    contracts.VLLM_FLAG_MAX_LORA_RANK: "choice",
+}
+SWITCHES = {contracts.VLLM_FLAG_ALLOW_DEPRECATED_QUANTIZATION, contracts.VLLM_FLAG_ENABLE_LORA}
+#: Options taking one or more values (nargs "+"), each checked as vLLM's LoRAParserAction
+#: reads it: ``name=path`` when it has '=' and no ',' (else vLLM parses it as JSON).
+LISTS = {contracts.VLLM_FLAG_LORA_MODULES}
+
+
+def vllm_parse_problems(args: list[str]) -> list[str]:
+    """What vLLM 0.18.0's parser would refuse in ``args`` (per the extract)."""
+    problems = []
+    options = set(VLLM_OPTIONS["options"])
+    i = 0
+    while i < len(args):
+        flag = args[i]
+        if flag not in options:
+            problems.append(f"{flag}: not an option of vllm serve {VLLM_OPTIONS['vllm_version']}")
+            i += 1
+            continue
+        if flag in SWITCHES:
+            i += 1
+            continue
+        if flag in LISTS:
+            i += 1
+            values = list(itertools.takewhile(lambda a: not a.startswith("--"), args[i:]))
+            problems += [
+                f"{flag} {v}: not name=path (one '=', no ',')"
+                for v in values
+                if v.count("=") != 1 or "," in v or v.startswith("=") or v.endswith("=")
+            ]
+            problems += [f"{flag}: no value"] if not values else []
+            i += len(values)
+            continue
+        kind = VALUE_KINDS.get(flag)
+        if kind is None:
+            problems.append(f"{flag}: no value kind recorded in this test")
+            i += 2
+            continue
+        value = args[i + 1]
+        if kind == "choice":
+            if value not in [str(c) for c in VLLM_OPTIONS["choices"][flag]]:
+                problems.append(f"{flag} {value}: not one of vLLM's choices")
+        elif kind is not str:
+            try:
+                kind(value)  # type: ignore[operator]
+            except ValueError:
+                problems.append(f"{flag} {value}: not a {kind}")
+        i += 2
+    return problems
+
+
+# --- configurations, synthesized as the app does -------------------------------------------
+
+#: Stack 1 outputs for the configuration tests.
+CONFIG_INFRA = InfraOutputs("10.200.0.7", "/123456/abc", 1000, "my-vllm-gpu-h100")
+
+
+def config_from(tmp_path: Path, text: str, **env: str) -> ArchitectureConfig:
+    path = tmp_path / "vllm.yaml"
+    path.write_text(text)
+    return load_config(path, env={f"VLLM_DOKS_{k.upper()}": v for k, v in env.items()})
+
+
+def synth_config(
+    tmp_path: Path, config: ArchitectureConfig, name: str = "dist"
+) -> list[dict[str, Any]]:
+    problems = kubernetes_problems(config, CONFIG_INFRA)
+    assert not problems, problems.items
+    synth_serving_chart(config, CONFIG_INFRA, tmp_path / name)
+    return load_yaml_dir(tmp_path / name)
+
+
+def named(objs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {o["metadata"]["name"]: o for o in objs if o["kind"] == kind}
+
+
+def env_with_fake_python(tmp_path: Path, script: str) -> dict[str, str]:
+    """This process's environment with ``script`` as the ``python3`` on PATH (standing in for
+    the image's), which may append to the file ``$FAKE_CALLS`` (``tmp_path/calls``)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "python3"
+    fake.write_text(script)
+    fake.chmod(0o755)
+    return {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "FAKE_CALLS": str(tmp_path / "calls"),
+    }
+
+
+# --- the smoke test's counterpart: a chat completions endpoint on 127.0.0.1 ------------
+
+needs_sh_curl = pytest.mark.skipif(
+    shutil.which("sh") is None or shutil.which("curl") is None, reason="needs sh and curl"
+)
+KEY = "sk-test-0123456789abcdef"
+COMPLETION = {
+    "id": "chatcmpl-1",
+    "object": "chat.completion",
+    "model": "Qwen2.5-0.5B-Instruct",
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "ready"}}],
+}
+
+
+@dataclass
+class FakeOpenAI:
+    port: int = 0
+    unavailable_first: int = 0
+    """Answer this many requests with 503 first (no ready backend behind the Gateway)."""
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1/chat/completions"
+
+
+@contextlib.contextmanager
+def fake_openai() -> Iterator[FakeOpenAI]:
+    """An OpenAI-compatible chat endpoint on 127.0.0.1 that records each request and answers
+    as a Gateway in front of vLLM would (503 first if asked, 401 without the key)."""
+    state = FakeOpenAI()
+
+    class Handler(QuietHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            state.requests.append(
+                {
+                    "path": self.path,
+                    "authorization": self.headers.get("Authorization"),
+                    "content_type": self.headers.get("Content-Type"),
+                    "canary": self.headers.get("x-vllm-doks-canary"),
+                    "json": json.loads(body),
+                }
+            )
+            if len(state.requests) <= state.unavailable_first:
+                status, payload = 503, {"error": "no healthy upstream"}
+            elif self.headers.get("Authorization") != f"Bearer {KEY}":
+                status, payload = 401, {"error": "Unauthorized"}
+            elif self.path != "/v1/chat/completions":
+                status, payload = 404, {"error": "not found"}
+            else:
+                status, payload = 200, COMPLETION
+            self.reply(status, json.dumps(payload).encode(), "application/json")
+
+    with serving(Handler) as state.port:
+        yield state
+
+
+#: The rollout tests' canary: a second entry serving the same name, at a weight.
+CANARY = """
+models:
+  - id: Qwen/Qwen2.5-7B-Instruct
+    served_name: qwen
+  - id: Qwen/Qwen2.5-7B-Instruct-1M
+    served_name: qwen
+    canary: {{of: vllm, weight: {weight}{extra}}}
+"""

@@ -446,7 +446,7 @@ def profiling_overhead_gib(
     (2 x ``max_num_seqs`` x vocabulary x 4 bytes); plus the non-torch constants above. It is
     not fitted to any sample's KV result: only the non-torch constants come from the logs
     (see :data:`NON_TORCH_GIB_TP1`). On an H100 with the server's defaults it is ~2.5 GiB for
-    a 70B model. Checked against published start-up logs in ``tests/test_capacity_accuracy.py``
+    a 70B model. Checked against published start-up logs in ``tests/core/test_capacity_accuracy.py``
     (V1 engine: KV tokens within 4 %).
     """
     width = arch.intermediate_size or arch.moe_intermediate_size

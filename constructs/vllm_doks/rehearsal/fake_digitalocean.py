@@ -229,8 +229,13 @@ class FakeDigitalOcean(LocalService):
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
+        # serve_forever checks for shutdown() every poll_interval (0.5 s by default): each
+        # stop() would wait up to that long.
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="fake-digitalocean", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="fake-digitalocean",
+            daemon=True,
         )
         self._thread.start()
         self._deadline = threading.Timer(self.lifetime, self.stop)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ast
 import itertools
-import json
 import os
 import re
 import shutil
@@ -15,7 +14,8 @@ from typing import Any
 
 import cdk8s
 import pytest
-from conftest import validate_objects
+from conftest import FIXTURES, validate_objects
+from support import VLLM_OPTIONS, vllm_parse_problems
 
 from vllm_doks import contracts
 from vllm_doks.cli import main
@@ -35,8 +35,6 @@ from vllm_doks.k8s.vllm_worker_pool import SHUTDOWN_MARGIN_SECONDS
 from vllm_doks.validation import ValidationError
 
 Obj = dict[str, Any]
-FIXTURES = Path(__file__).parent / "fixtures"
-VLLM_OPTIONS = json.loads((FIXTURES / "vllm-0.18.0-serve-options.json").read_text("utf-8"))
 QWEN = "Qwen/Qwen2.5-0.5B-Instruct"
 STORE = NfsModelStoreProps(nfs_server="10.200.0.5", nfs_path="/1234567/abcd", capacity_gi=1000)
 INFRA = InfraOutputs(
@@ -79,72 +77,6 @@ def vllm_container(objs: list[Obj], name: str = "vllm") -> Obj:
 
 
 # --- vLLM's parser accepts every argument we pass ------------------------------------------
-
-#: How ``vllm serve`` parses the values of the options we emit (vllm==0.18.0
-#: engine/arg_utils.py and config dataclasses: int / float / str fields; the choice lists are
-#: in the extract).
-VALUE_KINDS = {
-    contracts.VLLM_FLAG_MODEL: str,
-    contracts.VLLM_FLAG_SERVED_MODEL_NAME: str,
-    contracts.VLLM_FLAG_QUANTIZATION: "choice",
-    contracts.VLLM_FLAG_SAFETENSORS_LOAD_STRATEGY: str,
-    contracts.VLLM_FLAG_PORT: int,
-    contracts.VLLM_FLAG_SHUTDOWN_TIMEOUT: int,
-    contracts.VLLM_FLAG_TENSOR_PARALLEL_SIZE: int,
-    contracts.VLLM_FLAG_MAX_MODEL_LEN: int,
-    contracts.VLLM_FLAG_KV_CACHE_DTYPE: "choice",
-    contracts.VLLM_FLAG_GPU_MEMORY_UTILIZATION: float,
-    contracts.VLLM_FLAG_MAX_LORAS: int,
-    contracts.VLLM_FLAG_MAX_LORA_RANK: "choice",
-}
-SWITCHES = {contracts.VLLM_FLAG_ALLOW_DEPRECATED_QUANTIZATION, contracts.VLLM_FLAG_ENABLE_LORA}
-#: Options taking one or more values (nargs "+"), each checked as vLLM's LoRAParserAction
-#: reads it: ``name=path`` when it has '=' and no ',' (else vLLM parses it as JSON).
-LISTS = {contracts.VLLM_FLAG_LORA_MODULES}
-
-
-def vllm_parse_problems(args: list[str]) -> list[str]:
-    """What vLLM 0.18.0's parser would refuse in ``args`` (per the extract)."""
-    problems = []
-    options = set(VLLM_OPTIONS["options"])
-    i = 0
-    while i < len(args):
-        flag = args[i]
-        if flag not in options:
-            problems.append(f"{flag}: not an option of vllm serve {VLLM_OPTIONS['vllm_version']}")
-            i += 1
-            continue
-        if flag in SWITCHES:
-            i += 1
-            continue
-        if flag in LISTS:
-            i += 1
-            values = list(itertools.takewhile(lambda a: not a.startswith("--"), args[i:]))
-            problems += [
-                f"{flag} {v}: not name=path (one '=', no ',')"
-                for v in values
-                if v.count("=") != 1 or "," in v or v.startswith("=") or v.endswith("=")
-            ]
-            problems += [f"{flag}: no value"] if not values else []
-            i += len(values)
-            continue
-        kind = VALUE_KINDS.get(flag)
-        if kind is None:
-            problems.append(f"{flag}: no value kind recorded in this test")
-            i += 2
-            continue
-        value = args[i + 1]
-        if kind == "choice":
-            if value not in [str(c) for c in VLLM_OPTIONS["choices"][flag]]:
-                problems.append(f"{flag} {value}: not one of vLLM's choices")
-        elif kind is not str:
-            try:
-                kind(value)  # type: ignore[operator]
-            except ValueError:
-                problems.append(f"{flag} {value}: not a {kind}")
-        i += 2
-    return problems
-
 
 POOL_CONFIGURATIONS: list[dict[str, Any]] = [
     {},

@@ -3,9 +3,7 @@ worker pool with vLLM's LoRA flags, validated, and counted in the capacity plan.
 
 from __future__ import annotations
 
-import os
 import shutil
-import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -13,8 +11,8 @@ from typing import Any
 
 import cdk8s
 import pytest
-from conftest import load_yaml_dir, validate_objects
-from test_contracts import vllm_parse_problems
+from conftest import REPO, load_yaml_dir, validate_objects
+from support import env_with_fake_python, vllm_parse_problems
 
 from vllm_doks import contracts
 from vllm_doks.capacity import ClusterPlan, PoolPlan, plan_capacity
@@ -241,42 +239,42 @@ def test_an_adapter_of_another_model_is_refused() -> None:
     assert problems == [("lora.adapters[0]", "test/Sql")]
 
 
-def test_the_declared_base_model_must_be_the_base_model() -> None:
+def chart_with_qwen() -> tuple[cdk8s.Chart, Any]:
+    """A chart with a store holding Qwen (no pool yet), and Qwen's model handle."""
     chart = cdk8s.Chart(cdk8s.Testing.app(), "test")
-    qwen = NfsModelStore(chart, "Models", store_props()).add_model(QWEN)
-    problems = problems_of(
-        lambda: LoraAdapter(
-            chart,
-            "Sql",
-            LoraAdapterProps(base_model=qwen, adapter_id=SQL, rank=16, base_model_id=LLAMA),
-        )
-    )
-    assert problems == [("base_model_id", LLAMA)]
+    return chart, NfsModelStore(chart, "Models", store_props()).add_model(QWEN)
 
 
-def test_bad_adapter_inputs_are_reported_together() -> None:
-    chart = cdk8s.Chart(cdk8s.Testing.app(), "test")
-    qwen = NfsModelStore(chart, "Models", store_props()).add_model(QWEN)
-    problems = problems_of(
-        lambda: LoraAdapter(
-            chart,
-            "Bad",
-            LoraAdapterProps(
-                base_model=qwen, adapter_id="not a repo", name="a=b", rank=0, max_workers=0
-            ),
-        )
-    )
-    assert problems == [
-        ("adapter_id", "not a repo"),
-        ("name", "a=b"),
-        ("rank", 0),
-        ("max_workers", 0),
-    ]
+@pytest.mark.parametrize(
+    ("props", "expected"),
+    [
+        pytest.param(
+            {"adapter_id": SQL, "rank": 16, "base_model_id": LLAMA},
+            [("base_model_id", LLAMA)],
+            id="the-declared-base-model-must-be-the-base-model",
+        ),
+        pytest.param(
+            {"adapter_id": "not a repo", "name": "a=b", "rank": 0, "max_workers": 0},
+            [("adapter_id", "not a repo"), ("name", "a=b"), ("rank", 0), ("max_workers", 0)],
+            id="bad-inputs-are-reported-together",
+        ),
+        pytest.param(
+            {"adapter_id": SQL, "rank": 8, "job_name": "model-download"},
+            [("job_name", "model-download")],
+            id="a-download-job-name-is-never-shared",
+        ),
+    ],
+)
+def test_bad_adapter_props_are_refused_naming_each_field(
+    props: dict[str, Any], expected: list[tuple[str, object]]
+) -> None:
+    chart, qwen = chart_with_qwen()
+    adapter = lambda: LoraAdapter(chart, "Sql", LoraAdapterProps(base_model=qwen, **props))  # noqa: E731
+    assert problems_of(adapter) == expected
 
 
 def test_adapter_names_must_be_distinct_and_not_the_served_model_name() -> None:
-    chart = cdk8s.Chart(cdk8s.Testing.app(), "test")
-    qwen = NfsModelStore(chart, "Models", store_props()).add_model(QWEN)
+    chart, qwen = chart_with_qwen()
     a = LoraAdapter(chart, "A", LoraAdapterProps(base_model=qwen, adapter_id=SQL, rank=8))
     b = LoraAdapter(
         chart,
@@ -301,22 +299,8 @@ def test_adapter_names_must_be_distinct_and_not_the_served_model_name() -> None:
     assert problems == [("lora.adapters[1].name", a.name), ("lora.adapters[2].name", "qwen")]
 
 
-def test_a_download_job_name_is_never_shared() -> None:
-    chart = cdk8s.Chart(cdk8s.Testing.app(), "test")
-    qwen = NfsModelStore(chart, "Models", store_props()).add_model(QWEN)
-    problems = problems_of(
-        lambda: LoraAdapter(
-            chart,
-            "Sql",
-            LoraAdapterProps(base_model=qwen, adapter_id=SQL, rank=8, job_name="model-download"),
-        )
-    )
-    assert problems == [("job_name", "model-download")]
-
-
 def test_lora_options_without_adapters_or_runtime_updates_are_refused() -> None:
-    chart = cdk8s.Chart(cdk8s.Testing.app(), "test")
-    qwen = NfsModelStore(chart, "Models", store_props()).add_model(QWEN)
+    chart, qwen = chart_with_qwen()
     problems = problems_of(
         lambda: VllmWorkerPool(
             chart, "W", VllmWorkerPoolProps(model=qwen, gpu_node_pool_name=POOL, lora=LoraOptions())
@@ -344,17 +328,8 @@ def test_the_adapter_jobs_command_downloads_once_and_releases_the_pods_wait(
     wait-for-lora init container (its own command) then passes at once."""
     share = tmp_path / "share"
     share.mkdir()
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    fake = bin_dir / "python3"
-    fake.write_text(FAKE_PYTHON)
-    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
-    calls = tmp_path / "calls"
-    env = {
-        **os.environ,
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-        "FAKE_CALLS": str(calls),
-    }
+    env = env_with_fake_python(tmp_path, FAKE_PYTHON)
+    calls = Path(env["FAKE_CALLS"])
 
     chart, _, (sql, _) = two_adapter_chart(mount_path=str(share))
     objs = list(cdk8s.Testing.synth(chart))
@@ -461,7 +436,7 @@ def test_capacity_refuses_a_rank_vllm_does_not_take() -> None:
 
 @pytest.mark.parametrize("options", [[], ["--canary-weight", "10"], ["--finish"]])
 def test_the_rollout_example_synthesizes_valid_objects(tmp_path: Path, options: list[str]) -> None:
-    repo = Path(__file__).resolve().parents[1]
+    repo = REPO
     subprocess.run(
         [sys.executable, str(repo / "examples" / "rollout.py"), str(tmp_path), *options],
         check=True,

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
-from conftest import load_yaml_dir, validate_objects
+from conftest import REPO, load_yaml_dir, validate_objects
+from support import CONFIG_INFRA, config_from, named, synth_config
 
 from vllm_doks import ValidationError
 from vllm_doks.cli import main
-from vllm_doks.config import ArchitectureConfig, InfraOutputs, load_config, parse_infra_outputs
-from vllm_doks.k8s.serving_chart import synth_serving_chart
+from vllm_doks.config import ArchitectureConfig, load_config, parse_infra_outputs
 from vllm_doks.preflight import capacity_plan, kubernetes_problems
 from vllm_doks.validation import Problems
 
@@ -25,24 +24,6 @@ models:
     replicas: 1
     quantization: fp8
 """
-INFRA = InfraOutputs("10.200.0.7", "/123456/abc", 1000, "my-vllm-gpu-h100")
-
-
-def config_from(tmp_path: Path, text: str, **env: str) -> ArchitectureConfig:
-    path = tmp_path / "vllm.yaml"
-    path.write_text(text)
-    return load_config(path, env={f"VLLM_DOKS_{k.upper()}": v for k, v in env.items()})
-
-
-def synth(tmp_path: Path, config: ArchitectureConfig, name: str = "dist") -> list[dict[str, Any]]:
-    problems = kubernetes_problems(config, INFRA)
-    assert not problems, problems.items
-    synth_serving_chart(config, INFRA, tmp_path / name)
-    return load_yaml_dir(tmp_path / name)
-
-
-def named(objs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
-    return {o["metadata"]["name"]: o for o in objs if o["kind"] == kind}
 
 
 def test_a_one_entry_models_list_is_byte_identical_to_the_single_model_keys(
@@ -50,15 +31,15 @@ def test_a_one_entry_models_list_is_byte_identical_to_the_single_model_keys(
 ) -> None:
     listed = config_from(tmp_path, "models:\n  - id: Qwen/Qwen2.5-7B-Instruct\n    replicas: 2\n")
     legacy = ArchitectureConfig(model_id="Qwen/Qwen2.5-7B-Instruct", replicas=2)
-    synth(tmp_path, listed, "listed")
-    synth(tmp_path, legacy, "legacy")
+    synth_config(tmp_path, listed, "listed")
+    synth_config(tmp_path, legacy, "legacy")
     assert (tmp_path / "listed" / "vllm.yaml").read_bytes() == (
         tmp_path / "legacy" / "vllm.yaml"
     ).read_bytes()
 
 
 def test_two_models_round_robin_one_path_per_model(tmp_path: Path) -> None:
-    objs = synth(tmp_path, config_from(tmp_path, TWO_MODELS))
+    objs = synth_config(tmp_path, config_from(tmp_path, TWO_MODELS))
     assert set(named(objs, "Deployment")) == {"qwen2-5-0-5b-instruct", "qwen-7b"}
     # Names carry a hash of the Job's template; the smoke test's Job is not a download.
     jobs = sorted(j for j in named(objs, "Job") if j.startswith("model-download"))
@@ -74,7 +55,7 @@ def test_two_models_round_robin_one_path_per_model(tmp_path: Path) -> None:
 
 
 def test_prefix_aware_routing_serves_every_model_under_one_v1(tmp_path: Path) -> None:
-    objs = synth(tmp_path, config_from(tmp_path, TWO_MODELS + "routing: prefix-aware\n"))
+    objs = synth_config(tmp_path, config_from(tmp_path, TWO_MODELS + "routing: prefix-aware\n"))
     (route,) = named(objs, "HTTPRoute").values()
     rule, models_rule = route["spec"]["rules"]
     assert rule["matches"] == [{"path": {"type": "PathPrefix", "value": "/v1"}}]
@@ -91,7 +72,7 @@ def test_prefix_aware_routing_serves_every_model_under_one_v1(tmp_path: Path) ->
 def test_inference_pool_routing_one_pool_per_model(tmp_path: Path) -> None:
     text = TWO_MODELS + "routing: inference-pool\ngateway_class: eg\n"
     text += "inference_gateway_namespace: envoy-gateway-system\n"
-    objs = synth(tmp_path, config_from(tmp_path, text))
+    objs = synth_config(tmp_path, config_from(tmp_path, text))
     assert len(named(objs, "InferencePool")) == 2
     refs = [
         ref
@@ -104,7 +85,7 @@ def test_inference_pool_routing_one_pool_per_model(tmp_path: Path) -> None:
 
 
 def test_capacity_plan_has_one_pool_per_model(tmp_path: Path) -> None:
-    report = capacity_plan(config_from(tmp_path, TWO_MODELS), INFRA, Problems())
+    report = capacity_plan(config_from(tmp_path, TWO_MODELS), CONFIG_INFRA, Problems())
     assert report is not None
     assert [p.name for p in report.pools] == ["qwen2-5-0-5b-instruct", "qwen-7b"]
     assert report.gpu_nodes_needed == {"gpu-h100x1-80gb": 2}
@@ -136,7 +117,7 @@ models:
     name: same
     path_prefix: /nope
 """
-    problems = kubernetes_problems(config_from(tmp_path, text), INFRA)
+    problems = kubernetes_problems(config_from(tmp_path, text), CONFIG_INFRA)
     fields = {p.field for p in problems.items}
     assert {
         "models[0].id",
@@ -153,13 +134,13 @@ def test_models_only_from_the_config_file(tmp_path: Path) -> None:
 
 
 def test_unknown_routing_is_refused(tmp_path: Path) -> None:
-    problems = kubernetes_problems(config_from(tmp_path, "routing: random\n"), INFRA)
+    problems = kubernetes_problems(config_from(tmp_path, "routing: random\n"), CONFIG_INFRA)
     assert [p.field for p in problems.items] == ["routing"]
 
 
 def test_inference_pool_behind_cilium_is_refused_before_synth(tmp_path: Path) -> None:
     text = "routing: inference-pool\ninference_gateway_namespace: envoy-gateway-system\n"
-    problems = kubernetes_problems(config_from(tmp_path, text), INFRA)
+    problems = kubernetes_problems(config_from(tmp_path, text), CONFIG_INFRA)
     assert [p.field for p in problems.items] == ["routing"]
     assert "gateway_class 'cilium'" in problems.items[0].expected
 
@@ -167,7 +148,7 @@ def test_inference_pool_behind_cilium_is_refused_before_synth(tmp_path: Path) ->
 def test_max_model_len_per_model_falls_back_to_the_top_level_key(tmp_path: Path) -> None:
     config = config_from(tmp_path, TWO_MODELS.replace("replicas: 1", "max_model_len: 8192"))
     assert [m.max_model_len for m in config.served_models()] == ["", "8192"]
-    deployments = named(synth(tmp_path, config), "Deployment")
+    deployments = named(synth_config(tmp_path, config), "Deployment")
 
     def args(name: str) -> list[str]:
         container = deployments[name]["spec"]["template"]["spec"]["containers"][0]
@@ -178,7 +159,9 @@ def test_max_model_len_per_model_falls_back_to_the_top_level_key(tmp_path: Path)
     top = config_from(tmp_path, "max_model_len: 4096\n" + TWO_MODELS)
     assert [m.max_model_len for m in top.served_models()] == ["4096", "4096"]
     bad = config_from(tmp_path, TWO_MODELS.replace("replicas: 1", "max_model_len: lots"))
-    assert [p.field for p in kubernetes_problems(bad, INFRA).items] == ["models[1].max_model_len"]
+    assert [p.field for p in kubernetes_problems(bad, CONFIG_INFRA).items] == [
+        "models[1].max_model_len"
+    ]
 
 
 # --- the hand-off report ----------------------------------------------------------------------
@@ -232,9 +215,9 @@ def test_matching_outputs_report_no_conflict() -> None:
 
 def test_yaml_example_in_readme_is_a_valid_models_config(tmp_path: Path) -> None:
     """The README's `models:` example loads and passes every check."""
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (REPO / "README.md").read_text()
     block = readme.split("```yaml\n# several models\n", 1)[1].split("```", 1)[0]
     config = config_from(tmp_path, block)
     assert len(config.served_models()) >= 2
-    assert not kubernetes_problems(config, INFRA)
+    assert not kubernetes_problems(config, CONFIG_INFRA)
     yaml.safe_load(block)

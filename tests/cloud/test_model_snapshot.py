@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from realtier import synth_and_validate
 
 from vllm_doks import ValidationError
 from vllm_doks.cli import main
+from vllm_doks.rehearsal.runner import Toolchain
 
 
 def synth_cloud(tmp_path: Path, **config: Any) -> dict[str, Any]:
@@ -62,8 +64,10 @@ def test_a_bad_snapshot_name_names_the_input(tmp_path: Path) -> None:
 
 
 @pytest.mark.real
-def test_the_snapshot_validates_with_the_real_provider(tmp_path: Path) -> None:
-    from realtier import validate_cloud
-
-    verdict = validate_cloud(tmp_path, {"nfs_snapshot_name": "my-vllm-models-snap"})
+def test_the_snapshot_validates_with_the_real_provider(
+    toolchain: Toolchain, tmp_path: Path
+) -> None:
+    verdict = synth_and_validate(
+        toolchain, tmp_path, {"nfs_snapshot_name": "my-vllm-models-snap"}, "vllm-infra"
+    )
     assert verdict["valid"] is True, verdict["diagnostics"]

@@ -1,6 +1,6 @@
 """A synth that replaces dist/ says which objects the new output no longer emits, with the
 ``kubectl delete`` for each (kubectl apply never deletes; its pruning is alpha in 1.34).
-The real-API-server tests run these very commands (tests/test_real_apply.py)."""
+The real-API-server tests run these very commands (tests/real/test_real_apply.py)."""
 
 from __future__ import annotations
 

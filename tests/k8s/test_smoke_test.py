@@ -3,19 +3,14 @@
 
 from __future__ import annotations
 
-import json
-import shutil
 import subprocess
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import cdk8s
 import pytest
 from conftest import validate_objects
+from support import KEY, FakeOpenAI, needs_sh_curl
 
 from vllm_doks import ValidationError
 from vllm_doks.config import InfraOutputs, load_config
@@ -30,72 +25,6 @@ from vllm_doks.k8s import (
 from vllm_doks.k8s.scripts import SMOKE_TEST, script_text, sh_command
 from vllm_doks.k8s.serving_chart import VllmServingChart
 from vllm_doks.k8s.smoke_test import AFTER_APPLY_LABEL, SmokeTest, SmokeTestProps
-
-needs_sh_curl = pytest.mark.skipif(
-    shutil.which("sh") is None or shutil.which("curl") is None, reason="needs sh and curl"
-)
-KEY = "sk-test-0123456789abcdef"
-COMPLETION = {
-    "id": "chatcmpl-1",
-    "object": "chat.completion",
-    "model": "Qwen2.5-0.5B-Instruct",
-    "choices": [{"index": 0, "message": {"role": "assistant", "content": "ready"}}],
-}
-
-
-@dataclass
-class FakeOpenAI:
-    port: int = 0
-    unavailable_first: int = 0
-    """Answer this many requests with 503 first (no ready backend behind the Gateway)."""
-    requests: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1/chat/completions"
-
-
-@pytest.fixture
-def openai() -> Iterator[FakeOpenAI]:
-    state = FakeOpenAI()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            state.requests.append(
-                {
-                    "path": self.path,
-                    "authorization": self.headers.get("Authorization"),
-                    "content_type": self.headers.get("Content-Type"),
-                    "canary": self.headers.get("x-vllm-doks-canary"),
-                    "json": json.loads(body),
-                }
-            )
-            if len(state.requests) <= state.unavailable_first:
-                status, payload = 503, {"error": "no healthy upstream"}
-            elif self.headers.get("Authorization") != f"Bearer {KEY}":
-                status, payload = 401, {"error": "Unauthorized"}
-            elif self.path != "/v1/chat/completions":
-                status, payload = 404, {"error": "not found"}
-            else:
-                status, payload = 200, COMPLETION
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    state.port = server.server_address[1]
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    yield state
-    server.shutdown()
-    server.server_close()
 
 
 def smoke(url: str, key_file: Path | None, deadline: int = 30) -> tuple[int, str]:
@@ -113,13 +42,6 @@ def smoke(url: str, key_file: Path | None, deadline: int = 30) -> tuple[int, str
         timeout=deadline + 30,
     )
     return proc.returncode, proc.stdout + proc.stderr
-
-
-@pytest.fixture
-def key_file(tmp_path: Path) -> Path:
-    path = tmp_path / "key"
-    path.write_text(KEY)
-    return path
 
 
 @needs_sh_curl

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 
-PACKAGE = Path(__file__).resolve().parent.parent / "constructs" / "vllm_doks"
+PACKAGE = REPO / "constructs" / "vllm_doks"
 
 #: Layer of each module (a dotted prefix matches the module and everything under it; the
 #: longest prefix wins). Each layer may import its own and the layers listed after it.

@@ -24,7 +24,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from support import QuietHandler, Run, loopback_server, python3_path, run_download
+from support import QuietHandler, Run, python3_path, run_download, serving
 
 from vllm_doks import contracts
 from vllm_doks.k8s.scripts import FETCH_MODEL, script_text
@@ -202,7 +202,7 @@ def spaces() -> Iterator[FakeSpaces]:
             self.end_headers()
             self.wfile.write(body)
 
-    with loopback_server(Handler) as port:
+    with serving(Handler) as port:
         state.port = port
         yield state
 

@@ -8,19 +8,17 @@
 
 from __future__ import annotations
 
-import os
+import contextlib
 import shutil
 import socket
-import stat
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from support import QuietHandler, env_with_fake_python, serving
 
 from vllm_doks.k8s.scripts import DOWNLOAD_MODEL, PRESTOP_DRAIN, WAIT_FOR_MODEL, sh_command
 
@@ -63,36 +61,21 @@ class MetricsServer:
 @pytest.fixture
 def serve_metrics() -> Iterator[Callable[[], MetricsServer]]:
     """Starts local metrics servers on random ports; all are stopped after the test."""
-    servers: list[ThreadingHTTPServer] = []
+    with contextlib.ExitStack() as servers:
 
-    def start() -> MetricsServer:
-        state = MetricsServer()
+        def start() -> MetricsServer:
+            state = MetricsServer()
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if state.delay:
-                    time.sleep(state.delay)
-                payload = state.body.encode()
-                self.send_response(state.status)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+            class Handler(QuietHandler):
+                def do_GET(self) -> None:
+                    if state.delay:
+                        time.sleep(state.delay)
+                    self.reply(state.status, state.body.encode(), "text/plain; version=0.0.4")
 
-            def log_message(self, format: str, *args: object) -> None:
-                pass
+            state.port = servers.enter_context(serving(Handler))
+            return state
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
-        state.port = server.server_address[1]
-        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-        servers.append(server)
-        return state
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+        yield start
 
 
 @pytest.fixture
@@ -302,14 +285,8 @@ class Downloader:
 
 @pytest.fixture
 def downloader(tmp_path: Path) -> Downloader:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    fake = bin_dir / "python3"
-    fake.write_text(FAKE_PYTHON)
-    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
-    calls = tmp_path / "calls"
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
-    env["FAKE_CALLS"] = str(calls)
+    env = env_with_fake_python(tmp_path, FAKE_PYTHON)
+    calls = Path(env["FAKE_CALLS"])
     root = tmp_path / "models"
     root.mkdir()
     return Downloader(root=root, calls=calls, env=env)

@@ -9,31 +9,21 @@ from typing import Any
 
 import pytest
 from conftest import validate_objects
-from test_config_models import INFRA, config_from, named, synth
+from support import (
+    CANARY,
+    CONFIG_INFRA,
+    README_ADAPTERS_YAML,
+    config_from,
+    named,
+    synth_config,
+)
 
 from vllm_doks import ValidationError
 from vllm_doks.k8s.serving_chart import synth_serving_chart
 from vllm_doks.preflight import capacity_plan
 from vllm_doks.validation import Problems
 
-ADAPTERS = """
-models:
-  - id: Qwen/Qwen2.5-7B-Instruct
-    served_name: qwen
-    adapters:
-      - {id: acme/qwen2.5-7b-instruct-sql-lora, name: sql, rank: 16}
-      - {id: acme/qwen2.5-7b-instruct-support-lora, name: support, rank: 64,
-         base_model: Qwen/Qwen2.5-7B-Instruct}
-"""
-
-CANARY = """
-models:
-  - id: Qwen/Qwen2.5-7B-Instruct
-    served_name: qwen
-  - id: Qwen/Qwen2.5-7B-Instruct-1M
-    served_name: qwen
-    canary: {{of: vllm, weight: {weight}{extra}}}
-"""
+ADAPTERS = README_ADAPTERS_YAML
 
 
 def vllm_args(objs: list[dict[str, Any]], name: str = "vllm") -> list[str]:
@@ -44,7 +34,7 @@ def vllm_args(objs: list[dict[str, Any]], name: str = "vllm") -> list[str]:
 
 def test_a_model_with_two_adapters_from_the_config(tmp_path: Path) -> None:
     config = config_from(tmp_path, ADAPTERS)
-    objs = synth(tmp_path, config)
+    objs = synth_config(tmp_path, config)
     assert validate_objects(objs) == []
     args = vllm_args(objs)
     assert args[args.index("--enable-lora") :] == [
@@ -62,7 +52,7 @@ def test_a_model_with_two_adapters_from_the_config(tmp_path: Path) -> None:
     (route,) = named(objs, "HTTPRoute").values()
     assert route["spec"]["rules"][0]["matches"][0]["path"]["value"] == "/v1"
     # The capacity plan counts 2 slots of rank 64 for the 7B model.
-    report = capacity_plan(config, INFRA, Problems())
+    report = capacity_plan(config, CONFIG_INFRA, Problems())
     assert report is not None
     (pool,) = report.pools
     assert pool.vllm is not None and pool.vllm.lora_gib > 0
@@ -73,14 +63,14 @@ def test_a_base_model_mismatch_in_the_config_is_refused(tmp_path: Path) -> None:
         tmp_path, ADAPTERS.replace("base_model: Qwen/Qwen2.5-7B-Instruct", "base_model: x/y")
     )
     with pytest.raises(ValidationError) as err:
-        synth_serving_chart(config, INFRA, tmp_path / "dist")
+        synth_serving_chart(config, CONFIG_INFRA, tmp_path / "dist")
     assert [p.field for p in err.value.problems] == ["base_model_id"]
     assert not (tmp_path / "dist").exists()
 
 
 @pytest.mark.parametrize(("weight", "extra"), [(0, ""), (10, ""), (50, ""), (100, "")])
 def test_canary_steps_from_the_config(tmp_path: Path, weight: int, extra: str) -> None:
-    objs = synth(tmp_path, config_from(tmp_path, CANARY.format(weight=weight, extra=extra)))
+    objs = synth_config(tmp_path, config_from(tmp_path, CANARY.format(weight=weight, extra=extra)))
     assert validate_objects(objs) == []
     (route,) = named(objs, "HTTPRoute").values()
     assert route["metadata"]["name"] == "vllm-route"
@@ -97,7 +87,7 @@ def test_canary_steps_from_the_config(tmp_path: Path, weight: int, extra: str) -
 
 def test_promotion_from_the_config(tmp_path: Path) -> None:
     text = CANARY.format(weight=100, extra=", promoted: true")
-    objs = synth(tmp_path, config_from(tmp_path, text))
+    objs = synth_config(tmp_path, config_from(tmp_path, text))
     (route,) = named(objs, "HTTPRoute").values()
     (rule,) = route["spec"]["rules"]
     assert [b["name"] for b in rule["backendRefs"]] == ["vllm-canary"]
@@ -106,15 +96,15 @@ def test_promotion_from_the_config(tmp_path: Path) -> None:
 def test_canary_mistakes_are_named_by_key(tmp_path: Path) -> None:
     config = config_from(tmp_path, CANARY.format(weight=30, extra=""))
     with pytest.raises(ValidationError) as err:
-        synth_serving_chart(config, INFRA, tmp_path / "a")
+        synth_serving_chart(config, CONFIG_INFRA, tmp_path / "a")
     assert [(p.field, p.value) for p in err.value.problems] == [("canary.weight", 30)]
     config = config_from(tmp_path, CANARY.format(weight=10, extra="") + "routing: prefix-aware\n")
     with pytest.raises(ValidationError) as err:
-        synth_serving_chart(config, INFRA, tmp_path / "b")
+        synth_serving_chart(config, CONFIG_INFRA, tmp_path / "b")
     assert [p.field for p in err.value.problems] == ["models[1].canary"]
     config = config_from(tmp_path, CANARY.format(weight=10, extra="").replace("of: vllm", "of: x"))
     with pytest.raises(ValidationError) as err:
-        synth_serving_chart(config, INFRA, tmp_path / "c")
+        synth_serving_chart(config, CONFIG_INFRA, tmp_path / "c")
     assert [p.field for p in err.value.problems] == ["models[1].canary.of"]
 
 
@@ -125,10 +115,12 @@ models:
     served_name: qwen
     name: vllm-canary
 """
-    promoted = synth(
-        tmp_path, config_from(tmp_path, CANARY.format(weight=100, extra=", promoted: true")), "a"
+    promoted = synth_config(
+        tmp_path,
+        config_from(tmp_path, CANARY.format(weight=100, extra=", promoted: true")),
+        "a",
     )
-    done = synth(tmp_path, config_from(tmp_path, finished), "b")
+    done = synth_config(tmp_path, config_from(tmp_path, finished), "b")
     assert set(named(done, "Deployment")) == {"vllm-canary"}
     # The pool that serves is unchanged by the finish: same pod template, no new rollout.
     assert (

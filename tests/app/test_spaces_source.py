@@ -19,6 +19,7 @@ from vllm_doks.config import InfraOutputs, load_config
 from vllm_doks.k8s import NfsModelStore
 from vllm_doks.k8s.serving_chart import VllmServingChart
 from vllm_doks.preflight import cloud_problems, kubernetes_problems
+from vllm_doks.rehearsal.runner import Toolchain
 from vllm_doks.weights import SpacesSource
 
 QWEN = "Qwen/Qwen2.5-0.5B-Instruct"
@@ -210,9 +211,11 @@ def test_creating_a_bucket_needs_its_name() -> None:
 
 
 @pytest.mark.real
-def test_the_bucket_and_key_validate_with_the_real_provider(tmp_path: Path) -> None:
-    from realtier import validate_cloud
+def test_the_bucket_and_key_validate_with_the_real_provider(
+    toolchain: Toolchain, tmp_path: Path
+) -> None:
+    from realtier import synth_and_validate
 
     config = {"create_model_source_bucket": True, "model_source_bucket": "my-vllm-models"}
-    verdict = validate_cloud(tmp_path, config)
+    verdict = synth_and_validate(toolchain, tmp_path, config, "vllm-infra")
     assert verdict["valid"] is True, verdict["diagnostics"]

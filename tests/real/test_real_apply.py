@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +17,7 @@ from conftest import REPO, load_yaml_dir
 from realtier import (
     SynthCache,
     apply,
-    cleanup,
-    delete_removed,
+    apply_in_sequence,
     identities,
     live_objects,
     prepare_namespace,
@@ -88,19 +86,6 @@ README_CONFIGS: dict[str, dict[str, object]] = {
 GPU_POOL = "my-vllm-gpu-h100"
 QWEN = "Qwen/Qwen2.5-0.5B-Instruct"
 QWEN_7B = "Qwen/Qwen2.5-7B-Instruct"
-
-
-@pytest.fixture(scope="module")
-def synths(tmp_path_factory: pytest.TempPathFactory) -> SynthCache:
-    return SynthCache(tmp_path_factory.mktemp("real-apply"))
-
-
-@pytest.fixture
-def namespaces(control_plane: ControlPlane) -> Iterator[list[str]]:
-    """Namespaces a test creates (each prepared as README step 4); deleted afterwards."""
-    created: list[str] = []
-    yield created
-    cleanup(control_plane, *created, pvs=tuple(f"{ns}.vllm-models-pv" for ns in created))
 
 
 def _ns(name: str, namespaces: list[str], cp: ControlPlane, **kw: Any) -> str:
@@ -182,19 +167,7 @@ def test_every_change_reapplies_and_back(
         steps += [(change, synths.k8s(namespace=ns, **inputs)), (f"{change} back", base)]
     for _, s in steps:
         kinds |= {(r.api_version, r.kind) for r in s.objects}
-    previous = None
-    applied = 0
-    for label, step in steps:
-        count, _ = apply(control_plane, step.dist)
-        applied += count
-        if previous is not None:
-            delete_removed(control_plane, previous.dist, step.dist)
-        # What is live is exactly what this output emits: nothing left from earlier steps.
-        live = live_objects(control_plane, ns, kinds)
-        assert identities(live) == {i for i in identities(step.objects) if i[1] == ns}, (
-            f"after step {label!r}"
-        )
-        previous = step
+    applied = apply_in_sequence(control_plane, ns, steps, kinds)
     print(f"[real] upgrade sequence: {len(steps)} applies, {applied} objects applied")
 
 
@@ -291,19 +264,8 @@ def test_second_model_and_routing_strategies_reapply_and_back(
         "one model",
     ]
     kinds = {(r.api_version, r.kind) for v in variants.values() for r in v.objects}
-    previous = None
-    applied = 0
-    for label in sequence:
-        step = variants[label]
-        count, _ = apply(control_plane, step.dist)
-        applied += count
-        if previous is not None:
-            delete_removed(control_plane, previous.dist, step.dist)
-        live = live_objects(control_plane, ns, kinds)
-        assert identities(live) == {i for i in identities(step.objects) if i[1] == ns}, (
-            f"after {label!r}"
-        )
-        previous = step
+    steps = [(label, variants[label]) for label in sequence]
+    applied = apply_in_sequence(control_plane, ns, steps, kinds)
     print(f"[real] Python API sequence: {len(sequence)} applies, {applied} objects applied")
 
 

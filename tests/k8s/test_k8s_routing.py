@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from typing import Any
 
 import cdk8s
 import pytest
 import yaml
-from conftest import validate_objects
+from conftest import FIXTURES, validate_objects
 from support import GPU_POOL, LLAMA, QWEN, STORE, Obj, find
 
 from vllm_doks import ValidationError, contracts
@@ -395,9 +394,7 @@ def test_route_to_rejects_a_backend_for_another_pool() -> None:
 # --- External contracts of the picker and the router ----------------------------------------
 
 EPP_V150 = json.loads(
-    (
-        Path(__file__).parent / "fixtures" / "gateway-api-inference-extension-v1.5.0-epp.json"
-    ).read_text(encoding="utf-8")
+    (FIXTURES / "gateway-api-inference-extension-v1.5.0-epp.json").read_text(encoding="utf-8")
 )
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import cdk8s
 import pytest
 from cdk8s_plus_28 import k8s
+from conftest import REPO
 from constructs import Construct
 from support import GPU_POOL, QWEN, STORE, find, new_chart, synth
 
@@ -20,7 +21,7 @@ from vllm_doks.k8s.prefix_router import PrefixAwareRouter, PrefixAwareRouterProp
 from vllm_doks.k8s.workload import Resources, ServingWorkload, rolling_update, service_port
 from vllm_doks.validation import Problems
 
-K8S = Path(__file__).resolve().parent.parent / "constructs" / "vllm_doks" / "k8s"
+K8S = REPO / "constructs" / "vllm_doks" / "k8s"
 
 
 class Echo(ServingWorkload):

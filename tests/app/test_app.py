@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import REPO, load_yaml_dir, validate_objects
-from support import run_main
+from support import SEED_STACK2_OUTPUTS, run_main
 
 from vllm_doks.cli import build_parser, main
 from vllm_doks.config import config_fields
@@ -53,12 +53,23 @@ def objects(dist: Path) -> dict[tuple[str, str], dict[str, Any]]:
     return {(o["kind"], o["metadata"]["name"]): o for o in load_yaml_dir(dist)}
 
 
+#: A user's shell holds secrets the app must never write out (they do not change its output).
+SECRETS = {
+    "HF_TOKEN": TOKEN,
+    "TF_VAR_hf_token": TOKEN,
+    "VLLM_API_KEY": TOKEN,
+    "DIGITALOCEAN_ACCESS_TOKEN": TOKEN,
+    "AWS_SECRET_ACCESS_KEY": TOKEN,
+}
+
+
 @pytest.fixture(scope="module")
 def default_run(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """``app.py synth`` in a fresh process, as a user runs it, with secrets in its environment."""
     cwd = tmp_path_factory.mktemp("default")
-    return cwd, run_app(cwd, "synth")
+    return cwd, run_app(cwd, "synth", env=SECRETS)
 
 
 def test_default_synth_writes_both_layers(
@@ -78,16 +89,7 @@ def test_default_synth_reports_the_seeds_stack2_outputs(
 ) -> None:
     cwd, proc = default_run
     printed = json.loads(proc.stdout.split("Stack 2 outputs:\n", 1)[1])
-    assert printed == {
-        "namespace": "vllm",
-        "service_name": "vllm",
-        "service_port": 8000,
-        "gateway_name": "vllm-gateway",
-        "model_id": "Qwen/Qwen2.5-0.5B-Instruct",
-        "model_name": "Qwen2.5-0.5B-Instruct",
-        "replicas": 1,
-        "quantization": "",
-    }
+    assert printed == SEED_STACK2_OUTPUTS
     assert json.loads((cwd / "dist" / "meta" / "outputs.json").read_text())["outputs"] == printed
 
 
@@ -297,26 +299,32 @@ def test_stack2_via_terraform_orders_job_before_deployment_and_waits(tmp_path: P
     assert TOKEN not in (out / "stacks" / "vllm-kubernetes" / "cdk.tf.json").read_text()
 
 
-def test_no_secret_ever_reaches_an_output_file(tmp_path: Path) -> None:
-    env = {
-        "HF_TOKEN": TOKEN,
-        "TF_VAR_hf_token": TOKEN,
-        "VLLM_API_KEY": TOKEN,
-        "DIGITALOCEAN_ACCESS_TOKEN": TOKEN,
-        "AWS_SECRET_ACCESS_KEY": TOKEN,
-    }
-    proc = run_app(
-        tmp_path,
-        "synth",
-        "--kubernetes-via-terraform",
-        "true",
-        "--state-bucket",
-        "my-state",
-        env=env,
-    )
+def output_files(*dirs: Path) -> list[Path]:
+    return [p for d in dirs for p in d.rglob("*") if p.is_file()]
+
+
+def test_no_secret_ever_reaches_an_output_file(
+    default_run: tuple[Path, subprocess.CompletedProcess[str]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The fresh process (both layers, each in its own process) had them in its environment.
+    cwd, proc = default_run
     assert proc.returncode == 0, proc.stderr
-    files = [p for d in ("cdktf.out", "dist") for p in (tmp_path / d).rglob("*") if p.is_file()]
-    assert len(files) >= 5
+    files = output_files(cwd / "cdktf.out", cwd / "dist")
+    # Stack 2 via Terraform takes the token as a variable and the backend the bucket's keys:
+    # in process, the secrets both in the process environment and in the app's.
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    proc = run_main(
+        tmp_path, "synth", "--kubernetes-via-terraform", "true", "--state-bucket", "my-state",
+        env=SECRETS,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    stacks = output_files(tmp_path / "cdktf.out")
+    assert {p.parent.name for p in stacks} >= {"vllm-infra", "vllm-kubernetes"}
+    files += stacks + output_files(tmp_path / "dist")
+    assert len(files) >= 10
     for path in files:
         assert TOKEN.encode() not in path.read_bytes(), path
     # A token offered as an input is refused, and not echoed back.

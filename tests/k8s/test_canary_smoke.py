@@ -15,13 +15,18 @@ from typing import Any
 import cdk8s
 import pytest
 from conftest import validate_objects
-from support import load_example
-from test_config_models import config_from, named, synth
-from test_config_rollouts import CANARY
+from support import (
+    CANARY,
+    KEY,
+    FakeOpenAI,
+    config_from,
+    load_example,
+    named,
+    needs_sh_curl,
+)
+from support import synth_config as synth
 
 # Fixtures of the smoke script's tests: the fake OpenAI server and the API key file.
-from test_smoke_test import KEY, FakeOpenAI, key_file, needs_sh_curl, openai  # noqa: F401
-
 from vllm_doks import contracts
 from vllm_doks.cold_start import AFTER_APPLY_LABEL, PROMOTION_GATE_LABEL
 from vllm_doks.k8s.canary import CANARY_HEADER
@@ -120,8 +125,8 @@ def test_a_canary_smoke_test_keeps_its_finished_job() -> None:
 
 @needs_sh_curl
 def test_the_jobs_commands_send_the_canary_header_for_each_name(
-    openai: FakeOpenAI,  # noqa: F811
-    key_file: Path,  # noqa: F811
+    openai: FakeOpenAI,
+    key_file: Path,
     tmp_path: Path,
 ) -> None:
     _, objs, test = rollout()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,6 @@ from conftest import REPO
 from realtier import (
     SynthCache,
     apply,
-    cleanup,
     delete_removed,
     finish_job,
     get_json,
@@ -47,18 +46,6 @@ pytestmark = pytest.mark.real
 GPU_POOL = "my-vllm-gpu-h100"
 QWEN = "Qwen/Qwen2.5-7B-Instruct"
 QWEN_NEW = "Qwen/Qwen2.5-7B-Instruct-1M"
-
-
-@pytest.fixture(scope="module")
-def synths(tmp_path_factory: pytest.TempPathFactory) -> SynthCache:
-    return SynthCache(tmp_path_factory.mktemp("real-lora-canary"))
-
-
-@pytest.fixture
-def namespaces(control_plane: ControlPlane) -> Iterator[list[str]]:
-    created: list[str] = []
-    yield created
-    cleanup(control_plane, *created, pvs=tuple(f"{ns}.vllm-models-pv" for ns in created))
 
 
 def _chart(ns: str, build: Callable[[cdk8s.Chart, NfsModelStore, GatewayEndpoint], None]) -> Any:

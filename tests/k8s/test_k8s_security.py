@@ -1,6 +1,6 @@
 """Secure defaults of the Kubernetes layer: API-key authentication, the network policies, the
 HTTPS listener, quantization methods, resource bounds and the checkov waivers, asserted on the
-synthesized objects (checkov itself runs in tests/test_k8s_checkov.py)."""
+synthesized objects (checkov itself runs in tests/k8s/test_k8s_checkov.py)."""
 
 from __future__ import annotations
 
@@ -99,21 +99,20 @@ def test_the_gateway_publishes_only_the_authenticated_v1_api_by_default() -> Non
     assert explicit["value"] == "/"
 
 
-def test_api_key_props_are_validated() -> None:
+def pool_refusal(**props: Any) -> ValidationError:
+    """Why a worker pool with ``props`` is refused."""
     chart = new_chart()
     model = NfsModelStore(chart, "Models", STORE).add_model(QWEN)
     with pytest.raises(ValidationError) as err:
         VllmWorkerPool(
-            chart,
-            "W",
-            VllmWorkerPoolProps(
-                model=model,
-                gpu_node_pool_name="g",
-                api_key_secret_name="Not A Secret",
-                api_key_secret_key="a key",
-            ),
+            chart, "W", VllmWorkerPoolProps(model=model, gpu_node_pool_name="g", **props)
         )
-    assert {p.field for p in err.value.problems} == {"api_key_secret_name", "api_key_secret_key"}
+    return err.value
+
+
+def test_api_key_props_are_validated() -> None:
+    err = pool_refusal(api_key_secret_name="Not A Secret", api_key_secret_key="a key")
+    assert {p.field for p in err.problems} == {"api_key_secret_name", "api_key_secret_key"}
 
 
 # --- NetworkPolicies ----------------------------------------------------------------------
@@ -214,30 +213,9 @@ def test_each_download_job_has_its_own_policy() -> None:
 
 
 def test_network_policy_props_are_validated() -> None:
-    chart = new_chart()
-    model = NfsModelStore(chart, "Models", STORE).add_model(QWEN)
-    with pytest.raises(ValidationError) as err:
-        VllmWorkerPool(
-            chart,
-            "W",
-            VllmWorkerPoolProps(
-                model=model,
-                gpu_node_pool_name="g",
-                network_policy="yes",  # type: ignore[arg-type]
-                allow_from_namespaces=("Monitoring",),
-            ),
-        )
-    assert {p.field for p in err.value.problems} == {"network_policy", "allow_from_namespaces"}
-    with pytest.raises(ValidationError, match="must be a tuple"):
-        VllmWorkerPool(
-            chart,
-            "X",
-            VllmWorkerPoolProps(
-                model=model,
-                gpu_node_pool_name="g",
-                allow_from_namespaces="monitoring",  # type: ignore[arg-type]
-            ),
-        )
+    err = pool_refusal(network_policy="yes", allow_from_namespaces=("Monitoring",))
+    assert {p.field for p in err.problems} == {"network_policy", "allow_from_namespaces"}
+    assert "must be a tuple" in str(pool_refusal(allow_from_namespaces="monitoring"))
 
 
 # --- HTTPS --------------------------------------------------------------------------------
@@ -277,7 +255,7 @@ def test_https_listener_terminates_tls_with_a_cert_manager_certificate() -> None
     ]
     assert endpoint.listener_names == ("http", "https")
     assert (endpoint.https_port, endpoint.hostname) == (443, "llm.example.com")
-    # The API is served on HTTPS only; plain HTTP only redirects (tests/test_contracts.py).
+    # The API is served on HTTPS only; plain HTTP only redirects (tests/core/test_contracts.py).
     route = find(objs, "HTTPRoute", "vllm-route")
     assert route["spec"]["parentRefs"] == [{"name": "vllm-gateway", "sectionName": "https"}]
     redirect = find(objs, "HTTPRoute", "vllm-gateway-https-redirect")

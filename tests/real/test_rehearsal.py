@@ -9,8 +9,6 @@ step also needs the control plane (KUBEBUILDER_ASSETS, see conftest.py).
 from __future__ import annotations
 
 import ipaddress
-import json
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +16,7 @@ from typing import Any
 
 import pytest
 from conftest import REPO
+from realtier import synth_and_validate
 
 from vllm_doks.cloud.infra_props import OUTPUT_DESCRIPTIONS
 from vllm_doks.rehearsal.fake_digitalocean import FakeDigitalOcean
@@ -26,22 +25,10 @@ from vllm_doks.rehearsal.runner import (
     RehearsalError,
     StackProject,
     Toolchain,
-    find_toolchain,
     rehearse,
 )
 
 pytestmark = pytest.mark.real
-
-
-@pytest.fixture(scope="session")
-def toolchain() -> Toolchain:
-    found = find_toolchain(REPO)
-    if isinstance(found, str):
-        # Set by .ci/run: CI must rehearse, never skip silently.
-        if os.environ.get("VLLM_DOKS_REQUIRE_TERRAFORM") == "1":
-            pytest.fail(f"VLLM_DOKS_REQUIRE_TERRAFORM=1 but {found}", pytrace=False)
-        pytest.skip(found)
-    return found
 
 
 @pytest.fixture(scope="session")
@@ -148,44 +135,6 @@ def test_a_plan_the_real_api_refuses_fails_the_rehearsal(
     finally:
         project.destroy()
     assert not any(v["name"] == "rh-fra1" for v in fake_do.vpcs.values())
-
-
-def synth_and_validate(
-    toolchain: Toolchain, workdir: Path, config: dict[str, Any], stack: str
-) -> dict[str, Any]:
-    """Synthesize the cloud layer of ``config`` and run ``terraform init -backend=false`` and
-    ``terraform validate -json`` on ``stack`` with the real provider, offline
-    (TF_CLI_CONFIG_FILE naming ../shared/terraform-mirror's filesystem mirror)."""
-    config_file = workdir / "vllm.yaml"
-    config_file.write_text(json.dumps(config))
-    out = workdir / "cdktf.out"
-    subprocess.run(
-        [
-            *(str(toolchain.python), str(REPO / "app.py"), "synth", "--layer", "cloud"),
-            *("--config", str(config_file), "--cloud-outdir", str(out)),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    env = {
-        "TF_CLI_CONFIG_FILE": str(toolchain.cli_config(workdir)),
-        "CHECKPOINT_DISABLE": "1",
-        "PATH": "/usr/bin:/bin",
-    }
-    tf, stack_dir = str(toolchain.terraform), out / "stacks" / stack
-    init = subprocess.run(
-        [tf, "init", "-backend=false", "-input=false", "-no-color"],
-        cwd=stack_dir,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert init.returncode == 0, init.stderr
-    result = subprocess.run(
-        [tf, "validate", "-json"], cwd=stack_dir, env=env, capture_output=True, text=True
-    )
-    verdict: dict[str, Any] = json.loads(result.stdout)
-    return verdict
 
 
 @pytest.mark.parametrize("name", list(CONFIGURATIONS))

@@ -34,6 +34,16 @@ from vllm_doks.k8s.scripts import (
 )
 from vllm_doks.k8s.vllm_worker_pool import SHUTDOWN_MARGIN_SECONDS
 
+#: The pod security context of every pod that touches the model files (uid/gid 1000 own them).
+POD_SECURITY_CONTEXT = {
+    "runAsNonRoot": True,
+    "runAsUser": 1000,
+    "runAsGroup": 1000,
+    "fsGroup": 1000,
+    "fsGroupChangePolicy": "OnRootMismatch",
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
 
 def pool_chart(
     model_id: str = QWEN, store: NfsModelStoreProps = STORE, **pool: Any
@@ -200,14 +210,7 @@ def test_download_job_runs_once_non_root_and_cleans_up_after_itself() -> None:
     podspec = spec["template"]["spec"]
     assert podspec["restartPolicy"] == "Never"
     assert podspec["automountServiceAccountToken"] is False
-    assert podspec["securityContext"] == {
-        "runAsNonRoot": True,
-        "runAsUser": 1000,
-        "runAsGroup": 1000,
-        "fsGroup": 1000,
-        "fsGroupChangePolicy": "OnRootMismatch",
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
+    assert podspec["securityContext"] == POD_SECURITY_CONTEXT
     (container,) = podspec["containers"]
     assert container["name"] == "download"
     assert container["image"] == DEFAULT_VLLM_IMAGE
@@ -509,7 +512,7 @@ def test_env_matches_the_seed() -> None:
                 "secretKeyRef": {"name": "hf-token", "key": "HF_TOKEN", "optional": True}
             },
         },
-        # Not in the seed: API-key authentication, on by default (tests/test_k8s_security.py).
+        # Not in the seed: API-key authentication, on by default (tests/k8s/test_k8s_security.py).
         {
             "name": "VLLM_API_KEY",
             "valueFrom": {
@@ -589,14 +592,7 @@ def test_anti_affinity_can_be_relaxed() -> None:
 def test_pods_are_locked_down_with_only_tmp_and_shm_writable() -> None:
     chart, _ = pool_chart()
     spec = pod(synth(chart))
-    assert spec["securityContext"] == {
-        "runAsNonRoot": True,
-        "runAsUser": 1000,
-        "runAsGroup": 1000,
-        "fsGroup": 1000,
-        "fsGroupChangePolicy": "OnRootMismatch",
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
+    assert spec["securityContext"] == POD_SECURITY_CONTEXT
     assert spec["automountServiceAccountToken"] is False
     assert spec["enableServiceLinks"] is False
     locked = {
@@ -868,7 +864,7 @@ def test_route_to_sends_everything_to_the_pools_service() -> None:
     route = find(synth(chart), "HTTPRoute", "vllm-route")
     assert route["apiVersion"] == "gateway.networking.k8s.io/v1"
     assert route["metadata"] == {"name": "vllm-route", "namespace": "vllm"}
-    # Only /v1 by default: the part of vLLM its API key protects (tests/test_k8s_security.py).
+    # Only /v1 by default: the part of vLLM its API key protects (tests/k8s/test_k8s_security.py).
     assert route["spec"] == {
         "parentRefs": [{"name": "vllm-gateway", "sectionName": "http"}],
         "rules": [

@@ -4,16 +4,15 @@
 from __future__ import annotations
 
 import re
-import sys
-from pathlib import Path
 
 import pytest
+from conftest import REPO
 
 from vllm_doks.config import InfraOutputs, load_config
 from vllm_doks.preflight import capacity_plan
 from vllm_doks.validation import Problems
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = REPO / "README.md"
 HA: dict[str, object] = {
     "model_id": "Qwen/Qwen2.5-72B-Instruct",
     "quantization": "fp8",
@@ -47,10 +46,3 @@ def test_readme_ha_example_shows_the_refusal_and_the_working_configurations() ->
     assert "No available memory for the cache blocks" in blocks["ha"]
     assert "OK: the plan fits." in blocks["ha-h200"]
     assert "OK: the plan fits." in blocks["ha-h100-fp8kv"]
-
-
-def test_readme_accuracy_table_is_current() -> None:
-    sys.path.insert(0, str(Path(__file__).parent))
-    from test_capacity_accuracy import accuracy_table
-
-    assert accuracy_table() in README.read_text()

@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import cdk8s
 import pytest
 from conftest import validate_objects
+from support import QuietHandler, serving
 
 from vllm_doks.k8s import NfsModelStore, NfsModelStoreProps, VllmWorkerPool, VllmWorkerPoolProps
 from vllm_doks.k8s.compile_cache import LOCAL_CACHE_ROOT, compile_cache_key
@@ -37,22 +36,12 @@ class Health:
 def health() -> Iterator[Health]:
     state = Health()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
-            self.send_response(200 if state.ready and self.path == "/health" else 503)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+            self.reply(200 if state.ready and self.path == "/health" else 503)
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    state.port = server.server_address[1]
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    yield state
-    server.shutdown()
-    server.server_close()
+    with serving(Handler) as state.port:
+        yield state
 
 
 def seed(share: Path, local: Path) -> str:

@@ -5,11 +5,11 @@ verdict. The samples are data, not tuning: see the fixture's header for what was
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from conftest import FIXTURES, REPO
 
 from vllm_doks.model_arch import (
     BLOCK_SIZE,
@@ -24,7 +24,7 @@ from vllm_doks.model_arch import (
     weights_gib_per_gpu,
 )
 
-FIXTURE = Path(__file__).parent / "fixtures" / "vllm_startup_logs.yaml"
+FIXTURE = FIXTURES / "vllm_startup_logs.yaml"
 SAMPLES: list[dict[str, Any]] = yaml.safe_load(FIXTURE.read_text())["samples"]
 WEIGHTS_TOLERANCE = 0.03
 TOKENS_TOLERANCE = 0.15
@@ -145,7 +145,7 @@ def test_kv_tokens_end_to_end_within_15_percent(sample: dict[str, Any]) -> None:
 
 
 def accuracy_table() -> str:
-    """The README's accuracy table (``python -m tests.test_capacity_accuracy``)."""
+    """The README's accuracy table (``cd tests && python -m core.test_capacity_accuracy``)."""
     lines = [
         "| sample | vLLM | GPU x TP | weights GiB pred/obs | KV tokens pred/obs | verdict "
         "pred/obs |",
@@ -173,6 +173,10 @@ def accuracy_table() -> str:
             f"{weights} | {tokens} | {verdict} |"
         )
     return "\n".join(lines)
+
+
+def test_readme_accuracy_table_is_current() -> None:
+    assert accuracy_table() in (REPO / "README.md").read_text()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,4 +1,4 @@
-"""Stack 2 through Terraform (VllmKubernetesStack), asserted on the synthesized JSON.
+"""Stack 2 through Terraform (ks.VllmKubernetesStack), asserted on the synthesized JSON.
 
 The chart here is hand-made from cdk8s L1 classes in the seed's shape, so these tests pin the
 stack's behaviour independently of the Kubernetes-layer constructs.
@@ -20,6 +20,7 @@ import cdk8s
 import pytest
 from cdk8s_plus_28 import k8s
 from cdktf import App
+from support import SEED_STACK2_OUTPUTS, lazy_module
 
 from vllm_doks import ValidationError
 from vllm_doks._imports.io.k8s.networking.gateway import (
@@ -35,16 +36,11 @@ from vllm_doks._imports.io.k8s.networking.gateway import (
 from vllm_doks.cli import add_kubernetes_stack, infra_props
 from vllm_doks.cloud import SpacesStateBackend
 from vllm_doks.cloud.infra_stack import OUTPUT_DESCRIPTIONS as STACK1_OUTPUTS
-from vllm_doks.cloud.kubernetes_stack import (
-    KUBERNETES_OUTPUT_DESCRIPTIONS,
-    ApiKeySecret,
-    HfTokenSecret,
-    KubernetesObjectsStackProps,
-    StackOneValues,
-    VllmKubernetesStack,
-    escape_terraform_templates,
-)
 from vllm_doks.config import ArchitectureConfig
+
+#: The module under test, imported by the first test that uses it: the Terraform Kubernetes
+#: provider's bindings take seconds to import, and every xdist worker collects this file.
+ks = lazy_module("vllm_doks.cloud.kubernetes_stack")
 
 STACK = "vllm-kubernetes"
 REF = "${data.terraform_remote_state.infra.outputs.%s}"
@@ -55,16 +51,7 @@ DRAIN_IN_TERRAFORM = (
     'R=$(curl -s localhost:8000/metrics); [ "$${R:-0}" = 0 ] && exit 0; echo "100%%{done}"'
 )
 
-SEED_OUTPUTS: dict[str, str | int] = {
-    "namespace": "vllm",
-    "service_name": "vllm",
-    "service_port": 8000,
-    "gateway_name": "vllm-gateway",
-    "model_id": "Qwen/Qwen2.5-0.5B-Instruct",
-    "model_name": "Qwen2.5-0.5B-Instruct",
-    "replicas": 1,
-    "quantization": "",
-}
+SEED_OUTPUTS = SEED_STACK2_OUTPUTS
 
 #: Construct ids (= Terraform addresses under kubernetes_manifest) of the seed's objects.
 NS, PV, PVC = (
@@ -204,7 +191,7 @@ def seed_chart(app: cdk8s.App, host: str, path: str, size_gb: str, pool: str) ->
     k8s.KubeNamespace(chart, "namespace", metadata=k8s.ObjectMeta(name="vllm"))
 
 
-def build_seed_chart(app: cdk8s.App, values: StackOneValues) -> None:
+def build_seed_chart(app: cdk8s.App, values: ks.StackOneValues) -> None:
     seed_chart(
         app, values.nfs_host, values.nfs_mount_path, values.nfs_size_gb, values.gpu_node_pool_name
     )
@@ -212,14 +199,14 @@ def build_seed_chart(app: cdk8s.App, values: StackOneValues) -> None:
 
 def synth(
     outdir: Path,
-    build: Callable[[cdk8s.App, StackOneValues], object] = build_seed_chart,
+    build: Callable[[cdk8s.App, ks.StackOneValues], object] = build_seed_chart,
     **overrides: Any,
 ) -> dict[str, Any]:
-    props = KubernetesObjectsStackProps(
+    props = ks.KubernetesObjectsStackProps(
         **{"build_chart": build, "outputs": SEED_OUTPUTS, **overrides}
     )
     app = App(outdir=str(outdir))
-    VllmKubernetesStack(app, STACK, props)
+    ks.VllmKubernetesStack(app, STACK, props)
     app.synth()
     return json.loads((outdir / "stacks" / STACK / "cdk.tf.json").read_text())
 
@@ -333,8 +320,8 @@ def test_job_has_no_ttl_and_is_replaced_when_its_spec_changes(doc: dict[str, Any
             assert "lifecycle" not in resource, address
 
 
-def _with_scaler(kind: str, target: str = "vllm") -> Callable[[cdk8s.App, StackOneValues], None]:
-    def build(app: cdk8s.App, values: StackOneValues) -> None:
+def _with_scaler(kind: str, target: str = "vllm") -> Callable[[cdk8s.App, ks.StackOneValues], None]:
+    def build(app: cdk8s.App, values: ks.StackOneValues) -> None:
         build_seed_chart(app, values)
         chart = app.charts[0]
         if kind == "ScaledObject":
@@ -412,7 +399,7 @@ def test_namespace_first_then_the_seeds_order(doc: dict[str, Any]) -> None:
 
 
 def test_every_deployment_waits_for_every_job(tmp_path: Path) -> None:
-    def two_models(app: cdk8s.App, values: StackOneValues) -> None:
+    def two_models(app: cdk8s.App, values: ks.StackOneValues) -> None:
         build_seed_chart(app, values)
         extra = cdk8s.Chart(app, "second", namespace="vllm")
         pod = k8s.PodSpec(
@@ -465,7 +452,7 @@ def test_hf_token_secret_can_be_left_out(tmp_path: Path) -> None:
 
 
 def test_hf_token_secret_must_not_duplicate_a_chart_secret(tmp_path: Path) -> None:
-    def with_secret(app: cdk8s.App, values: StackOneValues) -> None:
+    def with_secret(app: cdk8s.App, values: ks.StackOneValues) -> None:
         build_seed_chart(app, values)
         k8s.KubeSecret(
             app.charts[0], "s", metadata=k8s.ObjectMeta(name="hf-token", namespace="vllm")
@@ -475,12 +462,12 @@ def test_hf_token_secret_must_not_duplicate_a_chart_secret(tmp_path: Path) -> No
         synth(tmp_path, with_secret)
     assert "hf_token_secret: got 'vllm/hf-token'" in str(err.value)
     # Under another name there is no clash: the chart's Secret is applied as a manifest.
-    doc = synth(tmp_path, with_secret, hf_token_secret=HfTokenSecret(name="other"))
+    doc = synth(tmp_path, with_secret, hf_token_secret=ks.HfTokenSecret(name="other"))
     assert manifests(doc)["secret-hf-token"]["manifest"]["kind"] == "Secret"
 
 
 def test_chart_secret_with_string_data_ignores_its_folding(tmp_path: Path) -> None:
-    def with_secret(app: cdk8s.App, values: StackOneValues) -> None:
+    def with_secret(app: cdk8s.App, values: ks.StackOneValues) -> None:
         build_seed_chart(app, values)
         k8s.KubeSecret(
             app.charts[0],
@@ -501,7 +488,7 @@ def test_api_key_secret_from_a_required_sensitive_variable(
     key = "sk-RecognizableApiKeyValue1234567890"
     monkeypatch.setenv("TF_VAR_vllm_api_key", key)
     monkeypatch.setenv("VLLM_API_KEY", key)
-    doc = synth(tmp_path / "out", api_key_secret=ApiKeySecret())
+    doc = synth(tmp_path / "out", api_key_secret=ks.ApiKeySecret())
     variable = doc["variable"]["vllm_api_key"]
     # No default: Terraform refuses to plan without it, so the Secret always exists.
     assert "default" not in variable
@@ -525,15 +512,15 @@ def test_api_key_secret_from_a_required_sensitive_variable(
 
 
 def test_api_key_secret_has_one_owner(tmp_path: Path) -> None:
-    def with_secret(app: cdk8s.App, values: StackOneValues) -> None:
+    def with_secret(app: cdk8s.App, values: ks.StackOneValues) -> None:
         build_seed_chart(app, values)
         k8s.KubeSecret(app.charts[0], "s", metadata=meta_vllm("vllm-api-key"))
 
     with pytest.raises(ValidationError) as err:
-        synth(tmp_path, with_secret, api_key_secret=ApiKeySecret())
+        synth(tmp_path, with_secret, api_key_secret=ks.ApiKeySecret())
     assert "api_key_secret: got 'vllm/vllm-api-key'; must not also be an object" in str(err.value)
     with pytest.raises(ValidationError, match="must differ from hf_token_secret"):
-        synth(tmp_path, api_key_secret=ApiKeySecret(name="hf-token"))
+        synth(tmp_path, api_key_secret=ks.ApiKeySecret(name="hf-token"))
 
 
 def cli_stack(outdir: Path, **settings: Any) -> dict[str, Any]:
@@ -694,9 +681,9 @@ def test_spaces_remote_state_and_backend(tmp_path: Path) -> None:
 
 
 def test_seed_outputs_with_descriptions(doc: dict[str, Any]) -> None:
-    assert list(KUBERNETES_OUTPUT_DESCRIPTIONS) == list(SEED_OUTPUTS)
+    assert list(ks.KUBERNETES_OUTPUT_DESCRIPTIONS) == list(SEED_OUTPUTS)
     assert doc["output"] == {
-        name: {"value": SEED_OUTPUTS[name], "description": KUBERNETES_OUTPUT_DESCRIPTIONS[name]}
+        name: {"value": SEED_OUTPUTS[name], "description": ks.KUBERNETES_OUTPUT_DESCRIPTIONS[name]}
         for name in SEED_OUTPUTS
     }
 
@@ -714,7 +701,7 @@ def test_two_synths_byte_identical_without_machine_paths(tmp_path: Path) -> None
 
 
 def test_same_kind_and_name_in_two_namespaces_get_qualified_ids(tmp_path: Path) -> None:
-    def two_namespaces(app: cdk8s.App, values: StackOneValues) -> None:
+    def two_namespaces(app: cdk8s.App, values: ks.StackOneValues) -> None:
         build_seed_chart(app, values)
         other = cdk8s.Chart(app, "other", namespace="team")
         k8s.KubeNamespace(other, "ns", metadata=k8s.ObjectMeta(name="team"))
@@ -734,18 +721,18 @@ def test_same_kind_and_name_in_two_namespaces_get_qualified_ids(tmp_path: Path) 
 
 def test_invalid_props_reported_together_with_stack_path(tmp_path: Path) -> None:
     app = App(outdir=str(tmp_path))
-    props = KubernetesObjectsStackProps(
+    props = ks.KubernetesObjectsStackProps(
         build_chart=build_seed_chart,
         outputs={k: v for k, v in SEED_OUTPUTS.items() if k != "replicas"} | {"extra": 1},
         infra_stack_name=STACK,
         infra_state=SpacesStateBackend(bucket="b"),
         state_key="vllm-doks/infra.tfstate",
-        hf_token_secret=HfTokenSecret(namespace="Not_A_Label"),
-        api_key_secret=ApiKeySecret(key="not a key"),
+        hf_token_secret=ks.HfTokenSecret(namespace="Not_A_Label"),
+        api_key_secret=ks.ApiKeySecret(key="not a key"),
         job_timeout="an hour",
     )
     with pytest.raises(ValidationError) as err:
-        VllmKubernetesStack(app, STACK, props)
+        ks.VllmKubernetesStack(app, STACK, props)
     message = str(err.value)
     assert STACK in message
     for fragment in (
@@ -762,7 +749,7 @@ def test_invalid_props_reported_together_with_stack_path(tmp_path: Path) -> None
 
 
 def test_empty_chart_is_refused(tmp_path: Path) -> None:
-    def nothing(app: cdk8s.App, values: StackOneValues) -> None:
+    def nothing(app: cdk8s.App, values: ks.StackOneValues) -> None:
         cdk8s.Chart(app, "empty")
 
     with pytest.raises(ValidationError, match="must add at least one Kubernetes object"):
@@ -781,8 +768,8 @@ def test_empty_chart_is_refused(tmp_path: Path) -> None:
     ],
 )
 def test_escape_terraform_templates_keeps_tokens(raw: str, escaped: str) -> None:
-    assert escape_terraform_templates(raw) == escaped
-    assert escape_terraform_templates({raw: [raw, 1, True]}) == {escaped: [escaped, 1, True]}
+    assert ks.escape_terraform_templates(raw) == escaped
+    assert ks.escape_terraform_templates({raw: [raw, 1, True]}) == {escaped: [escaped, 1, True]}
 
 
 @pytest.mark.real
@@ -795,28 +782,7 @@ def test_terraform_reads_stack_one_state_and_keeps_literals(
     and the Secret's count follows the variable."""
     workdir = tmp_path / "cdktf.out" / "stacks" / STACK
     workdir.mkdir(parents=True)
-    outputs = {
-        "nfs_host": "10.0.0.5",
-        "nfs_mount_path": "/abc/def",
-        "nfs_size_gb": 1000,
-        "gpu_node_pool_name": "my-vllm-gpu-h100",
-        "cluster_name": "my-vllm",
-    }
-    (tmp_path / "terraform.vllm-infra.tfstate").write_text(
-        json.dumps(
-            {
-                "version": 4,
-                "terraform_version": "1.5.0",
-                "serial": 1,
-                "lineage": "test",
-                "outputs": {
-                    k: {"value": v, "type": "number" if isinstance(v, int) else "string"}
-                    for k, v in outputs.items()
-                },
-                "resources": [],
-            }
-        )
-    )
+    write_stack_one_state(tmp_path)
     pv = manifests(doc)[PV]["manifest"]
     secret = doc["resource"]["kubernetes_secret_v1"]["hf_token_secret"]
     deploy = manifests(doc)[DEPLOY]["manifest"]["spec"]["template"]["spec"]
@@ -831,7 +797,7 @@ def test_terraform_reads_stack_one_state_and_keeps_literals(
             "pool": {"value": deploy["nodeSelector"]},
             # A literal "$$" right before a reference (what cdktf puts where the token was).
             "edge": {
-                "value": escape_terraform_templates("at $$${TfToken[TOKEN.9]}").replace(
+                "value": ks.escape_terraform_templates("at $$${TfToken[TOKEN.9]}").replace(
                     "${TfToken[TOKEN.9]}", REF % "nfs_host"
                 )
             },
