@@ -2,7 +2,8 @@
 them: `npx cdktf synth` (cdktf-cli 0.21.0) and `npx cdk8s synth` (cdk8s-cli 2.x) run app.py
 through cdktf.json / cdk8s.yaml, with the project's .npmrc and no extra flags or variables.
 
-`make test` installs them first (`make cli`, npm registry). A missing install is a failure,
+`make test` installs them first (`make cli`, npm registry). Real CLIs: the real-component tier
+(marker ``real``), not the fast tier. A missing install is a failure,
 not a skip: the README promises both CLIs work. The commands that need a DigitalOcean account
 (`cdktf deploy`/`destroy`) are listed in NEEDS_CLOUD; every other CLI command of the README
 runs here, and a test checks that the two lists cover the README.
@@ -20,6 +21,8 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, load_yaml_dir
+
+pytestmark = pytest.mark.real
 
 BIN = REPO / "node_modules" / ".bin"
 README = (REPO / "README.md").read_text()
