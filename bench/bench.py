@@ -120,6 +120,8 @@ def main() -> int:
         print(f"fast test tier (pytest): {pytest_s:.1f} s (target <= 60 s)")
         print(f"make test-fast (fast tier + lint): {took:.1f} s, exit {tier.returncode} "
               "(target <= 90 s)")  # fmt: skip
+        if tier.returncode != 0:
+            print(tier.stdout[-3000:] + tier.stderr[-2000:])
         ok = ok and pytest_s <= 60 and took <= 90 and tier.returncode == 0
     print("targets met" if ok else "TARGETS MISSED")
     return 0
