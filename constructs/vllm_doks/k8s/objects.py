@@ -4,7 +4,7 @@ Where a construct needs the JSON of a struct tree before synthesis (e.g. to hash
 template into a Job's name), ``k8s.KubeJob.manifest(...)`` would ship the tree to the jsii Node
 process and back. :func:`to_json` renders it in Python from the name mapping jsii generates for
 every struct, as cdk8s renders an L1 object: fields under their Kubernetes names, unset ones
-dropped, keys sorted (tests/test_objects.py compares the two).
+dropped, keys sorted (tests/k8s/test_objects.py compares the two).
 
 Measured and rejected (``make bench``, 2 cores): creating the objects themselves this way (a
 plain ``cdk8s.ApiObject`` plus JSON patches, or a Python ``to_json`` override) took more jsii
