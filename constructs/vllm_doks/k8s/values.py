@@ -8,6 +8,7 @@ so one per distinct value serves every construct in the process.
 from __future__ import annotations
 
 from functools import cache
+from typing import TypeVar
 
 from cdk8s_plus_28 import k8s
 
@@ -17,28 +18,25 @@ from cdk8s_plus_28 import k8s
 _RAW: dict[int, str | int] = {}
 
 
+V = TypeVar("V", k8s.Quantity, k8s.IntOrString)
+
+
+def _make(kind: type[V], value: str | int) -> V:
+    made: V = kind.from_number(value) if isinstance(value, int) else kind.from_string(value)
+    _RAW[id(made)] = value
+    return made
+
+
 @cache
 def quantity(value: str | int) -> k8s.Quantity:
     """``16Gi``, ``500m`` or a whole number as a Kubernetes quantity."""
-    made = (
-        k8s.Quantity.from_number(value)
-        if isinstance(value, int)
-        else k8s.Quantity.from_string(value)
-    )
-    _RAW[id(made)] = value
-    return made
+    return _make(k8s.Quantity, value)
 
 
 @cache
 def int_or_string(value: str | int) -> k8s.IntOrString:
     """A port number or name (or a count) as Kubernetes' IntOrString."""
-    made = (
-        k8s.IntOrString.from_number(value)
-        if isinstance(value, int)
-        else k8s.IntOrString.from_string(value)
-    )
-    _RAW[id(made)] = value
-    return made
+    return _make(k8s.IntOrString, value)
 
 
 def raw_value(value: k8s.Quantity | k8s.IntOrString) -> str | int:
