@@ -8,6 +8,11 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.vllm-doks-installed
 export CHECKPOINT_DISABLE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# Where PYTHONDONTWRITEBYTECODE is set (as on our CI machines), every process would compile
+# the library's ~16k lines from source again (~40 ms of CPU per synth, measured) and pytest
+# would re-rewrite every test module in each worker (~2 s each): the project's own commands
+# write bytecode (__pycache__/ is ignored by git).
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: setup synth synth-cloud synth-k8s test test-fast lint cli bench docs imports clean
 
@@ -21,21 +26,13 @@ $(STAMP): pyproject.toml setup.py requirements.lock
 setup: $(STAMP)
 
 ## Synthesize the default architecture: cloud layer -> cdktf.out/, Kubernetes layer -> dist/
-# Bytecode of the library, written even where PYTHONDONTWRITEBYTECODE is set (as on our CI
-# machines): without it every process (each synth, each test worker) compiles the library's
-# ~16k lines from source again, measured at ~40 ms of CPU per process. Only changed files are
-# recompiled; __pycache__/ is ignored by git.
-.PHONY: bytecode
-bytecode: $(STAMP)
-	@$(PY) -m compileall -q -j 0 constructs imports app.py >/dev/null
-
-synth: $(STAMP) bytecode
+synth: $(STAMP)
 	$(PY) app.py synth
 
-synth-cloud: $(STAMP) bytecode
+synth-cloud: $(STAMP)
 	$(PY) app.py synth --layer cloud
 
-synth-k8s: $(STAMP) bytecode
+synth-k8s: $(STAMP)
 	$(PY) app.py synth --layer k8s
 
 # checkov (security scan of the synthesized YAML, asserted by tests) pins packaging<24, which
@@ -58,14 +55,11 @@ SHARED_ENVTEST := $(abspath $(CURDIR)/../shared/envtest)
 # (the control plane above all) starts once per run, not once per worker.
 TEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; print((os.cpu_count() or 1) + 1)')
 
-# pytest caches its assertion-rewritten test modules as bytecode; where PYTHONDONTWRITEBYTECODE
-# is set (our CI machines) every process and xdist worker would rewrite all of them again
-# (~2 s of CPU each, measured), so the test runs let Python write bytecode here.
-PYTEST := PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -q
+PYTEST := $(PY) -m pytest -q
 
 ## Run the test suite: the fast tier and the real-component tier (offline, once the CLIs and
 ## checkov are installed), plus lint and type checks
-test: $(STAMP) cli $(CHECKOV_STAMP) bytecode
+test: $(STAMP) cli $(CHECKOV_STAMP)
 	@if [ -z "$${KUBEBUILDER_ASSETS:-}" ] && [ -x "$(SHARED_ENVTEST)/unpack" ]; then \
 	  KUBEBUILDER_ASSETS="$$("$(SHARED_ENVTEST)/unpack")" || exit 1; export KUBEBUILDER_ASSETS; \
 	fi; \
@@ -75,7 +69,7 @@ test: $(STAMP) cli $(CHECKOV_STAMP) bytecode
 
 ## The fast tier alone (unit, snapshot, synth tests), plus lint and type checks: what to run
 ## all day; `make bench BENCH_FLAGS=--tests` times it
-test-fast: $(STAMP) cli $(CHECKOV_STAMP) bytecode
+test-fast: $(STAMP) cli $(CHECKOV_STAMP)
 	$(PYTEST) -m "not real" -n $(TEST_WORKERS)
 	$(MAKE) --no-print-directory lint
 
@@ -103,7 +97,7 @@ docs: $(STAMP)
 
 ## Benchmark cold synth times against a floor app (prints ratios); BENCH_FLAGS=--tests also
 ## times the fast test tier
-bench: $(STAMP) bytecode
+bench: $(STAMP)
 	$(PY) bench/bench.py $(BENCH_FLAGS)
 
 ## Regenerate the typed bindings in imports/ from the CRDs listed in cdk8s.yaml (needs the
