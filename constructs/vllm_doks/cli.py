@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 import re
 import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -37,6 +35,8 @@ from vllm_doks.validation import Problem, Problems, ValidationError
 from vllm_doks.wiring import infra_props as infra_props  # moved; public path kept
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from vllm_doks.cloud import InfraProps
 
 LAYERS = ("cloud", "k8s")
@@ -214,6 +214,10 @@ def synth(
     try:
         problems = Problems()
         if split:
+            # Imported here: a one-layer synth never starts a second process.
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
             staged["k8s"] = _stage(outdirs["k8s"])
             executor = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
             child = executor.submit(_kubernetes_layer, config, outputs, staged["k8s"])
@@ -244,6 +248,8 @@ def synth(
         staged.clear()
     finally:
         if child is not None:
+            from concurrent.futures import wait
+
             # Let the other process finish writing before its staging directory goes.
             wait([child])
         for staging in staged.values():

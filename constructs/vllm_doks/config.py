@@ -17,11 +17,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from vllm_doks import contracts
 from vllm_doks.handoff import HANDOFF_KEYS as HANDOFF_KEYS
-from vllm_doks.handoff import OPTIONAL_HANDOFF_KEYS, StackOneOutputs
+from vllm_doks.handoff import OPTIONAL_HANDOFF_KEYS, StackOneOutputs, gpu_node_pool_name
 from vllm_doks.handoff import STACK2_OUTPUT_DESCRIPTIONS as STACK2_OUTPUT_DESCRIPTIONS
 from vllm_doks.rollout_config import AdapterConfig, CanaryConfig, parse_adapters, parse_canary
 from vllm_doks.validation import Problems, list_of_mappings
@@ -568,6 +566,8 @@ def load_config(
                 values[key] = value
 
     if config_file is not None:
+        import yaml  # here: a synth without --config does not load it
+
         path = Path(config_file)
         try:
             loaded = yaml.safe_load(path.read_text()) or {}
@@ -664,8 +664,6 @@ class InfraOutputs(StackOneOutputs[int]):
     def conflicts(self, config: ArchitectureConfig) -> list[str]:
         """Where the outputs file and the configuration disagree, each with the value that
         wins (the outputs': they describe what Stack 1 actually created)."""
-        from vllm_doks.cloud.infra_props import gpu_node_pool_name
-
         if self.examples:
             return []
         found: list[str] = []
@@ -699,7 +697,6 @@ class InfraOutputs(StackOneOutputs[int]):
         """Stand-ins before Stack 1 exists. The NFS address cannot be known in advance, so it
         gets a name under ``.invalid`` (RFC 2606: never resolves) rather than a plausible IP;
         pool name and size follow from the config and are real."""
-        from vllm_doks.cloud.infra_props import gpu_node_pool_name
 
         return cls(
             nfs_host="nfs-host-from-stack-1.invalid",

@@ -6,6 +6,7 @@ so neither layer imports the other or the app's configuration."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -23,6 +24,26 @@ STACK2_OUTPUT_DESCRIPTIONS: dict[str, str] = {
     "replicas": "Number of vLLM replicas deployed",
     "quantization": "Quantization method used for model inference",
 }
+
+
+#: The seed's GPU pool name suffix, kept for :data:`DEFAULT_GPU_SIZE` so existing clusters
+#: (and ``kubectl get nodes -l doks.digitalocean.com/node-pool=<prefix>-gpu-h100``) carry over.
+_DEFAULT_GPU_POOL_SUFFIX = "gpu-h100"
+_MEMORY_SUFFIX = re.compile(r"-\d+gb$")
+
+
+def gpu_node_pool_name(name_prefix: str, gpu_size: str) -> str:
+    """Name of the GPU node pool for a size slug.
+
+    ``<prefix>-gpu-h100`` for the seed's ``gpu-h100x1-80gb``; for any other size
+    ``<prefix>-gpu-<slug without "gpu-" and the memory suffix>``, e.g.
+    ``<prefix>-gpu-h100x8`` (``gpu-h100x8-640gb``) or ``<prefix>-gpu-mi300x1``.
+    Pure string work: :meth:`InfraProps.problems` checks the result is a DNS label.
+    """
+    if gpu_size == DEFAULT_GPU_SIZE:
+        return f"{name_prefix}-{_DEFAULT_GPU_POOL_SUFFIX}"
+    short = _MEMORY_SUFFIX.sub("", gpu_size.removeprefix("gpu-")) or gpu_size
+    return f"{name_prefix}-gpu-{short}"
 
 
 #: Stack 1 outputs the Kubernetes layer consumes.

@@ -18,8 +18,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 #: Where a synth keeps the objects that earlier outputs emitted and this one does not.
 REMOVED_FILE = Path("meta") / "removed.json"
 
@@ -55,21 +53,21 @@ class ObjectRef:
         }
 
 
-#: PyYAML's libyaml-based safe loader where the wheel has it: reading the previous and the new
-#: dist/ with the pure-Python loader took more time than the rest of a Kubernetes synth.
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
 def manifest_objects(directory: Path) -> set[ObjectRef]:
     """The objects ``kubectl apply -f directory`` would apply (empty if it does not exist)."""
     refs: set[ObjectRef] = set()
     if not directory.is_dir():
         return refs
+    import yaml  # here: a first synth reads no manifests and does not load it
+
+    # PyYAML's libyaml-based safe loader where the wheel has it: reading the previous and the
+    # new dist/ with the pure-Python loader took more time than the rest of a Kubernetes synth.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     for path in sorted(directory.iterdir()):
         if path.suffix not in _MANIFEST_SUFFIXES or not path.is_file():
             continue
         try:
-            docs = list(yaml.load_all(path.read_text(), Loader=_LOADER))
+            docs = list(yaml.load_all(path.read_text(), Loader=loader))
         except (OSError, yaml.YAMLError):
             continue  # not ours to judge: kubectl will say what is wrong with it
         for doc in docs:
@@ -113,8 +111,10 @@ def removed_objects(old_dir: Path, new_dir: Path) -> list[ObjectRef]:
     """Objects ``old_dir`` emitted (or still listed as removed) that ``new_dir`` does not,
     in the order to delete them: namespaced objects first, Namespaces and cluster-scoped
     objects last."""
-    new = {_identity(r) for r in manifest_objects(new_dir)}
     candidates = manifest_objects(old_dir) | previously_removed(old_dir)
+    if not candidates:  # a first synth: nothing to compare, so the new output is not read
+        return []
+    new = {_identity(r) for r in manifest_objects(new_dir)}
     gone = [r for r in candidates if _identity(r) not in new]
     return sorted(gone, key=lambda r: (r.namespace == "", r.kind == "Namespace", r))
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeAlias
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(
@@ -51,11 +52,17 @@ class ValidationError(ValueError):
         return (type(self), (self.problems, self.where))
 
 
+#: What problems are problems of: a string, or a function giving it, called only when there
+#: is a problem to report (a construct's ``node.path`` is two jsii round trips to the Node
+#: process, which a valid construct should not pay: ``lambda: self.node.path``).
+Where: TypeAlias = str | Callable[[], str]
+
+
 @dataclass
 class Problems:
     """Collects problems; ``raise_if_any`` turns them into one ValidationError."""
 
-    where: str = ""
+    where: Where = ""
     items: list[Problem] = field(default_factory=list)
 
     def add(self, field_name: str, value: object, expected: str) -> None:
@@ -69,13 +76,14 @@ class Problems:
     def extend(self, other: Iterable[Problem]) -> None:
         self.items.extend(other)
 
-    def raise_if_any(self, where: str | None = None) -> None:
+    def raise_if_any(self, where: Where | None = None) -> None:
         """Raise every problem at once, if any; ``where`` (e.g. a construct's path) names
         what they are problems of."""
         if where is not None:
             self.where = where
         if self.items:
-            raise ValidationError(self.items, self.where)
+            where = self.where
+            raise ValidationError(self.items, where() if callable(where) else where)
 
     def __bool__(self) -> bool:
         return bool(self.items)

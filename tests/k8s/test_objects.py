@@ -1,15 +1,17 @@
 """`to_json` renders a typed struct tree exactly as cdk8s renders it (the download Job's name
-hashes this rendering of its pod template)."""
+hashes this rendering of its pod template); `struct` and `api_object` make what the generated
+constructors make (they skip jsii's runtime typeguard and its slow struct serialization)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import cdk8s
 import pytest
 from cdk8s_plus_28 import k8s
 
 from vllm_doks.k8s.jobs import template_hash
-from vllm_doks.k8s.objects import to_json
+from vllm_doks.k8s.objects import api_object, struct, to_json
 from vllm_doks.k8s.values import int_or_string, quantity
 
 
@@ -76,3 +78,53 @@ def test_to_json_renders_like_cdk8s(l1: Any, spec: Any) -> None:
 
 def test_to_json_drops_unset_fields_and_keeps_empty_ones() -> None:
     assert to_json(k8s.Container(name="c", args=[], env=None)) == {"args": [], "name": "c"}
+
+
+def test_struct_stores_what_the_generated_constructor_stores() -> None:
+    """`struct` skips only jsii's runtime typeguard: the fields it keeps are the generated
+    constructor's, unset ones left out in both."""
+    fields: dict[str, Any] = {
+        "name": "main",
+        "image": "example/image:1",
+        "args": [],
+        "env": None,
+        "resources": k8s.ResourceRequirements(limits={"nvidia.com/gpu": quantity(1)}),
+    }
+    made = struct(k8s.Container, **fields)
+    generated = k8s.Container(**fields)
+    assert type(made) is k8s.Container
+    assert made._values == generated._values  # type: ignore[attr-defined]
+    assert made == generated and made.image == "example/image:1" and made.env is None
+
+
+def test_struct_takes_keyword_arguments_only() -> None:
+    with pytest.raises(TypeError, match="keyword arguments only"):
+        struct(k8s.Container, "main")  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    ("l1", "spec"),
+    [
+        (
+            k8s.KubeDeployment,
+            lambda: k8s.DeploymentSpec(
+                selector=k8s.LabelSelector(), template=k8s.PodTemplateSpec(spec=_pod_spec())
+            ),
+        ),
+        (
+            k8s.KubeJob,
+            lambda: k8s.JobSpec(backoff_limit=3, template=k8s.PodTemplateSpec(spec=_pod_spec())),
+        ),
+    ],
+    ids=["Deployment", "Job"],
+)
+def test_api_object_synthesizes_as_the_generated_constructor(l1: Any, spec: Any) -> None:
+    """The same object whichever way it was made: fields (snake_case in Python) under their
+    Kubernetes names, Quantity and IntOrString values rendered, unset fields absent."""
+    meta = k8s.ObjectMeta(name="x", labels={"app": "x"}, annotations={"z": "1"})
+    chart = cdk8s.Testing.chart()
+    generated = l1(chart, "Generated", metadata=meta, spec=spec())
+    made = api_object(l1, chart, "Made", metadata=meta, spec=spec())
+    assert type(made) is l1
+    assert made.to_json() == generated.to_json()
+    assert made.node.id == "Made" and made.name == "x"

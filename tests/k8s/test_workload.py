@@ -170,9 +170,17 @@ def test_resources_report_every_bad_quantity_at_once() -> None:
 
 
 def _made(module: Path) -> set[str]:
-    """The L1 classes a module instantiates and the kinds it passes as ``kind=``."""
+    """The L1 classes a module instantiates (directly or through ``api_object``) and the kinds
+    it passes as ``kind=``."""
     calls = [n for n in ast.walk(ast.parse(module.read_text())) if isinstance(n, ast.Call)]
     classes = {c.func.attr for c in calls if isinstance(c.func, ast.Attribute)}
+    classes |= {
+        c.args[0].attr
+        for c in calls
+        if isinstance(c.func, ast.Name)
+        and c.func.id == "api_object"
+        and isinstance(c.args[0], ast.Attribute)
+    }
     kinds = {
         k.value.value
         for c in calls

@@ -121,7 +121,7 @@ class DoksCluster(Construct):
 
     def __init__(self, scope: Construct, id: str, props: DoksClusterProps) -> None:
         super().__init__(scope, id)
-        props.problems().raise_if_any(where=self.node.path)
+        props.problems().raise_if_any(where=lambda: self.node.path)
 
         # Attributes chosen from live catalogue queries are fixed once the cluster exists:
         # re-evaluated on every plan, the queries would turn each DOKS release into an

@@ -62,7 +62,7 @@ class GpuNodePool(Construct):
 
     def __init__(self, scope: Construct, id: str, props: GpuNodePoolProps) -> None:
         super().__init__(scope, id)
-        props.problems().raise_if_any(where=self.node.path)
+        props.problems().raise_if_any(where=lambda: self.node.path)
         self.gpu_size: GpuSize = props.gpu
         """GPU count, vendor, resource name, ... of the pool's Droplets."""
         # No node_count when autoscaled: with auto_scale the provider would reset the pool to

@@ -14,6 +14,7 @@ from typing import Any
 from vllm_doks.cloud.regions import SUPPORTED_REGIONS
 from vllm_doks.gpu_catalog import DEFAULT_GPU_SIZE as DEFAULT_GPU_SIZE  # the seed's H100 x1
 from vllm_doks.gpu_catalog import GpuSize, lookup_gpu_size, resolve_gpu_size
+from vllm_doks.handoff import gpu_node_pool_name as gpu_node_pool_name  # public here too
 from vllm_doks.validation import (
     Problems,
     check_dns_label,
@@ -67,26 +68,6 @@ MODEL_BUCKET_SENSITIVE_OUTPUTS = frozenset(
 
 #: DigitalOcean's minimum Managed NFS share size (GiB).
 NFS_MIN_SIZE_GB = 50
-
-#: The seed's GPU pool name suffix, kept for :data:`DEFAULT_GPU_SIZE` so existing clusters
-#: (and ``kubectl get nodes -l doks.digitalocean.com/node-pool=<prefix>-gpu-h100``) carry over.
-_DEFAULT_GPU_POOL_SUFFIX = "gpu-h100"
-_MEMORY_SUFFIX = re.compile(r"-\d+gb$")
-
-
-def gpu_node_pool_name(name_prefix: str, gpu_size: str) -> str:
-    """Name of the GPU node pool for a size slug.
-
-    ``<prefix>-gpu-h100`` for the seed's ``gpu-h100x1-80gb``; for any other size
-    ``<prefix>-gpu-<slug without "gpu-" and the memory suffix>``, e.g.
-    ``<prefix>-gpu-h100x8`` (``gpu-h100x8-640gb``) or ``<prefix>-gpu-mi300x1``.
-    Pure string work: :meth:`InfraProps.problems` checks the result is a DNS label.
-    """
-    if gpu_size == DEFAULT_GPU_SIZE:
-        return f"{name_prefix}-{_DEFAULT_GPU_POOL_SUFFIX}"
-    short = _MEMORY_SUFFIX.sub("", gpu_size.removeprefix("gpu-")) or gpu_size
-    return f"{name_prefix}-gpu-{short}"
-
 
 #: The Spaces S3 API only checks that *a* region is sent; the real region is in the endpoint.
 _SPACES_SIGNING_REGION = "us-east-1"

@@ -30,7 +30,7 @@ class VllmInfraStack(TerraformStack):
 
     def __init__(self, scope: Construct, id: str, props: InfraProps) -> None:
         super().__init__(scope, id)
-        props.problems().raise_if_any(where=self.node.path)
+        props.problems().raise_if_any(where=lambda: self.node.path)
         self.props = props
 
         DigitaloceanProvider(self, "digitalocean")

@@ -252,7 +252,7 @@ class VllmKubernetesStack(TerraformStack):
 
     def __init__(self, scope: Construct, id: str, props: KubernetesObjectsStackProps) -> None:
         super().__init__(scope, id)
-        props.problems(id).raise_if_any(where=self.node.path)
+        props.problems(id).raise_if_any(where=lambda: self.node.path)
         self.props = props
 
         DigitaloceanProvider(self, "digitalocean")
@@ -265,7 +265,7 @@ class VllmKubernetesStack(TerraformStack):
         self.remote_state = self.values.remote_state
         self.cluster = kubernetes_provider_for(self, self.values.cluster_name)
 
-        chart_problems = Problems(where=self.node.path)
+        chart_problems = Problems(where=lambda: self.node.path)
         raw = synthesize_objects(props.build_chart, self.values)
         chart_problems.check(
             bool(raw),

@@ -45,7 +45,7 @@ class ModelBucket(Construct):
     def __init__(self, scope: Construct, id: str, props: ModelBucketProps) -> None:
         super().__init__(scope, id)
         problems = props.problems()
-        problems.where = self.node.path
+        problems.where = lambda: self.node.path
         problems.raise_if_any()
         self.props = props
         self.bucket = SpacesBucket(

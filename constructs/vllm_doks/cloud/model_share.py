@@ -54,7 +54,7 @@ class ModelShare(Construct):
 
     def __init__(self, scope: Construct, id: str, props: ModelShareProps) -> None:
         super().__init__(scope, id)
-        props.problems().raise_if_any(where=self.node.path)
+        props.problems().raise_if_any(where=lambda: self.node.path)
 
         self.resource = Nfs(
             self,

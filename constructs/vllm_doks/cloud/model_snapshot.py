@@ -53,7 +53,7 @@ class ModelShareSnapshot(Construct):
 
     def __init__(self, scope: Construct, id: str, props: ModelShareSnapshotProps) -> None:
         super().__init__(scope, id)
-        props.problems().raise_if_any(where=self.node.path)
+        props.problems().raise_if_any(where=lambda: self.node.path)
         self.resource = NfsSnapshot(
             self, "Resource", name=props.name, region=props.region, share_id=props.share.share_id
         )

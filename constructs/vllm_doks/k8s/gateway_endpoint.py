@@ -38,6 +38,7 @@ from vllm_doks._imports.io.k8s.networking.gateway import (
 )
 from vllm_doks.k8s.canary import CanarySplit
 from vllm_doks.k8s.names import DEFAULT_NAMESPACE
+from vllm_doks.k8s.objects import api_object, struct
 from vllm_doks.k8s.routing import RouteBackend
 from vllm_doks.k8s.vllm_worker_pool import VllmWorkerPool
 from vllm_doks.props import takes_props
@@ -174,7 +175,7 @@ class GatewayEndpoint(Construct):
     ) -> None:
         super().__init__(scope, id)
         props = props if props is not None else GatewayEndpointProps()
-        props.problems().raise_if_any(where=self.node.path)
+        props.problems().raise_if_any(where=lambda: self.node.path)
 
         self.props = props
         self.gateway_name = props.name
@@ -211,11 +212,15 @@ class GatewayEndpoint(Construct):
             if props.cert_manager_cluster_issuer is not None
             else None
         )
-        self.gateway = Gateway(
+        self.gateway = api_object(
+            Gateway,
             self,
             "Gateway",
-            metadata=cdk8s.ApiObjectMetadata(
-                name=props.name, namespace=props.namespace, annotations=annotations
+            metadata=struct(
+                cdk8s.ApiObjectMetadata,
+                name=props.name,
+                namespace=props.namespace,
+                annotations=annotations,
             ),
             spec=GatewaySpec(gateway_class_name=props.gateway_class_name, listeners=listeners),
         )
@@ -232,26 +237,35 @@ class GatewayEndpoint(Construct):
         """The plain-HTTP listener's only route: ``301`` to the same URL on HTTPS."""
         props = self.props
         name = f"{props.name}-https-redirect"
-        route = HttpRoute(
+        route = api_object(
+            HttpRoute,
             self,
             "HttpsRedirect",
-            metadata=cdk8s.ApiObjectMetadata(name=name, namespace=props.namespace),
-            spec=HttpRouteSpec(
-                parent_refs=[HttpRouteSpecParentRefs(name=props.name, section_name=LISTENER_NAME)],
+            metadata=struct(cdk8s.ApiObjectMetadata, name=name, namespace=props.namespace),
+            spec=struct(
+                HttpRouteSpec,
+                parent_refs=[
+                    struct(HttpRouteSpecParentRefs, name=props.name, section_name=LISTENER_NAME)
+                ],
                 rules=[
-                    HttpRouteSpecRules(
+                    struct(
+                        HttpRouteSpecRules,
                         matches=[
-                            HttpRouteSpecRulesMatches(
-                                path=HttpRouteSpecRulesMatchesPath(
+                            struct(
+                                HttpRouteSpecRulesMatches,
+                                path=struct(
+                                    HttpRouteSpecRulesMatchesPath,
                                     type=HttpRouteSpecRulesMatchesPathType.PATH_PREFIX,
                                     value="/",
-                                )
+                                ),
                             )
                         ],
                         filters=[
-                            HttpRouteSpecRulesFilters(
+                            struct(
+                                HttpRouteSpecRulesFilters,
                                 type=HttpRouteSpecRulesFiltersType.REQUEST_REDIRECT,
-                                request_redirect=HttpRouteSpecRulesFiltersRequestRedirect(
+                                request_redirect=struct(
+                                    HttpRouteSpecRulesFiltersRequestRedirect,
                                     scheme=HttpRouteSpecRulesFiltersRequestRedirectScheme.HTTPS,
                                     status_code=HttpRouteSpecRulesFiltersRequestRedirectStatusCode.VALUE_301,
                                     # Without a port the redirect goes to https's 443.
@@ -322,14 +336,14 @@ class GatewayEndpoint(Construct):
                 [Problem("pool", pool, "must be a VllmWorkerPool")], f"{self.node.path}.route_to"
             )
         name = route_name if route_name is not None else f"{pool.service_name}-route"
-        problems = Problems(where=f"{self.node.path}.route_to({pool.node.path!r})")
-        problems.check(
-            pool.namespace == self.namespace,
-            "pool",
-            pool.node.path,
-            f"is in namespace {pool.namespace!r}; the Gateway accepts routes from its own "
-            f"namespace {self.namespace!r} only",
-        )
+        problems = Problems(where=lambda: f"{self.node.path}.route_to({pool.node.path!r})")
+        if pool.namespace != self.namespace:  # (its path is a jsii round trip: only then)
+            problems.add(
+                "pool",
+                pool.node.path,
+                f"is in namespace {pool.namespace!r}; the Gateway accepts routes from its own "
+                f"namespace {self.namespace!r} only",
+            )
         problems.check(
             isinstance(path_prefix, str)
             and path_prefix.startswith("/")
@@ -386,16 +400,22 @@ class GatewayEndpoint(Construct):
         problems.raise_if_any()
 
         # The pool's own Service: the default backend, and where vLLM checks the key.
-        service_ref = HttpRouteSpecRulesBackendRefs(name=pool.service_name, port=pool.service_port)
+        service_ref = struct(
+            HttpRouteSpecRulesBackendRefs, name=pool.service_name, port=pool.service_port
+        )
         if backend is not None:
             ref = backend.backend_ref()
-            backend_ref = HttpRouteSpecRulesBackendRefs(
-                group=ref.group, kind=ref.kind, name=ref.name, port=ref.port
+            backend_ref = struct(
+                HttpRouteSpecRulesBackendRefs,
+                group=ref.group,
+                kind=ref.kind,
+                name=ref.name,
+                port=ref.port,
             )
         else:
             backend_ref = service_ref
         timeouts = (
-            HttpRouteSpecRulesTimeouts(request=request_timeout)
+            struct(HttpRouteSpecRulesTimeouts, request=request_timeout)
             if request_timeout is not None
             else None
         )
@@ -403,9 +423,15 @@ class GatewayEndpoint(Construct):
         rewrite_type = HttpRouteSpecRulesFiltersUrlRewritePathType
         rules = [
             _rule(
-                HttpRouteSpecRulesMatchesPath(type=match_type.PATH_PREFIX, value=path_prefix),
-                HttpRouteSpecRulesFiltersUrlRewritePath(
-                    type=rewrite_type.REPLACE_PREFIX_MATCH, replace_prefix_match=rewrite_prefix_to
+                struct(
+                    HttpRouteSpecRulesMatchesPath,
+                    type=match_type.PATH_PREFIX,
+                    value=path_prefix,
+                ),
+                struct(
+                    HttpRouteSpecRulesFiltersUrlRewritePath,
+                    type=rewrite_type.REPLACE_PREFIX_MATCH,
+                    replace_prefix_match=rewrite_prefix_to,
                 )
                 if rewrite_prefix_to is not None
                 else None,
@@ -424,9 +450,11 @@ class GatewayEndpoint(Construct):
             upstream = backend.paths_answered_without_key[0]
             rules.append(
                 _rule(
-                    HttpRouteSpecRulesMatchesPath(type=match_type.EXACT, value=models_path),
-                    HttpRouteSpecRulesFiltersUrlRewritePath(
-                        type=rewrite_type.REPLACE_FULL_PATH, replace_full_path=upstream
+                    struct(HttpRouteSpecRulesMatchesPath, type=match_type.EXACT, value=models_path),
+                    struct(
+                        HttpRouteSpecRulesFiltersUrlRewritePath,
+                        type=rewrite_type.REPLACE_FULL_PATH,
+                        replace_full_path=upstream,
                     )
                     if models_path != upstream
                     else None,
@@ -437,7 +465,8 @@ class GatewayEndpoint(Construct):
         if canary is not None and canary.header_route and not canary.promoted:
             # The smoke test's way in: the same rules plus the canary header, canary only.
             rules += [
-                HttpRouteSpecRules(
+                struct(
+                    HttpRouteSpecRules,
                     matches=canary.header_matches(rule.matches or []),
                     filters=rule.filters,
                     backend_refs=[canary.canary_only_ref],
@@ -445,13 +474,15 @@ class GatewayEndpoint(Construct):
                 )
                 for rule in list(rules)
             ]
-        route = HttpRoute(
+        route = api_object(
+            HttpRoute,
             self,
             f"Route-{name}",
-            metadata=cdk8s.ApiObjectMetadata(name=name, namespace=pool.namespace),
-            spec=HttpRouteSpec(
+            metadata=struct(cdk8s.ApiObjectMetadata, name=name, namespace=pool.namespace),
+            spec=struct(
+                HttpRouteSpec,
                 parent_refs=[
-                    HttpRouteSpecParentRefs(name=self.gateway_name, section_name=listener)
+                    struct(HttpRouteSpecParentRefs, name=self.gateway_name, section_name=listener)
                     for listener in self.api_listener_names
                 ],
                 rules=rules,
@@ -492,12 +523,14 @@ def _rule(
     timeouts: HttpRouteSpecRulesTimeouts | None,
 ) -> HttpRouteSpecRules:
     """An HTTPRoute rule matching ``path``, rewriting it to ``rewrite`` if given."""
-    return HttpRouteSpecRules(
-        matches=[HttpRouteSpecRulesMatches(path=path)],
+    return struct(
+        HttpRouteSpecRules,
+        matches=[struct(HttpRouteSpecRulesMatches, path=path)],
         filters=[
-            HttpRouteSpecRulesFilters(
+            struct(
+                HttpRouteSpecRulesFilters,
                 type=HttpRouteSpecRulesFiltersType.URL_REWRITE,
-                url_rewrite=HttpRouteSpecRulesFiltersUrlRewrite(path=rewrite),
+                url_rewrite=struct(HttpRouteSpecRulesFiltersUrlRewrite, path=rewrite),
             )
         ]
         if rewrite is not None

@@ -171,7 +171,7 @@ class LoraAdapter(Construct):
     def __init__(self, scope: Construct, id: str, props: LoraAdapterProps) -> None:
         super().__init__(scope, id)
         problems = props.problems()
-        problems.where = self.node.path
+        problems.where = lambda: self.node.path
         base = props.base_model
         name = props.resolved_name
         job_name = (

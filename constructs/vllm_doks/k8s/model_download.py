@@ -11,6 +11,7 @@ from vllm_doks import contracts
 from vllm_doks.gpu_catalog import GpuSize
 from vllm_doks.k8s.jobs import RunOnceJob, run_once_pod_spec
 from vllm_doks.k8s.names import COMPLETION_MARKER, model_name_from_id
+from vllm_doks.k8s.objects import struct
 from vllm_doks.k8s.pod_security import (
     MODELS_VOLUME,
     TMP_VOLUME,
@@ -128,8 +129,8 @@ class ModelDownload(Construct):
             env("HF_HOME", "/tmp/hf_home"),
         ]
         mounts = [
-            k8s.VolumeMount(name=MODELS_VOLUME, mount_path=store.mount_path),
-            k8s.VolumeMount(name=TMP_VOLUME, mount_path="/tmp"),
+            struct(k8s.VolumeMount, name=MODELS_VOLUME, mount_path=store.mount_path),
+            struct(k8s.VolumeMount, name=TMP_VOLUME, mount_path="/tmp"),
         ]
         volumes = [models_volume(store.pvc_name, read_only=False), tmp_volume()]
         if source is not None:
@@ -146,7 +147,8 @@ class ModelDownload(Construct):
                 ]
             )
             mounts.append(
-                k8s.VolumeMount(
+                struct(
+                    k8s.VolumeMount,
                     name=SPACES_CREDENTIALS_VOLUME,
                     mount_path=SPACES_CREDENTIALS_DIR,
                     read_only=True,
@@ -169,7 +171,9 @@ class ModelDownload(Construct):
             # be absent: public models need none, and huggingface_hub then finds no file.
             container_env.append(env("HF_TOKEN_PATH", f"{HF_TOKEN_DIR}/{HF_TOKEN_FILE}"))
             mounts.append(
-                k8s.VolumeMount(name=HF_TOKEN_VOLUME, mount_path=HF_TOKEN_DIR, read_only=True)
+                struct(
+                    k8s.VolumeMount, name=HF_TOKEN_VOLUME, mount_path=HF_TOKEN_DIR, read_only=True
+                )
             )
             volumes.append(
                 optional_secret_file_volume(
@@ -200,20 +204,22 @@ class ModelDownload(Construct):
             revision or "",
             script_text(FETCH_MODEL),
         )
-        template = k8s.PodTemplateSpec(
-            metadata=k8s.ObjectMeta(labels=pod_labels),
+        template = struct(
+            k8s.PodTemplateSpec,
+            metadata=struct(k8s.ObjectMeta, labels=pod_labels),
             spec=run_once_pod_spec(
                 tolerations=gpu_tolerations(gpu_size) if node_pool_name else None,
                 node_selector=node_pool_selector(node_pool_name) if node_pool_name else None,
                 containers=[
-                    k8s.Container(
+                    struct(
+                        k8s.Container,
                         name="download",
                         image=self.image,
                         image_pull_policy="IfNotPresent",
                         command=command,
                         env=container_env,
-                        resources=k8s.ResourceRequirements(
-                            requests=requests, limits=limits or None
+                        resources=struct(
+                            k8s.ResourceRequirements, requests=requests, limits=limits or None
                         ),
                         security_context=container_security_context(),
                         volume_mounts=mounts,
@@ -227,7 +233,8 @@ class ModelDownload(Construct):
             base_name=job_name,
             namespace=self.namespace,
             labels=labels,
-            spec=k8s.JobSpec(
+            spec=struct(
+                k8s.JobSpec,
                 backoff_limit=props.download_backoff_limit,
                 ttl_seconds_after_finished=props.download_ttl_seconds_after_finished,
                 template=template,

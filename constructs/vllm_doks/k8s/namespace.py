@@ -34,7 +34,7 @@ def add_namespace(
         ACME HTTP-01 solver pods, which it starts in the Gateway's namespace (since
         cert-manager 1.9.1, cert-manager/cert-manager#5338). ``None`` for no labels.
     """
-    problems = Problems(where=f"{scope.node.path}/{id}")
+    problems = Problems(where=lambda: f"{scope.node.path}/{id}")
     check_dns_label(problems, "name", name)
     problems.check(
         pod_security is None or pod_security in POD_SECURITY_LEVELS,

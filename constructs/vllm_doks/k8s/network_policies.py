@@ -58,6 +58,7 @@ from cdk8s_plus_28 import k8s
 from constructs import Construct
 
 from vllm_doks import contracts
+from vllm_doks.k8s.objects import api_object, struct
 from vllm_doks.k8s.values import int_or_string
 
 #: Label every namespace carries with its own name (Kubernetes sets it since 1.21).
@@ -76,7 +77,7 @@ PRIVATE_IPV6 = ("fc00::/7", "fe80::/10")
 
 
 def _tcp(port: int) -> k8s.NetworkPolicyPort:
-    return k8s.NetworkPolicyPort(port=int_or_string(port), protocol="TCP")
+    return struct(k8s.NetworkPolicyPort, port=int_or_string(port), protocol="TCP")
 
 
 class Selects(Protocol):
@@ -168,16 +169,22 @@ class Connections:
                 id,
                 api_version=contracts.CILIUM_NETWORK_POLICY_API_VERSION,
                 kind="CiliumNetworkPolicy",
-                metadata=cdk8s.ApiObjectMetadata(
-                    name=name, namespace=self.namespace, labels=dict(labels)
+                metadata=struct(
+                    cdk8s.ApiObjectMetadata,
+                    name=name,
+                    namespace=self.namespace,
+                    labels=dict(labels),
                 ),
             )
             policy.add_json_patch(cdk8s.JsonPatch.add("/spec", cilium_spec))
             return policy
         if isinstance(peer, Namespaces):
             sources = [
-                k8s.NetworkPolicyPeer(
-                    namespace_selector=k8s.LabelSelector(match_labels={NAMESPACE_NAME_LABEL: ns})
+                struct(
+                    k8s.NetworkPolicyPeer,
+                    namespace_selector=struct(
+                        k8s.LabelSelector, match_labels={NAMESPACE_NAME_LABEL: ns}
+                    ),
                 )
                 for ns in peer.names
             ]
@@ -188,17 +195,24 @@ class Connections:
                     f"{peer.connections.namespace!r}, not {self.namespace!r}"
                 )
             sources = [
-                k8s.NetworkPolicyPeer(
-                    pod_selector=k8s.LabelSelector(match_labels=dict(peer.connections.selector))
+                struct(
+                    k8s.NetworkPolicyPeer,
+                    pod_selector=struct(
+                        k8s.LabelSelector, match_labels=dict(peer.connections.selector)
+                    ),
                 )
             ]
-        rules = [k8s.NetworkPolicyIngressRule(from_=sources, ports=[_tcp(port)])]
-        return k8s.KubeNetworkPolicy(
+        rules = [struct(k8s.NetworkPolicyIngressRule, from_=sources, ports=[_tcp(port)])]
+        return api_object(
+            k8s.KubeNetworkPolicy,
             scope,
             id,
-            metadata=k8s.ObjectMeta(name=name, namespace=self.namespace, labels=dict(labels)),
-            spec=k8s.NetworkPolicySpec(
-                pod_selector=k8s.LabelSelector(match_labels=dict(self.selector)),
+            metadata=struct(
+                k8s.ObjectMeta, name=name, namespace=self.namespace, labels=dict(labels)
+            ),
+            spec=struct(
+                k8s.NetworkPolicySpec,
+                pod_selector=struct(k8s.LabelSelector, match_labels=dict(self.selector)),
                 policy_types=["Ingress"],
                 # No source: a policy that only isolates (no rule at all, not an empty one).
                 ingress=rules if sources else None,
@@ -270,36 +284,43 @@ def download_policy(
     egress = None
     if restrict_egress:
         egress = [
-            k8s.NetworkPolicyEgressRule(
+            struct(
+                k8s.NetworkPolicyEgressRule,
                 to=[
-                    k8s.NetworkPolicyPeer(
-                        namespace_selector=k8s.LabelSelector(),
-                        pod_selector=k8s.LabelSelector(match_labels=dict(KUBE_DNS_LABELS)),
+                    struct(
+                        k8s.NetworkPolicyPeer,
+                        namespace_selector=struct(k8s.LabelSelector),
+                        pod_selector=struct(k8s.LabelSelector, match_labels=dict(KUBE_DNS_LABELS)),
                     )
                 ],
                 ports=[
-                    k8s.NetworkPolicyPort(port=int_or_string(53), protocol="UDP"),
-                    k8s.NetworkPolicyPort(port=int_or_string(53), protocol="TCP"),
+                    struct(k8s.NetworkPolicyPort, port=int_or_string(53), protocol="UDP"),
+                    struct(k8s.NetworkPolicyPort, port=int_or_string(53), protocol="TCP"),
                 ],
             ),
-            k8s.NetworkPolicyEgressRule(
+            struct(
+                k8s.NetworkPolicyEgressRule,
                 to=[
-                    k8s.NetworkPolicyPeer(
-                        ip_block=k8s.IpBlock(cidr="0.0.0.0/0", except_=list(PRIVATE_IPV4))
+                    struct(
+                        k8s.NetworkPolicyPeer,
+                        ip_block=struct(k8s.IpBlock, cidr="0.0.0.0/0", except_=list(PRIVATE_IPV4)),
                     ),
-                    k8s.NetworkPolicyPeer(
-                        ip_block=k8s.IpBlock(cidr="::/0", except_=list(PRIVATE_IPV6))
+                    struct(
+                        k8s.NetworkPolicyPeer,
+                        ip_block=struct(k8s.IpBlock, cidr="::/0", except_=list(PRIVATE_IPV6)),
                     ),
                 ],
                 ports=[_tcp(443)],
             ),
         ]
-    return k8s.KubeNetworkPolicy(
+    return api_object(
+        k8s.KubeNetworkPolicy,
         scope,
         id,
-        metadata=k8s.ObjectMeta(name=name, namespace=namespace, labels=dict(labels)),
-        spec=k8s.NetworkPolicySpec(
-            pod_selector=k8s.LabelSelector(match_labels=dict(selector)),
+        metadata=struct(k8s.ObjectMeta, name=name, namespace=namespace, labels=dict(labels)),
+        spec=struct(
+            k8s.NetworkPolicySpec,
+            pod_selector=struct(k8s.LabelSelector, match_labels=dict(selector)),
             policy_types=["Ingress", "Egress"] if restrict_egress else ["Ingress"],
             egress=egress,
         ),

@@ -26,6 +26,7 @@ from vllm_doks.k8s.names import (
     dns_label,
     model_name_from_id,
 )
+from vllm_doks.k8s.objects import api_object, struct
 from vllm_doks.k8s.values import quantity
 from vllm_doks.props import takes_props
 from vllm_doks.validation import (
@@ -153,7 +154,7 @@ class NfsModelStore(Construct):
 
     def __init__(self, scope: Construct, id: str, props: NfsModelStoreProps) -> None:
         super().__init__(scope, id)
-        props.problems().raise_if_any(where=self.node.path)
+        props.problems().raise_if_any(where=lambda: self.node.path)
 
         self.props = props
         self.namespace = props.namespace
@@ -167,18 +168,20 @@ class NfsModelStore(Construct):
         capacity = {"storage": quantity(f"{props.capacity_gi}Gi")}
         binding_labels = {STORE_NAMESPACE_LABEL: props.namespace, STORE_NAME_LABEL: props.name}
 
-        self.persistent_volume = k8s.KubePersistentVolume(
+        self.persistent_volume = api_object(
+            k8s.KubePersistentVolume,
             self,
             "PersistentVolume",
-            metadata=k8s.ObjectMeta(name=self.pv_name, labels=binding_labels),
-            spec=k8s.PersistentVolumeSpec(
+            metadata=struct(k8s.ObjectMeta, name=self.pv_name, labels=binding_labels),
+            spec=struct(
+                k8s.PersistentVolumeSpec,
                 capacity=capacity,
                 access_modes=["ReadWriteMany"],
                 persistent_volume_reclaim_policy="Retain",
                 # No storageClassName: a volume without one is in the class "" that the claim
                 # asks for, and the API server drops an empty one, so emitting "" would make
                 # every `kubectl apply` of an unchanged output patch the volume again.
-                nfs=k8s.NfsVolumeSource(server=props.nfs_server, path=props.nfs_path),
+                nfs=struct(k8s.NfsVolumeSource, server=props.nfs_server, path=props.nfs_path),
             ),
         )
         # cdk8s copies a Chart's namespace onto every object that sets none, this
@@ -186,15 +189,17 @@ class NfsModelStore(Construct):
         if cdk8s.Chart.of(self).namespace:
             self.persistent_volume.add_json_patch(cdk8s.JsonPatch.remove("/metadata/namespace"))
 
-        self.persistent_volume_claim = k8s.KubePersistentVolumeClaim(
+        self.persistent_volume_claim = api_object(
+            k8s.KubePersistentVolumeClaim,
             self,
             "PersistentVolumeClaim",
-            metadata=k8s.ObjectMeta(name=self.pvc_name, namespace=self.namespace),
-            spec=k8s.PersistentVolumeClaimSpec(
+            metadata=struct(k8s.ObjectMeta, name=self.pvc_name, namespace=self.namespace),
+            spec=struct(
+                k8s.PersistentVolumeClaimSpec,
                 access_modes=["ReadWriteMany"],
                 storage_class_name="",
-                resources=k8s.ResourceRequirements(requests=capacity),
-                selector=k8s.LabelSelector(match_labels=binding_labels),
+                resources=struct(k8s.ResourceRequirements, requests=capacity),
+                selector=struct(k8s.LabelSelector, match_labels=binding_labels),
             ),
         )
         # The claim is useless without its volume; apply the volume first.
@@ -251,8 +256,7 @@ class NfsModelStore(Construct):
             against the manifest beside them (whose revision must be ``revision`` when that is
             set). Default ``None``: the Hugging Face Hub.
         """
-        where = f"{self.node.path}.add_model({model_id!r})"
-        problems = Problems(where=where)
+        problems = Problems(where=lambda: f"{self.node.path}.add_model({model_id!r})")
         if check_model_id(problems, "model_id", model_id):
             for existing in self._models:
                 if existing.model_id == model_id:

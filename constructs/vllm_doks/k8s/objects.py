@@ -1,39 +1,95 @@
-"""The Kubernetes JSON of cdk8s-plus' typed L1 structs, rendered in Python.
+"""Making Kubernetes objects and their typed structs fast, and their JSON in Python.
 
-Where a construct needs the JSON of a struct tree before synthesis (e.g. to hash a pod
-template into a Job's name), ``k8s.KubeJob.manifest(...)`` would ship the tree to the jsii Node
-process and back. :func:`to_json` renders it in Python from the name mapping jsii generates for
-every struct, as cdk8s renders an L1 object: fields under their Kubernetes names, unset ones
-dropped, keys sorted (tests/k8s/test_objects.py compares the two).
+A worker pool makes ten objects from some sixty typed structs (``k8s.Container``,
+``k8s.ObjectMeta``, ...). Made the generated way, that costs twice what the rest of a pool's
+synthesis does (``make bench``, 2 cores: 27 ms a pool against 12 ms), for two reasons that
+have nothing to do with the objects:
 
-Measured and rejected (``make bench``, 2 cores): creating the objects themselves this way (a
-plain ``cdk8s.ApiObject`` plus JSON patches, or a Python ``to_json`` override) took more jsii
-round trips than one L1 ``create`` and was slower per object; most of an L1 object's cost is
-the typeguard checks in the structs' Python constructors, which any struct-based path pays.
+* every struct constructor runs typeguard over each argument (jsii's Python code does so
+  whenever ``__debug__`` is on, i.e. always, short of ``python -O``);
+* every object ships its struct tree to the jsii Node process by reading each field of each
+  struct through its property getter, which builds a ``typing.Optional[...]`` per read.
+
+:func:`struct` makes a struct without the runtime check: mypy checks the fields against the
+struct's constructor at the call site (the ``ParamSpec``), and jsii's Node side checks every
+value against the struct's type when the object is made. :func:`api_object` makes an L1
+object from a tree of such structs with one jsii ``create``, sending the tree as plain JSON
+read from the structs' stored fields. Both rely on jsii's generated layout (a struct keeps its
+set fields in ``_values``, its ``__jsii_name_mapping__`` maps Python to jsii names; an object is
+made with ``jsii.create(cls, self, [scope, id, props])``), which tests/k8s/test_objects.py pins
+against the generated constructors: same fields, same synthesized objects.
+
+Measured and rejected before: a plain ``cdk8s.ApiObject`` plus JSON patches or a Python
+``to_json`` override (more round trips than one ``create``).
+
+:func:`to_json` renders a struct tree as cdk8s renders an L1 object, without the round trip
+``k8s.KubeJob.manifest(...)`` would take (e.g. to hash a pod template into a Job's name).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, ParamSpec, TypeVar, cast
 
+import jsii
 from cdk8s_plus_28 import k8s
 
 from vllm_doks.k8s.values import raw_value
+
+P = ParamSpec("P")
+S = TypeVar("S")
+
+
+def struct(kind: Callable[P, S], /, *args: P.args, **fields: P.kwargs) -> S:
+    """``kind(**fields)``, a jsii struct, without jsii's runtime typeguard check (see the
+    module). Unset (``None``) fields are left out, as the generated constructor does."""
+    if args:
+        raise TypeError(f"{kind!r} takes keyword arguments only")
+    made = cast(Any, kind).__new__(kind)
+    made._values = {name: value for name, value in fields.items() if value is not None}
+    return cast(S, made)
+
+
+def api_object(kind: Callable[P, S], /, *args: P.args, **props: P.kwargs) -> S:
+    """``kind(scope, id, **props)``, an L1 object (``k8s.KubeDeployment``, a Gateway API
+    ``HttpRoute``, ...), made with one jsii call and its struct tree sent as JSON (see the
+    module)."""
+    scope, id = args  # what every L1 constructor takes before its keyword-only props
+    made = cast(Any, kind).__new__(kind)
+    body = {name: _jsii_json(value) for name, value in props.items() if value is not None}
+    jsii.create(type(made), made, [scope, id, body])
+    return cast(S, made)
+
+
+def _fields(value: Any) -> Mapping[str, Any] | None:
+    """A struct's set fields by their jsii (Kubernetes) names; ``None`` for a non-struct."""
+    mapping: Mapping[str, str] | None = getattr(type(value), "__jsii_name_mapping__", None)
+    if mapping is None:
+        return None
+    # Its stored fields, not its property getters (see the module).
+    return {mapping[name]: field for name, field in value._values.items()}
+
+
+def _jsii_json(value: Any) -> Any:
+    """A struct tree as JSON for jsii: jsii objects (``Quantity``, ...) stay references."""
+    fields = _fields(value)
+    if fields is None and isinstance(value, Mapping):
+        fields = value
+    if fields is not None:
+        return {key: _jsii_json(item) for key, item in fields.items() if item is not None}
+    if isinstance(value, (list, tuple)):
+        return [_jsii_json(item) for item in value]
+    return value
 
 
 def to_json(value: Any) -> Any:
     """The Kubernetes JSON of a typed struct tree: fields under their Kubernetes names, unset
     (``None``) fields dropped, mapping keys sorted, as cdk8s renders an L1 object."""
-    mapping: Mapping[str, str] | None = getattr(type(value), "__jsii_name_mapping__", None)
-    if mapping is not None:
-        # A struct keeps its set fields in ``_values`` (jsii's generated code reads them from
-        # there too); its property getters would rebuild a typing.Optional[...] on every read,
-        # which cost more than the rest of the conversion.
-        fields = {mapping[name]: field for name, field in value._values.items()}
+    fields = _fields(value)
+    if fields is None and isinstance(value, Mapping):
+        fields = value
+    if fields is not None:
         return {key: to_json(fields[key]) for key in sorted(fields) if fields[key] is not None}
-    if isinstance(value, Mapping):
-        return {key: to_json(value[key]) for key in sorted(value) if value[key] is not None}
     if isinstance(value, (list, tuple)):
         return [to_json(item) for item in value]
     if isinstance(value, (k8s.Quantity, k8s.IntOrString)):

@@ -3,9 +3,9 @@
 Both run the same vLLM image as the same non-root user on the same GPU nodes, so they share
 one definition of "how our pods are locked down and where they are scheduled".
 
-The struct factories are cached (``@cache``): a struct is an immutable value once made, and
-making one runs jsii's typeguard checks on every field, a large part of a pool's synth time
-(``make bench``). One struct per distinct argument serves every pod in the process.
+The structs are made with :func:`~vllm_doks.k8s.objects.struct` (no runtime typeguard; see
+:mod:`vllm_doks.k8s.objects`), and the factories are cached (``@cache``): a struct is an
+immutable value once made, so one per distinct argument serves every pod in the process.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from cdk8s_plus_28 import k8s
 
 from vllm_doks.gpu_catalog import GpuSize
 from vllm_doks.k8s.names import GPU_RESOURCE, NODE_POOL_LABEL, NON_ROOT_ID
+from vllm_doks.k8s.objects import struct
 
 #: Volume names inside our pod specs.
 MODELS_VOLUME = "models"
@@ -32,14 +33,15 @@ def pod_security_context(supplemental_groups: tuple[int, ...] = ()) -> k8s.PodSe
     ``supplemental_groups`` adds groups to every container's processes (e.g. the host group
     that owns AMD's GPU device nodes).
     """
-    return k8s.PodSecurityContext(
+    return struct(
+        k8s.PodSecurityContext,
         supplemental_groups=list(supplemental_groups) or None,
         run_as_non_root=True,
         run_as_user=NON_ROOT_ID,
         run_as_group=NON_ROOT_ID,
         fs_group=NON_ROOT_ID,
         fs_group_change_policy="OnRootMismatch",
-        seccomp_profile=k8s.SeccompProfile(type="RuntimeDefault"),
+        seccomp_profile=struct(k8s.SeccompProfile, type="RuntimeDefault"),
     )
 
 
@@ -50,9 +52,10 @@ def container_security_context() -> k8s.SecurityContext:
     Every path our containers write to is an explicit volume (``/tmp``, ``/dev/shm``,
     ``/models`` for the downloader), which is what makes the read-only root possible.
     """
-    return k8s.SecurityContext(
+    return struct(
+        k8s.SecurityContext,
         allow_privilege_escalation=False,
-        capabilities=k8s.Capabilities(drop=["ALL"]),
+        capabilities=struct(k8s.Capabilities, drop=["ALL"]),
         read_only_root_filesystem=True,
     )
 
@@ -63,9 +66,9 @@ def gpu_tolerations(size: GpuSize | None = None) -> list[k8s.Toleration]:
     H100 size's). Only the size's own vendor is tolerated, so an AMD pod never tolerates
     NVIDIA's taint and the reverse."""
     if size is None:
-        return [k8s.Toleration(key=GPU_RESOURCE, operator="Exists", effect="NoSchedule")]
+        return [struct(k8s.Toleration, key=GPU_RESOURCE, operator="Exists", effect="NoSchedule")]
     t = size.toleration()
-    return [k8s.Toleration(key=t["key"], operator=t["operator"], effect=t["effect"])]
+    return [struct(k8s.Toleration, key=t["key"], operator=t["operator"], effect=t["effect"])]
 
 
 def node_pool_selector(node_pool_name: str) -> dict[str, str]:
@@ -75,14 +78,16 @@ def node_pool_selector(node_pool_name: str) -> dict[str, str]:
 @cache
 def tmp_volume() -> k8s.Volume:
     """Writable scratch for ``HOME`` (caches of vLLM, Triton, torch.compile, Hugging Face)."""
-    return k8s.Volume(name=TMP_VOLUME, empty_dir=k8s.EmptyDirVolumeSource())
+    return struct(k8s.Volume, name=TMP_VOLUME, empty_dir=struct(k8s.EmptyDirVolumeSource))
 
 
 @cache
 def models_volume(claim_name: str, *, read_only: bool) -> k8s.Volume:
-    return k8s.Volume(
+    return struct(
+        k8s.Volume,
         name=MODELS_VOLUME,
-        persistent_volume_claim=k8s.PersistentVolumeClaimVolumeSource(
+        persistent_volume_claim=struct(
+            k8s.PersistentVolumeClaimVolumeSource,
             # false is the API's default and is not stored: emitting it would make every
             # `kubectl apply` of an unchanged output patch the object again.
             claim_name=claim_name,
@@ -93,16 +98,20 @@ def models_volume(claim_name: str, *, read_only: bool) -> k8s.Volume:
 
 @cache
 def env(name: str, value: str) -> k8s.EnvVar:
-    return k8s.EnvVar(name=name, value=value)
+    return struct(k8s.EnvVar, name=name, value=value)
 
 
 @cache
 def optional_secret_env(name: str, secret_name: str, secret_key: str) -> k8s.EnvVar:
     """An env var from a Secret that may not exist: the pod starts either way."""
-    return k8s.EnvVar(
+    return struct(
+        k8s.EnvVar,
         name=name,
-        value_from=k8s.EnvVarSource(
-            secret_key_ref=k8s.SecretKeySelector(name=secret_name, key=secret_key, optional=True)
+        value_from=struct(
+            k8s.EnvVarSource,
+            secret_key_ref=struct(
+                k8s.SecretKeySelector, name=secret_name, key=secret_key, optional=True
+            ),
         ),
     )
 
@@ -115,10 +124,14 @@ def required_secret_env(name: str, secret_name: str, secret_key: str) -> k8s.Env
     start and the pod shows ``CreateContainerConfigError`` naming the Secret, instead of
     starting without the value, which for an API key would mean an open endpoint.
     """
-    return k8s.EnvVar(
+    return struct(
+        k8s.EnvVar,
         name=name,
-        value_from=k8s.EnvVarSource(
-            secret_key_ref=k8s.SecretKeySelector(name=secret_name, key=secret_key, optional=False)
+        value_from=struct(
+            k8s.EnvVarSource,
+            secret_key_ref=struct(
+                k8s.SecretKeySelector, name=secret_name, key=secret_key, optional=False
+            ),
         ),
     )
 
@@ -145,12 +158,14 @@ def optional_secret_files_volume(
 ) -> k8s.Volume:
     """Keys of a Secret that may not exist, each as a file (``{key: file name}``) in a volume;
     see :func:`optional_secret_file_volume`."""
-    return k8s.Volume(
+    return struct(
+        k8s.Volume,
         name=volume_name,
-        secret=k8s.SecretVolumeSource(
+        secret=struct(
+            k8s.SecretVolumeSource,
             secret_name=secret_name,
             optional=True,
             default_mode=SECRET_FILE_MODE,
-            items=[k8s.KeyToPath(key=key, path=path) for key, path in files.items()],
+            items=[struct(k8s.KeyToPath, key=key, path=path) for key, path in files.items()],
         ),
     )

@@ -47,7 +47,7 @@ class PoolAddOn(Construct, Generic[P]):
 
     def __init__(self, scope: Construct, id: str, props: P) -> None:
         super().__init__(scope, id)
-        props.problems().raise_if_any(where=self.node.path)
+        props.problems().raise_if_any(where=lambda: self.node.path)
         self.props = props
         self.pool = props.pool
         self.namespace = props.pool.namespace

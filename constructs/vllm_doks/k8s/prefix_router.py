@@ -237,7 +237,7 @@ class PrefixAwareRouter(ServingWorkload):
 
     def __init__(self, scope: Construct, id: str, props: PrefixAwareRouterProps) -> None:
         super().__init__(scope, id)
-        props.problems().raise_if_any(where=self.node.path)
+        props.problems().raise_if_any(where=lambda: self.node.path)
 
         self.props = props
         self.pools: tuple[VllmWorkerPool, ...] = tuple(props.pools)

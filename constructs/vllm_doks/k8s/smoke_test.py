@@ -53,6 +53,7 @@ from vllm_doks.k8s.pod_security import (
 )
 from vllm_doks.k8s.scripts import SMOKE_TEST, sh_command
 from vllm_doks.k8s.suppressions import HIGH_UID_REASON, image_skips
+from vllm_doks.k8s.values import quantity
 from vllm_doks.k8s.vllm_worker_pool import VllmWorkerPool
 from vllm_doks.validation import Problems, check_dns_label, check_int_range
 
@@ -165,7 +166,7 @@ class SmokeTest(Construct):
     def __init__(self, scope: Construct, id: str, props: SmokeTestProps) -> None:
         super().__init__(scope, id)
         problems = props.problems()
-        problems.where = self.node.path
+        problems.where = lambda: self.node.path
         problems.raise_if_any()
         pool = props.pool
         self.namespace = pool.namespace
@@ -252,12 +253,12 @@ class SmokeTest(Construct):
                 env=container_env,
                 resources=k8s.ResourceRequirements(
                     requests={
-                        "cpu": k8s.Quantity.from_string("50m"),
-                        "memory": k8s.Quantity.from_string("64Mi"),
+                        "cpu": quantity("50m"),
+                        "memory": quantity("64Mi"),
                     },
                     limits={
-                        "cpu": k8s.Quantity.from_string("200m"),
-                        "memory": k8s.Quantity.from_string("128Mi"),
+                        "cpu": quantity("200m"),
+                        "memory": quantity("128Mi"),
                     },
                 ),
                 security_context=container_security_context(),

@@ -36,6 +36,7 @@ from vllm_doks.k8s.names import (
     VLLM_QUANTIZATION_METHODS,
 )
 from vllm_doks.k8s.network_policies import Namespaces
+from vllm_doks.k8s.objects import struct
 from vllm_doks.k8s.pod_security import (
     MODELS_VOLUME,
     SHM_VOLUME,
@@ -113,7 +114,8 @@ SECRET_REF_ONLY = "The manifest holds only Secret references, never a value"
 @cache  # an immutable struct; see pod_security.py on why factories are cached
 def _wait_resources() -> k8s.ResourceRequirements:
     """Requests and limits of the init containers that wait for a download."""
-    return k8s.ResourceRequirements(
+    return struct(
+        k8s.ResourceRequirements,
         requests={k: quantity(v) for k, v in WAIT_FOR_MODEL_REQUESTS.items()},
         limits={k: quantity(v) for k, v in WAIT_FOR_MODEL_LIMITS.items()},
     )
@@ -574,7 +576,7 @@ class VllmWorkerPool(ServingWorkload):
 
     def __init__(self, scope: Construct, id: str, props: VllmWorkerPoolProps) -> None:
         super().__init__(scope, id)
-        props.problems().raise_if_any(where=self.node.path)
+        props.problems().raise_if_any(where=lambda: self.node.path)
 
         model = props.model
         self.props = props
@@ -702,10 +704,11 @@ class VllmWorkerPool(ServingWorkload):
         props = self.props
         model = self.model
         cache = self.compile_cache
-        models_mount = k8s.VolumeMount(
-            name=MODELS_VOLUME, mount_path=model.mount_path, read_only=True
+        models_mount = struct(
+            k8s.VolumeMount, name=MODELS_VOLUME, mount_path=model.mount_path, read_only=True
         )
-        return k8s.PodSpec(
+        return struct(
+            k8s.PodSpec,
             termination_grace_period_seconds=props.termination_grace_period_seconds,
             automount_service_account_token=False,
             # Service links would inject VLLM_PORT=tcp://<ip>:<port> for a Service named
@@ -733,23 +736,26 @@ class VllmWorkerPool(ServingWorkload):
                     resources=self._resources(),
                     volume_mounts=[
                         models_mount,
-                        k8s.VolumeMount(name=TMP_VOLUME, mount_path="/tmp"),
-                        k8s.VolumeMount(name=SHM_VOLUME, mount_path="/dev/shm"),
+                        struct(k8s.VolumeMount, name=TMP_VOLUME, mount_path="/tmp"),
+                        struct(k8s.VolumeMount, name=SHM_VOLUME, mount_path="/dev/shm"),
                     ],
                     startup_probe=props.probes.startup_probe(PORT_NAME),
                     readiness_probe=props.probes.readiness_probe(PORT_NAME),
                     liveness_probe=props.probes.liveness_probe(PORT_NAME),
-                    lifecycle=k8s.Lifecycle(
-                        pre_stop=k8s.LifecycleHandler(
-                            exec=k8s.ExecAction(
+                    lifecycle=struct(
+                        k8s.Lifecycle,
+                        pre_stop=struct(
+                            k8s.LifecycleHandler,
+                            exec=struct(
+                                k8s.ExecAction,
                                 command=sh_command(
                                     PRESTOP_DRAIN,
                                     str(props.port),
                                     str(self.drain_deadline_seconds),
                                     str(props.prestop_settle_seconds),
-                                )
-                            )
-                        )
+                                ),
+                            ),
+                        ),
                     ),
                 )
             ],
@@ -757,12 +763,15 @@ class VllmWorkerPool(ServingWorkload):
                 models_volume(model.pvc_name, read_only=True),
                 *([cache.volume()] if cache else []),
                 tmp_volume(),
-                k8s.Volume(
+                struct(
+                    k8s.Volume,
                     name=SHM_VOLUME,
                     # PyTorch and NCCL exchange tensors through /dev/shm; the runtime's
                     # default 64 MiB is far too small.
-                    empty_dir=k8s.EmptyDirVolumeSource(
-                        medium="Memory", size_limit=quantity(props.shm_size)
+                    empty_dir=struct(
+                        k8s.EmptyDirVolumeSource,
+                        medium="Memory",
+                        size_limit=quantity(props.shm_size),
                     ),
                 ),
             ],
@@ -774,7 +783,8 @@ class VllmWorkerPool(ServingWorkload):
         """An init container that waits until a download's completion marker is on the share.
         Same image as vLLM: no second image to pull, and it is already local when the vLLM
         container starts."""
-        return k8s.Container(
+        return struct(
+            k8s.Container,
             name=name,
             image=self.image,
             image_pull_policy="IfNotPresent",
@@ -842,12 +852,14 @@ class VllmWorkerPool(ServingWorkload):
         gpus = quantity(self.gpus_per_replica)
         resource = self.gpu_size.resource_name
         return [
-            k8s.Container(
+            struct(
+                k8s.Container,
                 name="check-gpu-devices",
                 image=self.image,
                 image_pull_policy="IfNotPresent",
                 command=sh_command(CHECK_GPU_DEVICES, *contracts.AMD_GPU_DEVICE_PATHS),
-                resources=k8s.ResourceRequirements(
+                resources=struct(
+                    k8s.ResourceRequirements,
                     requests={
                         resource: gpus,
                         **{k: quantity(v) for k, v in WAIT_FOR_MODEL_REQUESTS.items()},
@@ -873,25 +885,29 @@ class VllmWorkerPool(ServingWorkload):
             requests["memory"] = quantity(props.memory_request)
         if props.memory_limit is not None:
             limits["memory"] = quantity(props.memory_limit)
-        return k8s.ResourceRequirements(requests=requests, limits=limits)
+        return struct(k8s.ResourceRequirements, requests=requests, limits=limits)
 
     def _affinity(self) -> k8s.Affinity | None:
-        term = k8s.PodAffinityTerm(
-            label_selector=k8s.LabelSelector(match_labels=self.selector_labels),
+        term = struct(
+            k8s.PodAffinityTerm,
+            label_selector=struct(k8s.LabelSelector, match_labels=self.selector_labels),
             topology_key=HOSTNAME_TOPOLOGY_KEY,
         )
         if self.props.anti_affinity == "required":
-            return k8s.Affinity(
-                pod_anti_affinity=k8s.PodAntiAffinity(
-                    required_during_scheduling_ignored_during_execution=[term]
-                )
+            return struct(
+                k8s.Affinity,
+                pod_anti_affinity=struct(
+                    k8s.PodAntiAffinity, required_during_scheduling_ignored_during_execution=[term]
+                ),
             )
         if self.props.anti_affinity == "preferred":
-            return k8s.Affinity(
-                pod_anti_affinity=k8s.PodAntiAffinity(
+            return struct(
+                k8s.Affinity,
+                pod_anti_affinity=struct(
+                    k8s.PodAntiAffinity,
                     preferred_during_scheduling_ignored_during_execution=[
-                        k8s.WeightedPodAffinityTerm(weight=100, pod_affinity_term=term)
-                    ]
-                )
+                        struct(k8s.WeightedPodAffinityTerm, weight=100, pod_affinity_term=term)
+                    ],
+                ),
             )
         return None

@@ -24,6 +24,7 @@ from constructs import Construct
 
 from vllm_doks.k8s.checks import check_namespace_names, check_quantity, check_request_within_limit
 from vllm_doks.k8s.network_policies import GATEWAY, Connections, Namespaces
+from vllm_doks.k8s.objects import api_object, struct
 from vllm_doks.k8s.pod_security import container_security_context
 from vllm_doks.k8s.values import int_or_string, quantity
 from vllm_doks.validation import Problems
@@ -36,10 +37,13 @@ APP_LABEL = "app"
 @cache
 def rolling_update(*, max_surge: int, max_unavailable: int) -> k8s.DeploymentStrategy:
     """A ``RollingUpdate`` strategy with these bounds."""
-    return k8s.DeploymentStrategy(
+    return struct(
+        k8s.DeploymentStrategy,
         type="RollingUpdate",
-        rolling_update=k8s.RollingUpdateDeployment(
-            max_surge=int_or_string(max_surge), max_unavailable=int_or_string(max_unavailable)
+        rolling_update=struct(
+            k8s.RollingUpdateDeployment,
+            max_surge=int_or_string(max_surge),
+            max_unavailable=int_or_string(max_unavailable),
         ),
     )
 
@@ -50,7 +54,8 @@ def service_port(
 ) -> k8s.ServicePort:
     """A TCP Service port ``name`` on ``port``, to the container port ``target`` (default: the
     container port of the same name)."""
-    return k8s.ServicePort(
+    return struct(
+        k8s.ServicePort,
         name=name,
         port=port,
         target_port=int_or_string(name if target is None else target),
@@ -76,13 +81,14 @@ def serving_container(
     """A workload's serving container: its image pulled only when the node lacks it, locked
     down (:func:`~vllm_doks.k8s.pod_security.container_security_context`), one named TCP
     container port per entry of ``ports``, in order."""
-    return k8s.Container(
+    return struct(
+        k8s.Container,
         name=name,
         image=image,
         image_pull_policy="IfNotPresent",
         args=list(args),
         ports=[
-            k8s.ContainerPort(name=port_name, container_port=port, protocol="TCP")
+            struct(k8s.ContainerPort, name=port_name, container_port=port, protocol="TCP")
             for port_name, port in ports.items()
         ],
         env=list(env),
@@ -129,7 +135,8 @@ class Resources:
             )
 
     def requirements(self) -> k8s.ResourceRequirements:
-        return k8s.ResourceRequirements(
+        return struct(
+            k8s.ResourceRequirements,
             requests={"cpu": quantity(self.cpu_request), "memory": quantity(self.memory_request)},
             limits={"cpu": quantity(self.cpu_limit), "memory": quantity(self.memory_limit)},
         )
@@ -194,7 +201,9 @@ class ServingWorkload(Construct):
         return dict(self._selector)
 
     def _metadata(self, name: str) -> k8s.ObjectMeta:
-        return k8s.ObjectMeta(name=name, namespace=self.namespace, labels=self.selector_labels)
+        return struct(
+            k8s.ObjectMeta, name=name, namespace=self.namespace, labels=self.selector_labels
+        )
 
     def _serve(
         self,
@@ -211,38 +220,48 @@ class ServingWorkload(Construct):
         """Make the Deployment and the Service ``name``, and with ``disruption_budget`` (its
         name) a PodDisruptionBudget allowing one voluntary disruption at a time."""
         labels = self.selector_labels
-        self.deployment = k8s.KubeDeployment(
+        self.deployment = api_object(
+            k8s.KubeDeployment,
             self,
             "Deployment",
-            metadata=k8s.ObjectMeta(
+            metadata=struct(
+                k8s.ObjectMeta,
                 name=name,
                 namespace=self.namespace,
                 labels=labels,
                 annotations=dict(annotations) if annotations is not None else None,
             ),
-            spec=k8s.DeploymentSpec(
+            spec=struct(
+                k8s.DeploymentSpec,
                 replicas=replicas,
                 progress_deadline_seconds=progress_deadline_seconds,
                 strategy=strategy,
-                selector=k8s.LabelSelector(match_labels=labels),
-                template=k8s.PodTemplateSpec(metadata=k8s.ObjectMeta(labels=labels), spec=pod_spec),
+                selector=struct(k8s.LabelSelector, match_labels=labels),
+                template=struct(
+                    k8s.PodTemplateSpec,
+                    metadata=struct(k8s.ObjectMeta, labels=labels),
+                    spec=pod_spec,
+                ),
             ),
         )
-        self.service = k8s.KubeService(
+        self.service = api_object(
+            k8s.KubeService,
             self,
             "Service",
             metadata=self._metadata(name),
-            spec=k8s.ServiceSpec(type="ClusterIP", selector=labels, ports=list(ports)),
+            spec=struct(k8s.ServiceSpec, type="ClusterIP", selector=labels, ports=list(ports)),
         )
         self.pod_disruption_budget = None
         if disruption_budget is not None:
-            self.pod_disruption_budget = k8s.KubePodDisruptionBudget(
+            self.pod_disruption_budget = api_object(
+                k8s.KubePodDisruptionBudget,
                 self,
                 "PodDisruptionBudget",
                 metadata=self._metadata(disruption_budget),
-                spec=k8s.PodDisruptionBudgetSpec(
+                spec=struct(
+                    k8s.PodDisruptionBudgetSpec,
                     max_unavailable=int_or_string(1),
-                    selector=k8s.LabelSelector(match_labels=labels),
+                    selector=struct(k8s.LabelSelector, match_labels=labels),
                 ),
             )
 
