@@ -128,3 +128,34 @@ def test_api_object_synthesizes_as_the_generated_constructor(l1: Any, spec: Any)
     assert type(made) is l1
     assert made.to_json() == generated.to_json()
     assert made.node.id == "Made" and made.name == "x"
+
+
+def test_api_object_sends_props_under_their_jsii_names() -> None:
+    """``role_ref`` goes to jsii as ``roleRef`` (a prop jsii does not know is dropped without a
+    word, so a wrong name must fail here, not vanish from the output)."""
+    chart = cdk8s.Testing.chart()
+    binding = api_object(
+        k8s.KubeRoleBinding,
+        chart,
+        "Binding",
+        metadata=struct(k8s.ObjectMeta, name="b"),
+        role_ref=struct(k8s.RoleRef, api_group="rbac.authorization.k8s.io", kind="Role", name="r"),
+        subjects=[struct(k8s.Subject, kind="ServiceAccount", name="sa")],
+    )
+    account = api_object(
+        k8s.KubeServiceAccount,
+        chart,
+        "Account",
+        metadata=struct(k8s.ObjectMeta, name="sa"),
+        automount_service_account_token=False,
+    )
+    assert binding.to_json()["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": "r",
+    }
+    assert account.to_json()["automountServiceAccountToken"] is False
+    with pytest.raises(TypeError, match=r"has no props \['role_reference'\]"):
+        api_object(k8s.KubeRoleBinding, chart, "Bad", role_reference=None)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match=r"has no fields \['nmae'\]"):
+        struct(k8s.ObjectMeta, nmae="x")  # type: ignore[call-arg]

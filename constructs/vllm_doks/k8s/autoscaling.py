@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from constructs import Construct
 
 from vllm_doks import contracts
+from vllm_doks.k8s.objects import struct
 from vllm_doks.k8s.pool_addon import PoolAddOn
 from vllm_doks.k8s.vllm_worker_pool import VllmWorkerPool
 from vllm_doks.props import takes_props
@@ -247,23 +248,29 @@ class VllmAutoscaler(PoolAddOn[VllmAutoscalerProps]):
         self.scaled_object: keda.ScaledObject = self._add_resource(
             keda.ScaledObject,
             "ScaledObject",
-            keda.ScaledObjectSpec(
-                scale_target_ref=keda.ScaledObjectSpecScaleTargetRef(
-                    api_version="apps/v1", kind="Deployment", name=pool.deployment_name
+            struct(
+                keda.ScaledObjectSpec,
+                scale_target_ref=struct(
+                    keda.ScaledObjectSpecScaleTargetRef,
+                    api_version="apps/v1",
+                    kind="Deployment",
+                    name=pool.deployment_name,
                 ),
                 min_replica_count=props.min_replicas,
                 max_replica_count=props.max_replicas,
                 polling_interval=props.polling_interval_seconds,
                 cooldown_period=props.cooldown_period_seconds,
-                advanced=keda.ScaledObjectSpecAdvanced(
-                    horizontal_pod_autoscaler_config=keda.ScaledObjectSpecAdvancedHorizontalPodAutoscalerConfig(
+                advanced=struct(
+                    keda.ScaledObjectSpecAdvanced,
+                    horizontal_pod_autoscaler_config=struct(
+                        keda.ScaledObjectSpecAdvancedHorizontalPodAutoscalerConfig,
                         behavior=behavior(
                             scale_down=scale_down(
                                 stabilization_window_seconds=props.scale_down_stabilization_seconds,
                                 policies=[policy(type="Pods", value=1, period_seconds=60)],
                             )
-                        )
-                    )
+                        ),
+                    ),
                 ),
                 triggers=triggers,
             ),
@@ -282,14 +289,16 @@ class VllmAutoscaler(PoolAddOn[VllmAutoscalerProps]):
         }
         if activation is not None:
             metadata["activationThreshold"] = str(activation)
-        return keda.ScaledObjectSpecTriggers(
+        return struct(
+            keda.ScaledObjectSpecTriggers,
             type="prometheus",
             name=name,
             metric_type="AverageValue",
             metadata=metadata,
             authentication_ref=(
-                keda.ScaledObjectSpecTriggersAuthenticationRef(
-                    name=props.trigger_authentication_name
+                struct(
+                    keda.ScaledObjectSpecTriggersAuthenticationRef,
+                    name=props.trigger_authentication_name,
                 )
                 if props.trigger_authentication_name is not None
                 else None

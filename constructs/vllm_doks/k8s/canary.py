@@ -43,6 +43,7 @@ from vllm_doks._imports.io.k8s.networking.gateway import (
     HttpRouteSpecRulesMatchesHeaders,
     HttpRouteSpecRulesMatchesHeadersType,
 )
+from vllm_doks.k8s.objects import struct
 from vllm_doks.k8s.vllm_worker_pool import VllmWorkerPool
 from vllm_doks.validation import Problems
 
@@ -156,18 +157,26 @@ class CanarySplit:
     def backend_refs(self, stable: VllmWorkerPool) -> list[HttpRouteSpecRulesBackendRefs]:
         """The weighted backends: stable ``100 - weight``, canary ``weight``; promoted, the
         canary alone."""
-        canary = HttpRouteSpecRulesBackendRefs(
-            name=self.pool.service_name, port=self.pool.service_port, weight=self.weight
+        canary = struct(
+            HttpRouteSpecRulesBackendRefs,
+            name=self.pool.service_name,
+            port=self.pool.service_port,
+            weight=self.weight,
         )
         if self.promoted:
             return [
-                HttpRouteSpecRulesBackendRefs(
-                    name=self.pool.service_name, port=self.pool.service_port
+                struct(
+                    HttpRouteSpecRulesBackendRefs,
+                    name=self.pool.service_name,
+                    port=self.pool.service_port,
                 )
             ]
         return [
-            HttpRouteSpecRulesBackendRefs(
-                name=stable.service_name, port=stable.service_port, weight=100 - self.weight
+            struct(
+                HttpRouteSpecRulesBackendRefs,
+                name=stable.service_name,
+                port=stable.service_port,
+                weight=100 - self.weight,
             ),
             canary,
         ]
@@ -176,17 +185,18 @@ class CanarySplit:
         self, matches: list[HttpRouteSpecRulesMatches]
     ) -> list[HttpRouteSpecRulesMatches]:
         """``matches`` each with the canary header added (the smoke test's rule)."""
-        header = HttpRouteSpecRulesMatchesHeaders(
+        header = struct(
+            HttpRouteSpecRulesMatchesHeaders,
             name=CANARY_HEADER,
             value=CANARY_HEADER_VALUE,
             type=HttpRouteSpecRulesMatchesHeadersType.EXACT,
         )
-        return [HttpRouteSpecRulesMatches(path=m.path, headers=[header]) for m in matches]
+        return [struct(HttpRouteSpecRulesMatches, path=m.path, headers=[header]) for m in matches]
 
     @property
     def canary_only_ref(self) -> HttpRouteSpecRulesBackendRefs:
-        return HttpRouteSpecRulesBackendRefs(
-            name=self.pool.service_name, port=self.pool.service_port
+        return struct(
+            HttpRouteSpecRulesBackendRefs, name=self.pool.service_name, port=self.pool.service_port
         )
 
 

@@ -55,6 +55,7 @@ from collections.abc import Sequence
 from cdk8s_plus_28 import k8s
 
 from vllm_doks import contracts
+from vllm_doks.k8s.objects import struct
 from vllm_doks.k8s.pod_security import TMP_VOLUME, container_security_context, env
 from vllm_doks.k8s.scripts import COMPILE_CACHE, sh_command
 from vllm_doks.k8s.values import quantity
@@ -130,15 +131,17 @@ class CompileCachePod:
         return [env(contracts.VLLM_CACHE_ROOT_ENV, LOCAL_CACHE_ROOT)]
 
     def volume(self) -> k8s.Volume:
-        return k8s.Volume(
+        return struct(
+            k8s.Volume,
             name=VOLUME,
-            persistent_volume_claim=k8s.PersistentVolumeClaimVolumeSource(
-                claim_name=self._claim_name
+            persistent_volume_claim=struct(
+                k8s.PersistentVolumeClaimVolumeSource, claim_name=self._claim_name
             ),
         )
 
     def _container(self, name: str, *args: str, sidecar: bool) -> k8s.Container:
-        return k8s.Container(
+        return struct(
+            k8s.Container,
             name=name,
             # The vLLM image: already on the node, and it has sh, cp and curl.
             image=self._image,
@@ -147,14 +150,15 @@ class CompileCachePod:
             # Always on an init container makes it a native sidecar: started before vLLM,
             # running alongside it, stopped after it.
             restart_policy="Always" if sidecar else None,
-            resources=k8s.ResourceRequirements(
+            resources=struct(
+                k8s.ResourceRequirements,
                 requests={k: quantity(v) for k, v in _REQUESTS.items()},
                 limits={k: quantity(v) for k, v in _LIMITS.items()},
             ),
             security_context=container_security_context(),
             volume_mounts=[
-                k8s.VolumeMount(name=VOLUME, mount_path=MOUNT_PATH),
-                k8s.VolumeMount(name=TMP_VOLUME, mount_path="/tmp"),
+                struct(k8s.VolumeMount, name=VOLUME, mount_path=MOUNT_PATH),
+                struct(k8s.VolumeMount, name=TMP_VOLUME, mount_path="/tmp"),
             ],
         )
 

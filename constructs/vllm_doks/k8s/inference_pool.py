@@ -40,6 +40,7 @@ from constructs import Construct
 from vllm_doks import contracts
 from vllm_doks.k8s.checks import check_image
 from vllm_doks.k8s.network_policies import Namespaces
+from vllm_doks.k8s.objects import struct
 from vllm_doks.k8s.pod_security import (
     TMP_VOLUME,
     pod_security_context,
@@ -186,13 +187,21 @@ class VllmInferencePool(PoolAddOn[VllmInferencePoolProps], ServingWorkload):
         self.inference_pool: inference.InferencePool = self._add_resource(
             inference.InferencePool,
             "InferencePool",
-            inference.InferencePoolSpec(
-                selector=inference.InferencePoolSpecSelector(match_labels=pool.selector_labels),
-                target_ports=[inference.InferencePoolSpecTargetPorts(number=pool.service_port)],
-                endpoint_picker_ref=inference.InferencePoolSpecEndpointPickerRef(
+            struct(
+                inference.InferencePoolSpec,
+                selector=struct(
+                    inference.InferencePoolSpecSelector, match_labels=pool.selector_labels
+                ),
+                target_ports=[
+                    struct(inference.InferencePoolSpecTargetPorts, number=pool.service_port)
+                ],
+                endpoint_picker_ref=struct(
+                    inference.InferencePoolSpecEndpointPickerRef,
                     kind="Service",
                     name=self.epp_name,
-                    port=inference.InferencePoolSpecEndpointPickerRefPort(number=EPP_GRPC_PORT),
+                    port=struct(
+                        inference.InferencePoolSpecEndpointPickerRefPort, number=EPP_GRPC_PORT
+                    ),
                     failure_mode=(
                         failure_mode.FAIL_OPEN
                         if props.failure_mode == "FailOpen"
@@ -214,7 +223,7 @@ class VllmInferencePool(PoolAddOn[VllmInferencePoolProps], ServingWorkload):
             name=self.epp_name,
             # One picker: several replicas need the EPP's leader election (and Lease RBAC).
             replicas=1,
-            strategy=k8s.DeploymentStrategy(type="Recreate"),
+            strategy=struct(k8s.DeploymentStrategy, type="Recreate"),
             pod_spec=self._pod_spec(),
             ports=[
                 service_port(
@@ -299,13 +308,15 @@ class VllmInferencePool(PoolAddOn[VllmInferencePoolProps], ServingWorkload):
         props = self.props
 
         def health() -> k8s.Probe:
-            return k8s.Probe(
-                grpc=k8s.GrpcAction(port=EPP_HEALTH_PORT, service=EPP_HEALTH_SERVICE),
+            return struct(
+                k8s.Probe,
+                grpc=struct(k8s.GrpcAction, port=EPP_HEALTH_PORT, service=EPP_HEALTH_SERVICE),
                 initial_delay_seconds=5,
                 period_seconds=10,
             )
 
-        return k8s.PodSpec(
+        return struct(
+            k8s.PodSpec,
             service_account_name=self.epp_name,
             # The EPP watches pods and its InferencePool through the API.
             automount_service_account_token=True,
@@ -326,15 +337,19 @@ class VllmInferencePool(PoolAddOn[VllmInferencePoolProps], ServingWorkload):
                         "metrics": EPP_METRICS_PORT,
                     },
                     env=[
-                        k8s.EnvVar(
+                        struct(
+                            k8s.EnvVar,
                             name="NAMESPACE",
-                            value_from=k8s.EnvVarSource(
-                                field_ref=k8s.ObjectFieldSelector(field_path="metadata.namespace")
+                            value_from=struct(
+                                k8s.EnvVarSource,
+                                field_ref=struct(
+                                    k8s.ObjectFieldSelector, field_path="metadata.namespace"
+                                ),
                             ),
                         )
                     ],
                     resources=Resources.of(props).requirements(),
-                    volume_mounts=[k8s.VolumeMount(name=TMP_VOLUME, mount_path="/tmp")],
+                    volume_mounts=[struct(k8s.VolumeMount, name=TMP_VOLUME, mount_path="/tmp")],
                     readiness_probe=health(),
                     liveness_probe=health(),
                 )

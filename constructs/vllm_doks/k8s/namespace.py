@@ -10,6 +10,7 @@ from cdk8s_plus_28 import k8s
 from constructs import Construct
 
 from vllm_doks.k8s.names import DEFAULT_NAMESPACE
+from vllm_doks.k8s.objects import api_object, struct
 from vllm_doks.validation import Problems, check_dns_label
 
 #: Pod Security Standards levels the admission controller knows.
@@ -51,4 +52,6 @@ def add_namespace(
         if pod_security is not None
         else None
     )
-    return k8s.KubeNamespace(scope, id, metadata=k8s.ObjectMeta(name=name, labels=labels))
+    return api_object(
+        k8s.KubeNamespace, scope, id, metadata=struct(k8s.ObjectMeta, name=name, labels=labels)
+    )

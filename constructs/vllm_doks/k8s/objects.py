@@ -28,7 +28,9 @@ Measured and rejected before: a plain ``cdk8s.ApiObject`` plus JSON patches or a
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
+from functools import cache
 from typing import Any, ParamSpec, TypeVar, cast
 
 import jsii
@@ -45,6 +47,10 @@ def struct(kind: Callable[P, S], /, *args: P.args, **fields: P.kwargs) -> S:
     module). Unset (``None``) fields are left out, as the generated constructor does."""
     if args:
         raise TypeError(f"{kind!r} takes keyword arguments only")
+    names: Mapping[str, str] = cast(Any, kind).__jsii_name_mapping__
+    unknown = fields.keys() - names.keys()
+    if unknown:  # mypy says so at the call site; this is for callers it does not check
+        raise TypeError(f"{kind!r} has no fields {sorted(unknown)}; it takes {sorted(names)}")
     made = cast(Any, kind).__new__(kind)
     made._values = {name: value for name, value in fields.items() if value is not None}
     return cast(S, made)
@@ -55,10 +61,23 @@ def api_object(kind: Callable[P, S], /, *args: P.args, **props: P.kwargs) -> S:
     ``HttpRoute``, ...), made with one jsii call and its struct tree sent as JSON (see the
     module)."""
     scope, id = args  # what every L1 constructor takes before its keyword-only props
+    names = _prop_names(cast(type, kind))
+    unknown = sorted(set(props) - set(names))
+    if unknown:  # jsii's Node side would drop them without a word
+        raise TypeError(f"{kind!r} has no props {unknown}; it takes {sorted(names)}")
+    body = {names[name]: _jsii_json(value) for name, value in props.items() if value is not None}
     made = cast(Any, kind).__new__(kind)
-    body = {name: _jsii_json(value) for name, value in props.items() if value is not None}
     jsii.create(type(made), made, [scope, id, body])
     return cast(S, made)
+
+
+@cache
+def _prop_names(kind: type) -> Mapping[str, str]:
+    """An L1 class's props by Python and jsii name (``role_ref`` -> ``roleRef``), from the
+    ``<Class>Props`` struct that jsii and ``cdk8s import`` generate beside every class."""
+    props = getattr(sys.modules[kind.__module__], f"{kind.__name__}Props")
+    mapping: Mapping[str, str] = props.__jsii_name_mapping__
+    return mapping
 
 
 def _fields(value: Any) -> Mapping[str, Any] | None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from constructs import Construct
 
 from vllm_doks import contracts
+from vllm_doks.k8s.objects import struct
 from vllm_doks.k8s.pool_addon import PoolAddOn
 from vllm_doks.k8s.vllm_worker_pool import PORT_NAME, VllmWorkerPool
 from vllm_doks.props import takes_props
@@ -170,13 +171,17 @@ class VllmPodMonitor(PoolAddOn[VllmPodMonitorProps]):
         self.pod_monitor: monitoring.PodMonitor = self._add_resource(
             monitoring.PodMonitor,
             "PodMonitor",
-            monitoring.PodMonitorSpec(
-                selector=monitoring.PodMonitorSpecSelector(match_labels=pool.selector_labels),
-                namespace_selector=monitoring.PodMonitorSpecNamespaceSelector(
-                    match_names=[pool.namespace]
+            struct(
+                monitoring.PodMonitorSpec,
+                selector=struct(
+                    monitoring.PodMonitorSpecSelector, match_labels=pool.selector_labels
+                ),
+                namespace_selector=struct(
+                    monitoring.PodMonitorSpecNamespaceSelector, match_names=[pool.namespace]
                 ),
                 pod_metrics_endpoints=[
-                    monitoring.PodMonitorSpecPodMetricsEndpoints(
+                    struct(
+                        monitoring.PodMonitorSpecPodMetricsEndpoints,
                         port=PORT_NAME,
                         path=METRICS_PATH,
                         scheme=monitoring.PodMonitorSpecPodMetricsEndpointsScheme.HTTP,

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 import cdk8s
 from constructs import Construct
 
+from vllm_doks.k8s.objects import api_object, struct
 from vllm_doks.validation import Problems
 
 if TYPE_CHECKING:
@@ -63,10 +64,12 @@ class PoolAddOn(Construct, Generic[P]):
         """The construct's custom resource: ``binding`` (a typed class from ``cdk8s import``)
         with ``spec``, named :attr:`name` in :attr:`namespace`, labelled with ``labels``.
         Default labels: the pool's selector labels."""
-        return binding(
+        return api_object(
+            binding,
             self,
             id,
-            metadata=cdk8s.ApiObjectMetadata(
+            metadata=struct(
+                cdk8s.ApiObjectMetadata,
                 name=self.name,
                 namespace=self.namespace,
                 labels=dict(labels) if labels is not None else self.pool.selector_labels,

@@ -7,6 +7,8 @@ from collections.abc import Callable, Sequence
 from cdk8s_plus_28 import k8s
 from constructs import Construct
 
+from vllm_doks.k8s.objects import api_object, struct
+
 #: (API group, resources, verbs) of one Role rule.
 RbacRule = tuple[str, Sequence[str], Sequence[str]]
 
@@ -24,26 +26,33 @@ def add_service_account_with_role(
 
     The account does not mount its token by default; the pod that needs the API opts in.
     """
-    account = k8s.KubeServiceAccount(
+    account = api_object(
+        k8s.KubeServiceAccount,
         scope,
         "ServiceAccount",
         metadata=metadata(account_name),
         automount_service_account_token=False,
     )
-    role = k8s.KubeRole(
+    role = api_object(
+        k8s.KubeRole,
         scope,
         "Role",
         metadata=metadata(role_name),
         rules=[
-            k8s.PolicyRule(api_groups=[group], resources=list(res), verbs=list(verbs))
+            struct(k8s.PolicyRule, api_groups=[group], resources=list(res), verbs=list(verbs))
             for group, res, verbs in rules
         ],
     )
-    binding = k8s.KubeRoleBinding(
+    binding = api_object(
+        k8s.KubeRoleBinding,
         scope,
         "RoleBinding",
         metadata=metadata(role_name),
-        role_ref=k8s.RoleRef(api_group="rbac.authorization.k8s.io", kind="Role", name=role_name),
-        subjects=[k8s.Subject(kind="ServiceAccount", name=account_name, namespace=namespace)],
+        role_ref=struct(
+            k8s.RoleRef, api_group="rbac.authorization.k8s.io", kind="Role", name=role_name
+        ),
+        subjects=[
+            struct(k8s.Subject, kind="ServiceAccount", name=account_name, namespace=namespace)
+        ],
     )
     return account, role, binding
