@@ -41,8 +41,8 @@ from vllm_doks import contracts
 from vllm_doks.k8s.checks import check_image
 from vllm_doks.k8s.network_policies import Namespaces
 from vllm_doks.k8s.pod_security import (
-    TMP_VOLUME,
     pod_security_context,
+    tmp_mount,
     tmp_volume,
 )
 from vllm_doks.k8s.pool_addon import PoolAddOn
@@ -334,7 +334,7 @@ class VllmInferencePool(PoolAddOn[VllmInferencePoolProps], ServingWorkload):
                         )
                     ],
                     resources=Resources.of(props).requirements(),
-                    volume_mounts=[k8s.VolumeMount(name=TMP_VOLUME, mount_path="/tmp")],
+                    volume_mounts=[tmp_mount()],
                     readiness_probe=health(),
                     liveness_probe=health(),
                 )

@@ -62,10 +62,10 @@ from vllm_doks.k8s.checks import (
     check_word,
 )
 from vllm_doks.k8s.pod_security import (
-    TMP_VOLUME,
     env,
     pod_security_context,
     required_secret_env,
+    tmp_mount,
     tmp_volume,
 )
 from vllm_doks.k8s.rbac import add_service_account_with_role
@@ -369,7 +369,7 @@ class PrefixAwareRouter(ServingWorkload):
                     ports={PORT_NAME: props.port},
                     env=self._env(),
                     resources=Resources.of(props).requirements(),
-                    volume_mounts=[k8s.VolumeMount(name=TMP_VOLUME, mount_path="/tmp")],
+                    volume_mounts=[tmp_mount()],
                     startup_probe=k8s.Probe(
                         http_get=k8s.HttpGetAction(path=HEALTH_PATH, port=http),
                         period_seconds=5,

@@ -45,10 +45,10 @@ from vllm_doks.k8s.jobs import MAX_JOB_BASE_NAME, RunOnceJob, run_once_pod_spec,
 from vllm_doks.k8s.names import dns_label
 from vllm_doks.k8s.pod_security import (
     SECRET_FILE_MODE,
-    TMP_VOLUME,
     container_security_context,
     gpu_tolerations,
     node_pool_selector,
+    tmp_mount,
     tmp_volume,
 )
 from vllm_doks.k8s.scripts import SMOKE_TEST, sh_command
@@ -182,7 +182,7 @@ class SmokeTest(Construct):
         #: every adapter of the pool), one container each.
         self.models: tuple[str, ...] = (self.model,)
 
-        mounts = [k8s.VolumeMount(name=TMP_VOLUME, mount_path="/tmp")]
+        mounts = [tmp_mount()]
         volumes = [tmp_volume()]
         key_file = ""
         if pool.api_key_secret_name is not None:
