@@ -420,37 +420,23 @@ class ArchitectureConfig:
         from vllm_doks.k8s.names import dns_label, model_name_from_id
 
         top_max_len = str(self.max_model_len or "")
-        if not self.models:
-            return (
-                ServedModel(
-                    id=self.model_id,
-                    served_name=None,
-                    name="vllm",
-                    replicas=self.replicas,
-                    quantization=self.quantization,
-                    max_model_len=top_max_len,
-                    parameters_b=self.model_parameters_b,
-                    gpu_size=self.gpu_size,
-                    gpu_node_pool=None,
-                    path_prefix=OPENAI_PREFIX,
-                    revision=self.model_revision,
-                    source_prefix=f"{self.model_id}/",
-                    fields={
-                        "id": "model_id",
-                        "revision": "model_revision",
-                        "replicas": "replicas",
-                        "quantization": "quantization",
-                        "parameters_b": "model_parameters_b",
-                        "gpu_size": "gpu_size",
-                        "max_model_len": "max_model_len",
-                        "source_prefix": "model_source_bucket",
-                    },
-                ),
-            )
+        # The single model of the top-level keys is an entry with every value left to them;
+        # its messages name those keys.
+        models = self.models or (ModelConfig(id=self.model_id),)
+        top_level_fields = {
+            "id": "model_id",
+            "revision": "model_revision",
+            "replicas": "replicas",
+            "quantization": "quantization",
+            "parameters_b": "model_parameters_b",
+            "gpu_size": "gpu_size",
+            "max_model_len": "max_model_len",
+            "source_prefix": "model_source_bucket",
+        }
         # A canary entry shares its stable entry's route: it does not make the set "several".
-        single = sum(1 for m in self.models if m.canary is None) == 1
+        single = sum(1 for m in models if m.canary is None) == 1
         served: list[ServedModel] = []
-        for i, m in enumerate(self.models):
+        for i, m in enumerate(models):
             served_name = m.served_name or None
             name = m.name or (
                 dns_label(f"{m.canary.of}-canary", max_len=40)
@@ -473,7 +459,11 @@ class ArchitectureConfig:
                     gpu_node_pool=m.gpu_node_pool or None,
                     path_prefix=m.path_prefix
                     or (OPENAI_PREFIX if one_url else f"/{name}{OPENAI_PREFIX}"),
-                    fields={key: f"models[{i}].{key}" for key in MODEL_KEYS},
+                    fields=(
+                        {key: f"models[{i}].{key}" for key in MODEL_KEYS}
+                        if self.models
+                        else top_level_fields
+                    ),
                     adapters=m.adapters,
                     max_loras=m.max_loras,
                     max_lora_rank=m.max_lora_rank,

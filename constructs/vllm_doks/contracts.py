@@ -427,6 +427,12 @@ ETCD_HEALTH_PATH = "/health"
 DIGITALOCEAN_API_URL_ENV = "DIGITALOCEAN_API_URL"
 DIGITALOCEAN_TOKEN_ENV = "DIGITALOCEAN_TOKEN"
 DIGITALOCEAN_HTTP_RETRY_MAX_ENV = "DIGITALOCEAN_HTTP_RETRY_MAX"
+#: The DigitalOcean provider versions whose ``digitalocean_nfs`` has the ``host`` and
+#: ``mount_path`` attributes: from 2.72.0 on. They came with digitalocean/terraform-provider-
+#: digitalocean pull request #1483 ("digitalocean_nfs resource and datasource now support host
+#: and mount_path outputs"; issue #1480: v2.70.0 has no ``mount_path``); the prebuilt bindings,
+#: generated from 2.71.0, have neither (cdktf-cdktf-provider-digitalocean 13.14.1, ``Nfs``).
+DIGITALOCEAN_PROVIDER_CONSTRAINT = ">= 2.72.0, < 3.0.0"
 #: ``cdktf deploy``/``destroy`` flag that skips the provider-lock step, which asks the registry
 #: for every provider even with a filesystem mirror (cdktf-cli 0.21.0 ``cdktf deploy --help``).
 CDKTF_SKIP_PROVIDER_LOCK_FLAG = "--skip-provider-lock"

@@ -250,9 +250,13 @@ def cloud_problems(config: ArchitectureConfig) -> Problems:
 
 def kubernetes_problems(config: ArchitectureConfig, outputs: InfraOutputs) -> Problems:
     from vllm_doks.k8s.checks import check_image
-    from vllm_doks.k8s.gateway_endpoint import GatewayEndpointProps
-    from vllm_doks.k8s.nfs_model_store import NfsModelStoreProps
     from vllm_doks.k8s.smoke_test import check_url
+    from vllm_doks.wiring import (
+        GATEWAY_ENDPOINT_INPUTS,
+        MODEL_STORE_OUTPUTS,
+        gateway_endpoint_props,
+        model_store_props,
+    )
 
     problems = Problems()
     models = config.served_models()
@@ -273,35 +277,10 @@ def kubernetes_problems(config: ArchitectureConfig, outputs: InfraOutputs) -> Pr
             check_dns_subdomain(problems, name, getattr(config, name))
     if config.vllm_image:
         check_image(problems, "vllm_image", config.vllm_image)
-    gateway = GatewayEndpointProps(
-        namespace=config.namespace if isinstance(config.namespace, str) else "vllm",
-        gateway_class_name=config.gateway_class,
-        https_certificate_secret_name=config.tls_certificate_secret or None,
-        hostname=config.tls_hostname or None,
-        cert_manager_cluster_issuer=config.cert_manager_cluster_issuer or None,
-    )
-    _renamed(
-        problems,
-        gateway.problems(),
-        {
-            "gateway_class_name": "gateway_class",
-            "https_certificate_secret_name": "tls_certificate_secret",
-            "hostname": "tls_hostname",
-            "cert_manager_cluster_issuer": "cert_manager_cluster_issuer",
-        },
-    )
+    _renamed(problems, gateway_endpoint_props(config).problems(), GATEWAY_ENDPOINT_INPUTS)
     if config.smoke_test and config.smoke_test_url:
         check_url(problems, "smoke_test_url", config.smoke_test_url)
-    store = NfsModelStoreProps(
-        nfs_server=outputs.nfs_host,
-        nfs_path=outputs.nfs_mount_path,
-        capacity_gi=outputs.nfs_size_gb,
-    )
-    _renamed(
-        problems,
-        store.problems(),
-        {"nfs_server": "nfs_host", "nfs_path": "nfs_mount_path", "capacity_gi": "nfs_size_gb"},
-    )
+    _renamed(problems, model_store_props(config, outputs).problems(), MODEL_STORE_OUTPUTS)
     if not problems:
         report = capacity_plan(config, outputs, problems)
         if report is not None:

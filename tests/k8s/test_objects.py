@@ -4,12 +4,15 @@ constructors make (they skip jsii's runtime typeguard and its slow struct serial
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
 from typing import Any
 
 import cdk8s
 import pytest
 from cdk8s_plus_28 import k8s
 
+import vllm_doks
 from vllm_doks.k8s.jobs import template_hash
 from vllm_doks.k8s.objects import api_object, struct, to_json
 from vllm_doks.k8s.values import int_or_string, quantity
@@ -159,3 +162,41 @@ def test_api_object_sends_props_under_their_jsii_names() -> None:
         api_object(k8s.KubeRoleBinding, chart, "Bad", role_reference=None)  # type: ignore[call-arg]
     with pytest.raises(TypeError, match=r"has no fields \['nmae'\]"):
         struct(k8s.ObjectMeta, nmae="x")  # type: ignore[call-arg]
+
+
+_BINDING_MODULES = ("k8s", "keda", "monitoring", "inference")
+
+
+def _direct_constructions(path: Path) -> list[str]:
+    """Calls in ``path`` that make a jsii struct or L1 object the generated (typeguard) way."""
+    tree = ast.parse(path.read_text())
+    from_bindings = {
+        alias.asname or alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("vllm_doks._imports")
+        for alias in node.names
+        if alias.name[0].isupper()
+    }
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if (
+            isinstance(func, ast.Attribute)
+            and isinstance(func.value, ast.Name)
+            and (
+                (func.value.id in _BINDING_MODULES and func.attr[0].isupper())
+                or (func.value.id == "cdk8s" and func.attr in {"ApiObject", "ApiObjectMetadata"})
+            )
+        ) or (isinstance(func, ast.Name) and func.id in from_bindings):
+            found.append(f"{path.name}:{node.lineno}")
+    return found
+
+
+def test_every_struct_and_object_is_made_through_objects() -> None:
+    """One way to make them, the fast one: `struct(k8s.X, ...)` and `api_object(k8s.KubeX,
+    ...)`, never `k8s.X(...)` (see vllm_doks/k8s/objects.py)."""
+    package = Path(vllm_doks.__file__).parent
+    found = [hit for path in sorted(package.rglob("*.py")) for hit in _direct_constructions(path)]
+    assert found == []

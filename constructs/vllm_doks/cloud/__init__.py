@@ -17,7 +17,7 @@ _LAZY: dict[str, str] = {
     "OUTPUT_DESCRIPTIONS": "vllm_doks.cloud.infra_props",
     "SpacesStateBackend": "vllm_doks.cloud.infra_props",
     "SUPPORTED_REGIONS": "vllm_doks.cloud.regions",
-    "DIGITALOCEAN_PROVIDER_CONSTRAINT": "vllm_doks.cloud.model_share",
+    "DIGITALOCEAN_PROVIDER_CONSTRAINT": "vllm_doks.contracts",
     "DoksCluster": "vllm_doks.cloud.doks_cluster",
     "DoksClusterProps": "vllm_doks.cloud.doks_cluster",
     "GpuNodePool": "vllm_doks.cloud.gpu_node_pool",
@@ -55,12 +55,9 @@ if TYPE_CHECKING:
         SpacesStateBackend,
     )
     from vllm_doks.cloud.infra_stack import VllmInfraStack
-    from vllm_doks.cloud.model_share import (
-        DIGITALOCEAN_PROVIDER_CONSTRAINT,
-        ModelShare,
-        ModelShareProps,
-    )
+    from vllm_doks.cloud.model_share import ModelShare, ModelShareProps
     from vllm_doks.cloud.regions import SUPPORTED_REGIONS
+    from vllm_doks.contracts import DIGITALOCEAN_PROVIDER_CONSTRAINT
 
 
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)

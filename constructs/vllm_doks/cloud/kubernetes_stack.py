@@ -59,7 +59,6 @@ from vllm_doks.cloud.kubernetes_objects import (
     slug,
     synthesize_objects,
 )
-from vllm_doks.cloud.model_share import DIGITALOCEAN_PROVIDER_CONSTRAINT
 from vllm_doks.cloud.stack_one import (
     REMOTE_STATE_ID,
     ChartBuilder,
@@ -77,6 +76,7 @@ from vllm_doks.cloud.variable_secrets import (
     VariableSecret,
     add_variable_secret,
 )
+from vllm_doks.contracts import DIGITALOCEAN_PROVIDER_CONSTRAINT
 from vllm_doks.handoff import STACK2_OUTPUT_DESCRIPTIONS
 from vllm_doks.props import takes_props
 from vllm_doks.validation import Problems, check_dns_label, check_dns_subdomain

@@ -9,13 +9,9 @@ from cdktf_cdktf_provider_digitalocean.nfs import Nfs
 from constructs import Construct
 
 from vllm_doks.cloud.infra_props import check_nfs_size
+from vllm_doks.contracts import DIGITALOCEAN_PROVIDER_CONSTRAINT
 from vllm_doks.props import takes_props
 from vllm_doks.validation import Problems
-
-#: ``host`` and ``mount_path`` of ``digitalocean_nfs`` exist from provider 2.72.0 on. The
-#: prebuilt provider bindings were generated from 2.71.0 (and pin exactly that), so the
-#: construct that reads them also raises the stack's provider requirement.
-DIGITALOCEAN_PROVIDER_CONSTRAINT = ">= 2.72.0, < 3.0.0"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,6 +60,9 @@ class ModelShare(Construct):
             size=props.size_gb,
             vpc_id=props.vpc_id,
         )
+        # The prebuilt provider bindings were generated from 2.71.0 (and pin exactly that),
+        # which lacks the share's host and mount_path: the construct that reads them raises
+        # the stack's provider requirement.
         TerraformStack.of(self).add_override(
             "terraform.required_providers.digitalocean.version", DIGITALOCEAN_PROVIDER_CONSTRAINT
         )

@@ -56,7 +56,7 @@ from cdk8s_plus_28 import k8s
 
 from vllm_doks import contracts
 from vllm_doks.k8s.objects import struct
-from vllm_doks.k8s.pod_security import TMP_VOLUME, container_security_context, env
+from vllm_doks.k8s.pod_security import container_security_context, env, tmp_mount
 from vllm_doks.k8s.scripts import COMPILE_CACHE, sh_command
 from vllm_doks.k8s.values import quantity
 
@@ -158,7 +158,7 @@ class CompileCachePod:
             security_context=container_security_context(),
             volume_mounts=[
                 struct(k8s.VolumeMount, name=VOLUME, mount_path=MOUNT_PATH),
-                struct(k8s.VolumeMount, name=TMP_VOLUME, mount_path="/tmp"),
+                tmp_mount(),
             ],
         )
 

@@ -188,20 +188,24 @@ class GatewayEndpoint(Construct):
         self._route_names: list[str] = []
 
         listeners = [
-            GatewaySpecListeners(name=LISTENER_NAME, protocol="HTTP", port=props.http_port)
+            struct(GatewaySpecListeners, name=LISTENER_NAME, protocol="HTTP", port=props.http_port)
         ]
         if props.https_certificate_secret_name is not None:
             listeners.append(
-                GatewaySpecListeners(
+                struct(
+                    GatewaySpecListeners,
                     name=HTTPS_LISTENER_NAME,
                     protocol="HTTPS",
                     port=props.https_port,
                     hostname=props.hostname,
-                    tls=GatewaySpecListenersTls(
+                    tls=struct(
+                        GatewaySpecListenersTls,
                         mode=GatewaySpecListenersTlsMode.TERMINATE,
                         certificate_refs=[
-                            GatewaySpecListenersTlsCertificateRefs(
-                                kind="Secret", name=props.https_certificate_secret_name
+                            struct(
+                                GatewaySpecListenersTlsCertificateRefs,
+                                kind="Secret",
+                                name=props.https_certificate_secret_name,
                             )
                         ],
                     ),
@@ -222,7 +226,9 @@ class GatewayEndpoint(Construct):
                 namespace=props.namespace,
                 annotations=annotations,
             ),
-            spec=GatewaySpec(gateway_class_name=props.gateway_class_name, listeners=listeners),
+            spec=struct(
+                GatewaySpec, gateway_class_name=props.gateway_class_name, listeners=listeners
+            ),
         )
         self.listener_names: tuple[str, ...] = tuple(listener.name for listener in listeners)
         #: Listeners the API routes attach to: the HTTPS one when there is one, else HTTP.

@@ -42,8 +42,8 @@ from vllm_doks.k8s.checks import check_image
 from vllm_doks.k8s.network_policies import Namespaces
 from vllm_doks.k8s.objects import struct
 from vllm_doks.k8s.pod_security import (
-    TMP_VOLUME,
     pod_security_context,
+    tmp_mount,
     tmp_volume,
 )
 from vllm_doks.k8s.pool_addon import PoolAddOn
@@ -349,7 +349,7 @@ class VllmInferencePool(PoolAddOn[VllmInferencePoolProps], ServingWorkload):
                         )
                     ],
                     resources=Resources.of(props).requirements(),
-                    volume_mounts=[struct(k8s.VolumeMount, name=TMP_VOLUME, mount_path="/tmp")],
+                    volume_mounts=[tmp_mount()],
                     readiness_probe=health(),
                     liveness_probe=health(),
                 )

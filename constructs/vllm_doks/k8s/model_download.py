@@ -14,7 +14,6 @@ from vllm_doks.k8s.names import COMPLETION_MARKER, model_name_from_id
 from vllm_doks.k8s.objects import struct
 from vllm_doks.k8s.pod_security import (
     MODELS_VOLUME,
-    TMP_VOLUME,
     container_security_context,
     env,
     gpu_tolerations,
@@ -22,6 +21,7 @@ from vllm_doks.k8s.pod_security import (
     node_pool_selector,
     optional_secret_file_volume,
     optional_secret_files_volume,
+    tmp_mount,
     tmp_volume,
 )
 from vllm_doks.k8s.scripts import DOWNLOAD_MODEL, FETCH_MODEL, script_text, sh_command
@@ -130,7 +130,7 @@ class ModelDownload(Construct):
         ]
         mounts = [
             struct(k8s.VolumeMount, name=MODELS_VOLUME, mount_path=store.mount_path),
-            struct(k8s.VolumeMount, name=TMP_VOLUME, mount_path="/tmp"),
+            tmp_mount(),
         ]
         volumes = [models_volume(store.pvc_name, read_only=False), tmp_volume()]
         if source is not None:

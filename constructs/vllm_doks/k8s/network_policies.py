@@ -164,7 +164,8 @@ class Connections:
             else:
                 raise ValueError("allow_from: http_get is for Namespaces peers only")
             # No typed binding: a raw object plus its spec.
-            policy = cdk8s.ApiObject(
+            policy = api_object(
+                cdk8s.ApiObject,
                 scope,
                 id,
                 api_version=contracts.CILIUM_NETWORK_POLICY_API_VERSION,

@@ -82,6 +82,12 @@ def tmp_volume() -> k8s.Volume:
 
 
 @cache
+def tmp_mount() -> k8s.VolumeMount:
+    """:func:`tmp_volume` mounted at ``/tmp``."""
+    return struct(k8s.VolumeMount, name=TMP_VOLUME, mount_path="/tmp")
+
+
+@cache
 def models_volume(claim_name: str, *, read_only: bool) -> k8s.Volume:
     return struct(
         k8s.Volume,

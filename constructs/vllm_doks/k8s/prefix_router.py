@@ -61,11 +61,12 @@ from vllm_doks.k8s.checks import (
     check_service_name,
     check_word,
 )
+from vllm_doks.k8s.objects import struct
 from vllm_doks.k8s.pod_security import (
-    TMP_VOLUME,
     env,
     pod_security_context,
     required_secret_env,
+    tmp_mount,
     tmp_volume,
 )
 from vllm_doks.k8s.rbac import add_service_account_with_role
@@ -342,24 +343,31 @@ class PrefixAwareRouter(ServingWorkload):
     def _pod_spec(self) -> k8s.PodSpec:
         props = self.props
         http = int_or_string(PORT_NAME)
-        return k8s.PodSpec(
+        return struct(
+            k8s.PodSpec,
             service_account_name=self.service_account_name,
             # The only pods of this library that talk to the Kubernetes API: pod discovery.
             automount_service_account_token=True,
             enable_service_links=False,
             security_context=pod_security_context(),
-            affinity=k8s.Affinity(
-                pod_anti_affinity=k8s.PodAntiAffinity(
+            affinity=struct(
+                k8s.Affinity,
+                pod_anti_affinity=struct(
+                    k8s.PodAntiAffinity,
                     preferred_during_scheduling_ignored_during_execution=[
-                        k8s.WeightedPodAffinityTerm(
+                        struct(
+                            k8s.WeightedPodAffinityTerm,
                             weight=100,
-                            pod_affinity_term=k8s.PodAffinityTerm(
-                                label_selector=k8s.LabelSelector(match_labels=self.selector_labels),
+                            pod_affinity_term=struct(
+                                k8s.PodAffinityTerm,
+                                label_selector=struct(
+                                    k8s.LabelSelector, match_labels=self.selector_labels
+                                ),
                                 topology_key=contracts.HOSTNAME_TOPOLOGY_KEY,
                             ),
                         )
-                    ]
-                )
+                    ],
+                ),
             ),
             containers=[
                 serving_container(
@@ -369,18 +377,21 @@ class PrefixAwareRouter(ServingWorkload):
                     ports={PORT_NAME: props.port},
                     env=self._env(),
                     resources=Resources.of(props).requirements(),
-                    volume_mounts=[k8s.VolumeMount(name=TMP_VOLUME, mount_path="/tmp")],
-                    startup_probe=k8s.Probe(
-                        http_get=k8s.HttpGetAction(path=HEALTH_PATH, port=http),
+                    volume_mounts=[tmp_mount()],
+                    startup_probe=struct(
+                        k8s.Probe,
+                        http_get=struct(k8s.HttpGetAction, path=HEALTH_PATH, port=http),
                         period_seconds=5,
                         failure_threshold=30,
                     ),
-                    readiness_probe=k8s.Probe(
-                        http_get=k8s.HttpGetAction(path=HEALTH_PATH, port=http),
+                    readiness_probe=struct(
+                        k8s.Probe,
+                        http_get=struct(k8s.HttpGetAction, path=HEALTH_PATH, port=http),
                         period_seconds=5,
                     ),
-                    liveness_probe=k8s.Probe(
-                        http_get=k8s.HttpGetAction(path=HEALTH_PATH, port=http),
+                    liveness_probe=struct(
+                        k8s.Probe,
+                        http_get=struct(k8s.HttpGetAction, path=HEALTH_PATH, port=http),
                         period_seconds=10,
                         failure_threshold=3,
                     ),

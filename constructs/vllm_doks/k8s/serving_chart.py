@@ -22,14 +22,14 @@ from vllm_doks.handoff import GpuPoolRef
 from vllm_doks.k8s.autoscaling import VllmAutoscaler, VllmAutoscalerProps
 from vllm_doks.k8s.canary import CanarySplit
 from vllm_doks.k8s.dashboard import VllmDashboard, VllmDashboardProps
-from vllm_doks.k8s.gateway_endpoint import GatewayEndpoint, GatewayEndpointProps
+from vllm_doks.k8s.gateway_endpoint import GatewayEndpoint
 from vllm_doks.k8s.inference_pool import VllmInferencePool, VllmInferencePoolProps
 from vllm_doks.k8s.jobs import MAX_JOB_BASE_NAME
 from vllm_doks.k8s.lora import LoraAdapter, LoraAdapterProps, LoraOptions
 from vllm_doks.k8s.model_download import ModelDownload
 from vllm_doks.k8s.names import dns_label
 from vllm_doks.k8s.namespace import add_namespace
-from vllm_doks.k8s.nfs_model_store import NfsModelStore, NfsModelStoreProps
+from vllm_doks.k8s.nfs_model_store import NfsModelStore
 from vllm_doks.k8s.outputs import stack_outputs
 from vllm_doks.k8s.pod_monitor import VllmPodMonitor, VllmPodMonitorProps
 from vllm_doks.k8s.prefix_router import PrefixAwareRouter, PrefixAwareRouterProps
@@ -44,6 +44,7 @@ from vllm_doks.k8s.vllm_worker_pool import VllmWorkerPool, VllmWorkerPoolProps
 from vllm_doks.preflight import capacity_plan, parse_max_model_len, vllm_settings
 from vllm_doks.rollout_config import resolve_canaries
 from vllm_doks.validation import Problems
+from vllm_doks.wiring import gateway_endpoint_props, model_store_props
 
 #: Annotation listing the values of an object that are examples, not a deployment's.
 EXAMPLE_VALUES_ANNOTATION = "vllm-doks.io/example-values"
@@ -77,18 +78,7 @@ class VllmServingChart(cdk8s.Chart):
         self.config = config
         self.infra = infra
         add_namespace(self, config.namespace)
-        self.store = NfsModelStore(
-            self,
-            "Models",
-            NfsModelStoreProps(
-                nfs_server=infra.nfs_host,
-                nfs_path=infra.nfs_mount_path,
-                capacity_gi=infra.nfs_size_gb,
-                namespace=config.namespace,
-                download_image=config.vllm_image or None,
-                download_network_policy=config.network_policy,
-            ),
-        )
+        self.store = NfsModelStore(self, "Models", model_store_props(config, infra))
         if infra.examples:
             # Said in the output itself, not only on stderr, so a reviewer of dist/ sees it.
             self.store.persistent_volume.metadata.add_annotation(
@@ -174,17 +164,7 @@ class VllmServingChart(cdk8s.Chart):
             )
         self.model = self.pools[0].model
         self.pool = self.pools[0]
-        self.endpoint = GatewayEndpoint(
-            self,
-            "Endpoint",
-            GatewayEndpointProps(
-                namespace=config.namespace,
-                gateway_class_name=config.gateway_class,
-                https_certificate_secret_name=config.tls_certificate_secret or None,
-                hostname=config.tls_hostname or None,
-                cert_manager_cluster_issuer=config.cert_manager_cluster_issuer or None,
-            ),
-        )
+        self.endpoint = GatewayEndpoint(self, "Endpoint", gateway_endpoint_props(config))
         self.router: PrefixAwareRouter | None = None
         self.inference_pools: list[VllmInferencePool] = []
         self._route(config)

@@ -43,12 +43,13 @@ from vllm_doks.k8s.canary import CANARY_HEADER, CANARY_HEADER_VALUE
 from vllm_doks.k8s.gateway_endpoint import GatewayEndpoint
 from vllm_doks.k8s.jobs import MAX_JOB_BASE_NAME, RunOnceJob, run_once_pod_spec, template_hash
 from vllm_doks.k8s.names import dns_label
+from vllm_doks.k8s.objects import struct
 from vllm_doks.k8s.pod_security import (
     SECRET_FILE_MODE,
-    TMP_VOLUME,
     container_security_context,
     gpu_tolerations,
     node_pool_selector,
+    tmp_mount,
     tmp_volume,
 )
 from vllm_doks.k8s.scripts import SMOKE_TEST, sh_command
@@ -183,23 +184,29 @@ class SmokeTest(Construct):
         #: every adapter of the pool), one container each.
         self.models: tuple[str, ...] = (self.model,)
 
-        mounts = [k8s.VolumeMount(name=TMP_VOLUME, mount_path="/tmp")]
+        mounts = [tmp_mount()]
         volumes = [tmp_volume()]
         key_file = ""
         if pool.api_key_secret_name is not None:
             key_file = f"{_KEY_DIR}/{_KEY_FILE}"
-            mounts.append(k8s.VolumeMount(name=_KEY_VOLUME, mount_path=_KEY_DIR, read_only=True))
+            mounts.append(
+                struct(k8s.VolumeMount, name=_KEY_VOLUME, mount_path=_KEY_DIR, read_only=True)
+            )
             volumes.append(
-                k8s.Volume(
+                struct(
+                    k8s.Volume,
                     name=_KEY_VOLUME,
-                    secret=k8s.SecretVolumeSource(
+                    secret=struct(
+                        k8s.SecretVolumeSource,
                         secret_name=pool.api_key_secret_name,
                         default_mode=SECRET_FILE_MODE,
-                        items=[k8s.KeyToPath(key=pool.props.api_key_secret_key, path=_KEY_FILE)],
+                        items=[
+                            struct(k8s.KeyToPath, key=pool.props.api_key_secret_key, path=_KEY_FILE)
+                        ],
                     ),
                 )
             )
-        container_env = [k8s.EnvVar(name="TMPDIR", value="/tmp")]
+        container_env = [struct(k8s.EnvVar, name="TMPDIR", value="/tmp")]
         labels = {"app": SMOKE_TEST_APP}
         annotations: dict[str, str] | None = None
         base_name = SMOKE_TEST_APP
@@ -208,20 +215,26 @@ class SmokeTest(Construct):
             self.models += tuple(a.name for a in lora.adapters) if lora is not None else ()
             # The header comes from curl's default config file, so the script (and every
             # non-canary smoke Job) stays as it is; a downward API file needs no extra object.
-            container_env.append(k8s.EnvVar(name=contracts.CURL_HOME_ENV, value=_CURL_DIR))
-            mounts.append(k8s.VolumeMount(name=_CURL_VOLUME, mount_path=_CURL_DIR, read_only=True))
+            container_env.append(struct(k8s.EnvVar, name=contracts.CURL_HOME_ENV, value=_CURL_DIR))
+            mounts.append(
+                struct(k8s.VolumeMount, name=_CURL_VOLUME, mount_path=_CURL_DIR, read_only=True)
+            )
             volumes.append(
-                k8s.Volume(
+                struct(
+                    k8s.Volume,
                     name=_CURL_VOLUME,
-                    downward_api=k8s.DownwardApiVolumeSource(
+                    downward_api=struct(
+                        k8s.DownwardApiVolumeSource,
                         items=[
-                            k8s.DownwardApiVolumeFile(
+                            struct(
+                                k8s.DownwardApiVolumeFile,
                                 path=contracts.CURL_DEFAULT_CONFIG_FILE,
-                                field_ref=k8s.ObjectFieldSelector(
-                                    field_path=f"metadata.annotations['{CURL_CONFIG_ANNOTATION}']"
+                                field_ref=struct(
+                                    k8s.ObjectFieldSelector,
+                                    field_path=f"metadata.annotations['{CURL_CONFIG_ANNOTATION}']",
                                 ),
                             )
-                        ]
+                        ],
                     ),
                 )
             )
@@ -238,7 +251,8 @@ class SmokeTest(Construct):
             base_name = props.name
 
         def container(name: str, model: str) -> k8s.Container:
-            return k8s.Container(
+            return struct(
+                k8s.Container,
                 name=name,
                 image=pool.image,
                 image_pull_policy="IfNotPresent",
@@ -251,7 +265,8 @@ class SmokeTest(Construct):
                     key_file,
                 ),
                 env=container_env,
-                resources=k8s.ResourceRequirements(
+                resources=struct(
+                    k8s.ResourceRequirements,
                     requests={
                         "cpu": quantity("50m"),
                         "memory": quantity("64Mi"),
@@ -278,13 +293,16 @@ class SmokeTest(Construct):
             ],
             volumes=volumes,
         )
-        spec = k8s.JobSpec(
+        spec = struct(
+            k8s.JobSpec,
             # One pod: the script retries itself; a second pod would only restart the clock.
             backoff_limit=0,
             active_deadline_seconds=props.deadline_seconds + 60,
             ttl_seconds_after_finished=props.ttl_seconds_after_finished,
-            template=k8s.PodTemplateSpec(
-                metadata=k8s.ObjectMeta(labels=labels, annotations=annotations), spec=pod_spec
+            template=struct(
+                k8s.PodTemplateSpec,
+                metadata=struct(k8s.ObjectMeta, labels=labels, annotations=annotations),
+                spec=pod_spec,
             ),
         )
         # Named like the download Jobs: base name and the hash of the pod template. Nothing

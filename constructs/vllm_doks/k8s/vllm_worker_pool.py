@@ -40,7 +40,6 @@ from vllm_doks.k8s.objects import struct
 from vllm_doks.k8s.pod_security import (
     MODELS_VOLUME,
     SHM_VOLUME,
-    TMP_VOLUME,
     container_security_context,
     env,
     gpu_tolerations,
@@ -49,6 +48,7 @@ from vllm_doks.k8s.pod_security import (
     optional_secret_env,
     pod_security_context,
     required_secret_env,
+    tmp_mount,
     tmp_volume,
 )
 from vllm_doks.k8s.probes import ProbeTimings
@@ -736,7 +736,7 @@ class VllmWorkerPool(ServingWorkload):
                     resources=self._resources(),
                     volume_mounts=[
                         models_mount,
-                        struct(k8s.VolumeMount, name=TMP_VOLUME, mount_path="/tmp"),
+                        tmp_mount(),
                         struct(k8s.VolumeMount, name=SHM_VOLUME, mount_path="/dev/shm"),
                     ],
                     startup_probe=props.probes.startup_probe(PORT_NAME),
