@@ -13,8 +13,10 @@ import pytest
 from cdk8s_plus_28 import k8s
 
 import vllm_doks
+from vllm_doks.k8s import kube
+from vllm_doks.k8s.bindings import gateway_api
 from vllm_doks.k8s.jobs import template_hash
-from vllm_doks.k8s.objects import api_object, struct, to_json
+from vllm_doks.k8s.objects import Unchecked, api_object, struct, to_json
 from vllm_doks.k8s.values import int_or_string, quantity
 
 
@@ -195,8 +197,27 @@ def _direct_constructions(path: Path) -> list[str]:
 
 
 def test_every_struct_and_object_is_made_through_objects() -> None:
-    """One way to make them, the fast one: `struct(k8s.X, ...)` and `api_object(k8s.KubeX,
-    ...)`, never `k8s.X(...)` (see vllm_doks/k8s/objects.py)."""
+    """One way to make them, the fast one: ``kube.X(...)``, the bindings' ``gateway_api.X(...)``
+    (or ``struct``/``api_object`` themselves), never ``k8s.X(...)`` (see k8s/objects.py)."""
     package = Path(vllm_doks.__file__).parent
     found = [hit for path in sorted(package.rglob("*.py")) for hit in _direct_constructions(path)]
     assert found == []
+
+
+def test_kube_makes_what_cdk8s_plus_makes() -> None:
+    """``kube.X`` is ``k8s.X`` made the fast way: structs and L1 objects of the same class and
+    content; other names (Quantity, enums) are cdk8s-plus' own."""
+    container = kube.Container(name="c", image="i", env=None)
+    assert type(container) is k8s.Container and container == k8s.Container(name="c", image="i")
+    chart = cdk8s.Testing.chart()
+    namespace = kube.KubeNamespace(chart, "Ns", metadata=kube.ObjectMeta(name="n"))
+    assert type(namespace) is k8s.KubeNamespace
+    assert namespace.to_json() == k8s.KubeNamespace.manifest(metadata=k8s.ObjectMeta(name="n"))
+    assert kube.Quantity is k8s.Quantity and kube.IntOrString is k8s.IntOrString
+
+
+def test_a_binding_loads_only_when_first_used() -> None:
+    lazy = Unchecked("vllm_doks_no_such_module")  # made without importing anything
+    with pytest.raises(ModuleNotFoundError):
+        lazy.Anything  # noqa: B018
+    assert gateway_api.HttpRouteSpecRulesMatches is gateway_api.HttpRouteSpecRulesMatches

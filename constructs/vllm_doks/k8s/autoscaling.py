@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from constructs import Construct
 
 from vllm_doks import contracts
-from vllm_doks.k8s.objects import struct
+from vllm_doks.k8s.bindings import keda_api
 from vllm_doks.k8s.pool_addon import PoolAddOn
 from vllm_doks.k8s.vllm_worker_pool import VllmWorkerPool
 from vllm_doks.props import takes_props
@@ -246,12 +246,10 @@ class VllmAutoscaler(PoolAddOn[VllmAutoscalerProps]):
         scale_down = keda.ScaledObjectSpecAdvancedHorizontalPodAutoscalerConfigBehaviorScaleDown
         policy = keda.ScaledObjectSpecAdvancedHorizontalPodAutoscalerConfigBehaviorScaleDownPolicies
         self.scaled_object: keda.ScaledObject = self._add_resource(
-            keda.ScaledObject,
+            keda_api.ScaledObject,
             "ScaledObject",
-            struct(
-                keda.ScaledObjectSpec,
-                scale_target_ref=struct(
-                    keda.ScaledObjectSpecScaleTargetRef,
+            keda_api.ScaledObjectSpec(
+                scale_target_ref=keda_api.ScaledObjectSpecScaleTargetRef(
                     api_version="apps/v1",
                     kind="Deployment",
                     name=pool.deployment_name,
@@ -260,10 +258,8 @@ class VllmAutoscaler(PoolAddOn[VllmAutoscalerProps]):
                 max_replica_count=props.max_replicas,
                 polling_interval=props.polling_interval_seconds,
                 cooldown_period=props.cooldown_period_seconds,
-                advanced=struct(
-                    keda.ScaledObjectSpecAdvanced,
-                    horizontal_pod_autoscaler_config=struct(
-                        keda.ScaledObjectSpecAdvancedHorizontalPodAutoscalerConfig,
+                advanced=keda_api.ScaledObjectSpecAdvanced(
+                    horizontal_pod_autoscaler_config=keda_api.ScaledObjectSpecAdvancedHorizontalPodAutoscalerConfig(
                         behavior=behavior(
                             scale_down=scale_down(
                                 stabilization_window_seconds=props.scale_down_stabilization_seconds,
@@ -279,7 +275,6 @@ class VllmAutoscaler(PoolAddOn[VllmAutoscalerProps]):
     def _trigger(
         self, name: str, query: str, threshold: int, activation: int | None
     ) -> keda.ScaledObjectSpecTriggers:
-        from vllm_doks._imports.sh import keda  # see __init__
 
         props = self.props
         metadata = {
@@ -289,15 +284,13 @@ class VllmAutoscaler(PoolAddOn[VllmAutoscalerProps]):
         }
         if activation is not None:
             metadata["activationThreshold"] = str(activation)
-        return struct(
-            keda.ScaledObjectSpecTriggers,
+        return keda_api.ScaledObjectSpecTriggers(
             type="prometheus",
             name=name,
             metric_type="AverageValue",
             metadata=metadata,
             authentication_ref=(
-                struct(
-                    keda.ScaledObjectSpecTriggersAuthenticationRef,
+                keda_api.ScaledObjectSpecTriggersAuthenticationRef(
                     name=props.trigger_authentication_name,
                 )
                 if props.trigger_authentication_name is not None

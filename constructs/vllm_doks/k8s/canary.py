@@ -40,10 +40,9 @@ from dataclasses import dataclass
 from vllm_doks._imports.io.k8s.networking.gateway import (
     HttpRouteSpecRulesBackendRefs,
     HttpRouteSpecRulesMatches,
-    HttpRouteSpecRulesMatchesHeaders,
     HttpRouteSpecRulesMatchesHeadersType,
 )
-from vllm_doks.k8s.objects import struct
+from vllm_doks.k8s.bindings import gateway_api
 from vllm_doks.k8s.vllm_worker_pool import VllmWorkerPool
 from vllm_doks.validation import Problems
 
@@ -157,23 +156,20 @@ class CanarySplit:
     def backend_refs(self, stable: VllmWorkerPool) -> list[HttpRouteSpecRulesBackendRefs]:
         """The weighted backends: stable ``100 - weight``, canary ``weight``; promoted, the
         canary alone."""
-        canary = struct(
-            HttpRouteSpecRulesBackendRefs,
+        canary = gateway_api.HttpRouteSpecRulesBackendRefs(
             name=self.pool.service_name,
             port=self.pool.service_port,
             weight=self.weight,
         )
         if self.promoted:
             return [
-                struct(
-                    HttpRouteSpecRulesBackendRefs,
+                gateway_api.HttpRouteSpecRulesBackendRefs(
                     name=self.pool.service_name,
                     port=self.pool.service_port,
                 )
             ]
         return [
-            struct(
-                HttpRouteSpecRulesBackendRefs,
+            gateway_api.HttpRouteSpecRulesBackendRefs(
                 name=stable.service_name,
                 port=stable.service_port,
                 weight=100 - self.weight,
@@ -185,18 +181,19 @@ class CanarySplit:
         self, matches: list[HttpRouteSpecRulesMatches]
     ) -> list[HttpRouteSpecRulesMatches]:
         """``matches`` each with the canary header added (the smoke test's rule)."""
-        header = struct(
-            HttpRouteSpecRulesMatchesHeaders,
+        header = gateway_api.HttpRouteSpecRulesMatchesHeaders(
             name=CANARY_HEADER,
             value=CANARY_HEADER_VALUE,
             type=HttpRouteSpecRulesMatchesHeadersType.EXACT,
         )
-        return [struct(HttpRouteSpecRulesMatches, path=m.path, headers=[header]) for m in matches]
+        return [
+            gateway_api.HttpRouteSpecRulesMatches(path=m.path, headers=[header]) for m in matches
+        ]
 
     @property
     def canary_only_ref(self) -> HttpRouteSpecRulesBackendRefs:
-        return struct(
-            HttpRouteSpecRulesBackendRefs, name=self.pool.service_name, port=self.pool.service_port
+        return gateway_api.HttpRouteSpecRulesBackendRefs(
+            name=self.pool.service_name, port=self.pool.service_port
         )
 
 

@@ -55,10 +55,14 @@ from collections.abc import Sequence
 from cdk8s_plus_28 import k8s
 
 from vllm_doks import contracts
-from vllm_doks.k8s.objects import struct
-from vllm_doks.k8s.pod_security import container_security_context, env, tmp_mount
+from vllm_doks.k8s import kube
+from vllm_doks.k8s.pod_security import (
+    container_security_context,
+    env,
+    resource_requirements,
+    tmp_mount,
+)
 from vllm_doks.k8s.scripts import COMPILE_CACHE, sh_command
-from vllm_doks.k8s.values import quantity
 
 #: Directory of the caches under the store's mount path (one subdirectory per key).
 SHARE_DIR = ".vllm-compile-cache"
@@ -131,17 +135,15 @@ class CompileCachePod:
         return [env(contracts.VLLM_CACHE_ROOT_ENV, LOCAL_CACHE_ROOT)]
 
     def volume(self) -> k8s.Volume:
-        return struct(
-            k8s.Volume,
+        return kube.Volume(
             name=VOLUME,
-            persistent_volume_claim=struct(
-                k8s.PersistentVolumeClaimVolumeSource, claim_name=self._claim_name
+            persistent_volume_claim=kube.PersistentVolumeClaimVolumeSource(
+                claim_name=self._claim_name
             ),
         )
 
     def _container(self, name: str, *args: str, sidecar: bool) -> k8s.Container:
-        return struct(
-            k8s.Container,
+        return kube.Container(
             name=name,
             # The vLLM image: already on the node, and it has sh, cp and curl.
             image=self._image,
@@ -150,14 +152,10 @@ class CompileCachePod:
             # Always on an init container makes it a native sidecar: started before vLLM,
             # running alongside it, stopped after it.
             restart_policy="Always" if sidecar else None,
-            resources=struct(
-                k8s.ResourceRequirements,
-                requests={k: quantity(v) for k, v in _REQUESTS.items()},
-                limits={k: quantity(v) for k, v in _LIMITS.items()},
-            ),
+            resources=resource_requirements(_REQUESTS, _LIMITS),
             security_context=container_security_context(),
             volume_mounts=[
-                struct(k8s.VolumeMount, name=VOLUME, mount_path=MOUNT_PATH),
+                kube.VolumeMount(name=VOLUME, mount_path=MOUNT_PATH),
                 tmp_mount(),
             ],
         )

@@ -25,12 +25,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from cdk8s_plus_28 import k8s
 from constructs import Construct
 
 from vllm_doks import contracts
+from vllm_doks.k8s import kube
 from vllm_doks.k8s.names import dns_label
-from vllm_doks.k8s.objects import api_object, struct
 from vllm_doks.k8s.pool_addon import PoolAddOn
 from vllm_doks.k8s.vllm_worker_pool import VllmWorkerPool
 from vllm_doks.props import takes_props
@@ -349,12 +348,10 @@ class VllmDashboard(PoolAddOn[VllmDashboardProps]):
         self.dashboard_text = json.dumps(self.dashboard, sort_keys=True, indent=2) + "\n"
 
         annotations = {FOLDER_ANNOTATION: props.folder} if props.folder is not None else None
-        self.config_map = api_object(
-            k8s.KubeConfigMap,
+        self.config_map = kube.KubeConfigMap(
             self,
             "ConfigMap",
-            metadata=struct(
-                k8s.ObjectMeta,
+            metadata=kube.ObjectMeta(
                 name=self.name,
                 namespace=self.namespace,
                 labels={props.label_key: props.label_value},

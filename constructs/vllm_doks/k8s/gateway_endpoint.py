@@ -12,33 +12,23 @@ from vllm_doks import contracts
 
 # mypy cannot see this package: setuptools maps it from imports/ at install time only.
 from vllm_doks._imports.io.k8s.networking.gateway import (
-    Gateway,
-    GatewaySpec,
-    GatewaySpecListeners,
-    GatewaySpecListenersTls,
-    GatewaySpecListenersTlsCertificateRefs,
     GatewaySpecListenersTlsMode,
     HttpRoute,
-    HttpRouteSpec,
-    HttpRouteSpecParentRefs,
     HttpRouteSpecRules,
     HttpRouteSpecRulesBackendRefs,
-    HttpRouteSpecRulesFilters,
-    HttpRouteSpecRulesFiltersRequestRedirect,
     HttpRouteSpecRulesFiltersRequestRedirectScheme,
     HttpRouteSpecRulesFiltersRequestRedirectStatusCode,
     HttpRouteSpecRulesFiltersType,
-    HttpRouteSpecRulesFiltersUrlRewrite,
     HttpRouteSpecRulesFiltersUrlRewritePath,
     HttpRouteSpecRulesFiltersUrlRewritePathType,
-    HttpRouteSpecRulesMatches,
     HttpRouteSpecRulesMatchesPath,
     HttpRouteSpecRulesMatchesPathType,
     HttpRouteSpecRulesTimeouts,
 )
+from vllm_doks.k8s.bindings import gateway_api
 from vllm_doks.k8s.canary import CanarySplit
 from vllm_doks.k8s.names import DEFAULT_NAMESPACE
-from vllm_doks.k8s.objects import api_object, struct
+from vllm_doks.k8s.objects import struct
 from vllm_doks.k8s.routing import RouteBackend
 from vllm_doks.k8s.vllm_worker_pool import VllmWorkerPool
 from vllm_doks.props import takes_props
@@ -188,22 +178,21 @@ class GatewayEndpoint(Construct):
         self._route_names: list[str] = []
 
         listeners = [
-            struct(GatewaySpecListeners, name=LISTENER_NAME, protocol="HTTP", port=props.http_port)
+            gateway_api.GatewaySpecListeners(
+                name=LISTENER_NAME, protocol="HTTP", port=props.http_port
+            )
         ]
         if props.https_certificate_secret_name is not None:
             listeners.append(
-                struct(
-                    GatewaySpecListeners,
+                gateway_api.GatewaySpecListeners(
                     name=HTTPS_LISTENER_NAME,
                     protocol="HTTPS",
                     port=props.https_port,
                     hostname=props.hostname,
-                    tls=struct(
-                        GatewaySpecListenersTls,
+                    tls=gateway_api.GatewaySpecListenersTls(
                         mode=GatewaySpecListenersTlsMode.TERMINATE,
                         certificate_refs=[
-                            struct(
-                                GatewaySpecListenersTlsCertificateRefs,
+                            gateway_api.GatewaySpecListenersTlsCertificateRefs(
                                 kind="Secret",
                                 name=props.https_certificate_secret_name,
                             )
@@ -216,8 +205,7 @@ class GatewayEndpoint(Construct):
             if props.cert_manager_cluster_issuer is not None
             else None
         )
-        self.gateway = api_object(
-            Gateway,
+        self.gateway = gateway_api.Gateway(
             self,
             "Gateway",
             metadata=struct(
@@ -226,8 +214,8 @@ class GatewayEndpoint(Construct):
                 namespace=props.namespace,
                 annotations=annotations,
             ),
-            spec=struct(
-                GatewaySpec, gateway_class_name=props.gateway_class_name, listeners=listeners
+            spec=gateway_api.GatewaySpec(
+                gateway_class_name=props.gateway_class_name, listeners=listeners
             ),
         )
         self.listener_names: tuple[str, ...] = tuple(listener.name for listener in listeners)
@@ -243,35 +231,28 @@ class GatewayEndpoint(Construct):
         """The plain-HTTP listener's only route: ``301`` to the same URL on HTTPS."""
         props = self.props
         name = f"{props.name}-https-redirect"
-        route = api_object(
-            HttpRoute,
+        route = gateway_api.HttpRoute(
             self,
             "HttpsRedirect",
             metadata=struct(cdk8s.ApiObjectMetadata, name=name, namespace=props.namespace),
-            spec=struct(
-                HttpRouteSpec,
+            spec=gateway_api.HttpRouteSpec(
                 parent_refs=[
-                    struct(HttpRouteSpecParentRefs, name=props.name, section_name=LISTENER_NAME)
+                    gateway_api.HttpRouteSpecParentRefs(name=props.name, section_name=LISTENER_NAME)
                 ],
                 rules=[
-                    struct(
-                        HttpRouteSpecRules,
+                    gateway_api.HttpRouteSpecRules(
                         matches=[
-                            struct(
-                                HttpRouteSpecRulesMatches,
-                                path=struct(
-                                    HttpRouteSpecRulesMatchesPath,
+                            gateway_api.HttpRouteSpecRulesMatches(
+                                path=gateway_api.HttpRouteSpecRulesMatchesPath(
                                     type=HttpRouteSpecRulesMatchesPathType.PATH_PREFIX,
                                     value="/",
                                 ),
                             )
                         ],
                         filters=[
-                            struct(
-                                HttpRouteSpecRulesFilters,
+                            gateway_api.HttpRouteSpecRulesFilters(
                                 type=HttpRouteSpecRulesFiltersType.REQUEST_REDIRECT,
-                                request_redirect=struct(
-                                    HttpRouteSpecRulesFiltersRequestRedirect,
+                                request_redirect=gateway_api.HttpRouteSpecRulesFiltersRequestRedirect(
                                     scheme=HttpRouteSpecRulesFiltersRequestRedirectScheme.HTTPS,
                                     status_code=HttpRouteSpecRulesFiltersRequestRedirectStatusCode.VALUE_301,
                                     # Without a port the redirect goes to https's 443.
@@ -406,13 +387,12 @@ class GatewayEndpoint(Construct):
         problems.raise_if_any()
 
         # The pool's own Service: the default backend, and where vLLM checks the key.
-        service_ref = struct(
-            HttpRouteSpecRulesBackendRefs, name=pool.service_name, port=pool.service_port
+        service_ref = gateway_api.HttpRouteSpecRulesBackendRefs(
+            name=pool.service_name, port=pool.service_port
         )
         if backend is not None:
             ref = backend.backend_ref()
-            backend_ref = struct(
-                HttpRouteSpecRulesBackendRefs,
+            backend_ref = gateway_api.HttpRouteSpecRulesBackendRefs(
                 group=ref.group,
                 kind=ref.kind,
                 name=ref.name,
@@ -421,7 +401,7 @@ class GatewayEndpoint(Construct):
         else:
             backend_ref = service_ref
         timeouts = (
-            struct(HttpRouteSpecRulesTimeouts, request=request_timeout)
+            gateway_api.HttpRouteSpecRulesTimeouts(request=request_timeout)
             if request_timeout is not None
             else None
         )
@@ -429,13 +409,11 @@ class GatewayEndpoint(Construct):
         rewrite_type = HttpRouteSpecRulesFiltersUrlRewritePathType
         rules = [
             _rule(
-                struct(
-                    HttpRouteSpecRulesMatchesPath,
+                gateway_api.HttpRouteSpecRulesMatchesPath(
                     type=match_type.PATH_PREFIX,
                     value=path_prefix,
                 ),
-                struct(
-                    HttpRouteSpecRulesFiltersUrlRewritePath,
+                gateway_api.HttpRouteSpecRulesFiltersUrlRewritePath(
                     type=rewrite_type.REPLACE_PREFIX_MATCH,
                     replace_prefix_match=rewrite_prefix_to,
                 )
@@ -456,9 +434,10 @@ class GatewayEndpoint(Construct):
             upstream = backend.paths_answered_without_key[0]
             rules.append(
                 _rule(
-                    struct(HttpRouteSpecRulesMatchesPath, type=match_type.EXACT, value=models_path),
-                    struct(
-                        HttpRouteSpecRulesFiltersUrlRewritePath,
+                    gateway_api.HttpRouteSpecRulesMatchesPath(
+                        type=match_type.EXACT, value=models_path
+                    ),
+                    gateway_api.HttpRouteSpecRulesFiltersUrlRewritePath(
                         type=rewrite_type.REPLACE_FULL_PATH,
                         replace_full_path=upstream,
                     )
@@ -471,8 +450,7 @@ class GatewayEndpoint(Construct):
         if canary is not None and canary.header_route and not canary.promoted:
             # The smoke test's way in: the same rules plus the canary header, canary only.
             rules += [
-                struct(
-                    HttpRouteSpecRules,
+                gateway_api.HttpRouteSpecRules(
                     matches=canary.header_matches(rule.matches or []),
                     filters=rule.filters,
                     backend_refs=[canary.canary_only_ref],
@@ -480,15 +458,15 @@ class GatewayEndpoint(Construct):
                 )
                 for rule in list(rules)
             ]
-        route = api_object(
-            HttpRoute,
+        route = gateway_api.HttpRoute(
             self,
             f"Route-{name}",
             metadata=struct(cdk8s.ApiObjectMetadata, name=name, namespace=pool.namespace),
-            spec=struct(
-                HttpRouteSpec,
+            spec=gateway_api.HttpRouteSpec(
                 parent_refs=[
-                    struct(HttpRouteSpecParentRefs, name=self.gateway_name, section_name=listener)
+                    gateway_api.HttpRouteSpecParentRefs(
+                        name=self.gateway_name, section_name=listener
+                    )
                     for listener in self.api_listener_names
                 ],
                 rules=rules,
@@ -529,14 +507,12 @@ def _rule(
     timeouts: HttpRouteSpecRulesTimeouts | None,
 ) -> HttpRouteSpecRules:
     """An HTTPRoute rule matching ``path``, rewriting it to ``rewrite`` if given."""
-    return struct(
-        HttpRouteSpecRules,
-        matches=[struct(HttpRouteSpecRulesMatches, path=path)],
+    return gateway_api.HttpRouteSpecRules(
+        matches=[gateway_api.HttpRouteSpecRulesMatches(path=path)],
         filters=[
-            struct(
-                HttpRouteSpecRulesFilters,
+            gateway_api.HttpRouteSpecRulesFilters(
                 type=HttpRouteSpecRulesFiltersType.URL_REWRITE,
-                url_rewrite=struct(HttpRouteSpecRulesFiltersUrlRewrite, path=rewrite),
+                url_rewrite=gateway_api.HttpRouteSpecRulesFiltersUrlRewrite(path=rewrite),
             )
         ]
         if rewrite is not None

@@ -38,9 +38,10 @@ from cdk8s_plus_28 import k8s
 from constructs import Construct
 
 from vllm_doks import contracts
+from vllm_doks.k8s import kube
+from vllm_doks.k8s.bindings import inference_api
 from vllm_doks.k8s.checks import check_image
 from vllm_doks.k8s.network_policies import Namespaces
-from vllm_doks.k8s.objects import struct
 from vllm_doks.k8s.pod_security import (
     pod_security_context,
     tmp_mount,
@@ -185,23 +186,15 @@ class VllmInferencePool(PoolAddOn[VllmInferencePoolProps], ServingWorkload):
 
         failure_mode = inference.InferencePoolSpecEndpointPickerRefFailureMode
         self.inference_pool: inference.InferencePool = self._add_resource(
-            inference.InferencePool,
+            inference_api.InferencePool,
             "InferencePool",
-            struct(
-                inference.InferencePoolSpec,
-                selector=struct(
-                    inference.InferencePoolSpecSelector, match_labels=pool.selector_labels
-                ),
-                target_ports=[
-                    struct(inference.InferencePoolSpecTargetPorts, number=pool.service_port)
-                ],
-                endpoint_picker_ref=struct(
-                    inference.InferencePoolSpecEndpointPickerRef,
+            inference_api.InferencePoolSpec(
+                selector=inference_api.InferencePoolSpecSelector(match_labels=pool.selector_labels),
+                target_ports=[inference_api.InferencePoolSpecTargetPorts(number=pool.service_port)],
+                endpoint_picker_ref=inference_api.InferencePoolSpecEndpointPickerRef(
                     kind="Service",
                     name=self.epp_name,
-                    port=struct(
-                        inference.InferencePoolSpecEndpointPickerRefPort, number=EPP_GRPC_PORT
-                    ),
+                    port=inference_api.InferencePoolSpecEndpointPickerRefPort(number=EPP_GRPC_PORT),
                     failure_mode=(
                         failure_mode.FAIL_OPEN
                         if props.failure_mode == "FailOpen"
@@ -223,7 +216,7 @@ class VllmInferencePool(PoolAddOn[VllmInferencePoolProps], ServingWorkload):
             name=self.epp_name,
             # One picker: several replicas need the EPP's leader election (and Lease RBAC).
             replicas=1,
-            strategy=struct(k8s.DeploymentStrategy, type="Recreate"),
+            strategy=kube.DeploymentStrategy(type="Recreate"),
             pod_spec=self._pod_spec(),
             ports=[
                 service_port(
@@ -308,15 +301,13 @@ class VllmInferencePool(PoolAddOn[VllmInferencePoolProps], ServingWorkload):
         props = self.props
 
         def health() -> k8s.Probe:
-            return struct(
-                k8s.Probe,
-                grpc=struct(k8s.GrpcAction, port=EPP_HEALTH_PORT, service=EPP_HEALTH_SERVICE),
+            return kube.Probe(
+                grpc=kube.GrpcAction(port=EPP_HEALTH_PORT, service=EPP_HEALTH_SERVICE),
                 initial_delay_seconds=5,
                 period_seconds=10,
             )
 
-        return struct(
-            k8s.PodSpec,
+        return kube.PodSpec(
             service_account_name=self.epp_name,
             # The EPP watches pods and its InferencePool through the API.
             automount_service_account_token=True,
@@ -337,14 +328,10 @@ class VllmInferencePool(PoolAddOn[VllmInferencePoolProps], ServingWorkload):
                         "metrics": EPP_METRICS_PORT,
                     },
                     env=[
-                        struct(
-                            k8s.EnvVar,
+                        kube.EnvVar(
                             name="NAMESPACE",
-                            value_from=struct(
-                                k8s.EnvVarSource,
-                                field_ref=struct(
-                                    k8s.ObjectFieldSelector, field_path="metadata.namespace"
-                                ),
+                            value_from=kube.EnvVarSource(
+                                field_ref=kube.ObjectFieldSelector(field_path="metadata.namespace"),
                             ),
                         )
                     ],

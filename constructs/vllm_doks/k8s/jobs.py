@@ -19,8 +19,9 @@ import cdk8s
 from cdk8s_plus_28 import k8s
 from constructs import Construct
 
+from vllm_doks.k8s import kube
 from vllm_doks.k8s.network_policies import download_policy
-from vllm_doks.k8s.objects import api_object, struct, to_json
+from vllm_doks.k8s.objects import to_json
 from vllm_doks.k8s.pod_security import pod_security_context
 from vllm_doks.k8s.suppressions import checkov_skip_annotations
 
@@ -45,8 +46,7 @@ def run_once_pod_spec(
     tolerations: Sequence[k8s.Toleration] | None,
 ) -> k8s.PodSpec:
     """The pod of a run-once Job: locked down as the module says, on the given nodes."""
-    return struct(
-        k8s.PodSpec,
+    return kube.PodSpec(
         # Never: each retry is a fresh pod whose predecessors' logs remain.
         restart_policy="Never",
         automount_service_account_token=False,
@@ -88,12 +88,10 @@ class RunOnceJob:
     ) -> None:
         template = to_json(spec.template)
         self.name = f"{base_name}-{template_hash(template)}"
-        self.job = api_object(
-            k8s.KubeJob,
+        self.job = kube.KubeJob(
             scope,
             "Job",
-            metadata=struct(
-                k8s.ObjectMeta,
+            metadata=kube.ObjectMeta(
                 name=self.name,
                 namespace=namespace,
                 # Extra labels on the Job alone are not part of the template: the Job keeps its

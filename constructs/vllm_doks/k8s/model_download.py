@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from cdk8s_plus_28 import k8s
 from constructs import Construct
 
 from vllm_doks import contracts
 from vllm_doks.gpu_catalog import GpuSize
+from vllm_doks.k8s import kube
 from vllm_doks.k8s.jobs import RunOnceJob, run_once_pod_spec
 from vllm_doks.k8s.names import COMPLETION_MARKER, model_name_from_id
-from vllm_doks.k8s.objects import struct
 from vllm_doks.k8s.pod_security import (
     MODELS_VOLUME,
     container_security_context,
@@ -20,13 +19,13 @@ from vllm_doks.k8s.pod_security import (
     models_volume,
     node_pool_selector,
     optional_secret_file_volume,
-    optional_secret_files_volume,
+    resource_requirements,
+    secret_files_volume,
     tmp_mount,
     tmp_volume,
 )
 from vllm_doks.k8s.scripts import DOWNLOAD_MODEL, FETCH_MODEL, script_text, sh_command
 from vllm_doks.k8s.suppressions import HIGH_UID_REASON, image_skips
-from vllm_doks.k8s.values import quantity
 from vllm_doks.weights import SpacesSource
 
 if TYPE_CHECKING:
@@ -129,7 +128,7 @@ class ModelDownload(Construct):
             env("HF_HOME", "/tmp/hf_home"),
         ]
         mounts = [
-            struct(k8s.VolumeMount, name=MODELS_VOLUME, mount_path=store.mount_path),
+            kube.VolumeMount(name=MODELS_VOLUME, mount_path=store.mount_path),
             tmp_mount(),
         ]
         volumes = [models_volume(store.pvc_name, read_only=False), tmp_volume()]
@@ -147,21 +146,21 @@ class ModelDownload(Construct):
                 ]
             )
             mounts.append(
-                struct(
-                    k8s.VolumeMount,
+                kube.VolumeMount(
                     name=SPACES_CREDENTIALS_VOLUME,
                     mount_path=SPACES_CREDENTIALS_DIR,
                     read_only=True,
                 )
             )
             volumes.append(
-                optional_secret_files_volume(
+                secret_files_volume(
                     SPACES_CREDENTIALS_VOLUME,
                     source.credentials_secret,
                     {
                         contracts.SPACES_ACCESS_KEY_ID_KEY: "access_key_id",
                         contracts.SPACES_SECRET_ACCESS_KEY_KEY: "secret_access_key",
                     },
+                    optional=True,
                 )
             )
         elif hf_token_secret_name is not None:
@@ -171,9 +170,7 @@ class ModelDownload(Construct):
             # be absent: public models need none, and huggingface_hub then finds no file.
             container_env.append(env("HF_TOKEN_PATH", f"{HF_TOKEN_DIR}/{HF_TOKEN_FILE}"))
             mounts.append(
-                struct(
-                    k8s.VolumeMount, name=HF_TOKEN_VOLUME, mount_path=HF_TOKEN_DIR, read_only=True
-                )
+                kube.VolumeMount(name=HF_TOKEN_VOLUME, mount_path=HF_TOKEN_DIR, read_only=True)
             )
             volumes.append(
                 optional_secret_file_volume(
@@ -183,15 +180,15 @@ class ModelDownload(Construct):
 
         labels = {"app": DOWNLOAD_APP}
         pod_labels = {**labels, DOWNLOAD_JOB_LABEL: job_name}
-        requests = {
-            "cpu": quantity(props.download_cpu_request),
-            "memory": quantity(props.download_memory_request),
+        requests = {"cpu": props.download_cpu_request, "memory": props.download_memory_request}
+        limits = {
+            name: limit
+            for name, limit in (
+                ("cpu", props.download_cpu_limit),
+                ("memory", props.download_memory_limit),
+            )
+            if limit is not None
         }
-        limits: dict[str, k8s.Quantity] = {}
-        if props.download_cpu_limit is not None:
-            limits["cpu"] = quantity(props.download_cpu_limit)
-        if props.download_memory_limit is not None:
-            limits["memory"] = quantity(props.download_memory_limit)
         skips = [("CKV_K8S_40", HIGH_UID_REASON), *image_skips(self.image)]
         command = sh_command(
             DOWNLOAD_MODEL,
@@ -204,23 +201,19 @@ class ModelDownload(Construct):
             revision or "",
             script_text(FETCH_MODEL),
         )
-        template = struct(
-            k8s.PodTemplateSpec,
-            metadata=struct(k8s.ObjectMeta, labels=pod_labels),
+        template = kube.PodTemplateSpec(
+            metadata=kube.ObjectMeta(labels=pod_labels),
             spec=run_once_pod_spec(
                 tolerations=gpu_tolerations(gpu_size) if node_pool_name else None,
                 node_selector=node_pool_selector(node_pool_name) if node_pool_name else None,
                 containers=[
-                    struct(
-                        k8s.Container,
+                    kube.Container(
                         name="download",
                         image=self.image,
                         image_pull_policy="IfNotPresent",
                         command=command,
                         env=container_env,
-                        resources=struct(
-                            k8s.ResourceRequirements, requests=requests, limits=limits or None
-                        ),
+                        resources=resource_requirements(requests, limits),
                         security_context=container_security_context(),
                         volume_mounts=mounts,
                     )
@@ -233,8 +226,7 @@ class ModelDownload(Construct):
             base_name=job_name,
             namespace=self.namespace,
             labels=labels,
-            spec=struct(
-                k8s.JobSpec,
+            spec=kube.JobSpec(
                 backoff_limit=props.download_backoff_limit,
                 ttl_seconds_after_finished=props.download_ttl_seconds_after_finished,
                 template=template,

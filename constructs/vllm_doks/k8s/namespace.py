@@ -9,8 +9,8 @@ from __future__ import annotations
 from cdk8s_plus_28 import k8s
 from constructs import Construct
 
+from vllm_doks.k8s import kube
 from vllm_doks.k8s.names import DEFAULT_NAMESPACE
-from vllm_doks.k8s.objects import api_object, struct
 from vllm_doks.validation import Problems, check_dns_label
 
 #: Pod Security Standards levels the admission controller knows.
@@ -52,6 +52,4 @@ def add_namespace(
         if pod_security is not None
         else None
     )
-    return api_object(
-        k8s.KubeNamespace, scope, id, metadata=struct(k8s.ObjectMeta, name=name, labels=labels)
-    )
+    return kube.KubeNamespace(scope, id, metadata=kube.ObjectMeta(name=name, labels=labels))

@@ -58,6 +58,7 @@ from cdk8s_plus_28 import k8s
 from constructs import Construct
 
 from vllm_doks import contracts
+from vllm_doks.k8s import kube
 from vllm_doks.k8s.objects import api_object, struct
 from vllm_doks.k8s.values import int_or_string
 
@@ -77,7 +78,7 @@ PRIVATE_IPV6 = ("fc00::/7", "fe80::/10")
 
 
 def _tcp(port: int) -> k8s.NetworkPolicyPort:
-    return struct(k8s.NetworkPolicyPort, port=int_or_string(port), protocol="TCP")
+    return kube.NetworkPolicyPort(port=int_or_string(port), protocol="TCP")
 
 
 class Selects(Protocol):
@@ -181,11 +182,8 @@ class Connections:
             return policy
         if isinstance(peer, Namespaces):
             sources = [
-                struct(
-                    k8s.NetworkPolicyPeer,
-                    namespace_selector=struct(
-                        k8s.LabelSelector, match_labels={NAMESPACE_NAME_LABEL: ns}
-                    ),
+                kube.NetworkPolicyPeer(
+                    namespace_selector=kube.LabelSelector(match_labels={NAMESPACE_NAME_LABEL: ns}),
                 )
                 for ns in peer.names
             ]
@@ -196,24 +194,17 @@ class Connections:
                     f"{peer.connections.namespace!r}, not {self.namespace!r}"
                 )
             sources = [
-                struct(
-                    k8s.NetworkPolicyPeer,
-                    pod_selector=struct(
-                        k8s.LabelSelector, match_labels=dict(peer.connections.selector)
-                    ),
+                kube.NetworkPolicyPeer(
+                    pod_selector=kube.LabelSelector(match_labels=dict(peer.connections.selector)),
                 )
             ]
-        rules = [struct(k8s.NetworkPolicyIngressRule, from_=sources, ports=[_tcp(port)])]
-        return api_object(
-            k8s.KubeNetworkPolicy,
+        rules = [kube.NetworkPolicyIngressRule(from_=sources, ports=[_tcp(port)])]
+        return kube.KubeNetworkPolicy(
             scope,
             id,
-            metadata=struct(
-                k8s.ObjectMeta, name=name, namespace=self.namespace, labels=dict(labels)
-            ),
-            spec=struct(
-                k8s.NetworkPolicySpec,
-                pod_selector=struct(k8s.LabelSelector, match_labels=dict(self.selector)),
+            metadata=kube.ObjectMeta(name=name, namespace=self.namespace, labels=dict(labels)),
+            spec=kube.NetworkPolicySpec(
+                pod_selector=kube.LabelSelector(match_labels=dict(self.selector)),
                 policy_types=["Ingress"],
                 # No source: a policy that only isolates (no rule at all, not an empty one).
                 ingress=rules if sources else None,
@@ -285,43 +276,36 @@ def download_policy(
     egress = None
     if restrict_egress:
         egress = [
-            struct(
-                k8s.NetworkPolicyEgressRule,
+            kube.NetworkPolicyEgressRule(
                 to=[
-                    struct(
-                        k8s.NetworkPolicyPeer,
-                        namespace_selector=struct(k8s.LabelSelector),
-                        pod_selector=struct(k8s.LabelSelector, match_labels=dict(KUBE_DNS_LABELS)),
+                    kube.NetworkPolicyPeer(
+                        namespace_selector=kube.LabelSelector(),
+                        pod_selector=kube.LabelSelector(match_labels=dict(KUBE_DNS_LABELS)),
                     )
                 ],
                 ports=[
-                    struct(k8s.NetworkPolicyPort, port=int_or_string(53), protocol="UDP"),
-                    struct(k8s.NetworkPolicyPort, port=int_or_string(53), protocol="TCP"),
+                    kube.NetworkPolicyPort(port=int_or_string(53), protocol="UDP"),
+                    kube.NetworkPolicyPort(port=int_or_string(53), protocol="TCP"),
                 ],
             ),
-            struct(
-                k8s.NetworkPolicyEgressRule,
+            kube.NetworkPolicyEgressRule(
                 to=[
-                    struct(
-                        k8s.NetworkPolicyPeer,
-                        ip_block=struct(k8s.IpBlock, cidr="0.0.0.0/0", except_=list(PRIVATE_IPV4)),
+                    kube.NetworkPolicyPeer(
+                        ip_block=kube.IpBlock(cidr="0.0.0.0/0", except_=list(PRIVATE_IPV4)),
                     ),
-                    struct(
-                        k8s.NetworkPolicyPeer,
-                        ip_block=struct(k8s.IpBlock, cidr="::/0", except_=list(PRIVATE_IPV6)),
+                    kube.NetworkPolicyPeer(
+                        ip_block=kube.IpBlock(cidr="::/0", except_=list(PRIVATE_IPV6)),
                     ),
                 ],
                 ports=[_tcp(443)],
             ),
         ]
-    return api_object(
-        k8s.KubeNetworkPolicy,
+    return kube.KubeNetworkPolicy(
         scope,
         id,
-        metadata=struct(k8s.ObjectMeta, name=name, namespace=namespace, labels=dict(labels)),
-        spec=struct(
-            k8s.NetworkPolicySpec,
-            pod_selector=struct(k8s.LabelSelector, match_labels=dict(selector)),
+        metadata=kube.ObjectMeta(name=name, namespace=namespace, labels=dict(labels)),
+        spec=kube.NetworkPolicySpec(
+            pod_selector=kube.LabelSelector(match_labels=dict(selector)),
             policy_types=["Ingress", "Egress"] if restrict_egress else ["Ingress"],
             egress=egress,
         ),

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import cdk8s
-from cdk8s_plus_28 import k8s
 from constructs import Construct
 
 from vllm_doks.gpu_catalog import GpuSize, resolve_gpu_size
 from vllm_doks.handoff import GpuPoolRef, node_pool_and_size
+from vllm_doks.k8s import kube
 from vllm_doks.k8s.checks import (
     check_absolute_path,
     check_host,
@@ -26,7 +26,6 @@ from vllm_doks.k8s.names import (
     dns_label,
     model_name_from_id,
 )
-from vllm_doks.k8s.objects import api_object, struct
 from vllm_doks.k8s.values import quantity
 from vllm_doks.props import takes_props
 from vllm_doks.validation import (
@@ -168,20 +167,18 @@ class NfsModelStore(Construct):
         capacity = {"storage": quantity(f"{props.capacity_gi}Gi")}
         binding_labels = {STORE_NAMESPACE_LABEL: props.namespace, STORE_NAME_LABEL: props.name}
 
-        self.persistent_volume = api_object(
-            k8s.KubePersistentVolume,
+        self.persistent_volume = kube.KubePersistentVolume(
             self,
             "PersistentVolume",
-            metadata=struct(k8s.ObjectMeta, name=self.pv_name, labels=binding_labels),
-            spec=struct(
-                k8s.PersistentVolumeSpec,
+            metadata=kube.ObjectMeta(name=self.pv_name, labels=binding_labels),
+            spec=kube.PersistentVolumeSpec(
                 capacity=capacity,
                 access_modes=["ReadWriteMany"],
                 persistent_volume_reclaim_policy="Retain",
                 # No storageClassName: a volume without one is in the class "" that the claim
                 # asks for, and the API server drops an empty one, so emitting "" would make
                 # every `kubectl apply` of an unchanged output patch the volume again.
-                nfs=struct(k8s.NfsVolumeSource, server=props.nfs_server, path=props.nfs_path),
+                nfs=kube.NfsVolumeSource(server=props.nfs_server, path=props.nfs_path),
             ),
         )
         # cdk8s copies a Chart's namespace onto every object that sets none, this
@@ -189,17 +186,15 @@ class NfsModelStore(Construct):
         if cdk8s.Chart.of(self).namespace:
             self.persistent_volume.add_json_patch(cdk8s.JsonPatch.remove("/metadata/namespace"))
 
-        self.persistent_volume_claim = api_object(
-            k8s.KubePersistentVolumeClaim,
+        self.persistent_volume_claim = kube.KubePersistentVolumeClaim(
             self,
             "PersistentVolumeClaim",
-            metadata=struct(k8s.ObjectMeta, name=self.pvc_name, namespace=self.namespace),
-            spec=struct(
-                k8s.PersistentVolumeClaimSpec,
+            metadata=kube.ObjectMeta(name=self.pvc_name, namespace=self.namespace),
+            spec=kube.PersistentVolumeClaimSpec(
                 access_modes=["ReadWriteMany"],
                 storage_class_name="",
-                resources=struct(k8s.ResourceRequirements, requests=capacity),
-                selector=struct(k8s.LabelSelector, match_labels=binding_labels),
+                resources=kube.ResourceRequirements(requests=capacity),
+                selector=kube.LabelSelector(match_labels=binding_labels),
             ),
         )
         # The claim is useless without its volume; apply the volume first.

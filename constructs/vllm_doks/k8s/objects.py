@@ -28,11 +28,13 @@ Measured and rejected before: a plain ``cdk8s.ApiObject`` plus JSON patches or a
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Callable, Mapping
-from functools import cache
+from functools import cache, partial
 from typing import Any, ParamSpec, TypeVar, cast
 
+import cdk8s
 import jsii
 from cdk8s_plus_28 import k8s
 
@@ -114,3 +116,27 @@ def to_json(value: Any) -> Any:
     if isinstance(value, (k8s.Quantity, k8s.IntOrString)):
         return raw_value(value)
     return value
+
+
+def unchecked(kind: Any) -> Any:
+    """``kind`` made the fast way when it is a struct (:func:`struct`) or an L1 object
+    (:func:`api_object`); anything else (``Quantity``, an enum) as it is."""
+    if getattr(kind, "__jsii_name_mapping__", None) is not None:
+        return partial(struct, kind)
+    if isinstance(kind, type) and issubclass(kind, cdk8s.ApiObject):
+        return partial(api_object, kind)
+    return kind
+
+
+class Unchecked:
+    """A jsii module's names through :func:`unchecked`, the module imported on first use:
+    ``Unchecked("vllm_doks._imports.sh.keda").ScaledObjectSpec(...)`` is a fast
+    ``ScaledObjectSpec``. Each name is looked up once, then kept."""
+
+    def __init__(self, module: str) -> None:
+        self._module = module
+
+    def __getattr__(self, name: str) -> Any:
+        made = unchecked(getattr(importlib.import_module(self._module), name))
+        setattr(self, name, made)
+        return made

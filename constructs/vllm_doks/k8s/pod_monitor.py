@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from constructs import Construct
 
 from vllm_doks import contracts
-from vllm_doks.k8s.objects import struct
+from vllm_doks.k8s.bindings import monitoring_api
 from vllm_doks.k8s.pool_addon import PoolAddOn
 from vllm_doks.k8s.vllm_worker_pool import PORT_NAME, VllmWorkerPool
 from vllm_doks.props import takes_props
@@ -169,19 +169,15 @@ class VllmPodMonitor(PoolAddOn[VllmPodMonitorProps]):
             labels[RELEASE_LABEL] = props.release
 
         self.pod_monitor: monitoring.PodMonitor = self._add_resource(
-            monitoring.PodMonitor,
+            monitoring_api.PodMonitor,
             "PodMonitor",
-            struct(
-                monitoring.PodMonitorSpec,
-                selector=struct(
-                    monitoring.PodMonitorSpecSelector, match_labels=pool.selector_labels
-                ),
-                namespace_selector=struct(
-                    monitoring.PodMonitorSpecNamespaceSelector, match_names=[pool.namespace]
+            monitoring_api.PodMonitorSpec(
+                selector=monitoring_api.PodMonitorSpecSelector(match_labels=pool.selector_labels),
+                namespace_selector=monitoring_api.PodMonitorSpecNamespaceSelector(
+                    match_names=[pool.namespace]
                 ),
                 pod_metrics_endpoints=[
-                    struct(
-                        monitoring.PodMonitorSpecPodMetricsEndpoints,
+                    monitoring_api.PodMonitorSpecPodMetricsEndpoints(
                         port=PORT_NAME,
                         path=METRICS_PATH,
                         scheme=monitoring.PodMonitorSpecPodMetricsEndpointsScheme.HTTP,

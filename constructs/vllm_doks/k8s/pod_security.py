@@ -10,13 +10,15 @@ immutable value once made, so one per distinct argument serves every pod in the 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
 
 from cdk8s_plus_28 import k8s
 
 from vllm_doks.gpu_catalog import GpuSize
+from vllm_doks.k8s import kube
 from vllm_doks.k8s.names import GPU_RESOURCE, NODE_POOL_LABEL, NON_ROOT_ID
-from vllm_doks.k8s.objects import struct
+from vllm_doks.k8s.values import quantity
 
 #: Volume names inside our pod specs.
 MODELS_VOLUME = "models"
@@ -33,15 +35,14 @@ def pod_security_context(supplemental_groups: tuple[int, ...] = ()) -> k8s.PodSe
     ``supplemental_groups`` adds groups to every container's processes (e.g. the host group
     that owns AMD's GPU device nodes).
     """
-    return struct(
-        k8s.PodSecurityContext,
+    return kube.PodSecurityContext(
         supplemental_groups=list(supplemental_groups) or None,
         run_as_non_root=True,
         run_as_user=NON_ROOT_ID,
         run_as_group=NON_ROOT_ID,
         fs_group=NON_ROOT_ID,
         fs_group_change_policy="OnRootMismatch",
-        seccomp_profile=struct(k8s.SeccompProfile, type="RuntimeDefault"),
+        seccomp_profile=kube.SeccompProfile(type="RuntimeDefault"),
     )
 
 
@@ -52,10 +53,9 @@ def container_security_context() -> k8s.SecurityContext:
     Every path our containers write to is an explicit volume (``/tmp``, ``/dev/shm``,
     ``/models`` for the downloader), which is what makes the read-only root possible.
     """
-    return struct(
-        k8s.SecurityContext,
+    return kube.SecurityContext(
         allow_privilege_escalation=False,
-        capabilities=struct(k8s.Capabilities, drop=["ALL"]),
+        capabilities=kube.Capabilities(drop=["ALL"]),
         read_only_root_filesystem=True,
     )
 
@@ -66,9 +66,9 @@ def gpu_tolerations(size: GpuSize | None = None) -> list[k8s.Toleration]:
     H100 size's). Only the size's own vendor is tolerated, so an AMD pod never tolerates
     NVIDIA's taint and the reverse."""
     if size is None:
-        return [struct(k8s.Toleration, key=GPU_RESOURCE, operator="Exists", effect="NoSchedule")]
+        return [kube.Toleration(key=GPU_RESOURCE, operator="Exists", effect="NoSchedule")]
     t = size.toleration()
-    return [struct(k8s.Toleration, key=t["key"], operator=t["operator"], effect=t["effect"])]
+    return [kube.Toleration(key=t["key"], operator=t["operator"], effect=t["effect"])]
 
 
 def node_pool_selector(node_pool_name: str) -> dict[str, str]:
@@ -78,22 +78,20 @@ def node_pool_selector(node_pool_name: str) -> dict[str, str]:
 @cache
 def tmp_volume() -> k8s.Volume:
     """Writable scratch for ``HOME`` (caches of vLLM, Triton, torch.compile, Hugging Face)."""
-    return struct(k8s.Volume, name=TMP_VOLUME, empty_dir=struct(k8s.EmptyDirVolumeSource))
+    return kube.Volume(name=TMP_VOLUME, empty_dir=kube.EmptyDirVolumeSource())
 
 
 @cache
 def tmp_mount() -> k8s.VolumeMount:
     """:func:`tmp_volume` mounted at ``/tmp``."""
-    return struct(k8s.VolumeMount, name=TMP_VOLUME, mount_path="/tmp")
+    return kube.VolumeMount(name=TMP_VOLUME, mount_path="/tmp")
 
 
 @cache
 def models_volume(claim_name: str, *, read_only: bool) -> k8s.Volume:
-    return struct(
-        k8s.Volume,
+    return kube.Volume(
         name=MODELS_VOLUME,
-        persistent_volume_claim=struct(
-            k8s.PersistentVolumeClaimVolumeSource,
+        persistent_volume_claim=kube.PersistentVolumeClaimVolumeSource(
             # false is the API's default and is not stored: emitting it would make every
             # `kubectl apply` of an unchanged output patch the object again.
             claim_name=claim_name,
@@ -104,25 +102,14 @@ def models_volume(claim_name: str, *, read_only: bool) -> k8s.Volume:
 
 @cache
 def env(name: str, value: str) -> k8s.EnvVar:
-    return struct(k8s.EnvVar, name=name, value=value)
+    return kube.EnvVar(name=name, value=value)
 
 
-@cache
 def optional_secret_env(name: str, secret_name: str, secret_key: str) -> k8s.EnvVar:
     """An env var from a Secret that may not exist: the pod starts either way."""
-    return struct(
-        k8s.EnvVar,
-        name=name,
-        value_from=struct(
-            k8s.EnvVarSource,
-            secret_key_ref=struct(
-                k8s.SecretKeySelector, name=secret_name, key=secret_key, optional=True
-            ),
-        ),
-    )
+    return _secret_env(name, secret_name, secret_key, optional=True)
 
 
-@cache
 def required_secret_env(name: str, secret_name: str, secret_key: str) -> k8s.EnvVar:
     """An env var from a Secret that must exist.
 
@@ -130,16 +117,13 @@ def required_secret_env(name: str, secret_name: str, secret_key: str) -> k8s.Env
     start and the pod shows ``CreateContainerConfigError`` naming the Secret, instead of
     starting without the value, which for an API key would mean an open endpoint.
     """
-    return struct(
-        k8s.EnvVar,
-        name=name,
-        value_from=struct(
-            k8s.EnvVarSource,
-            secret_key_ref=struct(
-                k8s.SecretKeySelector, name=secret_name, key=secret_key, optional=False
-            ),
-        ),
-    )
+    return _secret_env(name, secret_name, secret_key, optional=False)
+
+
+@cache
+def _secret_env(name: str, secret_name: str, secret_key: str, *, optional: bool) -> k8s.EnvVar:
+    selector = kube.SecretKeySelector(name=secret_name, key=secret_key, optional=optional)
+    return kube.EnvVar(name=name, value_from=kube.EnvVarSource(secret_key_ref=selector))
 
 
 #: Owner and group may read, nobody else: the kubelet gives secret volumes the pod's
@@ -156,22 +140,32 @@ def optional_secret_file_volume(
     With ``optional: true`` a missing Secret (or key) leaves the volume empty and the pod
     starts; whoever reads the file then finds none.
     """
-    return optional_secret_files_volume(volume_name, secret_name, {secret_key: file_name})
+    return secret_files_volume(volume_name, secret_name, {secret_key: file_name}, optional=True)
 
 
-def optional_secret_files_volume(
-    volume_name: str, secret_name: str, files: dict[str, str]
+def secret_files_volume(
+    volume_name: str, secret_name: str, files: dict[str, str], *, optional: bool
 ) -> k8s.Volume:
-    """Keys of a Secret that may not exist, each as a file (``{key: file name}``) in a volume;
-    see :func:`optional_secret_file_volume`."""
-    return struct(
-        k8s.Volume,
+    """Keys of a Secret, each as a file (``{key: file name}``) in a volume; with ``optional``
+    the Secret may be missing (see :func:`optional_secret_file_volume`), without it the pod
+    does not start until it exists."""
+    return kube.Volume(
         name=volume_name,
-        secret=struct(
-            k8s.SecretVolumeSource,
+        secret=kube.SecretVolumeSource(
             secret_name=secret_name,
-            optional=True,
+            optional=optional or None,
             default_mode=SECRET_FILE_MODE,
-            items=[struct(k8s.KeyToPath, key=key, path=path) for key, path in files.items()],
+            items=[kube.KeyToPath(key=key, path=path) for key, path in files.items()],
         ),
+    )
+
+
+def resource_requirements(
+    requests: Mapping[str, str | int], limits: Mapping[str, str | int] | None = None
+) -> k8s.ResourceRequirements:
+    """Requests and limits (``{"cpu": "500m", "nvidia.com/gpu": 1}``) as Kubernetes
+    quantities; no limits when ``limits`` is empty or ``None``."""
+    return kube.ResourceRequirements(
+        requests={k: quantity(v) for k, v in requests.items()},
+        limits={k: quantity(v) for k, v in limits.items()} if limits else None,
     )

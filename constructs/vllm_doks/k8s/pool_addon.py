@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 import cdk8s
 from constructs import Construct
 
-from vllm_doks.k8s.objects import api_object, struct
+from vllm_doks.k8s.objects import struct
 from vllm_doks.validation import Problems
 
 if TYPE_CHECKING:
@@ -61,11 +61,11 @@ class PoolAddOn(Construct, Generic[P]):
         *,
         labels: Mapping[str, str] | None = None,
     ) -> R:
-        """The construct's custom resource: ``binding`` (a typed class from ``cdk8s import``)
-        with ``spec``, named :attr:`name` in :attr:`namespace`, labelled with ``labels``.
-        Default labels: the pool's selector labels."""
-        return api_object(
-            binding,
+        """The construct's custom resource: ``binding`` (a class from ``cdk8s import``, made
+        the fast way: :mod:`vllm_doks.k8s.bindings`) with ``spec``, named :attr:`name` in
+        :attr:`namespace`, labelled with ``labels``. Default labels: the pool's selector
+        labels."""
+        return binding(
             self,
             id,
             metadata=struct(

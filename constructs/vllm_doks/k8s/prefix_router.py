@@ -56,12 +56,12 @@ from cdk8s_plus_28 import k8s
 from constructs import Construct
 
 from vllm_doks import contracts
+from vllm_doks.k8s import kube
 from vllm_doks.k8s.checks import (
     check_image,
     check_service_name,
     check_word,
 )
-from vllm_doks.k8s.objects import struct
 from vllm_doks.k8s.pod_security import (
     env,
     pod_security_context,
@@ -343,25 +343,20 @@ class PrefixAwareRouter(ServingWorkload):
     def _pod_spec(self) -> k8s.PodSpec:
         props = self.props
         http = int_or_string(PORT_NAME)
-        return struct(
-            k8s.PodSpec,
+        return kube.PodSpec(
             service_account_name=self.service_account_name,
             # The only pods of this library that talk to the Kubernetes API: pod discovery.
             automount_service_account_token=True,
             enable_service_links=False,
             security_context=pod_security_context(),
-            affinity=struct(
-                k8s.Affinity,
-                pod_anti_affinity=struct(
-                    k8s.PodAntiAffinity,
+            affinity=kube.Affinity(
+                pod_anti_affinity=kube.PodAntiAffinity(
                     preferred_during_scheduling_ignored_during_execution=[
-                        struct(
-                            k8s.WeightedPodAffinityTerm,
+                        kube.WeightedPodAffinityTerm(
                             weight=100,
-                            pod_affinity_term=struct(
-                                k8s.PodAffinityTerm,
-                                label_selector=struct(
-                                    k8s.LabelSelector, match_labels=self.selector_labels
+                            pod_affinity_term=kube.PodAffinityTerm(
+                                label_selector=kube.LabelSelector(
+                                    match_labels=self.selector_labels
                                 ),
                                 topology_key=contracts.HOSTNAME_TOPOLOGY_KEY,
                             ),
@@ -378,20 +373,17 @@ class PrefixAwareRouter(ServingWorkload):
                     env=self._env(),
                     resources=Resources.of(props).requirements(),
                     volume_mounts=[tmp_mount()],
-                    startup_probe=struct(
-                        k8s.Probe,
-                        http_get=struct(k8s.HttpGetAction, path=HEALTH_PATH, port=http),
+                    startup_probe=kube.Probe(
+                        http_get=kube.HttpGetAction(path=HEALTH_PATH, port=http),
                         period_seconds=5,
                         failure_threshold=30,
                     ),
-                    readiness_probe=struct(
-                        k8s.Probe,
-                        http_get=struct(k8s.HttpGetAction, path=HEALTH_PATH, port=http),
+                    readiness_probe=kube.Probe(
+                        http_get=kube.HttpGetAction(path=HEALTH_PATH, port=http),
                         period_seconds=5,
                     ),
-                    liveness_probe=struct(
-                        k8s.Probe,
-                        http_get=struct(k8s.HttpGetAction, path=HEALTH_PATH, port=http),
+                    liveness_probe=kube.Probe(
+                        http_get=kube.HttpGetAction(path=HEALTH_PATH, port=http),
                         period_seconds=10,
                         failure_threshold=3,
                     ),

@@ -8,7 +8,7 @@ from functools import cache
 from cdk8s_plus_28 import k8s
 
 from vllm_doks import contracts
-from vllm_doks.k8s.objects import struct
+from vllm_doks.k8s import kube
 from vllm_doks.k8s.values import int_or_string
 from vllm_doks.validation import Problems, check_int_range
 
@@ -54,8 +54,7 @@ class ProbeTimings:
         return problems
 
     def startup_probe(self, port: str) -> k8s.Probe:
-        return struct(
-            k8s.Probe,
+        return kube.Probe(
             http_get=_health(port),
             initial_delay_seconds=self.startup_initial_delay_seconds,
             period_seconds=self.startup_period_seconds,
@@ -63,13 +62,10 @@ class ProbeTimings:
         )
 
     def readiness_probe(self, port: str) -> k8s.Probe:
-        return struct(
-            k8s.Probe, http_get=_health(port), period_seconds=self.readiness_period_seconds
-        )
+        return kube.Probe(http_get=_health(port), period_seconds=self.readiness_period_seconds)
 
     def liveness_probe(self, port: str) -> k8s.Probe:
-        return struct(
-            k8s.Probe,
+        return kube.Probe(
             http_get=_health(port),
             period_seconds=self.liveness_period_seconds,
             failure_threshold=self.liveness_failure_threshold,
@@ -79,4 +75,4 @@ class ProbeTimings:
 @cache  # an immutable struct; see pod_security.py on why factories are cached
 def _health(port: str) -> k8s.HttpGetAction:
     # A named port: the probes follow the container port if it ever changes.
-    return struct(k8s.HttpGetAction, path=contracts.VLLM_HEALTH_PATH, port=int_or_string(port))
+    return kube.HttpGetAction(path=contracts.VLLM_HEALTH_PATH, port=int_or_string(port))

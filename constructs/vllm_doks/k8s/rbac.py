@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from cdk8s_plus_28 import k8s
 from constructs import Construct
 
-from vllm_doks.k8s.objects import api_object, struct
+from vllm_doks.k8s import kube
 
 #: (API group, resources, verbs) of one Role rule.
 RbacRule = tuple[str, Sequence[str], Sequence[str]]
@@ -26,33 +26,26 @@ def add_service_account_with_role(
 
     The account does not mount its token by default; the pod that needs the API opts in.
     """
-    account = api_object(
-        k8s.KubeServiceAccount,
+    account = kube.KubeServiceAccount(
         scope,
         "ServiceAccount",
         metadata=metadata(account_name),
         automount_service_account_token=False,
     )
-    role = api_object(
-        k8s.KubeRole,
+    role = kube.KubeRole(
         scope,
         "Role",
         metadata=metadata(role_name),
         rules=[
-            struct(k8s.PolicyRule, api_groups=[group], resources=list(res), verbs=list(verbs))
+            kube.PolicyRule(api_groups=[group], resources=list(res), verbs=list(verbs))
             for group, res, verbs in rules
         ],
     )
-    binding = api_object(
-        k8s.KubeRoleBinding,
+    binding = kube.KubeRoleBinding(
         scope,
         "RoleBinding",
         metadata=metadata(role_name),
-        role_ref=struct(
-            k8s.RoleRef, api_group="rbac.authorization.k8s.io", kind="Role", name=role_name
-        ),
-        subjects=[
-            struct(k8s.Subject, kind="ServiceAccount", name=account_name, namespace=namespace)
-        ],
+        role_ref=kube.RoleRef(api_group="rbac.authorization.k8s.io", kind="Role", name=role_name),
+        subjects=[kube.Subject(kind="ServiceAccount", name=account_name, namespace=namespace)],
     )
     return account, role, binding

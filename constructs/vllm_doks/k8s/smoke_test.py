@@ -39,22 +39,22 @@ from constructs import Construct
 
 from vllm_doks import contracts
 from vllm_doks.cold_start import AFTER_APPLY_LABEL, PROMOTION_GATE_LABEL
+from vllm_doks.k8s import kube
 from vllm_doks.k8s.canary import CANARY_HEADER, CANARY_HEADER_VALUE
 from vllm_doks.k8s.gateway_endpoint import GatewayEndpoint
 from vllm_doks.k8s.jobs import MAX_JOB_BASE_NAME, RunOnceJob, run_once_pod_spec, template_hash
 from vllm_doks.k8s.names import dns_label
-from vllm_doks.k8s.objects import struct
 from vllm_doks.k8s.pod_security import (
-    SECRET_FILE_MODE,
     container_security_context,
     gpu_tolerations,
     node_pool_selector,
+    resource_requirements,
+    secret_files_volume,
     tmp_mount,
     tmp_volume,
 )
 from vllm_doks.k8s.scripts import SMOKE_TEST, sh_command
 from vllm_doks.k8s.suppressions import HIGH_UID_REASON, image_skips
-from vllm_doks.k8s.values import quantity
 from vllm_doks.k8s.vllm_worker_pool import VllmWorkerPool
 from vllm_doks.validation import Problems, check_dns_label, check_int_range
 
@@ -69,6 +69,9 @@ SMOKE_TEST_APP = "smoke-test"
 _KEY_VOLUME = "api-key"
 _KEY_DIR = "/var/run/secrets/vllm-api-key"
 _KEY_FILE = "key"
+#: The Job's requests and limits: curl and a shell.
+_REQUESTS = {"cpu": "50m", "memory": "64Mi"}
+_LIMITS = {"cpu": "200m", "memory": "128Mi"}
 
 #: Job label of a canary's smoke test: the canary pool's name (how a promotion finds it).
 CANARY_SMOKE_TEST_LABEL = "vllm-doks.io/canary-smoke-test"
@@ -189,24 +192,14 @@ class SmokeTest(Construct):
         key_file = ""
         if pool.api_key_secret_name is not None:
             key_file = f"{_KEY_DIR}/{_KEY_FILE}"
-            mounts.append(
-                struct(k8s.VolumeMount, name=_KEY_VOLUME, mount_path=_KEY_DIR, read_only=True)
-            )
+            mounts.append(kube.VolumeMount(name=_KEY_VOLUME, mount_path=_KEY_DIR, read_only=True))
+            secret_files = {pool.props.api_key_secret_key: _KEY_FILE}
             volumes.append(
-                struct(
-                    k8s.Volume,
-                    name=_KEY_VOLUME,
-                    secret=struct(
-                        k8s.SecretVolumeSource,
-                        secret_name=pool.api_key_secret_name,
-                        default_mode=SECRET_FILE_MODE,
-                        items=[
-                            struct(k8s.KeyToPath, key=pool.props.api_key_secret_key, path=_KEY_FILE)
-                        ],
-                    ),
+                secret_files_volume(
+                    _KEY_VOLUME, pool.api_key_secret_name, secret_files, optional=False
                 )
             )
-        container_env = [struct(k8s.EnvVar, name="TMPDIR", value="/tmp")]
+        container_env = [kube.EnvVar(name="TMPDIR", value="/tmp")]
         labels = {"app": SMOKE_TEST_APP}
         annotations: dict[str, str] | None = None
         base_name = SMOKE_TEST_APP
@@ -215,22 +208,16 @@ class SmokeTest(Construct):
             self.models += tuple(a.name for a in lora.adapters) if lora is not None else ()
             # The header comes from curl's default config file, so the script (and every
             # non-canary smoke Job) stays as it is; a downward API file needs no extra object.
-            container_env.append(struct(k8s.EnvVar, name=contracts.CURL_HOME_ENV, value=_CURL_DIR))
-            mounts.append(
-                struct(k8s.VolumeMount, name=_CURL_VOLUME, mount_path=_CURL_DIR, read_only=True)
-            )
+            container_env.append(kube.EnvVar(name=contracts.CURL_HOME_ENV, value=_CURL_DIR))
+            mounts.append(kube.VolumeMount(name=_CURL_VOLUME, mount_path=_CURL_DIR, read_only=True))
             volumes.append(
-                struct(
-                    k8s.Volume,
+                kube.Volume(
                     name=_CURL_VOLUME,
-                    downward_api=struct(
-                        k8s.DownwardApiVolumeSource,
+                    downward_api=kube.DownwardApiVolumeSource(
                         items=[
-                            struct(
-                                k8s.DownwardApiVolumeFile,
+                            kube.DownwardApiVolumeFile(
                                 path=contracts.CURL_DEFAULT_CONFIG_FILE,
-                                field_ref=struct(
-                                    k8s.ObjectFieldSelector,
+                                field_ref=kube.ObjectFieldSelector(
                                     field_path=f"metadata.annotations['{CURL_CONFIG_ANNOTATION}']",
                                 ),
                             )
@@ -251,8 +238,7 @@ class SmokeTest(Construct):
             base_name = props.name
 
         def container(name: str, model: str) -> k8s.Container:
-            return struct(
-                k8s.Container,
+            return kube.Container(
                 name=name,
                 image=pool.image,
                 image_pull_policy="IfNotPresent",
@@ -265,17 +251,7 @@ class SmokeTest(Construct):
                     key_file,
                 ),
                 env=container_env,
-                resources=struct(
-                    k8s.ResourceRequirements,
-                    requests={
-                        "cpu": quantity("50m"),
-                        "memory": quantity("64Mi"),
-                    },
-                    limits={
-                        "cpu": quantity("200m"),
-                        "memory": quantity("128Mi"),
-                    },
-                ),
+                resources=resource_requirements(_REQUESTS, _LIMITS),
                 security_context=container_security_context(),
                 volume_mounts=mounts,
             )
@@ -293,15 +269,13 @@ class SmokeTest(Construct):
             ],
             volumes=volumes,
         )
-        spec = struct(
-            k8s.JobSpec,
+        spec = kube.JobSpec(
             # One pod: the script retries itself; a second pod would only restart the clock.
             backoff_limit=0,
             active_deadline_seconds=props.deadline_seconds + 60,
             ttl_seconds_after_finished=props.ttl_seconds_after_finished,
-            template=struct(
-                k8s.PodTemplateSpec,
-                metadata=struct(k8s.ObjectMeta, labels=labels, annotations=annotations),
+            template=kube.PodTemplateSpec(
+                metadata=kube.ObjectMeta(labels=labels, annotations=annotations),
                 spec=pod_spec,
             ),
         )

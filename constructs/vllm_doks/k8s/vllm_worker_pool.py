@@ -18,6 +18,7 @@ from vllm_doks.gpu_catalog import (
     resolve_gpu_size,
 )
 from vllm_doks.handoff import GpuPoolRef, node_pool_and_size
+from vllm_doks.k8s import kube
 from vllm_doks.k8s.checks import (
     check_image,
     check_namespace_names,
@@ -36,7 +37,6 @@ from vllm_doks.k8s.names import (
     VLLM_QUANTIZATION_METHODS,
 )
 from vllm_doks.k8s.network_policies import Namespaces
-from vllm_doks.k8s.objects import struct
 from vllm_doks.k8s.pod_security import (
     MODELS_VOLUME,
     SHM_VOLUME,
@@ -48,6 +48,7 @@ from vllm_doks.k8s.pod_security import (
     optional_secret_env,
     pod_security_context,
     required_secret_env,
+    resource_requirements,
     tmp_mount,
     tmp_volume,
 )
@@ -114,11 +115,7 @@ SECRET_REF_ONLY = "The manifest holds only Secret references, never a value"
 @cache  # an immutable struct; see pod_security.py on why factories are cached
 def _wait_resources() -> k8s.ResourceRequirements:
     """Requests and limits of the init containers that wait for a download."""
-    return struct(
-        k8s.ResourceRequirements,
-        requests={k: quantity(v) for k, v in WAIT_FOR_MODEL_REQUESTS.items()},
-        limits={k: quantity(v) for k, v in WAIT_FOR_MODEL_LIMITS.items()},
-    )
+    return resource_requirements(WAIT_FOR_MODEL_REQUESTS, WAIT_FOR_MODEL_LIMITS)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -704,11 +701,10 @@ class VllmWorkerPool(ServingWorkload):
         props = self.props
         model = self.model
         cache = self.compile_cache
-        models_mount = struct(
-            k8s.VolumeMount, name=MODELS_VOLUME, mount_path=model.mount_path, read_only=True
+        models_mount = kube.VolumeMount(
+            name=MODELS_VOLUME, mount_path=model.mount_path, read_only=True
         )
-        return struct(
-            k8s.PodSpec,
+        return kube.PodSpec(
             termination_grace_period_seconds=props.termination_grace_period_seconds,
             automount_service_account_token=False,
             # Service links would inject VLLM_PORT=tcp://<ip>:<port> for a Service named
@@ -737,17 +733,14 @@ class VllmWorkerPool(ServingWorkload):
                     volume_mounts=[
                         models_mount,
                         tmp_mount(),
-                        struct(k8s.VolumeMount, name=SHM_VOLUME, mount_path="/dev/shm"),
+                        kube.VolumeMount(name=SHM_VOLUME, mount_path="/dev/shm"),
                     ],
                     startup_probe=props.probes.startup_probe(PORT_NAME),
                     readiness_probe=props.probes.readiness_probe(PORT_NAME),
                     liveness_probe=props.probes.liveness_probe(PORT_NAME),
-                    lifecycle=struct(
-                        k8s.Lifecycle,
-                        pre_stop=struct(
-                            k8s.LifecycleHandler,
-                            exec=struct(
-                                k8s.ExecAction,
+                    lifecycle=kube.Lifecycle(
+                        pre_stop=kube.LifecycleHandler(
+                            exec=kube.ExecAction(
                                 command=sh_command(
                                     PRESTOP_DRAIN,
                                     str(props.port),
@@ -763,13 +756,11 @@ class VllmWorkerPool(ServingWorkload):
                 models_volume(model.pvc_name, read_only=True),
                 *([cache.volume()] if cache else []),
                 tmp_volume(),
-                struct(
-                    k8s.Volume,
+                kube.Volume(
                     name=SHM_VOLUME,
                     # PyTorch and NCCL exchange tensors through /dev/shm; the runtime's
                     # default 64 MiB is far too small.
-                    empty_dir=struct(
-                        k8s.EmptyDirVolumeSource,
+                    empty_dir=kube.EmptyDirVolumeSource(
                         medium="Memory",
                         size_limit=quantity(props.shm_size),
                     ),
@@ -783,8 +774,7 @@ class VllmWorkerPool(ServingWorkload):
         """An init container that waits until a download's completion marker is on the share.
         Same image as vLLM: no second image to pull, and it is already local when the vLLM
         container starts."""
-        return struct(
-            k8s.Container,
+        return kube.Container(
             name=name,
             image=self.image,
             image_pull_policy="IfNotPresent",
@@ -849,25 +839,15 @@ class VllmWorkerPool(ServingWorkload):
         requests the same GPUs, which the kubelet then hands on to the vLLM container."""
         if self.gpu_size.vendor != "amd":
             return []
-        gpus = quantity(self.gpus_per_replica)
-        resource = self.gpu_size.resource_name
+        gpus = {self.gpu_size.resource_name: self.gpus_per_replica}
         return [
-            struct(
-                k8s.Container,
+            kube.Container(
                 name="check-gpu-devices",
                 image=self.image,
                 image_pull_policy="IfNotPresent",
                 command=sh_command(CHECK_GPU_DEVICES, *contracts.AMD_GPU_DEVICE_PATHS),
-                resources=struct(
-                    k8s.ResourceRequirements,
-                    requests={
-                        resource: gpus,
-                        **{k: quantity(v) for k, v in WAIT_FOR_MODEL_REQUESTS.items()},
-                    },
-                    limits={
-                        resource: gpus,
-                        **{k: quantity(v) for k, v in WAIT_FOR_MODEL_LIMITS.items()},
-                    },
+                resources=resource_requirements(
+                    {**gpus, **WAIT_FOR_MODEL_REQUESTS}, {**gpus, **WAIT_FOR_MODEL_LIMITS}
                 ),
                 security_context=container_security_context(),
             )
@@ -875,38 +855,32 @@ class VllmWorkerPool(ServingWorkload):
 
     def _resources(self) -> k8s.ResourceRequirements:
         props = self.props
-        gpus = quantity(self.gpus_per_replica)
-        resource = self.gpu_size.resource_name
-        requests = {resource: gpus}
-        limits = {resource: gpus}
+        gpus: dict[str, str | int] = {self.gpu_size.resource_name: self.gpus_per_replica}
+        requests, limits = dict(gpus), dict(gpus)
         if props.cpu_request is not None:
-            requests["cpu"] = quantity(props.cpu_request)
+            requests["cpu"] = props.cpu_request
         if props.memory_request is not None:
-            requests["memory"] = quantity(props.memory_request)
+            requests["memory"] = props.memory_request
         if props.memory_limit is not None:
-            limits["memory"] = quantity(props.memory_limit)
-        return struct(k8s.ResourceRequirements, requests=requests, limits=limits)
+            limits["memory"] = props.memory_limit
+        return resource_requirements(requests, limits)
 
     def _affinity(self) -> k8s.Affinity | None:
-        term = struct(
-            k8s.PodAffinityTerm,
-            label_selector=struct(k8s.LabelSelector, match_labels=self.selector_labels),
+        term = kube.PodAffinityTerm(
+            label_selector=kube.LabelSelector(match_labels=self.selector_labels),
             topology_key=HOSTNAME_TOPOLOGY_KEY,
         )
         if self.props.anti_affinity == "required":
-            return struct(
-                k8s.Affinity,
-                pod_anti_affinity=struct(
-                    k8s.PodAntiAffinity, required_during_scheduling_ignored_during_execution=[term]
+            return kube.Affinity(
+                pod_anti_affinity=kube.PodAntiAffinity(
+                    required_during_scheduling_ignored_during_execution=[term]
                 ),
             )
         if self.props.anti_affinity == "preferred":
-            return struct(
-                k8s.Affinity,
-                pod_anti_affinity=struct(
-                    k8s.PodAntiAffinity,
+            return kube.Affinity(
+                pod_anti_affinity=kube.PodAntiAffinity(
                     preferred_during_scheduling_ignored_during_execution=[
-                        struct(k8s.WeightedPodAffinityTerm, weight=100, pod_affinity_term=term)
+                        kube.WeightedPodAffinityTerm(weight=100, pod_affinity_term=term)
                     ],
                 ),
             )

@@ -22,11 +22,11 @@ import cdk8s
 from cdk8s_plus_28 import k8s
 from constructs import Construct
 
+from vllm_doks.k8s import kube
 from vllm_doks.k8s.checks import check_namespace_names, check_quantity, check_request_within_limit
 from vllm_doks.k8s.network_policies import GATEWAY, Connections, Namespaces
-from vllm_doks.k8s.objects import api_object, struct
-from vllm_doks.k8s.pod_security import container_security_context
-from vllm_doks.k8s.values import int_or_string, quantity
+from vllm_doks.k8s.pod_security import container_security_context, resource_requirements
+from vllm_doks.k8s.values import int_or_string
 from vllm_doks.validation import Problems
 
 #: The label every workload's pods carry with the workload's name (the seed's ``app: vllm``).
@@ -37,11 +37,9 @@ APP_LABEL = "app"
 @cache
 def rolling_update(*, max_surge: int, max_unavailable: int) -> k8s.DeploymentStrategy:
     """A ``RollingUpdate`` strategy with these bounds."""
-    return struct(
-        k8s.DeploymentStrategy,
+    return kube.DeploymentStrategy(
         type="RollingUpdate",
-        rolling_update=struct(
-            k8s.RollingUpdateDeployment,
+        rolling_update=kube.RollingUpdateDeployment(
             max_surge=int_or_string(max_surge),
             max_unavailable=int_or_string(max_unavailable),
         ),
@@ -54,8 +52,7 @@ def service_port(
 ) -> k8s.ServicePort:
     """A TCP Service port ``name`` on ``port``, to the container port ``target`` (default: the
     container port of the same name)."""
-    return struct(
-        k8s.ServicePort,
+    return kube.ServicePort(
         name=name,
         port=port,
         target_port=int_or_string(name if target is None else target),
@@ -81,14 +78,13 @@ def serving_container(
     """A workload's serving container: its image pulled only when the node lacks it, locked
     down (:func:`~vllm_doks.k8s.pod_security.container_security_context`), one named TCP
     container port per entry of ``ports``, in order."""
-    return struct(
-        k8s.Container,
+    return kube.Container(
         name=name,
         image=image,
         image_pull_policy="IfNotPresent",
         args=list(args),
         ports=[
-            struct(k8s.ContainerPort, name=port_name, container_port=port, protocol="TCP")
+            kube.ContainerPort(name=port_name, container_port=port, protocol="TCP")
             for port_name, port in ports.items()
         ],
         env=list(env),
@@ -135,10 +131,9 @@ class Resources:
             )
 
     def requirements(self) -> k8s.ResourceRequirements:
-        return struct(
-            k8s.ResourceRequirements,
-            requests={"cpu": quantity(self.cpu_request), "memory": quantity(self.memory_request)},
-            limits={"cpu": quantity(self.cpu_limit), "memory": quantity(self.memory_limit)},
+        return resource_requirements(
+            {"cpu": self.cpu_request, "memory": self.memory_request},
+            {"cpu": self.cpu_limit, "memory": self.memory_limit},
         )
 
 
@@ -201,9 +196,7 @@ class ServingWorkload(Construct):
         return dict(self._selector)
 
     def _metadata(self, name: str) -> k8s.ObjectMeta:
-        return struct(
-            k8s.ObjectMeta, name=name, namespace=self.namespace, labels=self.selector_labels
-        )
+        return kube.ObjectMeta(name=name, namespace=self.namespace, labels=self.selector_labels)
 
     def _serve(
         self,
@@ -220,48 +213,41 @@ class ServingWorkload(Construct):
         """Make the Deployment and the Service ``name``, and with ``disruption_budget`` (its
         name) a PodDisruptionBudget allowing one voluntary disruption at a time."""
         labels = self.selector_labels
-        self.deployment = api_object(
-            k8s.KubeDeployment,
+        self.deployment = kube.KubeDeployment(
             self,
             "Deployment",
-            metadata=struct(
-                k8s.ObjectMeta,
+            metadata=kube.ObjectMeta(
                 name=name,
                 namespace=self.namespace,
                 labels=labels,
                 annotations=dict(annotations) if annotations is not None else None,
             ),
-            spec=struct(
-                k8s.DeploymentSpec,
+            spec=kube.DeploymentSpec(
                 replicas=replicas,
                 progress_deadline_seconds=progress_deadline_seconds,
                 strategy=strategy,
-                selector=struct(k8s.LabelSelector, match_labels=labels),
-                template=struct(
-                    k8s.PodTemplateSpec,
-                    metadata=struct(k8s.ObjectMeta, labels=labels),
+                selector=kube.LabelSelector(match_labels=labels),
+                template=kube.PodTemplateSpec(
+                    metadata=kube.ObjectMeta(labels=labels),
                     spec=pod_spec,
                 ),
             ),
         )
-        self.service = api_object(
-            k8s.KubeService,
+        self.service = kube.KubeService(
             self,
             "Service",
             metadata=self._metadata(name),
-            spec=struct(k8s.ServiceSpec, type="ClusterIP", selector=labels, ports=list(ports)),
+            spec=kube.ServiceSpec(type="ClusterIP", selector=labels, ports=list(ports)),
         )
         self.pod_disruption_budget = None
         if disruption_budget is not None:
-            self.pod_disruption_budget = api_object(
-                k8s.KubePodDisruptionBudget,
+            self.pod_disruption_budget = kube.KubePodDisruptionBudget(
                 self,
                 "PodDisruptionBudget",
                 metadata=self._metadata(disruption_budget),
-                spec=struct(
-                    k8s.PodDisruptionBudgetSpec,
+                spec=kube.PodDisruptionBudgetSpec(
                     max_unavailable=int_or_string(1),
-                    selector=struct(k8s.LabelSelector, match_labels=labels),
+                    selector=kube.LabelSelector(match_labels=labels),
                 ),
             )
 
