@@ -19,11 +19,15 @@ from vllm_doks._node import wire_jsii_node
 # Before anything below can import a jsii library.
 wire_jsii_node()
 
+from vllm_doks import k8s as _k8s  # noqa: E402  (lazy: loads no construct module)
 from vllm_doks.validation import Problem, ValidationError  # noqa: E402
 
 __version__ = "0.1.0"
 
 _LAZY: dict[str, str] = {
+    # Kubernetes layer (CDK8s): every name the package exports (itself lazy, so this loads
+    # no construct module).
+    **dict.fromkeys(_k8s.__all__, "vllm_doks.k8s"),
     # cloud layer (CDKTF)
     "InfraProps": "vllm_doks.cloud",
     "VllmInfraStack": "vllm_doks.cloud",
@@ -41,77 +45,29 @@ _LAZY: dict[str, str] = {
     "StackOneValues": "vllm_doks.cloud.kubernetes_stack",
     "HfTokenSecret": "vllm_doks.cloud.kubernetes_stack",
     "ApiKeySecret": "vllm_doks.cloud.kubernetes_stack",
-    # Kubernetes layer (CDK8s)
-    "NfsModelStore": "vllm_doks.k8s",
-    "PrefixAwareRouter": "vllm_doks.k8s",
-    "PrefixAwareRouterProps": "vllm_doks.k8s",
-    "VllmInferencePool": "vllm_doks.k8s",
-    "VllmInferencePoolProps": "vllm_doks.k8s",
-    "VllmAutoscaler": "vllm_doks.k8s",
-    "VllmAutoscalerProps": "vllm_doks.k8s",
-    "VllmPodMonitor": "vllm_doks.k8s",
-    "VllmPodMonitorProps": "vllm_doks.k8s",
-    "VllmDashboard": "vllm_doks.k8s",
-    "VllmDashboardProps": "vllm_doks.k8s",
-    "NfsModelStoreProps": "vllm_doks.k8s",
-    "ModelDownload": "vllm_doks.k8s",
-    "VllmWorkerPool": "vllm_doks.k8s",
-    "VllmWorkerPoolProps": "vllm_doks.k8s",
-    "ProbeTimings": "vllm_doks.k8s",
-    "GatewayEndpoint": "vllm_doks.k8s",
-    "GatewayEndpointProps": "vllm_doks.k8s",
-    "GpuPoolRef": "vllm_doks.handoff",
-    "LoraAdapter": "vllm_doks.k8s",
-    "LoraAdapterProps": "vllm_doks.k8s",
-    "LoraOptions": "vllm_doks.k8s",
-    "CanarySplit": "vllm_doks.k8s",
-    "model_name_from_id": "vllm_doks.k8s",
 }
 
 __all__ = [
     "SUPPORTED_REGIONS",
     "ApiKeySecret",
-    "CanarySplit",
     "DoksCluster",
     "DoksClusterProps",
-    "GatewayEndpoint",
-    "GatewayEndpointProps",
     "GpuNodePool",
     "GpuNodePoolProps",
-    "GpuPoolRef",
     "HfTokenSecret",
     "InfraProps",
     "KubernetesObjectsStackProps",
-    "LoraAdapter",
-    "LoraAdapterProps",
-    "LoraOptions",
-    "ModelDownload",
     "ModelShare",
     "ModelShareProps",
-    "NfsModelStore",
-    "NfsModelStoreProps",
-    "PrefixAwareRouter",
-    "PrefixAwareRouterProps",
-    "ProbeTimings",
     "Problem",
     "SpacesStateBackend",
     "StackOneValues",
     "ValidationError",
-    "VllmAutoscaler",
-    "VllmAutoscalerProps",
-    "VllmDashboard",
-    "VllmDashboardProps",
-    "VllmInferencePool",
-    "VllmInferencePoolProps",
     "VllmInfraStack",
     "VllmKubernetesStack",
-    "VllmPodMonitor",
-    "VllmPodMonitorProps",
-    "VllmWorkerPool",
-    "VllmWorkerPoolProps",
     "__version__",
-    "model_name_from_id",
 ]
+__all__ += _k8s.__all__
 
 if TYPE_CHECKING:
     from vllm_doks.cloud import (
@@ -133,32 +89,7 @@ if TYPE_CHECKING:
         StackOneValues,
         VllmKubernetesStack,
     )
-    from vllm_doks.handoff import GpuPoolRef
-    from vllm_doks.k8s import (
-        CanarySplit,
-        GatewayEndpoint,
-        GatewayEndpointProps,
-        LoraAdapter,
-        LoraAdapterProps,
-        LoraOptions,
-        ModelDownload,
-        NfsModelStore,
-        NfsModelStoreProps,
-        PrefixAwareRouter,
-        PrefixAwareRouterProps,
-        ProbeTimings,
-        VllmAutoscaler,
-        VllmAutoscalerProps,
-        VllmDashboard,
-        VllmDashboardProps,
-        VllmInferencePool,
-        VllmInferencePoolProps,
-        VllmPodMonitor,
-        VllmPodMonitorProps,
-        VllmWorkerPool,
-        VllmWorkerPoolProps,
-        model_name_from_id,
-    )
+    from vllm_doks.k8s import *  # noqa: F403
 
 
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)

@@ -467,8 +467,6 @@ def _observability_problems(problems: Problems, config: ArchitectureConfig) -> N
     ``gpu_node_count``), since the worker pool's required anti-affinity puts one replica on
     each GPU node.
     """
-    from vllm_doks.k8s.autoscaling import _PROMETHEUS_URL
-
     if config.pod_monitor or config.autoscaling:
         check_dns_label(problems, "prometheus_namespace", config.prometheus_namespace)
     if config.pod_monitor and config.prometheus_release:
@@ -477,6 +475,8 @@ def _observability_problems(problems: Problems, config: ArchitectureConfig) -> N
         check_label_value(problems, "prometheus_release", config.prometheus_release)
     if not config.autoscaling:
         return
+    from vllm_doks.k8s.autoscaling import _PROMETHEUS_URL  # here: only an autoscaler needs it
+
     if config.prometheus_server_address:
         problems.check(
             bool(_PROMETHEUS_URL.match(config.prometheus_server_address)),

@@ -10,7 +10,7 @@ import dataclasses
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cdk8s
 from constructs import Construct
@@ -19,20 +19,13 @@ from vllm_doks import contracts
 from vllm_doks.capacity import progress_deadline_seconds
 from vllm_doks.config import ArchitectureConfig, InfraOutputs, ServedModel
 from vllm_doks.handoff import GpuPoolRef
-from vllm_doks.k8s.autoscaling import VllmAutoscaler, VllmAutoscalerProps
-from vllm_doks.k8s.canary import CanarySplit
-from vllm_doks.k8s.dashboard import VllmDashboard, VllmDashboardProps
 from vllm_doks.k8s.gateway_endpoint import GatewayEndpoint
-from vllm_doks.k8s.inference_pool import VllmInferencePool, VllmInferencePoolProps
 from vllm_doks.k8s.jobs import MAX_JOB_BASE_NAME
-from vllm_doks.k8s.lora import LoraAdapter, LoraAdapterProps, LoraOptions
 from vllm_doks.k8s.model_download import ModelDownload
 from vllm_doks.k8s.names import dns_label
 from vllm_doks.k8s.namespace import add_namespace
 from vllm_doks.k8s.nfs_model_store import NfsModelStore
 from vllm_doks.k8s.outputs import stack_outputs
-from vllm_doks.k8s.pod_monitor import VllmPodMonitor, VllmPodMonitorProps
-from vllm_doks.k8s.prefix_router import PrefixAwareRouter, PrefixAwareRouterProps
 from vllm_doks.k8s.probes import ProbeTimings
 from vllm_doks.k8s.smoke_test import (
     CILIUM_GATEWAY_CLASS,
@@ -44,6 +37,16 @@ from vllm_doks.k8s.vllm_worker_pool import VllmWorkerPool, VllmWorkerPoolProps
 from vllm_doks.preflight import capacity_plan, parse_max_model_len, vllm_settings
 from vllm_doks.rollout_config import resolve_canaries
 from vllm_doks.validation import Problems
+
+if TYPE_CHECKING:
+    # The options' modules load only when a configuration uses them (``make bench``: the
+    # Kubernetes-only synth against the bare libraries' import time).
+    from vllm_doks.k8s.autoscaling import VllmAutoscaler
+    from vllm_doks.k8s.dashboard import VllmDashboard
+    from vllm_doks.k8s.inference_pool import VllmInferencePool
+    from vllm_doks.k8s.lora import LoraOptions
+    from vllm_doks.k8s.pod_monitor import VllmPodMonitor
+    from vllm_doks.k8s.prefix_router import PrefixAwareRouter
 from vllm_doks.wiring import gateway_endpoint_props, model_store_props
 
 #: Annotation listing the values of an object that are examples, not a deployment's.
@@ -231,6 +234,8 @@ class VllmServingChart(cdk8s.Chart):
         for index, pool in enumerate(self.pools):
             suffix = "" if index == 0 else f"-{pool.deployment_name}"
             if config.autoscaling:
+                from vllm_doks.k8s.autoscaling import VllmAutoscaler, VllmAutoscalerProps
+
                 self.autoscalers.append(
                     VllmAutoscaler(
                         self,
@@ -245,6 +250,8 @@ class VllmServingChart(cdk8s.Chart):
                     )
                 )
             if config.pod_monitor:
+                from vllm_doks.k8s.pod_monitor import VllmPodMonitor, VllmPodMonitorProps
+
                 self.pod_monitors.append(
                     VllmPodMonitor(
                         self,
@@ -257,6 +264,8 @@ class VllmServingChart(cdk8s.Chart):
                     )
                 )
             if config.grafana_dashboard:
+                from vllm_doks.k8s.dashboard import VllmDashboard, VllmDashboardProps
+
                 self.dashboards.append(
                     VllmDashboard(self, f"Dashboard{suffix}", VllmDashboardProps(pool=pool))
                 )
@@ -269,6 +278,8 @@ class VllmServingChart(cdk8s.Chart):
         """A model entry's LoRA adapters (each downloaded like the model), or ``None``."""
         if not served.adapters and not served.lora_runtime_updates:
             return None
+        from vllm_doks.k8s.lora import LoraAdapter, LoraAdapterProps, LoraOptions
+
         adapters = tuple(
             LoraAdapter(
                 self,
@@ -313,6 +324,8 @@ class VllmServingChart(cdk8s.Chart):
         #: ``{stable pool index: canary pool index}``.
         self._canaries = canaries
         if config.routing == "prefix-aware":
+            from vllm_doks.k8s.prefix_router import PrefixAwareRouter, PrefixAwareRouterProps
+
             self.router = PrefixAwareRouter(
                 self, "Router", PrefixAwareRouterProps(pools=self.pools)
             )
@@ -326,6 +339,8 @@ class VllmServingChart(cdk8s.Chart):
             if index in canaries:
                 c = served[canaries[index]].canary
                 assert c is not None
+                from vllm_doks.k8s.canary import CanarySplit
+
                 split = CanarySplit(
                     pool=self.pools[canaries[index]],
                     weight=c.weight,
@@ -334,6 +349,8 @@ class VllmServingChart(cdk8s.Chart):
                 )
             backend: VllmInferencePool | None = None
             if config.routing == "inference-pool":
+                from vllm_doks.k8s.inference_pool import VllmInferencePool, VllmInferencePoolProps
+
                 backend = VllmInferencePool(
                     self,
                     "InferencePool" if index == 0 else f"InferencePool-{pool.deployment_name}",
