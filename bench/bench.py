@@ -32,15 +32,19 @@ REPO = HERE.parent
 PY = sys.executable
 
 
-def cold(cmd: list[str], runs: int) -> float:
-    times = []
+def cold(commands: dict[str, list[str]], runs: int) -> dict[str, float]:
+    """Median wall time of each command over ``runs`` cold processes. The commands take turns
+    (one run of each, ``runs`` times over), so a machine that speeds up or slows down while
+    the benchmark runs shifts a command and its floor alike instead of skewing their ratio."""
+    times: dict[str, list[float]] = {name: [] for name in commands}
     env = {**os.environ, "CHECKPOINT_DISABLE": "1"}
     for _ in range(runs):
-        with tempfile.TemporaryDirectory() as tmp:
-            start = time.perf_counter()
-            subprocess.run(cmd, cwd=tmp, env=env, check=True, capture_output=True)
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, cmd in commands.items():
+            with tempfile.TemporaryDirectory() as tmp:
+                start = time.perf_counter()
+                subprocess.run(cmd, cwd=tmp, env=env, check=True, capture_output=True)
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def app_cmd(*layer: str) -> list[str]:
@@ -58,12 +62,19 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    floor = cold([PY, str(HERE / "floor_app.py")], args.runs)
-    floor_cloud = cold([PY, str(HERE / "floor_app.py"), "cloud"], args.runs)
-    floor_k8s = cold([PY, str(HERE / "floor_app.py"), "k8s"], args.runs)
-    default = cold(app_cmd(), args.runs)
-    cloud = cold(app_cmd("cloud"), args.runs)
-    k8s = cold(app_cmd("k8s"), args.runs)
+    medians = cold(
+        {
+            "floor": [PY, str(HERE / "floor_app.py")],
+            "floor_cloud": [PY, str(HERE / "floor_app.py"), "cloud"],
+            "floor_k8s": [PY, str(HERE / "floor_app.py"), "k8s"],
+            "default": app_cmd(),
+            "cloud": app_cmd("cloud"),
+            "k8s": app_cmd("k8s"),
+        },
+        args.runs,
+    )
+    floor, floor_cloud, floor_k8s = medians["floor"], medians["floor_cloud"], medians["floor_k8s"]
+    default, cloud, k8s = medians["default"], medians["cloud"], medians["k8s"]
 
     loaded = (
         subprocess.run(
