@@ -238,18 +238,27 @@ def test_help_lists_every_input_with_its_default() -> None:
     assert "(default:None)" not in squeezed
 
 
-#: Bindings a default Kubernetes synth has no object of: loading any of them would cost it time
-#: (jsii assemblies; KEDA's and the Prometheus Operator's take 100-200 ms each to load).
+#: What a default Kubernetes synth has no use for: bindings it has no object of (jsii
+#: assemblies; KEDA's and the Prometheus Operator's take 100-200 ms each to load), the modules
+#: of options it does not use, and what only a second synth or a two-layer one needs.
 UNUSED_BY_DEFAULT = (
     "cdktf",
     "cdktf_cdktf_provider_digitalocean",
     "vllm_doks._imports.sh.keda",
     "vllm_doks._imports.com.coreos.monitoring",
     "vllm_doks._imports.io.k8s.networking.inference",
+    "vllm_doks.cloud.infra_props",
+    "vllm_doks.k8s.autoscaling",
+    "vllm_doks.k8s.pod_monitor",
+    "vllm_doks.k8s.dashboard",
+    "vllm_doks.k8s.prefix_router",
+    "vllm_doks.k8s.inference_pool",
+    "yaml",
+    "multiprocessing",
 )
 
 
-def test_kubernetes_only_synth_loads_no_binding_it_does_not_use(tmp_path: Path) -> None:
+def test_kubernetes_only_synth_loads_nothing_it_does_not_use(tmp_path: Path) -> None:
     outdir = str(tmp_path / "d")
     code = (
         "import sys, vllm_doks.cli as c;"

@@ -1,9 +1,9 @@
 """Making Kubernetes objects and their typed structs fast, and their JSON in Python.
 
 A worker pool makes ten objects from some sixty typed structs (``k8s.Container``,
-``k8s.ObjectMeta``, ...). Made the generated way, that costs twice what the rest of a pool's
-synthesis does (``make bench``, 2 cores: 27 ms a pool against 12 ms), for two reasons that
-have nothing to do with the objects:
+``k8s.ObjectMeta``, ...). Made the generated way, they cost more than the rest of a pool's
+synthesis (``make bench``, 2 cores: 27 ms a pool that way, 12 ms this way), for two reasons
+that have nothing to do with the objects:
 
 * every struct constructor runs typeguard over each argument (jsii's Python code does so
   whenever ``__debug__`` is on, i.e. always, short of ``python -O``);
@@ -18,6 +18,11 @@ read from the structs' stored fields. Both rely on jsii's generated layout (a st
 set fields in ``_values``, its ``__jsii_name_mapping__`` maps Python to jsii names; an object is
 made with ``jsii.create(cls, self, [scope, id, props])``), which tests/k8s/test_objects.py pins
 against the generated constructors: same fields, same synthesized objects.
+
+The library's code reaches both through :mod:`vllm_doks.k8s.kube` (``kube.Container(...)``:
+cdk8s-plus' classes under their own names, typed for mypy as the originals) and
+:mod:`vllm_doks.k8s.bindings` (the CRD bindings, each loaded on first use), both built on
+:class:`Unchecked`; tests/k8s/test_objects.py fails if a module calls a generated constructor.
 
 Measured and rejected before: a plain ``cdk8s.ApiObject`` plus JSON patches or a Python
 ``to_json`` override (more round trips than one ``create``).
