@@ -49,3 +49,31 @@ def test_app_exits_cleanly_when_it_stops_before_any_jsii_use() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == "" and "usage: app.py" in proc.stdout
+
+
+#: In a fresh interpreter: refuse every jsii request but loading an assembly, then import every
+#: module of the library and the jsii libraries the CLI loads in the background.
+NO_CALLS_AT_IMPORT = """
+import importlib, pkgutil, sys
+from jsii._kernel.providers import process
+def refuse(self, request, *args, **kwargs):
+    raise AssertionError(f"jsii {type(request).__name__} while importing")
+for name in ("create", "invoke", "sinvoke", "get", "sget", "set", "sset", "delete"):
+    setattr(process.ProcessProvider, name, refuse)
+import vllm_doks
+for info in pkgutil.walk_packages(vllm_doks.__path__, "vllm_doks."):
+    if not info.name.startswith(("vllm_doks._imports", "vllm_doks.rehearsal")):
+        importlib.import_module(info.name)
+print("imported", len([m for m in sys.modules if m.startswith("vllm_doks.")]))
+"""
+
+
+def test_importing_the_library_makes_no_jsii_call() -> None:
+    """The CLI's main thread imports the library while another loads the jsii libraries; a
+    module that made a jsii call at import (an object, a Quantity) would talk to the jsii
+    process at the same time as that thread."""
+    proc = subprocess.run(
+        [sys.executable, "-c", NO_CALLS_AT_IMPORT], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert int(proc.stdout.split()[-1]) > 60
