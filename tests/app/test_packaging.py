@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -13,9 +14,25 @@ import pytest
 from conftest import REPO
 
 
+def _tracked_files_copy(dest: Path) -> Path:
+    """The repository's tracked files, copied to ``dest``: a build there is a clean checkout's,
+    and parallel test workers do not share one ``build/`` folder (two builds in the same
+    checkout at once failed now and then)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True, timeout=60
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source = REPO / name
+        if source.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dest / name)
+    return dest
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
+    source = _tracked_files_copy(tmp_path_factory.mktemp("source"))
     subprocess.run(
         [
             sys.executable,
@@ -27,7 +44,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "-q",
             "-w",
             str(out),
-            str(REPO),
+            str(source),
         ],
         check=True,
         capture_output=True,
