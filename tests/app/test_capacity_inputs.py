@@ -10,14 +10,14 @@ from typing import Any
 
 import cdk8s
 import pytest
+from support import STORE
 
 from vllm_doks import ValidationError
 from vllm_doks.config import InfraOutputs, load_config
-from vllm_doks.k8s import NfsModelStore, NfsModelStoreProps, VllmWorkerPool, VllmWorkerPoolProps
+from vllm_doks.k8s import NfsModelStore, VllmWorkerPool, VllmWorkerPoolProps
 from vllm_doks.preflight import capacity_plan, vllm_settings
 from vllm_doks.validation import Problems
 
-STORE = NfsModelStoreProps(nfs_server="10.200.0.5", nfs_path="/1234567/abcd", capacity_gi=1000)
 FLAGS = ("--max-model-len", "--kv-cache-dtype", "--gpu-memory-utilization")
 
 

@@ -10,17 +10,15 @@ from typing import Any
 import cdk8s
 import pytest
 from conftest import validate_objects
+from support import QWEN, STORE, Obj
 
 from vllm_doks import ValidationError
 from vllm_doks.config import InfraOutputs, load_config
-from vllm_doks.k8s import NfsModelStore, NfsModelStoreProps, VllmWorkerPool, VllmWorkerPoolProps
+from vllm_doks.k8s import NfsModelStore, VllmWorkerPool, VllmWorkerPoolProps
 from vllm_doks.k8s.scripts import FETCH_MODEL, script_text
 from vllm_doks.k8s.serving_chart import VllmServingChart
 
-Obj = dict[str, Any]
-QWEN = "Qwen/Qwen2.5-0.5B-Instruct"
 COMMIT = "7ae557604adf67be50417f59c2c2f167def9a775"
-STORE = NfsModelStoreProps(nfs_server="10.200.0.5", nfs_path="/1234567/abcd", capacity_gi=1000)
 
 
 def synth(chart: cdk8s.Chart) -> list[Obj]:

@@ -11,7 +11,7 @@ from typing import Any
 import cdk8s
 import pytest
 from conftest import validate_objects
-from support import STORE
+from support import QWEN, STORE
 
 from vllm_doks import ValidationError, contracts
 from vllm_doks.cli import main
@@ -22,7 +22,6 @@ from vllm_doks.preflight import cloud_problems, kubernetes_problems
 from vllm_doks.rehearsal.runner import Toolchain
 from vllm_doks.weights import SpacesSource
 
-QWEN = "Qwen/Qwen2.5-0.5B-Instruct"
 SOURCE = SpacesSource(bucket="my-models", region="ams3", prefix=f"{QWEN}/")
 
 

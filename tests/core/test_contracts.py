@@ -15,7 +15,7 @@ from typing import Any
 import cdk8s
 import pytest
 from conftest import FIXTURES, validate_objects
-from support import VLLM_OPTIONS, vllm_parse_problems
+from support import QWEN, STORE, VLLM_OPTIONS, Obj, vllm_parse_problems
 
 from vllm_doks import contracts
 from vllm_doks.cli import main
@@ -23,7 +23,6 @@ from vllm_doks.config import ArchitectureConfig, InfraOutputs
 from vllm_doks.gpu_catalog import GPU_SIZES
 from vllm_doks.k8s import (
     NfsModelStore,
-    NfsModelStoreProps,
     VllmWorkerPool,
     VllmWorkerPoolProps,
 )
@@ -34,9 +33,6 @@ from vllm_doks.k8s.serving_chart import VllmServingChart
 from vllm_doks.k8s.vllm_worker_pool import SHUTDOWN_MARGIN_SECONDS
 from vllm_doks.validation import ValidationError
 
-Obj = dict[str, Any]
-QWEN = "Qwen/Qwen2.5-0.5B-Instruct"
-STORE = NfsModelStoreProps(nfs_server="10.200.0.5", nfs_path="/1234567/abcd", capacity_gi=1000)
 INFRA = InfraOutputs(
     nfs_host="10.200.0.5", nfs_mount_path="/1234567/abcd", nfs_size_gb=1000,
     gpu_node_pool_name="my-vllm-gpu-h100",

@@ -12,7 +12,7 @@ import cdk8s
 import pytest
 from cdktf import App
 from conftest import validate_objects
-from support import QWEN, SEED_TFVARS, STORE
+from support import QWEN, SEED_TFVARS, STORE, Obj
 
 from vllm_doks import ValidationError
 from vllm_doks.cloud import (
@@ -37,7 +37,6 @@ from vllm_doks.k8s import (
     add_namespace,
 )
 
-Obj = dict[str, Any]
 INFRA = SEED_TFVARS
 AMD_FLAGS = ("amd_gpu_device_plugin", "amd_gpu_device_metrics_exporter_plugin")
 SLUGS = sorted(GPU_SIZES)

@@ -8,6 +8,7 @@ from typing import Any
 import cdk8s
 import pytest
 from conftest import validate_objects
+from support import Obj
 
 from vllm_doks.k8s import (
     CanarySplit,
@@ -24,7 +25,6 @@ from vllm_doks.k8s.canary import CANARY_HEADER
 from vllm_doks.k8s.prefix_router import PrefixAwareRouter, PrefixAwareRouterProps
 from vllm_doks.validation import ValidationError
 
-Obj = dict[str, Any]
 QWEN = "Qwen/Qwen2.5-7B-Instruct"
 QWEN_NEW = "Qwen/Qwen2.5-7B-Instruct-1M"
 POOL = "gpu"

@@ -10,20 +10,11 @@ import json
 import os
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import cdk8s
 import pytest
 from conftest import validate_objects
-from support import (
-    CANARY,
-    KEY,
-    FakeOpenAI,
-    config_from,
-    load_example,
-    named,
-    needs_sh_curl,
-)
+from support import CANARY, KEY, FakeOpenAI, Obj, config_from, load_example, named, needs_sh_curl
 from support import synth_config as synth
 
 # Fixtures of the smoke script's tests: the fake OpenAI server and the API key file.
@@ -46,8 +37,6 @@ from vllm_doks.promotion import (
     promotion_problems,
 )
 from vllm_doks.validation import ValidationError
-
-Obj = dict[str, Any]
 
 
 def rollout(weight: int = 10, promote: bool = False) -> tuple[cdk8s.Chart, list[Obj], SmokeTest]:

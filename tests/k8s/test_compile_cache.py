@@ -15,9 +15,9 @@ from typing import Any
 import cdk8s
 import pytest
 from conftest import validate_objects
-from support import QuietHandler, serving
+from support import STORE, QuietHandler, serving
 
-from vllm_doks.k8s import NfsModelStore, NfsModelStoreProps, VllmWorkerPool, VllmWorkerPoolProps
+from vllm_doks.k8s import NfsModelStore, VllmWorkerPool, VllmWorkerPoolProps
 from vllm_doks.k8s.compile_cache import LOCAL_CACHE_ROOT, compile_cache_key
 from vllm_doks.k8s.scripts import COMPILE_CACHE, sh_command
 
@@ -185,8 +185,6 @@ def test_an_incomplete_generation_is_never_seeded(tmp_path: Path) -> None:
 
 
 # --- the pod parts ---------------------------------------------------------------------------
-
-STORE = NfsModelStoreProps(nfs_server="10.200.0.5", nfs_path="/1234567/abcd", capacity_gi=1000)
 
 
 def pool_objects(**props: Any) -> tuple[VllmWorkerPool, list[dict[str, Any]]]:

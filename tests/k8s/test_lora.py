@@ -12,7 +12,7 @@ from typing import Any
 import cdk8s
 import pytest
 from conftest import REPO, load_yaml_dir, validate_objects
-from support import env_with_fake_python, vllm_parse_problems
+from support import LLAMA, QWEN, Obj, env_with_fake_python, vllm_parse_problems
 
 from vllm_doks import contracts
 from vllm_doks.capacity import ClusterPlan, PoolPlan, plan_capacity
@@ -31,9 +31,6 @@ from vllm_doks.k8s.scripts import DOWNLOAD_MODEL, WAIT_FOR_MODEL, script_text
 from vllm_doks.model_arch import lookup_architecture
 from vllm_doks.validation import ValidationError
 
-Obj = dict[str, Any]
-QWEN = "Qwen/Qwen2.5-0.5B-Instruct"
-LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
 SQL = "acme/qwen2.5-0.5b-sql-lora"
 CHAT = "acme/qwen2.5-0.5b-chat-lora"
 POOL = "gpu"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import cdk8s
 import pytest
-from support import STORE, FakeHub, fake_hub, find, new_chart, synth
+from support import QWEN, STORE, FakeHub, fake_hub, find, new_chart, synth
 
 from vllm_doks.config import InfraOutputs, load_config
 from vllm_doks.k8s import (
@@ -29,7 +29,6 @@ from vllm_doks.k8s.serving_chart import VllmServingChart
 from vllm_doks.rollout_config import AdapterConfig, parse_adapters
 from vllm_doks.validation import Problems, ValidationError
 
-QWEN = "Qwen/Qwen2.5-0.5B-Instruct"
 SQL = "acme/qwen2.5-0.5b-sql-lora"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 OTHER = "f" * 40

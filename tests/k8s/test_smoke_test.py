@@ -10,7 +10,7 @@ from typing import Any
 import cdk8s
 import pytest
 from conftest import validate_objects
-from support import KEY, FakeOpenAI, needs_sh_curl
+from support import KEY, STORE, FakeOpenAI, needs_sh_curl
 
 from vllm_doks import ValidationError
 from vllm_doks.config import InfraOutputs, load_config
@@ -18,7 +18,6 @@ from vllm_doks.k8s import (
     GatewayEndpoint,
     GatewayEndpointProps,
     NfsModelStore,
-    NfsModelStoreProps,
     VllmWorkerPool,
     VllmWorkerPoolProps,
 )
@@ -109,8 +108,6 @@ def test_the_smoke_test_script_is_what_the_job_runs() -> None:
 
 
 # --- the Job ---------------------------------------------------------------------------------
-
-STORE = NfsModelStoreProps(nfs_server="10.200.0.5", nfs_path="/1234567/abcd", capacity_gi=1000)
 
 
 def chart_with_smoke(**props: Any) -> tuple[cdk8s.Chart, SmokeTest]:
