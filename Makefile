@@ -56,6 +56,11 @@ SHARED_ENVTEST := $(abspath $(CURDIR)/../shared/envtest)
 TEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; print((os.cpu_count() or 1) + 1)')
 
 PYTEST := $(PY) -m pytest -q
+# A test module goes to one worker whole (--dist loadscope): its module-scoped fixtures (the
+# app's default synth in a subprocess, the one checkov run, the wheel build) then run once a
+# run instead of once per worker that draws one of its tests (2 cores, measured: 52 s spread
+# test by test, 49 s by module; 82 s of CPU against 74 s).
+FAST_TIER := $(PYTEST) -m "not real" -n $(TEST_WORKERS) --dist loadscope
 
 ## Run the test suite: the fast tier and the real-component tier (offline, once the CLIs and
 ## checkov are installed), plus lint and type checks
@@ -64,13 +69,13 @@ test: $(STAMP) cli $(CHECKOV_STAMP)
 	  KUBEBUILDER_ASSETS="$$("$(SHARED_ENVTEST)/unpack")" || exit 1; export KUBEBUILDER_ASSETS; \
 	fi; \
 	echo "KUBEBUILDER_ASSETS=$${KUBEBUILDER_ASSETS:-<unset: real-API-server tests skip>}"; \
-	$(PYTEST) -m "not real" -n $(TEST_WORKERS) && $(PYTEST) -m real -p no:xdist
+	$(FAST_TIER) && $(PYTEST) -m real -p no:xdist
 	$(MAKE) --no-print-directory lint
 
 ## The fast tier alone (unit, snapshot, synth tests), plus lint and type checks: what to run
 ## all day; `make bench BENCH_FLAGS=--tests` times it
 test-fast: $(STAMP) cli $(CHECKOV_STAMP)
-	$(PYTEST) -m "not real" -n $(TEST_WORKERS)
+	$(FAST_TIER)
 	$(MAKE) --no-print-directory lint
 
 lint: $(STAMP)

@@ -19,12 +19,13 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 import cdk8s
@@ -38,6 +39,9 @@ from vllm_doks.config import ArchitectureConfig, InfraOutputs, load_config
 from vllm_doks.k8s import NfsModelStoreProps
 from vllm_doks.k8s.serving_chart import synth_serving_chart
 from vllm_doks.preflight import kubernetes_problems
+
+if TYPE_CHECKING:
+    import cdktf
 
 Obj = dict[str, Any]
 QWEN = "Qwen/Qwen2.5-0.5B-Instruct"
@@ -100,9 +104,33 @@ def load_example(name: str) -> Any:
     return module
 
 
+#: This test process's folder for the test apps' output, removed when the process exits.
+#: cdk8s' and cdktf's ``Testing.app()`` each make a new folder in the system temp directory per
+#: call and never remove it (cdk8s 2.70 ``lib/testing.js``, cdktf 0.21 ``lib/testing/index.js``):
+#: a test run left hundreds there, tens of thousands over a few days of runs.
+_TEST_APP_OUTDIRS = tempfile.TemporaryDirectory(prefix="vllm-doks-test-apps-")
+
+
+def app_outdir() -> str:
+    """A new empty folder in this process's test output folder (see above)."""
+    return tempfile.mkdtemp(dir=_TEST_APP_OUTDIRS.name)
+
+
+def k8s_app() -> cdk8s.App:
+    """``cdk8s.Testing.app()`` writing into :func:`app_outdir` instead of a folder it leaks."""
+    return cdk8s.Testing.app(outdir=app_outdir())
+
+
+def tf_app() -> cdktf.App:
+    """``cdktf.Testing.app()`` writing into :func:`app_outdir` instead of a folder it leaks."""
+    import cdktf  # here: most test modules never load the cloud layer's libraries
+
+    return cdktf.Testing.app(outdir=app_outdir())
+
+
 def new_chart(**kwargs: Any) -> cdk8s.Chart:
     """An empty chart in a test app, to build constructs in."""
-    return cdk8s.Chart(cdk8s.Testing.app(), "test", **kwargs)
+    return cdk8s.Chart(k8s_app(), "test", **kwargs)
 
 
 def synth(chart: cdk8s.Chart) -> list[Obj]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import cdk8s
 import pytest
-from support import STORE
+from support import STORE, k8s_app
 
 from vllm_doks import ValidationError
 from vllm_doks.config import InfraOutputs, load_config
@@ -22,7 +22,7 @@ FLAGS = ("--max-model-len", "--kv-cache-dtype", "--gpu-memory-utilization")
 
 
 def pool_args(**props: Any) -> list[str]:
-    chart = cdk8s.Chart(cdk8s.Testing.app(), "test")
+    chart = cdk8s.Chart(k8s_app(), "test")
     model = NfsModelStore(chart, "Models", STORE).add_model("Qwen/Qwen2.5-0.5B-Instruct")
     pool = VllmWorkerPool(
         chart, "Workers", VllmWorkerPoolProps(model=model, gpu_node_pool_name="gpu", **props)

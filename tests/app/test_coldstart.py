@@ -10,7 +10,7 @@ from typing import Any
 import cdk8s
 import pytest
 from conftest import validate_objects
-from support import QWEN, STORE, Obj
+from support import QWEN, STORE, Obj, k8s_app
 
 from vllm_doks import ValidationError
 from vllm_doks.config import InfraOutputs, load_config
@@ -31,7 +31,7 @@ def by_kind(objs: list[Obj], kind: str) -> list[Obj]:
 
 def serving(**config: Any) -> tuple[VllmServingChart, list[Obj]]:
     cfg = load_config(overrides=config)
-    chart = VllmServingChart(cdk8s.Testing.app(), "vllm", cfg, InfraOutputs.examples_for(cfg))
+    chart = VllmServingChart(k8s_app(), "vllm", cfg, InfraOutputs.examples_for(cfg))
     return chart, synth(chart)
 
 
@@ -39,7 +39,7 @@ def serving(**config: Any) -> tuple[VllmServingChart, list[Obj]]:
 
 
 def test_a_pinned_revision_gets_its_own_directory_and_the_job_downloads_that_commit() -> None:
-    chart = cdk8s.Chart(cdk8s.Testing.app(), "t")
+    chart = cdk8s.Chart(k8s_app(), "t")
     model = NfsModelStore(chart, "Models", STORE).add_model(QWEN, revision=COMMIT)
     pool = VllmWorkerPool(
         chart, "Workers", VllmWorkerPoolProps(model=model, gpu_node_pool_name="gpu")
@@ -63,7 +63,7 @@ def test_a_pinned_revision_gets_its_own_directory_and_the_job_downloads_that_com
 
 
 def test_an_unpinned_model_keeps_its_directory_and_passes_an_empty_revision() -> None:
-    chart = cdk8s.Chart(cdk8s.Testing.app(), "t")
+    chart = cdk8s.Chart(k8s_app(), "t")
     model = NfsModelStore(chart, "Models", STORE).add_model(QWEN)
     assert model.revision is None
     assert model.model_dir == "/models/Qwen2.5-0.5B-Instruct"
@@ -73,7 +73,7 @@ def test_an_unpinned_model_keeps_its_directory_and_passes_an_empty_revision() ->
 
 @pytest.mark.parametrize("bad", ["main", "v1.0", COMMIT[:12], COMMIT.upper(), ""])
 def test_a_revision_that_pins_nothing_is_refused_naming_the_field(bad: str) -> None:
-    chart = cdk8s.Chart(cdk8s.Testing.app(), "t")
+    chart = cdk8s.Chart(k8s_app(), "t")
     with pytest.raises(ValidationError) as err:
         NfsModelStore(chart, "Models", STORE).add_model(QWEN, revision=bad)
     text = str(err.value)
@@ -222,7 +222,7 @@ def test_the_flag_exists_in_vllm_0_18_and_the_chart_passes_the_plans_choice() ->
 
 
 def test_a_strategy_vllm_would_read_randomly_from_nfs_is_refused() -> None:
-    chart = cdk8s.Chart(cdk8s.Testing.app(), "t")
+    chart = cdk8s.Chart(k8s_app(), "t")
     model = NfsModelStore(chart, "Models", STORE).add_model(QWEN)
     with pytest.raises(ValidationError) as err:
         VllmWorkerPool(
@@ -251,7 +251,7 @@ def test_each_model_of_a_models_list_pins_its_own_revision(tmp_path: Any) -> Non
         )
     )
     cfg = load_config(path)
-    chart = VllmServingChart(cdk8s.Testing.app(), "vllm", cfg, InfraOutputs.examples_for(cfg))
+    chart = VllmServingChart(k8s_app(), "vllm", cfg, InfraOutputs.examples_for(cfg))
     assert [p.model.revision for p in chart.pools] == [COMMIT, other]
     from vllm_doks.preflight import kubernetes_problems
 

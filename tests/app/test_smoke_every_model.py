@@ -9,6 +9,7 @@ from typing import Any
 import cdk8s
 import pytest
 from conftest import validate_objects
+from support import k8s_app
 
 from vllm_doks.config import ArchitectureConfig, InfraOutputs, load_config
 from vllm_doks.k8s.serving_chart import VllmServingChart
@@ -32,7 +33,7 @@ def config_from(tmp_path: Path, text: str, **overrides: Any) -> ArchitectureConf
 
 
 def chart_for(cfg: ArchitectureConfig) -> VllmServingChart:
-    return VllmServingChart(cdk8s.Testing.app(), "vllm", cfg, InfraOutputs.examples_for(cfg))
+    return VllmServingChart(k8s_app(), "vllm", cfg, InfraOutputs.examples_for(cfg))
 
 
 def smoke_jobs(chart: VllmServingChart) -> dict[str, dict[str, Any]]:

@@ -16,7 +16,7 @@ import yaml
 from cdktf import TerraformStack
 from cdktf_cdktf_provider_digitalocean.provider import DigitaloceanProvider
 from constructs import Construct
-from support import GPU_POOL, QWEN, README_ADAPTERS_YAML, STORE, new_chart, synthesized
+from support import GPU_POOL, QWEN, README_ADAPTERS_YAML, STORE, new_chart, synthesized, tf_app
 from syrupy.assertion import SnapshotAssertion
 
 from vllm_doks.cloud import DoksCluster, GpuNodePool, ModelShare
@@ -202,7 +202,7 @@ CLOUD_CONSTRUCTS: dict[str, Callable[[TerraformStack], None]] = {
 @pytest.mark.parametrize("name", list(CLOUD_CONSTRUCTS))
 def test_cloud_construct_snapshot(name: str, snapshot: SnapshotAssertion) -> None:
     """The Terraform JSON of one cloud construct alone in a stack with the provider."""
-    stack = TerraformStack(cdktf.Testing.app(), "test")
+    stack = TerraformStack(tf_app(), "test")
     DigitaloceanProvider(stack, "digitalocean")
     CLOUD_CONSTRUCTS[name](stack)
     doc = json.loads(cdktf.Testing.synth(stack))

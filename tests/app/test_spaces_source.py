@@ -11,7 +11,7 @@ from typing import Any
 import cdk8s
 import pytest
 from conftest import validate_objects
-from support import QWEN, STORE
+from support import QWEN, STORE, k8s_app
 
 from vllm_doks import ValidationError, contracts
 from vllm_doks.cli import main
@@ -26,7 +26,7 @@ SOURCE = SpacesSource(bucket="my-models", region="ams3", prefix=f"{QWEN}/")
 
 
 def download_pod(source: SpacesSource | None) -> dict[str, Any]:
-    chart = cdk8s.Chart(cdk8s.Testing.app(), "t")
+    chart = cdk8s.Chart(k8s_app(), "t")
     NfsModelStore(chart, "Models", STORE).add_model(QWEN, source=source)
     objs = list(cdk8s.Testing.synth(chart))
     assert validate_objects(objs) == []
@@ -71,7 +71,7 @@ def test_without_a_source_the_job_asks_the_hub_as_before() -> None:
 
 
 def test_a_bad_source_names_every_field() -> None:
-    chart = cdk8s.Chart(cdk8s.Testing.app(), "t")
+    chart = cdk8s.Chart(k8s_app(), "t")
     store = NfsModelStore(chart, "Models", STORE)
     bad = SpacesSource(bucket="My_Models", region="NYC", prefix="/x", credentials_secret="a_b")
     with pytest.raises(ValidationError) as err:
@@ -97,7 +97,7 @@ def test_the_config_downloads_every_model_from_its_place_in_the_bucket(tmp_path:
     cfg = load_config(path)
     infra = InfraOutputs.examples_for(cfg)
     assert not kubernetes_problems(cfg, infra)
-    chart = VllmServingChart(cdk8s.Testing.app(), "vllm", cfg, infra)
+    chart = VllmServingChart(k8s_app(), "vllm", cfg, infra)
     prefixes = {m.model_id: m.source.prefix for m in chart.store.models if m.source}
     assert prefixes == {QWEN: f"{QWEN}/", "Qwen/Qwen2.5-7B-Instruct": "mirror/qwen-7b/"}
     assert {m.source.region for m in chart.store.models if m.source} == {"nyc3"}
@@ -105,7 +105,7 @@ def test_the_config_downloads_every_model_from_its_place_in_the_bucket(tmp_path:
 
 def test_the_default_config_has_no_source() -> None:
     cfg = load_config()
-    chart = VllmServingChart(cdk8s.Testing.app(), "vllm", cfg, InfraOutputs.examples_for(cfg))
+    chart = VllmServingChart(k8s_app(), "vllm", cfg, InfraOutputs.examples_for(cfg))
     assert [m.source for m in chart.store.models] == [None]
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import cdk8s
 import pytest
 from conftest import FIXTURES, validate_objects
-from support import QWEN, STORE, VLLM_OPTIONS, Obj, vllm_parse_problems
+from support import QWEN, STORE, VLLM_OPTIONS, Obj, k8s_app, vllm_parse_problems
 
 from vllm_doks import contracts
 from vllm_doks.cli import main
@@ -42,7 +42,7 @@ INFRA = InfraOutputs(
 def pool_chart(
     gpu_size: str = "gpu-h100x1-80gb", **props: Any
 ) -> tuple[cdk8s.Chart, VllmWorkerPool]:
-    chart = cdk8s.Chart(cdk8s.Testing.app(), "test")
+    chart = cdk8s.Chart(k8s_app(), "test")
     model = NfsModelStore(chart, "Models", STORE).add_model(
         QWEN, node_pool_name="gpu", gpu_size=gpu_size
     )
@@ -57,7 +57,7 @@ def pool_chart(
 def serving_objs(**config: Any) -> list[Obj]:
     cfg = ArchitectureConfig(**config)
     infra = INFRA if cfg.gpu_size == "gpu-h100x1-80gb" else InfraOutputs.examples_for(cfg)
-    chart = VllmServingChart(cdk8s.Testing.app(), "vllm", cfg, infra)
+    chart = VllmServingChart(k8s_app(), "vllm", cfg, infra)
     return list(cdk8s.Testing.synth(chart))
 
 

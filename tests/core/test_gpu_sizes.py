@@ -12,7 +12,7 @@ import cdk8s
 import pytest
 from cdktf import App
 from conftest import validate_objects
-from support import QWEN, SEED_TFVARS, STORE, Obj
+from support import QWEN, SEED_TFVARS, STORE, Obj, k8s_app
 
 from vllm_doks import ValidationError
 from vllm_doks.cloud import (
@@ -49,7 +49,7 @@ MI325 = custom_gpu_size("gpu-mi325x8-2048gb", vendor="amd", gpu_count=8, gpu_mem
 
 
 def k8s_objects(gpu_size: str | GpuSize, pool_name: str = "p-gpu", **pool: Any) -> list[Obj]:
-    chart = cdk8s.Chart(cdk8s.Testing.app(), "test")
+    chart = cdk8s.Chart(k8s_app(), "test")
     add_namespace(chart)
     model = NfsModelStore(chart, "Models", STORE).add_model(
         QWEN, node_pool_name=pool_name, gpu_size=gpu_size
@@ -208,7 +208,7 @@ def test_an_explicit_image_wins_over_the_sizes() -> None:
 
 
 def test_a_store_download_image_wins_over_the_sizes() -> None:
-    chart = cdk8s.Chart(cdk8s.Testing.app(), "test")
+    chart = cdk8s.Chart(k8s_app(), "test")
     store = NfsModelStore(
         chart,
         "Models",
@@ -226,7 +226,7 @@ def test_a_store_download_image_wins_over_the_sizes() -> None:
 
 
 def test_download_without_a_node_pool_has_no_toleration() -> None:
-    chart = cdk8s.Chart(cdk8s.Testing.app(), "test")
+    chart = cdk8s.Chart(k8s_app(), "test")
     NfsModelStore(chart, "Models", STORE).add_model(QWEN, gpu_size="gpu-mi300x1-192gb")
     job = pod_spec(list(cdk8s.Testing.synth(chart)), "Job")
     assert "tolerations" not in job

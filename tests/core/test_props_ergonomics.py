@@ -10,6 +10,7 @@ from typing import Any
 
 import cdk8s
 import pytest
+from support import k8s_app
 
 import vllm_doks
 from vllm_doks.k8s import (
@@ -43,7 +44,7 @@ STORE = {"nfs_server": "10.200.0.5", "nfs_path": "/1234567/abcd", "capacity_gi":
 
 
 def synth(build: Any) -> list[dict[str, Any]]:
-    chart = cdk8s.Chart(cdk8s.Testing.app(), "c", disable_resource_name_hashes=True)
+    chart = cdk8s.Chart(k8s_app(), "c", disable_resource_name_hashes=True)
     build(chart)
     return list(cdk8s.Testing.synth(chart))
 
@@ -70,13 +71,13 @@ def test_keyword_arguments_build_the_same_objects_as_props() -> None:
 
 
 def test_props_and_keywords_together_is_refused() -> None:
-    chart = cdk8s.Chart(cdk8s.Testing.app(), "c")
+    chart = cdk8s.Chart(k8s_app(), "c")
     with pytest.raises(TypeError, match="either props or its fields"):
         NfsModelStore(chart, "Models", NfsModelStoreProps(**STORE), capacity_gi=5)
 
 
 def test_a_missing_required_field_is_named() -> None:
-    chart = cdk8s.Chart(cdk8s.Testing.app(), "c")
+    chart = cdk8s.Chart(k8s_app(), "c")
     with pytest.raises(TypeError, match="nfs_path"):
         NfsModelStore(chart, "Models", nfs_server="10.0.0.1", capacity_gi=5)
 

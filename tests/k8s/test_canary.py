@@ -8,7 +8,7 @@ from typing import Any
 import cdk8s
 import pytest
 from conftest import validate_objects
-from support import Obj
+from support import Obj, k8s_app
 
 from vllm_doks.k8s import (
     CanarySplit,
@@ -35,7 +35,7 @@ class Blueprint:
     checkpoint, same served name ``qwen``)."""
 
     def __init__(self, *, canary_name: str = "qwen", lora: bool = False) -> None:
-        self.chart = cdk8s.Chart(cdk8s.Testing.app(), "test")
+        self.chart = cdk8s.Chart(k8s_app(), "test")
         store = NfsModelStore(
             self.chart,
             "Models",

@@ -14,7 +14,17 @@ from pathlib import Path
 import cdk8s
 import pytest
 from conftest import validate_objects
-from support import CANARY, KEY, FakeOpenAI, Obj, config_from, load_example, named, needs_sh_curl
+from support import (
+    CANARY,
+    KEY,
+    FakeOpenAI,
+    Obj,
+    config_from,
+    k8s_app,
+    load_example,
+    named,
+    needs_sh_curl,
+)
 from support import synth_config as synth
 
 # Fixtures of the smoke script's tests: the fake OpenAI server and the API key file.
@@ -43,7 +53,7 @@ def rollout(weight: int = 10, promote: bool = False) -> tuple[cdk8s.Chart, list[
     """examples/rollout.py's chart at a canary step: stable ``vllm`` and canary
     ``vllm-green``, both serving ``qwen`` with the adapters ``sql`` and ``support``."""
     chart = load_example("rollout").Rollout(
-        cdk8s.Testing.app(), "rollout", canary_weight=weight, promote=promote, finish=False
+        k8s_app(), "rollout", canary_weight=weight, promote=promote, finish=False
     )
     test = chart.canary_smoke_test
     assert isinstance(test, SmokeTest)

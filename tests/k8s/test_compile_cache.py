@@ -15,7 +15,7 @@ from typing import Any
 import cdk8s
 import pytest
 from conftest import validate_objects
-from support import STORE, QuietHandler, serving
+from support import STORE, QuietHandler, k8s_app, serving
 
 from vllm_doks.k8s import NfsModelStore, VllmWorkerPool, VllmWorkerPoolProps
 from vllm_doks.k8s.compile_cache import LOCAL_CACHE_ROOT, compile_cache_key
@@ -188,7 +188,7 @@ def test_an_incomplete_generation_is_never_seeded(tmp_path: Path) -> None:
 
 
 def pool_objects(**props: Any) -> tuple[VllmWorkerPool, list[dict[str, Any]]]:
-    chart = cdk8s.Chart(cdk8s.Testing.app(), "t")
+    chart = cdk8s.Chart(k8s_app(), "t")
     model = NfsModelStore(chart, "Models", STORE).add_model("Qwen/Qwen2.5-0.5B-Instruct")
     pool = VllmWorkerPool(
         chart, "Workers", VllmWorkerPoolProps(model=model, gpu_node_pool_name="gpu", **props)

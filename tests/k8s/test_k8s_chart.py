@@ -9,7 +9,7 @@ from pathlib import Path
 import cdk8s
 import yaml
 from conftest import validate_objects
-from support import GPU_POOL, QWEN, STORE, Obj
+from support import GPU_POOL, QWEN, STORE, Obj, k8s_app
 from syrupy.assertion import SnapshotAssertion
 
 from vllm_doks.k8s import (
@@ -70,7 +70,7 @@ def synth(chart: cdk8s.Chart) -> list[Obj]:
 
 
 def test_default_chart_has_the_seeds_objects_and_names() -> None:
-    chart, _, _ = default_chart(cdk8s.Testing.app())
+    chart, _, _ = default_chart(k8s_app())
     objs = synth(chart)
     # The download Job's name ends in the hash of its pod template (a changed model is a new
     # Job, never a patch of an immutable template).
@@ -96,12 +96,12 @@ def test_default_chart_has_the_seeds_objects_and_names() -> None:
 
 
 def test_default_chart_is_schema_valid() -> None:
-    chart, _, _ = default_chart(cdk8s.Testing.app())
+    chart, _, _ = default_chart(k8s_app())
     assert validate_objects(synth(chart)) == []
 
 
 def test_ha_chart_with_quantization_replicas_and_two_models_is_schema_valid() -> None:
-    objs = synth(ha_chart(cdk8s.Testing.app()))
+    objs = synth(ha_chart(k8s_app()))
     kinds = [o["kind"] for o in objs]
     assert kinds.count("Job") == 2
     assert kinds.count("Deployment") == 2
@@ -115,7 +115,7 @@ def test_ha_chart_with_quantization_replicas_and_two_models_is_schema_valid() ->
 def test_each_construct_synthesizes_alone_in_a_fresh_chart() -> None:
     """As another project would use them: one construct per chart, the pool reading a store
     from a different chart."""
-    app = cdk8s.Testing.app()
+    app = k8s_app()
     storage = cdk8s.Chart(app, "storage")
     model = NfsModelStore(storage, "Models", STORE).add_model(QWEN)
     serving = cdk8s.Chart(app, "serving")
@@ -154,7 +154,7 @@ def test_two_synths_are_byte_identical(tmp_path: Path) -> None:
 
 
 def test_default_chart_yaml_snapshot(snapshot: SnapshotAssertion) -> None:
-    app = cdk8s.Testing.app()
+    app = k8s_app()
     default_chart(app)
     text = app.synth_yaml()
     assert next(o["kind"] for o in yaml.safe_load_all(text) if o) == "Namespace"
@@ -162,7 +162,7 @@ def test_default_chart_yaml_snapshot(snapshot: SnapshotAssertion) -> None:
 
 
 def test_stack_outputs_are_the_seeds_eight() -> None:
-    _, pool, endpoint = default_chart(cdk8s.Testing.app())
+    _, pool, endpoint = default_chart(k8s_app())
     outputs = stack_outputs(pool, endpoint)
     assert list(outputs) == list(STACK_OUTPUT_DESCRIPTIONS)
     assert outputs == {

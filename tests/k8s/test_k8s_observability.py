@@ -12,7 +12,7 @@ from typing import Any
 import cdk8s
 import pytest
 from conftest import validate_objects
-from support import GPU_POOL, QWEN, STORE, Obj, find, synth
+from support import GPU_POOL, QWEN, STORE, Obj, find, k8s_app, synth
 
 from vllm_doks import ValidationError
 from vllm_doks.k8s import NfsModelStore, VllmWorkerPool, VllmWorkerPoolProps
@@ -33,7 +33,7 @@ DASHBOARD_METRICS = (
 
 
 def pool_chart(app: cdk8s.App | None = None, **pool: Any) -> tuple[cdk8s.Chart, VllmWorkerPool]:
-    chart = cdk8s.Chart(app or cdk8s.Testing.app(), "test")
+    chart = cdk8s.Chart(app or k8s_app(), "test")
     model = NfsModelStore(chart, "Models", STORE).add_model(QWEN, node_pool_name=GPU_POOL)
     props = VllmWorkerPoolProps(model=model, gpu_node_pool_name=GPU_POOL, **pool)
     return chart, VllmWorkerPool(chart, "Workers", props)

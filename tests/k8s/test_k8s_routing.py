@@ -11,7 +11,7 @@ import cdk8s
 import pytest
 import yaml
 from conftest import FIXTURES, validate_objects
-from support import GPU_POOL, LLAMA, QWEN, STORE, Obj, find
+from support import GPU_POOL, LLAMA, QWEN, STORE, Obj, find, k8s_app
 
 from vllm_doks import ValidationError, contracts
 from vllm_doks.k8s import (
@@ -37,7 +37,7 @@ GATEWAY_NS = ("envoy-gateway-system",)
 
 
 def pool_chart(**pool: Any) -> tuple[cdk8s.Chart, VllmWorkerPool]:
-    chart = cdk8s.Chart(cdk8s.Testing.app(), "test")
+    chart = cdk8s.Chart(k8s_app(), "test")
     model = NfsModelStore(chart, "Models", STORE).add_model(QWEN, node_pool_name=GPU_POOL)
     props = VllmWorkerPoolProps(model=model, gpu_node_pool_name=GPU_POOL, **pool)
     return chart, VllmWorkerPool(chart, "Workers", props)

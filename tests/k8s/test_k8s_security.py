@@ -7,10 +7,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import cdk8s
 import pytest
 from conftest import validate_objects
-from support import GPU_POOL, QWEN, STORE, Obj, find, kinds, new_chart, synth
+from support import GPU_POOL, QWEN, STORE, Obj, find, k8s_app, kinds, new_chart, synth
 
 from vllm_doks import ValidationError
 from vllm_doks.config import ArchitectureConfig, InfraOutputs
@@ -442,7 +441,7 @@ def test_waiver_reasons_survive_checkovs_parsing() -> None:
 
 
 def chart_objects(config: ArchitectureConfig) -> list[Obj]:
-    chart = VllmServingChart(cdk8s.Testing.app(), "vllm", config, InfraOutputs.examples_for(config))
+    chart = VllmServingChart(k8s_app(), "vllm", config, InfraOutputs.examples_for(config))
     return synth(chart)
 
 

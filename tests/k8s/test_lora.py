@@ -12,7 +12,7 @@ from typing import Any
 import cdk8s
 import pytest
 from conftest import REPO, load_yaml_dir, validate_objects
-from support import LLAMA, QWEN, Obj, env_with_fake_python, vllm_parse_problems
+from support import LLAMA, QWEN, Obj, env_with_fake_python, k8s_app, vllm_parse_problems
 
 from vllm_doks import contracts
 from vllm_doks.capacity import ClusterPlan, PoolPlan, plan_capacity
@@ -45,7 +45,7 @@ def store_props(mount_path: str = "/models") -> NfsModelStoreProps:
 def two_adapter_chart(
     mount_path: str = "/models", **lora: Any
 ) -> tuple[cdk8s.Chart, VllmWorkerPool, tuple[LoraAdapter, LoraAdapter]]:
-    chart = cdk8s.Chart(cdk8s.Testing.app(), "test")
+    chart = cdk8s.Chart(k8s_app(), "test")
     model = NfsModelStore(chart, "Models", store_props(mount_path)).add_model(
         QWEN, node_pool_name=POOL
     )
@@ -106,7 +106,7 @@ def test_two_adapters_are_registered_with_vllm_under_their_names() -> None:
 
 
 def test_extra_args_still_come_last_and_win() -> None:
-    chart = cdk8s.Chart(cdk8s.Testing.app(), "test")
+    chart = cdk8s.Chart(k8s_app(), "test")
     model = NfsModelStore(chart, "Models", store_props()).add_model(QWEN)
     sql = LoraAdapter(chart, "Sql", LoraAdapterProps(base_model=model, adapter_id=SQL, rank=16))
     pool = VllmWorkerPool(
@@ -165,7 +165,7 @@ def test_runtime_updates_set_vllms_switch() -> None:
 
 
 def test_runtime_updates_alone_need_no_adapter() -> None:
-    chart = cdk8s.Chart(cdk8s.Testing.app(), "test")
+    chart = cdk8s.Chart(k8s_app(), "test")
     model = NfsModelStore(chart, "Models", store_props()).add_model(QWEN)
     pool = VllmWorkerPool(
         chart,
@@ -183,7 +183,7 @@ def test_runtime_updates_alone_need_no_adapter() -> None:
 def test_default_max_lora_rank_is_the_smallest_vllm_value_that_holds_every_adapter(
     ranks: tuple[int, ...], expected: int
 ) -> None:
-    chart = cdk8s.Chart(cdk8s.Testing.app(), "test")
+    chart = cdk8s.Chart(k8s_app(), "test")
     model = NfsModelStore(chart, "Models", store_props()).add_model(QWEN)
     adapters = tuple(
         LoraAdapter(
@@ -220,7 +220,7 @@ def test_max_lora_rank_must_be_one_of_vllms_values() -> None:
 
 
 def test_an_adapter_of_another_model_is_refused() -> None:
-    chart = cdk8s.Chart(cdk8s.Testing.app(), "test")
+    chart = cdk8s.Chart(k8s_app(), "test")
     store = NfsModelStore(chart, "Models", store_props())
     qwen, llama = store.add_model(QWEN), store.add_model(LLAMA)
     sql = LoraAdapter(chart, "Sql", LoraAdapterProps(base_model=qwen, adapter_id=SQL, rank=16))
@@ -238,7 +238,7 @@ def test_an_adapter_of_another_model_is_refused() -> None:
 
 def chart_with_qwen() -> tuple[cdk8s.Chart, Any]:
     """A chart with a store holding Qwen (no pool yet), and Qwen's model handle."""
-    chart = cdk8s.Chart(cdk8s.Testing.app(), "test")
+    chart = cdk8s.Chart(k8s_app(), "test")
     return chart, NfsModelStore(chart, "Models", store_props()).add_model(QWEN)
 
 

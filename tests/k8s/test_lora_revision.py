@@ -14,7 +14,7 @@ from pathlib import Path
 
 import cdk8s
 import pytest
-from support import QWEN, STORE, FakeHub, fake_hub, find, new_chart, synth
+from support import QWEN, STORE, FakeHub, fake_hub, find, k8s_app, new_chart, synth
 
 from vllm_doks.config import InfraOutputs, load_config
 from vllm_doks.k8s import (
@@ -133,7 +133,7 @@ def test_the_config_pins_the_adapter_download(tmp_path: Path) -> None:
         f"    adapters: [{{id: {SQL}, name: sql, rank: 16, revision: {COMMIT}}}]\n"
     )
     config = load_config(config_file)
-    chart = VllmServingChart(cdk8s.Testing.app(), "vllm", config, InfraOutputs.examples_for(config))
+    chart = VllmServingChart(k8s_app(), "vllm", config, InfraOutputs.examples_for(config))
     (adapter,) = chart.pools[0].props.lora.adapters  # type: ignore[union-attr]
     assert adapter.download.revision == COMMIT
     job = find(synth(chart), "Job", adapter.base_name)

@@ -8,7 +8,7 @@ from typing import Any
 
 import cdk8s
 from conftest import validate_objects
-from support import STORE
+from support import STORE, k8s_app
 
 from vllm_doks.k8s import (
     GatewayEndpoint,
@@ -20,7 +20,7 @@ from vllm_doks.k8s import (
 
 def build(models: dict[str, str]) -> list[dict[str, Any]]:
     """One pool per (pool name -> model id), each reachable under /<pool name>/v1."""
-    chart = cdk8s.Chart(cdk8s.Testing.app(), "multi", disable_resource_name_hashes=True)
+    chart = cdk8s.Chart(k8s_app(), "multi", disable_resource_name_hashes=True)
     store = NfsModelStore(chart, "Models", STORE)
     gateway = GatewayEndpoint(chart, "Gateway")
     for name, model_id in models.items():

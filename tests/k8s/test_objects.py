@@ -8,9 +8,9 @@ import ast
 from pathlib import Path
 from typing import Any
 
-import cdk8s
 import pytest
 from cdk8s_plus_28 import k8s
+from support import new_chart
 
 import vllm_doks
 from vllm_doks.k8s import kube
@@ -127,7 +127,7 @@ def test_api_object_synthesizes_as_the_generated_constructor(l1: Any, spec: Any)
     """The same object whichever way it was made: fields (snake_case in Python) under their
     Kubernetes names, Quantity and IntOrString values rendered, unset fields absent."""
     meta = k8s.ObjectMeta(name="x", labels={"app": "x"}, annotations={"z": "1"})
-    chart = cdk8s.Testing.chart()
+    chart = new_chart()
     generated = l1(chart, "Generated", metadata=meta, spec=spec())
     made = api_object(l1, chart, "Made", metadata=meta, spec=spec())
     assert type(made) is l1
@@ -138,7 +138,7 @@ def test_api_object_synthesizes_as_the_generated_constructor(l1: Any, spec: Any)
 def test_api_object_sends_props_under_their_jsii_names() -> None:
     """``role_ref`` goes to jsii as ``roleRef`` (a prop jsii does not know is dropped without a
     word, so a wrong name must fail here, not vanish from the output)."""
-    chart = cdk8s.Testing.chart()
+    chart = new_chart()
     binding = api_object(
         k8s.KubeRoleBinding,
         chart,
@@ -209,7 +209,7 @@ def test_kube_makes_what_cdk8s_plus_makes() -> None:
     content; other names (Quantity, enums) are cdk8s-plus' own."""
     container = kube.Container(name="c", image="i", env=None)
     assert type(container) is k8s.Container and container == k8s.Container(name="c", image="i")
-    chart = cdk8s.Testing.chart()
+    chart = new_chart()
     namespace = kube.KubeNamespace(chart, "Ns", metadata=kube.ObjectMeta(name="n"))
     assert type(namespace) is k8s.KubeNamespace
     assert namespace.to_json() == k8s.KubeNamespace.manifest(metadata=k8s.ObjectMeta(name="n"))

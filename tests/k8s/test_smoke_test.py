@@ -10,7 +10,7 @@ from typing import Any
 import cdk8s
 import pytest
 from conftest import validate_objects
-from support import KEY, STORE, FakeOpenAI, needs_sh_curl
+from support import KEY, STORE, FakeOpenAI, k8s_app, needs_sh_curl
 
 from vllm_doks import ValidationError
 from vllm_doks.config import InfraOutputs, load_config
@@ -111,7 +111,7 @@ def test_the_smoke_test_script_is_what_the_job_runs() -> None:
 
 
 def chart_with_smoke(**props: Any) -> tuple[cdk8s.Chart, SmokeTest]:
-    chart = cdk8s.Chart(cdk8s.Testing.app(), "t")
+    chart = cdk8s.Chart(k8s_app(), "t")
     model = NfsModelStore(chart, "Models", STORE).add_model("Qwen/Qwen2.5-0.5B-Instruct")
     pool = VllmWorkerPool(
         chart, "Workers", VllmWorkerPoolProps(model=model, gpu_node_pool_name="gpu")
@@ -168,10 +168,10 @@ def test_another_gateway_class_needs_a_url() -> None:
 
 def test_the_serving_chart_has_a_smoke_test_by_default_and_config_turns_it_off() -> None:
     cfg = load_config()
-    chart = VllmServingChart(cdk8s.Testing.app(), "vllm", cfg, InfraOutputs.examples_for(cfg))
+    chart = VllmServingChart(k8s_app(), "vllm", cfg, InfraOutputs.examples_for(cfg))
     assert chart.smoke_test is not None
     off = load_config(overrides={"smoke_test": False})
-    chart = VllmServingChart(cdk8s.Testing.app(), "vllm", off, InfraOutputs.examples_for(off))
+    chart = VllmServingChart(k8s_app(), "vllm", off, InfraOutputs.examples_for(off))
     assert chart.smoke_test is None
 
 
@@ -179,12 +179,12 @@ def test_another_gateway_class_gets_a_smoke_test_only_with_a_url() -> None:
     from vllm_doks.preflight import kubernetes_problems
 
     cfg = load_config(overrides={"gateway_class": "eg"})
-    chart = VllmServingChart(cdk8s.Testing.app(), "vllm", cfg, InfraOutputs.examples_for(cfg))
+    chart = VllmServingChart(k8s_app(), "vllm", cfg, InfraOutputs.examples_for(cfg))
     assert chart.smoke_test is None
     assert not kubernetes_problems(cfg, InfraOutputs.examples_for(cfg)).items
     url = "http://envoy-gw.vllm.svc/v1/chat/completions"
     cfg = load_config(overrides={"gateway_class": "eg", "smoke_test_url": url})
-    chart = VllmServingChart(cdk8s.Testing.app(), "vllm", cfg, InfraOutputs.examples_for(cfg))
+    chart = VllmServingChart(k8s_app(), "vllm", cfg, InfraOutputs.examples_for(cfg))
     assert chart.smoke_test is not None and chart.smoke_test.url == url
     bad = load_config(overrides={"smoke_test_url": "gw/v1"})
     fields = [p.field for p in kubernetes_problems(bad, InfraOutputs.examples_for(bad)).items]

@@ -15,6 +15,7 @@ from typing import Any
 import cdk8s
 import pytest
 import yaml
+from support import k8s_app
 
 from vllm_doks.config import ArchitectureConfig, InfraOutputs
 from vllm_doks.k8s import GatewayEndpoint, GatewayEndpointProps
@@ -66,7 +67,7 @@ def test_https_pod_monitor_and_metrics_policy_are_accepted(
         autoscaling=True,
         autoscaling_max_replicas=2,
     )
-    chart = VllmServingChart(cdk8s.Testing.app(), "vllm", config, INFRA)
+    chart = VllmServingChart(k8s_app(), "vllm", config, INFRA)
     objs = list(cdk8s.Testing.synth(chart))
     # The PersistentVolume is cluster-scoped and named like the other test's: keep this one.
     out = _apply(kubectl, objs, tmp_path)
@@ -83,7 +84,7 @@ def test_router_models_rule_and_inference_pool_are_accepted(
         nfs_host="10.200.0.6", nfs_mount_path="/other", nfs_size_gb=1000,
         gpu_node_pool_name="my-vllm-gpu-h100",
     )  # fmt: skip
-    chart = VllmServingChart(cdk8s.Testing.app(), "vllm", config, infra)
+    chart = VllmServingChart(k8s_app(), "vllm", config, infra)
     router = PrefixAwareRouter(chart, "Router", PrefixAwareRouterProps(pools=[chart.pool]))
     chart.endpoint.route_to(
         chart.pool, backend=router, path_prefix="/r/v1", rewrite_prefix_to="/v1", route_name="r"
