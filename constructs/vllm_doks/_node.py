@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 
@@ -39,22 +41,45 @@ def wire_jsii_node() -> None:
 
 
 def load_jsii_in_background() -> None:
-    """Start the jsii Node process, and load ``constructs`` (the jsii library every layer
+    """Start the jsii Node process now, and load ``constructs`` (the jsii library every layer
     builds on) into it, on a daemon thread, so the calling thread can import and check the
     configuration meanwhile. For the CLI entry point (``app.py``), not for a library.
 
-    Loading is mostly the Node process's work: the loading thread waits on its pipe without
-    holding the GIL (``make bench``: the Kubernetes-only synth gained about 60 ms on 2 cores).
-    It is safe because every jsii library imports ``constructs`` first: a thread importing
-    ``cdk8s`` or ``cdktf`` meanwhile waits on Python's import lock of ``constructs`` until it
-    is loaded, so two threads never talk to the jsii process at once. If loading fails, the
-    thread stays silent and the caller's own import raises the error.
+    The order is what makes it pay on a small machine (``make bench``, 2 cores):
+
+    * this thread imports jsii's Python runtime first (some 50 ms of Python): on the loading
+      thread it would share the GIL with the caller's own imports and start Node later;
+    * the loading thread's first request (``jsii.stats()``) starts the Node process at once, and
+      waits for it without holding the GIL while the caller imports and checks; only then does
+      it import ``constructs`` (typeguard, its classes, its assembly).
+
+    Two threads never talk to the jsii process at once. The loading thread holds Python's
+    import lock of ``constructs`` from before its first request until ``constructs`` is
+    loaded, and every jsii library imports ``constructs`` before it sends anything itself
+    (tests/app/test_background_load.py checks each one): a thread importing ``cdk8s`` or
+    ``cdktf`` meanwhile waits on that lock, then finds ``constructs`` loaded. If loading fails,
+    the thread stays silent and the caller's own import raises the error.
     """
     import importlib
     import threading
+    from importlib import _bootstrap
+
+    import jsii
+
+    # importlib's own per-module lock, the one `import constructs` takes: CPython's
+    # importlib._bootstrap has had it since 3.3. Without it, the thread only imports.
+    module_lock: Callable[[str], AbstractContextManager[object]] | None = getattr(
+        _bootstrap, "_ModuleLockManager", None
+    )
+    holding = threading.Event()
 
     def load() -> None:
-        with contextlib.suppress(Exception):
-            importlib.import_module("constructs")
+        with module_lock("constructs") if module_lock else contextlib.nullcontext():
+            holding.set()
+            with contextlib.suppress(Exception):
+                if module_lock:
+                    jsii.stats()  # type: ignore[no-untyped-call]  # starts the Node process
+                importlib.import_module("constructs")
 
     threading.Thread(target=load, name="jsii-load", daemon=True).start()
+    holding.wait()  # the caller may import constructs from here on: it waits for the thread

@@ -1,12 +1,14 @@
-"""app.py loads the jsii Node process and ``constructs`` on a background thread while the CLI
-imports and checks the configuration (vllm_doks._node.load_jsii_in_background). That is safe
-only because every jsii library the layers load imports ``constructs``' assembly before it
-talks to the jsii process itself: a thread importing one of them meanwhile waits on Python's
-import lock of ``constructs._jsii``, so two threads never use the jsii process at once."""
+"""app.py starts the jsii Node process and loads ``constructs`` on a background thread while
+the CLI imports and checks the configuration (vllm_doks._node.load_jsii_in_background). That is
+safe only because the thread holds Python's import lock of ``constructs`` from before its first
+jsii request until ``constructs`` is loaded, and every jsii library the layers load imports
+``constructs`` before it talks to the jsii process itself: a thread importing one of them
+meanwhile waits on that lock, so two threads never use the jsii process at once."""
 
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import re
 import subprocess
 import sys
@@ -78,3 +80,49 @@ def test_importing_the_library_makes_no_jsii_call() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert int(proc.stdout.split()[-1]) > 50
+
+
+#: In a fresh interpreter: make the Node process slow to answer its first request, start the
+#: loading thread, import constructs at once on this thread, and log every jsii request.
+ONE_TALKER_AT_A_TIME = """
+import threading, time
+import vllm_doks
+from jsii._kernel.providers import process
+log = []
+def logged(name):
+    original = getattr(process.ProcessProvider, name)
+    def call(self, request, *args, **kwargs):
+        start = time.monotonic()
+        if name == "stats":
+            time.sleep(0.5)  # a slow machine: Node takes long to start
+        try:
+            return original(self, request, *args, **kwargs)
+        finally:
+            log.append((name, threading.current_thread().name, start, time.monotonic()))
+    setattr(process.ProcessProvider, name, call)
+for name in ("stats", "load", "create", "invoke", "sinvoke", "get", "sget"):
+    logged(name)
+from vllm_doks._node import load_jsii_in_background
+load_jsii_in_background()
+import constructs, cdk8s  # this thread, while the other one is still starting Node
+cdk8s.Chart(cdk8s.App(), "c")
+for entry in sorted(log, key=lambda e: e[2]):
+    print(*entry)
+"""
+
+
+def test_the_loading_thread_and_the_caller_never_talk_to_jsii_at_once() -> None:
+    """The loading thread starts Node with its first request and loads constructs while
+    holding constructs' import lock: the caller's ``import constructs`` waits for it, and every
+    request of either thread ends before the next one starts."""
+    proc = subprocess.run(
+        [sys.executable, "-c", ONE_TALKER_AT_A_TIME], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    log = [line.split() for line in proc.stdout.splitlines()]
+    requests = [(name, thread, float(start), float(end)) for name, thread, start, end in log]
+    assert requests[0][:2] == ("stats", "jsii-load")  # the first request: Node starts
+    assert requests[1][:2] == ("load", "jsii-load")  # then constructs, on the same thread
+    assert {thread for _, thread, _, _ in requests[2:]} == {"MainThread"}
+    for before, after in itertools.pairwise(requests):
+        assert before[3] <= after[2], f"{before} overlaps {after}"
