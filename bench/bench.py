@@ -5,6 +5,9 @@ Measures (median of --runs cold processes each):
   floor          floor_app.py: same jsii imports, empty stack + empty chart
   default        app.py synth (both layers)
   cloud / k8s    each layer alone, against the matching floor
+  objects        the k8s layer's output put into the k8s floor's chart with one cdk8s Include:
+                 what those objects cost through cdk8s without the library (a reference; no
+                 target), so the k8s-only ratio splits into the output's share and the library's
 and, in one process, the synth time of a chart as the number of worker pools grows.
 and with --tests, the wall time of `make test-fast` (the fast test tier on every core, then
 ruff and mypy) and pytest's part of it.
@@ -20,6 +23,7 @@ import argparse
 import os
 import platform
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -62,19 +66,32 @@ def main() -> int:
     )
     args = parser.parse_args()
 
+    # The Kubernetes layer's output, for the reference row: the same objects through cdk8s alone.
+    output = Path(tempfile.mkdtemp(prefix="vllm-doks-bench-"))
+    subprocess.run(
+        [*app_cmd("k8s"), "--k8s-outdir", str(output / "dist")],
+        cwd=output,
+        env={**os.environ, "CHECKPOINT_DISABLE": "1"},
+        check=True,
+        capture_output=True,
+    )
+    manifest = str(output / "dist" / "vllm.yaml")
     medians = cold(
         {
             "floor": [PY, str(HERE / "floor_app.py")],
             "floor_cloud": [PY, str(HERE / "floor_app.py"), "cloud"],
             "floor_k8s": [PY, str(HERE / "floor_app.py"), "k8s"],
+            "objects_k8s": [PY, str(HERE / "floor_app.py"), "k8s", "--include", manifest],
             "default": app_cmd(),
             "cloud": app_cmd("cloud"),
             "k8s": app_cmd("k8s"),
         },
         args.runs,
     )
+    shutil.rmtree(output)
     floor, floor_cloud, floor_k8s = medians["floor"], medians["floor_cloud"], medians["floor_k8s"]
     default, cloud, k8s = medians["default"], medians["cloud"], medians["k8s"]
+    objects_k8s = medians["objects_k8s"]
 
     loaded = (
         subprocess.run(
@@ -103,6 +120,7 @@ def main() -> int:
         ("floor, cloud imports only", floor_cloud, floor_cloud),
         ("kubernetes layer only", k8s, floor_k8s),
         ("floor, k8s imports only", floor_k8s, floor_k8s),
+        ("its objects via cdk8s Include", objects_k8s, floor_k8s),
     ]
     print(f"{'what':34} {'seconds':>8} {'x floor':>8}")
     for name, t, base in rows:

@@ -1,13 +1,19 @@
 """Floor for the benchmark: import the same jsii libraries as the default synth and
 synthesize an empty Terraform stack and an empty cdk8s chart. Nothing of vllm-doks runs
-except the Node 22 wiring, so (default synth time / this) is the library's overhead."""
+except the Node 22 wiring, so (default synth time / this) is the library's overhead.
+
+``k8s --include FILE`` puts FILE's objects (a synthesized dist/vllm.yaml) into the chart with
+one ``cdk8s.Include``: the same output through cdk8s without the library, to tell the cost of
+the objects themselves from the library's."""
 
 import sys
 import tempfile
 
 import vllm_doks
 
-layers = sys.argv[1:] or ["cloud", "k8s"]
+args = sys.argv[1:]
+include = args[args.index("--include") + 1] if "--include" in args else None
+layers = [a for a in args if a in ("cloud", "k8s")] or ["cloud", "k8s"]
 out = tempfile.mkdtemp()
 if "cloud" in layers:
     import cdktf
@@ -24,5 +30,7 @@ if "k8s" in layers:
     import vllm_doks._imports.io.k8s.networking.gateway  # noqa: F401
 
     k8s_app = cdk8s.App(outdir=f"{out}/dist")
-    cdk8s.Chart(k8s_app, "empty")
+    chart = cdk8s.Chart(k8s_app, "empty")
+    if include:
+        cdk8s.Include(chart, "objects", url=include)
     k8s_app.synth()

@@ -27,6 +27,7 @@ def test_make_bench_reports_every_target() -> None:
     for pattern in (
         r"default synth, both layers +[0-9.]+ +[0-9.]+",
         r"kubernetes layer only +[0-9.]+ +[0-9.]+",
+        r"its objects via cdk8s Include +[0-9.]+ +[0-9.]+",
         r"each added worker pool: [0-9.]+ ms \(target <= 15 ms\)",
         r"kubernetes-only synth loads the DigitalOcean provider: no",
         r"kubernetes-only synth: [0-9.]+x its floor \(target <= 1.25\)",
