@@ -74,12 +74,15 @@ def load_jsii_in_background() -> None:
     holding = threading.Event()
 
     def load() -> None:
-        with module_lock("constructs") if module_lock else contextlib.nullcontext():
-            holding.set()
-            with contextlib.suppress(Exception):
-                if module_lock:
-                    jsii.stats()  # type: ignore[no-untyped-call]  # starts the Node process
-                importlib.import_module("constructs")
+        try:
+            with module_lock("constructs") if module_lock else contextlib.nullcontext():
+                holding.set()
+                with contextlib.suppress(Exception):
+                    if module_lock:
+                        jsii.stats()  # type: ignore[no-untyped-call]  # starts the Node process
+                    importlib.import_module("constructs")
+        finally:
+            holding.set()  # also when taking the lock failed: the caller then loads it itself
 
     threading.Thread(target=load, name="jsii-load", daemon=True).start()
     holding.wait()  # the caller may import constructs from here on: it waits for the thread
