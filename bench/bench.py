@@ -39,11 +39,17 @@ PY = sys.executable
 def cold(commands: dict[str, list[str]], runs: int) -> dict[str, float]:
     """Median wall time of each command over ``runs`` cold processes. The commands take turns
     (one run of each, ``runs`` times over), so a machine that speeds up or slows down while
-    the benchmark runs shifts a command and its floor alike instead of skewing their ratio."""
+    the benchmark runs shifts a command and its floor alike instead of skewing their ratio;
+    each round starts one command further on, so none always follows the same one (in a
+    fixed order, two runs of one command with a no-op difference measured 25-40 ms apart on
+    this machine; taking turns in both orders, 6 ms)."""
     times: dict[str, list[float]] = {name: [] for name in commands}
     env = {**os.environ, "CHECKPOINT_DISABLE": "1"}
-    for _ in range(runs):
-        for name, cmd in commands.items():
+    names = list(commands)
+    for round_ in range(runs):
+        shift = round_ % len(names)
+        for name in names[shift:] + names[:shift]:
+            cmd = commands[name]
             with tempfile.TemporaryDirectory() as tmp:
                 start = time.perf_counter()
                 subprocess.run(cmd, cwd=tmp, env=env, check=True, capture_output=True)
@@ -60,7 +66,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=9)
     parser.add_argument(
         "--tests", action="store_true", help="also time the fast test tier (minutes)"
     )
