@@ -47,7 +47,7 @@ def load_jsii_in_background() -> None:
 
     The order is what makes it pay on a small machine (``make bench``, 2 cores):
 
-    * this thread imports jsii's Python runtime first (some 50 ms of Python): on the loading
+    * this thread imports jsii's Python runtime first (some 60 ms of Python): on the loading
       thread it would share the GIL with the caller's own imports and start Node later;
     * the loading thread's first request (``jsii.stats()``) starts the Node process at once, and
       waits for it without holding the GIL while the caller imports and checks; only then does
