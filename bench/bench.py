@@ -42,7 +42,11 @@ def cold(commands: dict[str, list[str]], runs: int) -> dict[str, float]:
     the benchmark runs shifts a command and its floor alike instead of skewing their ratio;
     each round starts one command further on, so none always follows the same one (in a
     fixed order, two runs of one command with a no-op difference measured 25-40 ms apart on
-    this machine; taking turns in both orders, 6 ms)."""
+    this machine; taking turns in both orders, 6 ms). The disk is synced after each run,
+    outside the timing: a run's writes (the cloud layer's jsii packages and cdktf.out) were
+    still going to disk during the next one and slowed it (the Kubernetes-only synth 1.30x
+    its floor right after the cloud runs, 1.22x with the sync, 1.14x with no cloud runs in
+    the set; the floor barely moved)."""
     times: dict[str, list[float]] = {name: [] for name in commands}
     env = {**os.environ, "CHECKPOINT_DISABLE": "1"}
     names = list(commands)
@@ -54,6 +58,7 @@ def cold(commands: dict[str, list[str]], runs: int) -> dict[str, float]:
                 start = time.perf_counter()
                 subprocess.run(cmd, cwd=tmp, env=env, check=True, capture_output=True)
                 times[name].append(time.perf_counter() - start)
+            os.sync()
     return {name: statistics.median(t) for name, t in times.items()}
 
 
