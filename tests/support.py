@@ -105,9 +105,10 @@ def load_example(name: str) -> Any:
 
 
 #: This test process's folder for the test apps' output, removed when the process exits.
-#: cdk8s' and cdktf's ``Testing.app()`` each make a new folder in the system temp directory per
-#: call and never remove it (cdk8s 2.70 ``lib/testing.js``, cdktf 0.21 ``lib/testing/index.js``):
-#: a test run left hundreds there, tens of thousands over a few days of runs.
+#: cdk8s' ``Testing.app()``/``Testing.chart()`` and cdktf's ``Testing.app()`` each make a new
+#: folder in the system temp directory per call and never remove it (cdk8s 2.70
+#: ``lib/testing.js``, cdktf 0.21 ``lib/testing/index.js``): this project's CI machine had
+#: 56,387 of them in /tmp when that was noticed.
 _TEST_APP_OUTDIRS = tempfile.TemporaryDirectory(prefix="vllm-doks-test-apps-")
 
 

@@ -1,4 +1,4 @@
-"""What a test run leaves on the machine: nothing outside pytest's own temporary folders."""
+"""What a test run leaves on the machine: no folder of its own in the system temp directory."""
 
 from __future__ import annotations
 
