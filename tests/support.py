@@ -241,19 +241,6 @@ def run_download(model_id: str, model_dir: Path, revision: str, env: dict[str, s
     return Run(proc.returncode, proc.stdout + proc.stderr)
 
 
-class lazy_module:
-    """The module ``name``, imported on the first public attribute read (collecting a test file
-    then costs nothing; pytest's look for fixtures and markers reads only private names)."""
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-
-    def __getattr__(self, attr: str) -> Any:
-        if attr.startswith("_"):
-            raise AttributeError(attr)
-        return getattr(importlib.import_module(self._name), attr)
-
-
 class QuietHandler(BaseHTTPRequestHandler):
     """A request handler of the tests' local HTTP servers: logs nothing, replies in one call."""
 

@@ -20,7 +20,7 @@ import cdk8s
 import pytest
 from cdk8s_plus_28 import k8s
 from cdktf import App
-from support import SEED_STACK2_OUTPUTS, lazy_module
+from support import SEED_STACK2_OUTPUTS
 
 from vllm_doks import ValidationError
 from vllm_doks._imports.io.k8s.networking.gateway import (
@@ -35,12 +35,9 @@ from vllm_doks._imports.io.k8s.networking.gateway import (
 )
 from vllm_doks.cli import add_kubernetes_stack, infra_props
 from vllm_doks.cloud import SpacesStateBackend
+from vllm_doks.cloud import kubernetes_stack as ks
 from vllm_doks.cloud.infra_stack import OUTPUT_DESCRIPTIONS as STACK1_OUTPUTS
 from vllm_doks.config import ArchitectureConfig
-
-#: The module under test, imported by the first test that uses it: the Terraform Kubernetes
-#: provider's bindings take seconds to import, and every xdist worker collects this file.
-ks = lazy_module("vllm_doks.cloud.kubernetes_stack")
 
 STACK = "vllm-kubernetes"
 REF = "${data.terraform_remote_state.infra.outputs.%s}"
@@ -1010,3 +1007,15 @@ def test_module_is_not_imported_by_the_cloud_package() -> None:
         "sys.exit(1 if 'cdktf_cdktf_provider_kubernetes' in sys.modules else 0)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_importing_the_module_loads_no_provider_binding() -> None:
+    """The DigitalOcean and Kubernetes provider bindings take seconds to load: importing the
+    module (its Props, a signature, its public names) must not, only building a stack."""
+    code = (
+        "import sys, vllm_doks.cloud.kubernetes_stack; "
+        "print(sorted(m for m in sys.modules if m.startswith('cdktf_cdktf_provider')))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"

@@ -15,8 +15,10 @@ The work is split by concern: ``stack_one`` (remote state, provider on the clust
 ``variable_secrets`` (Secrets from sensitive variables); this module composes them and sets
 the ``kubernetes_manifest`` options. Its public names stay importable from here.
 
-This module imports the Kubernetes provider bindings, whose load alone takes seconds; nothing
-imports it eagerly (``vllm_doks.cloud`` does not), so only a synth that uses it pays.
+The DigitalOcean and Kubernetes provider bindings take some 6 s to load on a 2-core machine;
+this module and the ones it composes import them where the stack is built, so importing it
+(for its Props, a signature, the public names) costs cdktf alone, and nothing imports it
+eagerly (``vllm_doks.cloud`` does not): only a synth that builds the stack pays.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cdktf import (
     DataResource,
@@ -35,14 +37,6 @@ from cdktf import (
     TerraformStack,
     TerraformVariable,
 )
-from cdktf_cdktf_provider_digitalocean.provider import DigitaloceanProvider
-from cdktf_cdktf_provider_kubernetes.manifest import (
-    Manifest,
-    ManifestTimeouts,
-    ManifestWait,
-    ManifestWaitCondition,
-)
-from cdktf_cdktf_provider_kubernetes.secret_v1 import SecretV1, SecretV1Metadata
 from constructs import Construct
 
 from vllm_doks import contracts
@@ -80,6 +74,10 @@ from vllm_doks.contracts import DIGITALOCEAN_PROVIDER_CONSTRAINT
 from vllm_doks.handoff import STACK2_OUTPUT_DESCRIPTIONS
 from vllm_doks.props import takes_props
 from vllm_doks.validation import Problems, check_dns_label, check_dns_subdomain
+
+if TYPE_CHECKING:
+    from cdktf_cdktf_provider_kubernetes.manifest import Manifest
+    from cdktf_cdktf_provider_kubernetes.secret_v1 import SecretV1
 
 __all__ = [
     "API_KEY_VARIABLE",
@@ -254,6 +252,8 @@ class VllmKubernetesStack(TerraformStack):
         super().__init__(scope, id)
         props.problems(id).raise_if_any(where=lambda: self.node.path)
         self.props = props
+        from cdktf_cdktf_provider_digitalocean.provider import DigitaloceanProvider
+        from cdktf_cdktf_provider_kubernetes.manifest import Manifest
 
         DigitaloceanProvider(self, "digitalocean")
         # Same provider range as Stack 1, so both stacks can share one provider download.
@@ -355,6 +355,8 @@ class VllmKubernetesStack(TerraformStack):
         if location is None:
             return None
         if self.model_bucket_secret is None:
+            from cdktf_cdktf_provider_kubernetes.secret_v1 import SecretV1, SecretV1Metadata
+
             namespace = self.manifests.get(slug("Namespace", location.namespace))
             self.model_bucket_secret = SecretV1(
                 self,
@@ -412,6 +414,12 @@ class VllmKubernetesStack(TerraformStack):
     def _manifest_options(
         obj: KubeObject, props: KubernetesObjectsStackProps, autoscaled: bool
     ) -> dict[str, Any]:
+        from cdktf_cdktf_provider_kubernetes.manifest import (
+            ManifestTimeouts,
+            ManifestWait,
+            ManifestWaitCondition,
+        )
+
         options: dict[str, Any] = {}
         if obj.is_batch_job:
             # The seed's Stack 2: `apply` blocks until the download finished, so the

@@ -1,14 +1,15 @@
 """Stack 1 as Stack 2 sees it: its outputs read from its Terraform state, and the Kubernetes
 provider pointed at the DOKS cluster it created.
 
-Imports the Kubernetes provider bindings (seconds to load): only ``kubernetes_stack`` imports
-this module, and nothing imports that eagerly.
+Loads the provider bindings (seconds) only when a function here builds something; only
+``kubernetes_stack`` imports this module, and nothing imports that eagerly.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import KW_ONLY, dataclass, field
+from typing import TYPE_CHECKING
 
 import cdk8s
 from cdktf import (
@@ -17,15 +18,16 @@ from cdktf import (
     Fn,
     TerraformRemoteState,
 )
-from cdktf_cdktf_provider_digitalocean.data_digitalocean_kubernetes_cluster import (
-    DataDigitaloceanKubernetesCluster,
-)
-from cdktf_cdktf_provider_kubernetes.provider import KubernetesProvider
 from constructs import Construct
 
 from vllm_doks.cloud.infra_props import SpacesStateBackend
 from vllm_doks.cloud.state_backend import portable_local_state_path
 from vllm_doks.handoff import StackOneOutputs
+
+if TYPE_CHECKING:
+    from cdktf_cdktf_provider_digitalocean.data_digitalocean_kubernetes_cluster import (
+        DataDigitaloceanKubernetesCluster,
+    )
 
 #: Construct id of the remote-state data source: ``data.terraform_remote_state.infra``.
 REMOTE_STATE_ID = "infra"
@@ -93,6 +95,12 @@ def kubernetes_provider_for(
     The standard DOKS pattern: a short-lived token from the cluster's kubeconfig, read at plan
     time, so no kubeconfig file is needed on the machine running Terraform.
     """
+    # Here, not at the top: the providers' bindings take seconds to load (see kubernetes_stack).
+    from cdktf_cdktf_provider_digitalocean.data_digitalocean_kubernetes_cluster import (
+        DataDigitaloceanKubernetesCluster,
+    )
+    from cdktf_cdktf_provider_kubernetes.provider import KubernetesProvider
+
     cluster = DataDigitaloceanKubernetesCluster(scope, "cluster", name=cluster_name)
     kube_config = cluster.kube_config.get(0)
     KubernetesProvider(

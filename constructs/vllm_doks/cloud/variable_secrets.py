@@ -2,21 +2,24 @@
 each goes, and the variable + ``kubernetes_secret_v1`` pair. A value is never written into the
 synthesized JSON (only ``${var.<name>}``); it ends up in Terraform state, marked sensitive.
 
-Imports the Kubernetes provider bindings: only ``kubernetes_stack`` imports this module.
+Loads the Kubernetes provider bindings (seconds) only when a Secret is made; only
+``kubernetes_stack`` imports this module.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cdktf import ITerraformDependable, TerraformVariable, TerraformVariableValidationConfig
-from cdktf_cdktf_provider_kubernetes.secret_v1 import SecretV1, SecretV1Metadata
 from constructs import Construct
 
 from vllm_doks import contracts
 from vllm_doks.validation import Problems, check_dns_label, check_dns_subdomain
+
+if TYPE_CHECKING:
+    from cdktf_cdktf_provider_kubernetes.secret_v1 import SecretV1
 
 #: Name of the Terraform variable holding the Hugging Face token (the seed's ``hf_token``).
 HF_TOKEN_VARIABLE = "hf_token"
@@ -143,6 +146,9 @@ def add_variable_secret(
         description=spec.description,
         **spec.variable_options,
     )
+    # Here, not at the top: the provider's bindings take seconds to load (see kubernetes_stack).
+    from cdktf_cdktf_provider_kubernetes.secret_v1 import SecretV1, SecretV1Metadata
+
     location = spec.location
     secret = SecretV1(
         scope,
