@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from pathlib import Path
 
 
@@ -68,7 +67,7 @@ def load_jsii_in_background() -> None:
 
     # importlib's own per-module lock, the one `import constructs` takes: CPython's
     # importlib._bootstrap has had it since 3.3. Without it, the thread only imports.
-    module_lock: Callable[[str], AbstractContextManager[object]] | None = getattr(
+    module_lock: Callable[[str], contextlib.AbstractContextManager[object]] | None = getattr(
         _bootstrap, "_ModuleLockManager", None
     )
     holding = threading.Event()

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import cdk8s
-from support import _TEST_APP_OUTDIRS, k8s_app, tf_app
+from support import app_outdir, k8s_app, tf_app
 
 TESTS = Path(__file__).resolve().parent.parent
 
@@ -27,7 +27,7 @@ def test_no_test_module_makes_an_app_that_leaks_a_temp_folder() -> None:
 
 
 def test_test_apps_write_into_the_process_folder_removed_at_exit() -> None:
-    root = Path(_TEST_APP_OUTDIRS.name)
+    root = Path(app_outdir()).parent
     app = k8s_app()
     cdk8s.Chart(app, "hygiene")
     app.synth()

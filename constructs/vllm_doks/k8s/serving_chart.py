@@ -37,6 +37,7 @@ from vllm_doks.k8s.vllm_worker_pool import VllmWorkerPool, VllmWorkerPoolProps
 from vllm_doks.preflight import capacity_plan, parse_max_model_len, vllm_settings
 from vllm_doks.rollout_config import resolve_canaries
 from vllm_doks.validation import Problems
+from vllm_doks.wiring import gateway_endpoint_props, model_store_props
 
 if TYPE_CHECKING:
     # The options' modules load only when a configuration uses them (``make bench``: the
@@ -47,7 +48,6 @@ if TYPE_CHECKING:
     from vllm_doks.k8s.lora import LoraOptions
     from vllm_doks.k8s.pod_monitor import VllmPodMonitor
     from vllm_doks.k8s.prefix_router import PrefixAwareRouter
-from vllm_doks.wiring import gateway_endpoint_props, model_store_props
 
 #: Annotation listing the values of an object that are examples, not a deployment's.
 EXAMPLE_VALUES_ANNOTATION = "vllm-doks.io/example-values"
