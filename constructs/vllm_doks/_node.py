@@ -53,11 +53,15 @@ def load_jsii_in_background() -> None:
       it import ``constructs`` (typeguard, its classes, its assembly).
 
     Two threads never talk to the jsii process at once. The loading thread holds Python's
-    import lock of ``constructs`` from before its first request until ``constructs`` is
-    loaded, and every jsii library imports ``constructs`` before it sends anything itself
-    (tests/app/test_background_load.py checks each one): a thread importing ``cdk8s`` or
-    ``cdktf`` meanwhile waits on that lock, then finds ``constructs`` loaded. If loading fails,
-    the thread stays silent and the caller's own import raises the error.
+    import locks of ``constructs`` and ``constructs._jsii`` from before its first request until
+    ``constructs`` is loaded, and every jsii library imports ``constructs._jsii`` before it
+    sends anything itself (tests/app/test_background_load.py checks each one): a thread
+    importing ``cdk8s`` or ``cdktf`` meanwhile waits on one of those locks, then finds
+    ``constructs`` loaded. Both locks, because ``import constructs._jsii`` takes the
+    submodule's lock first and its parent's inside it: with only the parent's, the caller
+    would hold ``constructs._jsii`` while waiting for ``constructs``, Python's deadlock check
+    would fail the thread's import, and the caller would load ``constructs`` itself. If
+    loading fails, the thread stays silent and the caller's own import raises the error.
     """
     import importlib
     import threading
@@ -74,14 +78,17 @@ def load_jsii_in_background() -> None:
 
     def load() -> None:
         try:
-            with module_lock("constructs") if module_lock else contextlib.nullcontext():
+            with contextlib.ExitStack() as locks:
+                if module_lock:
+                    for name in ("constructs", "constructs._jsii"):  # before the caller goes on
+                        locks.enter_context(module_lock(name))
                 holding.set()
                 with contextlib.suppress(Exception):
                     if module_lock:
                         jsii.stats()  # type: ignore[no-untyped-call]  # starts the Node process
                     importlib.import_module("constructs")
         finally:
-            holding.set()  # also when taking the lock failed: the caller then loads it itself
+            holding.set()  # also when taking a lock failed: the caller then loads it itself
 
     threading.Thread(target=load, name="jsii-load", daemon=True).start()
     holding.wait()  # the caller may import constructs from here on: it waits for the thread
