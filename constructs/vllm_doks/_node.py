@@ -41,7 +41,7 @@ def wire_jsii_node() -> None:
 
 def load_jsii_in_background() -> None:
     """Start the jsii Node process now, and load ``constructs`` (the jsii library every layer
-    builds on) into it, on a daemon thread, so the calling thread can import and check the
+    builds on) into it, on another thread, so the calling thread can import and check the
     configuration meanwhile. For the CLI entry point (``app.py``), not for a library.
 
     The order is what makes it pay on a small machine (``make bench``, 2 cores):
@@ -62,6 +62,12 @@ def load_jsii_in_background() -> None:
     would hold ``constructs._jsii`` while waiting for ``constructs``, Python's deadlock check
     would fail the thread's import, and the caller would load ``constructs`` itself. If
     loading fails, the thread stays silent and the caller's own import raises the error.
+
+    The thread is not a daemon: a caller that ends before it used jsii (``--help``, a
+    configuration error) exits once the thread is done. A daemon thread could still be
+    writing jsii's runtime into its temporary directory while the interpreter's exit removed
+    that directory, and the exit printed a traceback ("Directory not empty") after the
+    caller's own output, in about half of such runs on this machine.
     """
     import importlib
     import threading
@@ -90,5 +96,5 @@ def load_jsii_in_background() -> None:
         finally:
             holding.set()  # also when taking a lock failed: the caller then loads it itself
 
-    threading.Thread(target=load, name="jsii-load", daemon=True).start()
+    threading.Thread(target=load, name="jsii-load").start()
     holding.wait()  # the caller may import constructs from here on: it waits for the thread
