@@ -6,6 +6,7 @@ import functools
 import glob
 import json
 import os
+import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -29,27 +30,51 @@ K8S_VERSIONS = ("1.31.0", "1.32.0", "1.33.0", "1.34.0")
 
 #: Tests that load the Terraform Kubernetes provider's Python bindings (about 5 s of CPU per
 #: process), by node id prefix: with xdist they all run on one worker, so only that worker
-#: pays for the import. Performance only: a test missing here still runs, on any worker.
+#: pays for the import. A test that loads them without being listed here fails (see
+#: ``_kubernetes_provider_tests_are_listed``), so the list cannot go stale unnoticed.
 KUBERNETES_PROVIDER_TESTS = (
     "tests/cloud/test_kubernetes_stack.py::",
     "tests/app/test_app.py::test_stack2_via_terraform",
     "tests/app/test_app.py::test_no_secret_ever_reaches_an_output_file",
     "tests/app/test_coldstart.py::test_terraform_applies_the_smoke_test_last",
     "tests/app/test_snapshots.py::test_configuration_snapshot[stack-2-via-terraform]",
+    "tests/app/test_spaces_source.py::test_stack_2_via_terraform_fills_the_secret_",
+    "tests/app/test_smoke_every_model.py::test_terraform_waits_for_a_smoke_test_",
+    "tests/app/test_smoke_every_model.py::test_a_promotion_gating_smoke_test_",
+    "tests/k8s/test_canary_smoke.py::test_terraform_promotes_the_route_",
     "tests/core/test_props_ergonomics.py::test_signature_lists_every_field_with_its_default"
     "[VllmKubernetesStack-",
     "tests/core/test_props_ergonomics.py::test_help_shows_every_fields_documentation"
     "[KubernetesObjectsStackProps]",
 )
+KUBERNETES_PROVIDER_MODULE = "cdktf_cdktf_provider_kubernetes"
+
+
+@pytest.fixture(autouse=True)
+def _kubernetes_provider_tests_are_listed(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a fast-tier test that loads the Kubernetes provider's bindings but is not listed in
+    KUBERNETES_PROVIDER_TESTS (seen when it runs on a worker that had not loaded them yet).
+    The real tier runs in one process, so it has nothing to list."""
+    real_tier = request.node.get_closest_marker("real") is not None
+    loaded_before = real_tier or KUBERNETES_PROVIDER_MODULE in sys.modules
+    yield
+    if not loaded_before and KUBERNETES_PROVIDER_MODULE in sys.modules:
+        nodeid = request.node.nodeid
+        assert nodeid.startswith(KUBERNETES_PROVIDER_TESTS), (
+            f"{nodeid} loads {KUBERNETES_PROVIDER_MODULE}: add it to "
+            "KUBERNETES_PROVIDER_TESTS in tests/conftest.py, so that only one xdist worker "
+            "pays for that import"
+        )
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """xdist's default schedule ("load": any test on any worker), except that the tests of
-    KUBERNETES_PROVIDER_TESTS form one unit of work. (``--dist loadgroup`` with markers would
-    say it, but xdist 3.8 tags the node ids through ``Item._nodeid``, which pytest 9.2 no
-    longer reads.)"""
-    if config.getvalue("dist") != "load":
+    """xdist's own schedule (``--dist load``: any test on any worker; ``loadscope``: a test
+    module's tests on one worker), except that the tests of KUBERNETES_PROVIDER_TESTS form one
+    unit of work. (``--dist loadgroup`` with markers would say it, but xdist 3.8 tags the node
+    ids through ``Item._nodeid``, which pytest 9.2 no longer reads.)"""
+    dist = config.getvalue("dist")
+    if dist not in ("load", "loadscope"):
         return None
     from xdist.scheduler import LoadScopeScheduling
 
@@ -57,7 +82,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
         def _split_scope(self, nodeid: str) -> str:
             if nodeid.startswith(KUBERNETES_PROVIDER_TESTS):
                 return "kubernetes-provider"
-            return nodeid
+            return nodeid if dist == "load" else str(super()._split_scope(nodeid))
 
     return Scheduling(config, log)
 
