@@ -17,7 +17,7 @@ import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -35,7 +35,7 @@ from vllm_doks.validation import Problem, Problems, ValidationError
 from vllm_doks.wiring import infra_props as infra_props  # moved; public path kept
 
 if TYPE_CHECKING:
-    from concurrent.futures import Future
+    from concurrent.futures import Future, ProcessPoolExecutor
 
     from vllm_doks.cloud import InfraProps
 
@@ -136,7 +136,12 @@ def _replace_dir(staged: Path, final: Path) -> None:
         old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
         old.rmdir()
         final.rename(old)
-    staged.rename(final)
+    try:
+        staged.rename(final)
+    except BaseException:  # an interrupt (Ctrl-C) between the renames: put the old one back
+        if old is not None and not final.exists():
+            old.rename(final)
+        raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 
@@ -185,6 +190,7 @@ def synth(
     log: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
     parallel: bool = True,
     warn: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+    replaced: list[str] | None = None,
 ) -> dict[str, Any]:
     """Validate, then synthesize each requested layer into a staging directory, then swap.
 
@@ -192,7 +198,8 @@ def synth(
     is replaced. With both layers and ``parallel``, the Kubernetes layer runs in a second
     process: each layer's jsii libraries take about a second to load, and two processes load
     them on two cores at once. Returns the Kubernetes layer's report (Stack 2 outputs etc.).
-    ``log`` receives progress (the capacity plan), ``warn`` the warnings.
+    ``log`` receives progress (the capacity plan), ``warn`` the warnings; ``replaced``, when
+    given, each layer as its output is replaced (what an interrupted synth changed).
     """
     from vllm_doks.preflight import cloud_problems, kubernetes_problems, unplanned_models
 
@@ -211,6 +218,7 @@ def synth(
     report: dict[str, Any] = {}
     removal_note = ""
     child: Future[tuple[list[Problem], dict[str, Any]]] | None = None
+    executor: ProcessPoolExecutor | None = None
     try:
         problems = Problems()
         if split:
@@ -221,7 +229,6 @@ def synth(
             staged["k8s"] = _stage(outdirs["k8s"])
             executor = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
             child = executor.submit(_kubernetes_layer, config, outputs, staged["k8s"])
-            executor.shutdown(wait=False)
         if want_cloud:
             problems.extend(cloud_problems(config).items)
         if (want_k8s and not split) or config.kubernetes_via_terraform:
@@ -245,13 +252,16 @@ def synth(
         for layer in LAYERS:
             if layer in staged:
                 _replace_dir(staged[layer], outdirs[layer])
-        staged.clear()
+                del staged[layer]  # after: an interrupted replace leaves it to the cleanup
+                if replaced is not None:
+                    replaced.append(layer)
     finally:
-        if child is not None:
-            from concurrent.futures import wait
-
-            # Let the other process finish writing before its staging directory goes.
-            wait([child])
+        if executor is not None:
+            # Unless its result is in, let the other process finish writing before its staging
+            # directory goes: also when an interrupt (Ctrl-C) came between starting it and
+            # holding its future (it then went on writing into the removed directory and left
+            # it behind).
+            executor.shutdown(wait=child is None or not child.done(), cancel_futures=True)
         for staging in staged.values():
             shutil.rmtree(staging, ignore_errors=True)
 
@@ -281,6 +291,14 @@ def synth(
             "`terraform output -json`> before `kubectl apply`."
         )
     return report
+
+
+def _interrupted_state(replaced: Sequence[str], outdirs: Mapping[str, Path]) -> str:
+    """What an interrupted synth left: each layer's output is replaced whole or not at all."""
+    if not replaced:
+        return "nothing was written; previous output is unchanged."
+    written = ", ".join(f"{outdirs[layer]}/ ({layer} layer)" for layer in replaced)
+    return f"{written} replaced; any other layer's previous output is unchanged."
 
 
 def _flag(name: str) -> str:
@@ -440,6 +458,7 @@ def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) -
     def warn(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
+    replaced: list[str] = []
     try:
         # The CLIs run app.py with fixed arguments, so files can also come from the environment.
         config_file = args.config or env.get(f"{ENV_PREFIX}CONFIG")
@@ -467,11 +486,17 @@ def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) -
                     config, infra_outputs or InfraOutputs.examples_for(config)
                 )
             )
-        report = synth(config, layers, outdirs, infra_outputs, log=progress, warn=warn)
+        report = synth(
+            config, layers, outdirs, infra_outputs, log=progress, warn=warn, replaced=replaced
+        )
     except ValidationError as e:
         print(f"error: {e}", file=sys.stderr)
         print("nothing was written; previous output is unchanged.", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        # Ctrl-C: say what the output folders hold now instead of a traceback.
+        print(f"interrupted: {_interrupted_state(replaced, outdirs)}", file=sys.stderr)
+        return 130  # 128 + SIGINT, as shells report a process stopped by Ctrl-C
     for layer in layers:
         progress(f"synthesized {layer} layer -> {outdirs[layer]}/")
     if report:

@@ -225,6 +225,90 @@ def test_a_failure_during_synth_keeps_old_output_and_cleans_staging(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cdktf.out", "dist"]
 
 
+def test_an_interrupt_while_the_other_process_starts_leaves_no_staging_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C between starting the Kubernetes layer's process and holding its future: that
+    process went on writing into its staging directory after this one had removed it."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    import vllm_doks.cli as cli
+
+    args = ["synth", "--cloud-outdir", str(tmp_path / "cdktf.out")]
+    args += ["--k8s-outdir", str(tmp_path / "dist")]
+    assert main(args, env={}) == 0
+    before = tree_digest(tmp_path / "cdktf.out", tmp_path / "dist")
+    submit = ProcessPoolExecutor.submit
+
+    def submit_then_interrupt(self: ProcessPoolExecutor, *a: Any, **k: Any) -> None:
+        submit(self, *a, **k)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ProcessPoolExecutor, "submit", submit_then_interrupt)
+    monkeypatch.setattr(cli, "_cold_process", lambda: True)
+    capsys.readouterr()
+    assert main(args, env={}) == 130
+    assert capsys.readouterr().err == (
+        "interrupted: nothing was written; previous output is unchanged.\n"
+    )
+    for process in multiprocessing.active_children():  # anything still writing
+        process.join(timeout=120)
+    assert tree_digest(tmp_path / "cdktf.out", tmp_path / "dist") == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cdktf.out", "dist"]
+
+
+def test_an_interrupt_between_the_layers_replacements_says_which_was_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import vllm_doks.cli as cli
+
+    outdirs = {"cloud": tmp_path / "cdktf.out", "k8s": tmp_path / "dist"}
+    args = ["synth", "--cloud-outdir", str(outdirs["cloud"]), "--k8s-outdir", str(outdirs["k8s"])]
+    assert main(args, env={}) == 0
+    k8s_before = tree_digest(outdirs["k8s"])
+    replace = cli._replace_dir
+
+    def replace_cloud_only(staged: Path, final: Path) -> None:
+        if final == outdirs["k8s"]:
+            raise KeyboardInterrupt
+        replace(staged, final)
+
+    monkeypatch.setattr(cli, "_replace_dir", replace_cloud_only)
+    capsys.readouterr()
+    assert main([*args, "--replicas", "2"], env={}) == 130
+    assert capsys.readouterr().err == (
+        f"interrupted: {outdirs['cloud']}/ (cloud layer) replaced; any other layer's previous "
+        "output is unchanged.\n"
+    )
+    assert tree_digest(outdirs["k8s"]) == k8s_before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cdktf.out", "dist"]
+
+
+def test_an_interrupted_swap_puts_the_previous_output_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import vllm_doks.cli as cli
+
+    final, staged = tmp_path / "dist", tmp_path / ".dist.new-x"
+    final.mkdir()
+    (final / "vllm.yaml").write_text("previous")
+    staged.mkdir()
+    (staged / "vllm.yaml").write_text("new")
+    rename = Path.rename
+
+    def interrupted(self: Path, target: Any) -> Path:
+        if self == staged:  # the old output is already moved aside
+            raise KeyboardInterrupt
+        return rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        cli._replace_dir(staged, final)
+    assert (final / "vllm.yaml").read_text() == "previous"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".dist.new-x", "dist"]
+
+
 def test_help_lists_every_input_with_its_default() -> None:
     text = build_parser().format_help()
     squeezed = "".join(text.split())  # argparse wraps lines, even inside values
