@@ -229,6 +229,7 @@ def synth(
             staged["k8s"] = _stage(outdirs["k8s"])
             executor = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
             child = executor.submit(_kubernetes_layer, config, outputs, staged["k8s"])
+            executor.shutdown(wait=False)  # its process ends once its one job is done
         if want_cloud:
             problems.extend(cloud_problems(config).items)
         if (want_k8s and not split) or config.kubernetes_via_terraform:
@@ -256,12 +257,15 @@ def synth(
                 if replaced is not None:
                     replaced.append(layer)
     finally:
-        if executor is not None:
-            # Unless its result is in, let the other process finish writing before its staging
-            # directory goes: also when an interrupt (Ctrl-C) came between starting it and
-            # holding its future (it then went on writing into the removed directory and left
-            # it behind).
-            executor.shutdown(wait=child is None or not child.done(), cancel_futures=True)
+        # Let the other process finish writing before its staging directory goes.
+        if child is not None:
+            from concurrent.futures import wait
+
+            wait([child])
+        elif executor is not None:
+            # An interrupt (Ctrl-C) came between starting that process and holding its future:
+            # it went on writing into the removed directory and left it behind.
+            executor.shutdown(wait=True, cancel_futures=True)
         for staging in staged.values():
             shutil.rmtree(staging, ignore_errors=True)
 
