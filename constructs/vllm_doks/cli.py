@@ -297,12 +297,31 @@ def synth(
     return report
 
 
-def _interrupted_state(replaced: Sequence[str], outdirs: Mapping[str, Path]) -> str:
-    """What an interrupted synth left: each layer's output is replaced whole or not at all."""
+def _output_state(replaced: Sequence[str], outdirs: Mapping[str, Path]) -> str:
+    """What a synth that stopped part-way left: each layer's output is replaced whole or not
+    at all."""
     if not replaced:
         return "nothing was written; previous output is unchanged."
     written = ", ".join(f"{outdirs[layer]}/ ({layer} layer)" for layer in replaced)
     return f"{written} replaced; any other layer's previous output is unchanged."
+
+
+_OUTDIR_FLAGS = {"cloud": "--cloud-outdir", "k8s": "--k8s-outdir"}
+
+
+def _outdir_problem(layer: str, path: Path) -> str | None:
+    """Why ``path`` cannot take ``layer``'s output, or ``None``. The output is written beside
+    it (a staging folder in its parent, then a rename), so that parent must be a writable
+    folder, or be creatable in one."""
+    flag = _OUTDIR_FLAGS[layer]
+    if path.exists() and not path.is_dir():
+        return f"{flag} {path}: is a file, not a folder"
+    existing = next(p for p in path.absolute().parents if p.exists())
+    if not existing.is_dir():
+        return f"{flag} {path}: {existing} is a file, not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{flag} {path}: {existing} is not writable"
+    return None
 
 
 def _flag(name: str) -> str:
@@ -495,6 +514,12 @@ def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) -
                     config, infra_outputs or InfraOutputs.examples_for(config)
                 )
             )
+        outdir_problems = [p for layer in layers if (p := _outdir_problem(layer, outdirs[layer]))]
+        if outdir_problems:
+            for problem in outdir_problems:
+                print(f"error: {problem}", file=sys.stderr)
+            print("nothing was written; previous output is unchanged.", file=sys.stderr)
+            return 2
         report = synth(
             config, layers, outdirs, infra_outputs, log=progress, warn=warn, replaced=replaced
         )
@@ -502,9 +527,13 @@ def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) -
         print(f"error: {e}", file=sys.stderr)
         print("nothing was written; previous output is unchanged.", file=sys.stderr)
         return 1
+    except OSError as e:  # e.g. the disk filled up while writing a staging folder
+        print(f"error: {e}", file=sys.stderr)
+        print(_output_state(replaced, outdirs), file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         # Ctrl-C: say what the output folders hold now instead of a traceback.
-        print(f"interrupted: {_interrupted_state(replaced, outdirs)}", file=sys.stderr)
+        print(f"interrupted: {_output_state(replaced, outdirs)}", file=sys.stderr)
         return 130  # 128 + SIGINT, as shells report a process stopped by Ctrl-C
     for layer in layers:
         progress(f"synthesized {layer} layer -> {outdirs[layer]}/")

@@ -309,6 +309,41 @@ def test_an_interrupted_swap_puts_the_previous_output_back(
     assert sorted(p.name for p in tmp_path.iterdir()) == [".dist.new-x", "dist"]
 
 
+def test_an_output_folder_that_cannot_be_one_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    code = main(
+        ["synth", "--cloud-outdir", str(a_file), "--k8s-outdir", str(a_file / "dist")], env={}
+    )
+    assert code == 2
+    assert capsys.readouterr().err == (
+        f"error: --cloud-outdir {a_file}: is a file, not a folder\n"
+        f"error: --k8s-outdir {a_file / 'dist'}: {a_file} is a file, not a folder\n"
+        "nothing was written; previous output is unchanged.\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+def test_a_write_error_while_synthesizing_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import vllm_doks.cli as cli
+
+    def disk_full(*_: object) -> None:
+        raise OSError(28, "No space left on device", str(tmp_path / ".cdktf.out.new-x"))
+
+    monkeypatch.setattr(cli, "synth_cloud", disk_full)
+    args = ["synth", "--cloud-outdir", str(tmp_path / "cdktf.out")]
+    assert main([*args, "--k8s-outdir", str(tmp_path / "dist")], env={}) == 2
+    assert capsys.readouterr().err == (
+        f"error: [Errno 28] No space left on device: '{tmp_path / '.cdktf.out.new-x'}'\n"
+        "nothing was written; previous output is unchanged.\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_help_lists_every_input_with_its_default() -> None:
     text = build_parser().format_help()
     squeezed = "".join(text.split())  # argparse wraps lines, even inside values
