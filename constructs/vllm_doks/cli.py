@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 LAYERS = ("cloud", "k8s")
 DEFAULT_CLOUD_OUTDIR = "cdktf.out"
 DEFAULT_K8S_OUTDIR = "dist"
+#: What every refused or stopped synth that replaced nothing says last.
+NOTHING_WRITTEN = "nothing was written; previous output is unchanged."
 INFRA_STACK_NAME = "vllm-infra"
 KUBERNETES_STACK_NAME = "vllm-kubernetes"
 
@@ -301,7 +303,7 @@ def _output_state(replaced: Sequence[str], outdirs: Mapping[str, Path]) -> str:
     """What a synth that stopped part-way left: each layer's output is replaced whole or not
     at all."""
     if not replaced:
-        return "nothing was written; previous output is unchanged."
+        return NOTHING_WRITTEN
     written = ", ".join(f"{outdirs[layer]}/ ({layer} layer)" for layer in replaced)
     return f"{written} replaced; any other layer's previous output is unchanged."
 
@@ -518,14 +520,14 @@ def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) -
         if outdir_problems:
             for problem in outdir_problems:
                 print(f"error: {problem}", file=sys.stderr)
-            print("nothing was written; previous output is unchanged.", file=sys.stderr)
+            print(NOTHING_WRITTEN, file=sys.stderr)
             return 2
         report = synth(
             config, layers, outdirs, infra_outputs, log=progress, warn=warn, replaced=replaced
         )
     except ValidationError as e:
         print(f"error: {e}", file=sys.stderr)
-        print("nothing was written; previous output is unchanged.", file=sys.stderr)
+        print(NOTHING_WRITTEN, file=sys.stderr)
         return 1
     except OSError as e:  # e.g. the disk filled up while writing a staging folder
         print(f"error: {e}", file=sys.stderr)
