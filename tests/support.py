@@ -30,7 +30,7 @@ from urllib.parse import unquote, urlsplit
 
 import cdk8s
 import pytest
-from conftest import FIXTURES, load_yaml_dir
+from conftest import FIXTURES, REPO, load_yaml_dir
 
 import vllm_doks  # noqa: F401  (wires Node 22 for jsii before any jsii library loads)
 from vllm_doks import contracts
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     import cdktf
 
 Obj = dict[str, Any]
+APP = REPO / "app.py"
 QWEN = "Qwen/Qwen2.5-0.5B-Instruct"
 LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
 GPU_POOL = "vllm-gpu-h100"
@@ -161,23 +162,43 @@ def find(objs: list[Obj], kind: str, name: str) -> Obj:
     return matches[0]
 
 
+def _app_env(env: dict[str, str] | None) -> dict[str, str]:
+    """The caller's environment minus our own variables (config and CLI outdirs), plus ``env``."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("VLLM_DOKS_", "CDK"))}
+    full_env.update(env or {})
+    return full_env
+
+
 def run_main(
     cwd: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """``app.py <args>`` run in this process (no interpreter or jsii start per call), in
     ``cwd``, with the caller's environment minus our own variables plus ``env``: the same
-    result as the subprocess a user runs, which test_app.py keeps for the paths only a fresh
-    process proves (the cold two-process synth, what a fresh process loads)."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("VLLM_DOKS_", "CDK"))}
-    full_env.update(env or {})
+    result as :func:`run_app`'s subprocess, which the tests keep for the paths only a fresh
+    process proves (the cold two-process synth, what a fresh process loads, how it exits)."""
     out, err = io.StringIO(), io.StringIO()
     with (
         contextlib.chdir(cwd),
         contextlib.redirect_stdout(out),
         contextlib.redirect_stderr(err),
     ):
-        rc = main(list(args), env=full_env)
+        rc = main(list(args), env=_app_env(env))
     return subprocess.CompletedProcess(["app.py", *args], rc, out.getvalue(), err.getvalue())
+
+
+def run_app(
+    cwd: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``app.py <args>`` in a fresh interpreter, in ``cwd``, with :func:`run_main`'s
+    environment."""
+    return subprocess.run(
+        [sys.executable, str(APP), *args],
+        cwd=cwd,
+        env=_app_env(env),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @functools.cache

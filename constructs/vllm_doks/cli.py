@@ -308,14 +308,11 @@ def _output_state(replaced: Sequence[str], outdirs: Mapping[str, Path]) -> str:
     return f"{written} replaced; any other layer's previous output is unchanged."
 
 
-_OUTDIR_FLAGS = {"cloud": "--cloud-outdir", "k8s": "--k8s-outdir"}
-
-
 def _outdir_problem(layer: str, path: Path) -> str | None:
     """Why ``path`` cannot take ``layer``'s output, or ``None``. The output is written beside
     it (a staging folder in its parent, then a rename), so that parent must be a writable
     folder, or be creatable in one."""
-    flag = _OUTDIR_FLAGS[layer]
+    flag = _flag(f"{layer}_outdir")
     if path.exists() and not path.is_dir():
         return f"{flag} {path}: is a file, not a folder"
     existing = next(p for p in path.absolute().parents if p.exists())

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import subprocess
 import sys
@@ -16,28 +15,12 @@ from typing import Any
 import pytest
 import yaml
 from conftest import REPO, load_yaml_dir, validate_objects
-from support import SEED_STACK2_OUTPUTS, run_main
+from support import SEED_STACK2_OUTPUTS, run_app, run_main
 
 from vllm_doks.cli import build_parser, main
 from vllm_doks.config import config_fields
 
-APP = REPO / "app.py"
 TOKEN = "hf_LEAKCANARY0123456789abcdef"
-
-
-def run_app(
-    cwd: Path, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("VLLM_DOKS_", "CDK"))}
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, str(APP), *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 def tree_digest(*dirs: Path) -> dict[str, str]:

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from support import run_app
 
 JSII_LIBRARIES = [
     "cdk8s",
@@ -46,7 +45,6 @@ def test_each_jsii_library_loads_constructs_before_its_own_assembly(library: str
 def test_app_exits_cleanly_when_it_stops_before_any_jsii_use(tmp_path: Path) -> None:
     """``--help`` and a configuration error return while the thread may still be loading: no
     traceback at exit, no hang, nothing written."""
-    app = str(REPO / "app.py")
     config_error = (
         "error: invalid configuration (1 problem(s)):\n"
         "  - replicas: got -3; must be a whole number at least 1\n"
@@ -56,9 +54,7 @@ def test_app_exits_cleanly_when_it_stops_before_any_jsii_use(tmp_path: Path) -> 
         (["--help"], 0, "usage: app.py", ""),
         (["synth", "--layer", "k8s", "--replicas", "-3"], 1, "", config_error),
     ]:
-        proc = subprocess.run(
-            [sys.executable, app, *args], cwd=tmp_path, capture_output=True, text=True, timeout=120
-        )
+        proc = run_app(tmp_path, *args)
         assert (proc.returncode, proc.stderr) == (code, err)
         assert out in proc.stdout
     assert list(tmp_path.iterdir()) == []
@@ -180,13 +176,8 @@ def test_the_loading_thread_and_the_caller_never_talk_to_jsii_at_once(first: str
 def test_a_wrong_jsii_node_is_one_clear_error(tmp_path: Path) -> None:
     """jsii runs ``$JSII_NODE``: a wrong one was a traceback from inside the first jsii import
     (and jsii's exit noise after it); now one line that says what to do, and nothing written."""
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "app.py"), "synth", "--layer", "k8s"],
-        cwd=tmp_path,
-        env={**os.environ, "JSII_NODE": str(tmp_path / "no-such-node")},
-        capture_output=True,
-        text=True,
-        timeout=120,
+    proc = run_app(
+        tmp_path, "synth", "--layer", "k8s", env={"JSII_NODE": str(tmp_path / "no-such-node")}
     )
     assert (proc.returncode, proc.stderr) == (
         2,
