@@ -18,7 +18,15 @@ import contextlib
 import os
 import shutil
 from collections.abc import Callable
+from importlib import _bootstrap
 from pathlib import Path
+
+#: importlib's own per-module import lock, the one ``import constructs`` takes (CPython's
+#: ``importlib._bootstrap`` has had it since 3.3; private, so looked up, not assumed): what
+#: :func:`load_jsii_in_background` holds so that the caller's imports wait for its thread.
+_MODULE_LOCK: Callable[[str], contextlib.AbstractContextManager[object]] | None = getattr(
+    _bootstrap, "_ModuleLockManager", None
+)
 
 
 def bundled_node() -> Path | None:
@@ -83,7 +91,9 @@ def load_jsii_in_background() -> None:
     submodule's lock first and its parent's inside it: with only the parent's, the caller
     would hold ``constructs._jsii`` while waiting for ``constructs``, Python's deadlock check
     would fail the thread's import, and the caller would load ``constructs`` itself. If
-    loading fails, the thread stays silent and the caller's own import raises the error.
+    loading fails, the thread stays silent and the caller's own import raises the error. An
+    interpreter without those locks (``_MODULE_LOCK``) gets no thread: the caller loads jsii
+    itself, a little later, as without this call.
 
     The thread is not a daemon: a caller that ends before it used jsii (``--help``, a
     configuration error) exits once the thread is done. A daemon thread could still be
@@ -91,31 +101,28 @@ def load_jsii_in_background() -> None:
     that directory, and the exit printed a traceback ("Directory not empty") after the
     caller's own output, in about half of such runs on this machine.
     """
-    if node_problem() is not None:
-        return  # nothing to start: the CLI reports the problem
+    module_lock = _MODULE_LOCK
+    if module_lock is None or node_problem() is not None:
+        # Nothing to start: the CLI reports a Node problem; without importlib's locks the
+        # caller's `import cdk8s` and the thread's `import constructs` could each hold the
+        # lock the other waits for (Python's deadlock check then fails one of the imports,
+        # perhaps the caller's), so the caller loads everything itself, as without this call.
+        return
     import importlib
     import threading
-    from importlib import _bootstrap
 
     import jsii
 
-    # importlib's own per-module lock, the one `import constructs` takes: CPython's
-    # importlib._bootstrap has had it since 3.3. Without it, the thread only imports.
-    module_lock: Callable[[str], contextlib.AbstractContextManager[object]] | None = getattr(
-        _bootstrap, "_ModuleLockManager", None
-    )
     holding = threading.Event()
 
     def load() -> None:
         try:
             with contextlib.ExitStack() as locks:
-                if module_lock:
-                    for name in ("constructs", "constructs._jsii"):  # before the caller goes on
-                        locks.enter_context(module_lock(name))
+                for name in ("constructs", "constructs._jsii"):  # before the caller goes on
+                    locks.enter_context(module_lock(name))
                 holding.set()
                 with contextlib.suppress(Exception):
-                    if module_lock:
-                        jsii.stats()  # type: ignore[no-untyped-call]  # starts the Node process
+                    jsii.stats()  # type: ignore[no-untyped-call]  # starts the Node process
                     importlib.import_module("constructs")
         finally:
             holding.set()  # also when taking a lock failed: the caller then loads it itself

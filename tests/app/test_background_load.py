@@ -204,3 +204,42 @@ def test_no_node_at_all_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert node_problem() is None
     monkeypatch.setenv("JSII_NODE", str(node))
     assert node_problem() is None
+
+
+#: In a fresh interpreter: an interpreter without importlib's per-module lock (_MODULE_LOCK),
+#: then the CLI's way in: the loading call, then `import cdk8s` and a chart.
+WITHOUT_IMPORT_LOCKS = """
+import threading
+import vllm_doks
+from vllm_doks import _node
+from jsii._kernel.providers import process
+starts = []
+start = process._NodeProcess.start
+def logged_start(self):
+    starts.append(threading.current_thread().name)
+    start(self)
+process._NodeProcess.start = logged_start
+assert _node._MODULE_LOCK is not None  # CPython has it: the patch below is what is tested
+_node._MODULE_LOCK = None
+_node.load_jsii_in_background()
+print("threads", *sorted(t.name for t in threading.enumerate()))
+print("node started by", *starts)
+import cdk8s
+cdk8s.Chart(cdk8s.App(), "c")
+print("node started by", *starts)
+"""
+
+
+def test_without_import_locks_nothing_loads_in_the_background() -> None:
+    """Holding importlib's locks is what keeps two threads off the jsii process at once; where
+    the interpreter has none (``importlib._bootstrap._ModuleLockManager`` is CPython's, and
+    private), no thread starts, Node does not start early, and the caller loads jsii itself."""
+    proc = subprocess.run(
+        [sys.executable, "-c", WITHOUT_IMPORT_LOCKS], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "threads MainThread",
+        "node started by",
+        "node started by MainThread",
+    ]
