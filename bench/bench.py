@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import random
 import re
 import shutil
 import statistics
@@ -42,18 +43,21 @@ def cold(commands: dict[str, list[str]], runs: int) -> dict[str, float]:
     """Median wall time of each command over ``runs`` cold processes. The commands take turns
     (one run of each, ``runs`` times over), so a machine that speeds up or slows down while
     the benchmark runs shifts a command and its floor alike instead of skewing their ratio;
-    each round starts one command further on, so none always follows the same one (in a
-    fixed order, two runs of one command with a no-op difference measured 25-40 ms apart on
-    this machine; taking turns in both orders, 6 ms). The disk is synced after each run,
+    each round runs them in another order (a shuffle, seeded by the round: the same orders
+    every time), so no command always follows the same one (in a fixed order, two runs of
+    one command with a no-op difference measured 25-40 ms apart on this machine; taking turns
+    in both orders, 6 ms). Rotating one fixed order, as this did before, changes only which
+    command starts a round: the Kubernetes synth still followed the cloud synth in 8 rounds
+    of 9, and its floor the cloud floor. The disk is synced after each run,
     outside the timing: a run's writes (the cloud layer's jsii packages and cdktf.out) were
     still going to disk during the next one and slowed it (the Kubernetes-only synth 1.30x
     its floor right after the cloud runs, 1.22x with the sync, 1.14x with no cloud runs in
     the set; the floor barely moved)."""
     times: dict[str, list[float]] = {name: [] for name in commands}
-    names = list(commands)
     for round_ in range(runs):
-        shift = round_ % len(names)
-        for name in names[shift:] + names[:shift]:
+        names = list(commands)
+        random.Random(round_).shuffle(names)
+        for name in names:
             cmd = commands[name]
             with tempfile.TemporaryDirectory() as tmp:
                 start = time.perf_counter()
