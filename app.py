@@ -12,7 +12,7 @@ from vllm_doks._node import load_jsii_in_background
 # Node starts and loads while this thread imports the CLI and checks the configuration.
 load_jsii_in_background()
 
-from vllm_doks.cli import main  # noqa: E402
+from vllm_doks.cli import run  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

@@ -44,6 +44,8 @@ DEFAULT_CLOUD_OUTDIR = "cdktf.out"
 DEFAULT_K8S_OUTDIR = "dist"
 #: What every refused or stopped synth that replaced nothing says last.
 NOTHING_WRITTEN = "nothing was written; previous output is unchanged."
+#: The exit code of a synth stopped by Ctrl-C: 128 + SIGINT, as shells report such a process.
+INTERRUPTED = 130
 INFRA_STACK_NAME = "vllm-infra"
 KUBERNETES_STACK_NAME = "vllm-kubernetes"
 
@@ -533,7 +535,7 @@ def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) -
     except KeyboardInterrupt:
         # Ctrl-C: say what the output folders hold now instead of a traceback.
         print(f"interrupted: {_output_state(replaced, outdirs)}", file=sys.stderr)
-        return 130  # 128 + SIGINT, as shells report a process stopped by Ctrl-C
+        return INTERRUPTED
     for layer in layers:
         progress(f"synthesized {layer} layer -> {outdirs[layer]}/")
     if report:
@@ -541,3 +543,22 @@ def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) -
         progress("Stack 2 outputs:")
         progress(json.dumps(report.get("outputs", {}), indent=2, sort_keys=True))
     return 0
+
+
+def run() -> int:
+    """The command line (``app.py``, the ``vllm-doks`` script): :func:`main`, and after Ctrl-C
+    an exit without jsii's shutdown noise.
+
+    In a terminal, Ctrl-C stops jsii's Node process as well as this one. After the line that
+    says what the output folders hold, jsii's exit handler then fails to tell the dead
+    process to exit ("Exception ignored in atexit callback ... BrokenPipeError") and its
+    stderr relay prints the kernel's "Error on jsii API channel to child process ...
+    ECONNRESET": so stderr goes nowhere from that line on. :func:`main` itself leaves
+    ``sys.stderr`` alone (tests and other callers run it in their own process).
+    """
+    code = main()
+    if code == INTERRUPTED:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115  (open until the process ends)
+    return code

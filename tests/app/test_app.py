@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import REPO, load_yaml_dir, validate_objects
-from support import SEED_STACK2_OUTPUTS, run_app, run_main
+from support import SEED_STACK2_OUTPUTS, _app_env, run_app, run_main
 
 from vllm_doks.cli import build_parser, main
 from vllm_doks.config import config_fields
@@ -266,6 +266,78 @@ def test_an_interrupt_between_the_layers_replacements_says_which_was_replaced(
     )
     assert tree_digest(outdirs["k8s"]) == k8s_before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cdktf.out", "dist"]
+
+
+#: In a fresh interpreter, app.py's way in, with the Kubernetes synth held inside jsii (its
+#: chart made, cdk8s' synth next): the file argv[1] says so, then the test sends SIGINT to the
+#: process group, as a terminal's Ctrl-C does. jsii's Node process gets it too and exits on its
+#: own time; the held synth lets it be gone before going on, as it mostly is in a terminal.
+CTRL_C_IN_A_TERMINAL = """
+import os, sys, time
+from pathlib import Path
+import vllm_doks
+from vllm_doks._node import load_jsii_in_background
+load_jsii_in_background()
+import cdk8s
+from vllm_doks import cli
+ready = Path(sys.argv[1])
+def running_children():
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, ppid = stat.read_text().rsplit(")", 1)[1].split()[:2]
+        except OSError:
+            continue
+        if int(ppid) == os.getpid() and state != "Z":
+            yield stat.parent.name
+def held(self):
+    ready.write_text("ready")
+    try:
+        time.sleep(120)
+    except KeyboardInterrupt:
+        while list(running_children()):
+            time.sleep(0.01)
+        raise
+cdk8s.App.synth = held
+sys.argv = ["app.py", "synth", "--layer", "k8s"]
+sys.exit(cli.run())
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+def test_ctrl_c_in_a_terminal_ends_with_the_one_line_that_says_what_was_written(
+    tmp_path: Path,
+) -> None:
+    """The terminal stops jsii's Node process as well: jsii's exit handler then printed a
+    BrokenPipeError traceback ("Exception ignored in atexit callback") after the CLI's line."""
+    import os
+    import signal
+    import time
+
+    ready = tmp_path / "ready"
+    work = tmp_path / "work"
+    work.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CTRL_C_IN_A_TERMINAL, str(ready)],
+        cwd=work,
+        env=_app_env(None),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a shell's foreground job
+    )
+    deadline = time.monotonic() + 120
+    while not ready.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not ready.exists():
+        os.killpg(proc.pid, signal.SIGKILL)
+        pytest.fail(f"the synth never reached cdk8s' synth: {proc.communicate(timeout=10)}")
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert (proc.returncode, err) == (
+        130,
+        "interrupted: nothing was written; previous output is unchanged.\n",
+    )
+    assert list(work.iterdir()) == []
 
 
 def test_an_interrupted_swap_puts_the_previous_output_back(
