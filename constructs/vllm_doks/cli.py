@@ -11,13 +11,14 @@ temporary directory that replaces the previous output only when the whole synth 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -231,8 +232,13 @@ def synth(
             from concurrent.futures import ProcessPoolExecutor
 
             staged["k8s"] = _stage(outdirs["k8s"])
-            executor = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-            child = executor.submit(_kubernetes_layer, config, outputs, staged["k8s"])
+            executor = ProcessPoolExecutor(
+                1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_stop_quietly_on_ctrl_c,
+            )
+            with _ctrl_c_held_back():  # until that process can stop quietly
+                child = executor.submit(_kubernetes_layer, config, outputs, staged["k8s"])
             executor.shutdown(wait=False)  # its process ends once its one job is done
         if want_cloud:
             problems.extend(cloud_problems(config).items)
@@ -558,7 +564,46 @@ def run() -> int:
     """
     code = main()
     if code == INTERRUPTED:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        sys.stderr = open(os.devnull, "w")  # noqa: SIM115  (open until the process ends)
+        _silence_stderr()
     return code
+
+
+def _silence_stderr() -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    sys.stderr = open(os.devnull, "w")  # noqa: SIM115  (open until the process ends)
+
+
+@contextlib.contextmanager
+def _ctrl_c_held_back() -> Iterator[None]:
+    """A process started in this block starts with SIGINT blocked (a signal mask survives fork
+    and exec), so a Ctrl-C while it imports waits for :func:`_stop_quietly_on_ctrl_c`. This
+    process does not miss one meanwhile: the mask is this thread's, and its other threads
+    (jsii's) take the signal for it."""
+    import signal
+
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no signal masks, no process groups
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _stop_quietly_on_ctrl_c() -> None:
+    """The Kubernetes layer's second process (see :func:`synth`): a terminal's Ctrl-C reaches
+    it as well as the CLI, which waits for it and then says what the output folders hold. It
+    stops without a word of its own: no worker traceback (multiprocessing prints one for a
+    KeyboardInterrupt) and none of jsii's exit noise (see :func:`run`). It starts with SIGINT
+    blocked (:func:`_ctrl_c_held_back`): one that came while it imported arrives here."""
+    import signal
+
+    def stop(signum: int, frame: object) -> None:
+        _silence_stderr()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, stop)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})

@@ -340,6 +340,81 @@ def test_ctrl_c_in_a_terminal_ends_with_the_one_line_that_says_what_was_written(
     assert list(work.iterdir()) == []
 
 
+#: sitecustomize.py for the default synth's second process (the Kubernetes layer, spawned:
+#: its argv ends with --multiprocessing-fork), holding it where $CTRL_C_HOLD says and saying so
+#: in the file $CTRL_C_READY: "importing" holds it before it has imported anything (a Ctrl-C
+#: then comes before the CLI's code could catch it), "synthesizing" inside jsii (and once
+#: Ctrl-C came, lets its Node process be gone, as above).
+HOLD_THE_SECOND_PROCESS = """
+import sys
+if sys.argv[-1:] == ["--multiprocessing-fork"]:
+    import os, time
+    from pathlib import Path
+    ready = Path(os.environ["CTRL_C_READY"])
+    def running_children():
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                state, ppid = stat.read_text().rsplit(")", 1)[1].split()[:2]
+            except OSError:
+                continue
+            if int(ppid) == os.getpid() and state != "Z":
+                yield stat.parent.name
+    if os.environ["CTRL_C_HOLD"] == "importing":
+        ready.write_text("ready")
+        time.sleep(2)
+    else:
+        import cdk8s
+        def held(self):
+            ready.write_text("ready")
+            try:
+                time.sleep(120)
+            except KeyboardInterrupt:
+                while list(running_children()):
+                    time.sleep(0.01)
+                raise
+        cdk8s.App.synth = held
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+@pytest.mark.parametrize("hold", ["importing", "synthesizing"])
+def test_ctrl_c_in_a_terminal_stops_the_second_process_quietly(tmp_path: Path, hold: str) -> None:
+    """The default synth's Kubernetes layer runs in a second process, in the same process
+    group: a terminal's Ctrl-C stops it too. It printed a traceback of its own (while it
+    imported, or waited for its job) and jsii's exit noise."""
+    import os
+    import signal
+    import time
+
+    hooks, work, ready = tmp_path / "hooks", tmp_path / "work", tmp_path / "ready"
+    hooks.mkdir()
+    work.mkdir()
+    (hooks / "sitecustomize.py").write_text(HOLD_THE_SECOND_PROCESS)
+    pythonpath = os.pathsep.join(filter(None, [str(hooks), os.environ.get("PYTHONPATH")]))
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "app.py"), "synth"],
+        cwd=work,
+        env=_app_env({"PYTHONPATH": pythonpath, "CTRL_C_READY": str(ready), "CTRL_C_HOLD": hold}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while not ready.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not ready.exists():
+        os.killpg(proc.pid, signal.SIGKILL)
+        pytest.fail(f"the second process never reached cdk8s' synth: {proc.communicate(10)}")
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert (proc.returncode, err) == (
+        130,
+        "interrupted: nothing was written; previous output is unchanged.\n",
+    )
+    assert list(work.iterdir()) == []
+
+
 def test_an_interrupted_swap_puts_the_previous_output_back(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
