@@ -4,15 +4,23 @@
 `python app.py --help` lists every input with its default.
 """
 
+import os
 import sys
 
-import vllm_doks  # noqa: F401  (wires Node 22 for jsii before any jsii library loads)
-from vllm_doks._node import load_jsii_in_background
+try:
+    import vllm_doks  # noqa: F401  (wires Node 22 for jsii before any jsii library loads)
+    from vllm_doks._node import load_jsii_in_background
 
-# Node starts and loads while this thread imports the CLI and checks the configuration.
-load_jsii_in_background()
+    # Node starts and loads while this thread imports the CLI and checks the configuration.
+    load_jsii_in_background()
 
-from vllm_doks.cli import run  # noqa: E402
+    from vllm_doks.cli import run
+except KeyboardInterrupt:
+    # Ctrl-C while Python still imports (a third of a Kubernetes-only synth): nothing has been
+    # written yet. Then quiet, as the CLI is after its own "interrupted" line (cli.run).
+    print("interrupted: nothing was written; previous output is unchanged.", file=sys.stderr)
+    sys.stderr = open(os.devnull, "w")  # noqa: SIM115  (open until the process ends)
+    sys.exit(130)
 
 if __name__ == "__main__":
     sys.exit(run())

@@ -268,19 +268,17 @@ def test_an_interrupt_between_the_layers_replacements_says_which_was_replaced(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cdktf.out", "dist"]
 
 
-#: In a fresh interpreter, app.py's way in, with the Kubernetes synth held inside jsii (its
-#: chart made, cdk8s' synth next): the file argv[1] says so, then the test sends SIGINT to the
-#: process group, as a terminal's Ctrl-C does. jsii's Node process gets it too and exits on its
-#: own time; the held synth lets it be gone before going on, as it mostly is in a terminal.
-CTRL_C_IN_A_TERMINAL = """
+#: sitecustomize.py that holds app.py's process, or the default synth's second process (the
+#: Kubernetes layer, spawned: its argv ends with --multiprocessing-fork), where $CTRL_C_HOLD
+#: says, and then writes the file $CTRL_C_READY. Held inside jsii ("synthesizing": cdk8s'
+#: synth), it lets its Node process (which the same Ctrl-C stops) be gone before it goes on,
+#: as it mostly is in a terminal; "importing" holds app.py's import of the CLI, "starting" the
+#: second process before it has imported anything.
+HOLD = """
 import os, sys, time
 from pathlib import Path
-import vllm_doks
-from vllm_doks._node import load_jsii_in_background
-load_jsii_in_background()
-import cdk8s
-from vllm_doks import cli
-ready = Path(sys.argv[1])
+where = os.environ["CTRL_C_HOLD"]
+ready = Path(os.environ["CTRL_C_READY"])
 def running_children():
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -289,37 +287,64 @@ def running_children():
             continue
         if int(ppid) == os.getpid() and state != "Z":
             yield stat.parent.name
-def held(self):
+def hold(*args, **kwargs):
     ready.write_text("ready")
     try:
         time.sleep(120)
     except KeyboardInterrupt:
-        while list(running_children()):
+        while where.endswith("synthesizing") and list(running_children()):
             time.sleep(0.01)
         raise
-cdk8s.App.synth = held
-sys.argv = ["app.py", "synth", "--layer", "k8s"]
-sys.exit(cli.run())
+class HoldImport:
+    def find_spec(self, name, path=None, target=None):
+        if name == "vllm_doks.cli":
+            sys.meta_path.remove(self)
+            hold()
+if (sys.argv[-1:] == ["--multiprocessing-fork"]) == where.startswith("second "):
+    if where == "second starting":
+        ready.write_text("ready")
+        time.sleep(2)  # a Ctrl-C meanwhile must wait: SIGINT starts blocked here
+    elif where == "importing":
+        sys.meta_path.insert(0, HoldImport())
+    else:
+        import cdk8s
+        cdk8s.App.synth = hold
 """
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+@pytest.mark.parametrize(
+    ("layers", "hold"),
+    [
+        pytest.param(["--layer", "k8s"], "importing", id="k8s-layer-importing"),
+        pytest.param(["--layer", "k8s"], "synthesizing", id="k8s-layer-synthesizing"),
+        pytest.param([], "second starting", id="both-layers-second-starting"),
+        pytest.param([], "second synthesizing", id="both-layers-second-synthesizing"),
+    ],
+)
 def test_ctrl_c_in_a_terminal_ends_with_the_one_line_that_says_what_was_written(
-    tmp_path: Path,
+    tmp_path: Path, layers: list[str], hold: str
 ) -> None:
-    """The terminal stops jsii's Node process as well: jsii's exit handler then printed a
-    BrokenPipeError traceback ("Exception ignored in atexit callback") after the CLI's line."""
+    """A terminal's Ctrl-C goes to the whole process group: app.py, jsii's Node process, and
+    the default synth's second process (the Kubernetes layer). Before: a traceback while
+    Python imported; after the CLI's line, jsii's exit handler's BrokenPipeError ("Exception
+    ignored in atexit callback") and its Node relay's ECONNRESET; the second process's own
+    traceback (while it started or waited for its job) and its jsii noise."""
     import os
     import signal
     import time
 
-    ready = tmp_path / "ready"
-    work = tmp_path / "work"
+    from vllm_doks.cli import NOTHING_WRITTEN
+
+    hooks, work, ready = tmp_path / "hooks", tmp_path / "work", tmp_path / "ready"
+    hooks.mkdir()
     work.mkdir()
+    (hooks / "sitecustomize.py").write_text(HOLD)
+    pythonpath = os.pathsep.join(filter(None, [str(hooks), os.environ.get("PYTHONPATH")]))
     proc = subprocess.Popen(
-        [sys.executable, "-c", CTRL_C_IN_A_TERMINAL, str(ready)],
+        [sys.executable, str(REPO / "app.py"), "synth", *layers],
         cwd=work,
-        env=_app_env(None),
+        env=_app_env({"PYTHONPATH": pythonpath, "CTRL_C_READY": str(ready), "CTRL_C_HOLD": hold}),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -330,88 +355,10 @@ def test_ctrl_c_in_a_terminal_ends_with_the_one_line_that_says_what_was_written(
         time.sleep(0.05)
     if not ready.exists():
         os.killpg(proc.pid, signal.SIGKILL)
-        pytest.fail(f"the synth never reached cdk8s' synth: {proc.communicate(timeout=10)}")
-    os.killpg(proc.pid, signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
-    assert (proc.returncode, err) == (
-        130,
-        "interrupted: nothing was written; previous output is unchanged.\n",
-    )
-    assert list(work.iterdir()) == []
-
-
-#: sitecustomize.py for the default synth's second process (the Kubernetes layer, spawned:
-#: its argv ends with --multiprocessing-fork), holding it where $CTRL_C_HOLD says and saying so
-#: in the file $CTRL_C_READY: "importing" holds it before it has imported anything (a Ctrl-C
-#: then comes before the CLI's code could catch it), "synthesizing" inside jsii (and once
-#: Ctrl-C came, lets its Node process be gone, as above).
-HOLD_THE_SECOND_PROCESS = """
-import sys
-if sys.argv[-1:] == ["--multiprocessing-fork"]:
-    import os, time
-    from pathlib import Path
-    ready = Path(os.environ["CTRL_C_READY"])
-    def running_children():
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                state, ppid = stat.read_text().rsplit(")", 1)[1].split()[:2]
-            except OSError:
-                continue
-            if int(ppid) == os.getpid() and state != "Z":
-                yield stat.parent.name
-    if os.environ["CTRL_C_HOLD"] == "importing":
-        ready.write_text("ready")
-        time.sleep(2)
-    else:
-        import cdk8s
-        def held(self):
-            ready.write_text("ready")
-            try:
-                time.sleep(120)
-            except KeyboardInterrupt:
-                while list(running_children()):
-                    time.sleep(0.01)
-                raise
-        cdk8s.App.synth = held
-"""
-
-
-@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
-@pytest.mark.parametrize("hold", ["importing", "synthesizing"])
-def test_ctrl_c_in_a_terminal_stops_the_second_process_quietly(tmp_path: Path, hold: str) -> None:
-    """The default synth's Kubernetes layer runs in a second process, in the same process
-    group: a terminal's Ctrl-C stops it too. It printed a traceback of its own (while it
-    imported, or waited for its job) and jsii's exit noise."""
-    import os
-    import signal
-    import time
-
-    hooks, work, ready = tmp_path / "hooks", tmp_path / "work", tmp_path / "ready"
-    hooks.mkdir()
-    work.mkdir()
-    (hooks / "sitecustomize.py").write_text(HOLD_THE_SECOND_PROCESS)
-    pythonpath = os.pathsep.join(filter(None, [str(hooks), os.environ.get("PYTHONPATH")]))
-    proc = subprocess.Popen(
-        [sys.executable, str(REPO / "app.py"), "synth"],
-        cwd=work,
-        env=_app_env({"PYTHONPATH": pythonpath, "CTRL_C_READY": str(ready), "CTRL_C_HOLD": hold}),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 120
-    while not ready.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if not ready.exists():
-        os.killpg(proc.pid, signal.SIGKILL)
-        pytest.fail(f"the second process never reached cdk8s' synth: {proc.communicate(10)}")
+        pytest.fail(f"never held {hold}: {proc.communicate(timeout=10)}")
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=120)
-    assert (proc.returncode, err) == (
-        130,
-        "interrupted: nothing was written; previous output is unchanged.\n",
-    )
+    assert (proc.returncode, err) == (130, f"interrupted: {NOTHING_WRITTEN}\n")
     assert list(work.iterdir()) == []
 
 
