@@ -17,7 +17,8 @@ try:
     from vllm_doks.cli import run
 except KeyboardInterrupt:
     # Ctrl-C while Python still imports (a third of a Kubernetes-only synth): nothing has been
-    # written yet. Then quiet, as the CLI is after its own "interrupted" line (cli.run).
+    # written yet. The CLI's words (cli.NOTHING_WRITTEN, not importable now: the Ctrl-C test
+    # pins both), then quiet, as the CLI is after its own "interrupted" line (cli.run).
     print("interrupted: nothing was written; previous output is unchanged.", file=sys.stderr)
     sys.stderr = open(os.devnull, "w")  # noqa: SIM115  (open until the process ends)
     sys.exit(130)

@@ -578,8 +578,8 @@ def _silence_stderr() -> None:
 def _ctrl_c_held_back() -> Iterator[None]:
     """A process started in this block starts with SIGINT blocked (a signal mask survives fork
     and exec), so a Ctrl-C while it imports waits for :func:`_stop_quietly_on_ctrl_c`. This
-    process does not miss one meanwhile: the mask is this thread's, and its other threads
-    (jsii's) take the signal for it."""
+    process misses none meanwhile: the mask is this thread's, so another thread (jsii's) takes
+    the signal, or it waits until the block ends."""
     import signal
 
     if not hasattr(signal, "pthread_sigmask"):  # Windows: no signal masks, no process groups
