@@ -303,7 +303,7 @@ class HoldImport:
 if (sys.argv[-1:] == ["--multiprocessing-fork"]) == where.startswith("second "):
     if where == "second starting":
         ready.write_text("ready")
-        time.sleep(2)  # a Ctrl-C meanwhile must wait: SIGINT starts blocked here
+        time.sleep(0.5)  # a Ctrl-C meanwhile must wait: SIGINT starts blocked here
     elif where == "importing":
         sys.meta_path.insert(0, HoldImport())
     else:
