@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import REPO, load_yaml_dir, validate_objects
-from support import SEED_STACK2_OUTPUTS, _app_env, run_app, run_main
+from support import SEED_STACK2_OUTPUTS, app_env, run_app, run_main
 
 from vllm_doks.cli import build_parser, main
 from vllm_doks.config import config_fields
@@ -369,7 +369,7 @@ def test_ctrl_c_in_a_terminal_ends_with_the_one_line_that_says_what_was_written(
     proc = subprocess.Popen(
         [sys.executable, str(REPO / "app.py"), "synth", *layers],
         cwd=work,
-        env=_app_env({"PYTHONPATH": pythonpath, "CTRL_C_READY": str(ready), "CTRL_C_HOLD": hold}),
+        env=app_env({"PYTHONPATH": pythonpath, "CTRL_C_READY": str(ready), "CTRL_C_HOLD": hold}),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
