@@ -162,7 +162,7 @@ def find(objs: list[Obj], kind: str, name: str) -> Obj:
     return matches[0]
 
 
-def app_env(env: dict[str, str] | None) -> dict[str, str]:
+def _app_env(env: dict[str, str] | None) -> dict[str, str]:
     """The caller's environment minus our own variables (config and CLI outdirs), plus ``env``."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("VLLM_DOKS_", "CDK"))}
     full_env.update(env or {})
@@ -182,7 +182,7 @@ def run_main(
         contextlib.redirect_stdout(out),
         contextlib.redirect_stderr(err),
     ):
-        rc = main(list(args), env=app_env(env))
+        rc = main(list(args), env=_app_env(env))
     return subprocess.CompletedProcess(["app.py", *args], rc, out.getvalue(), err.getvalue())
 
 
@@ -194,10 +194,26 @@ def run_app(
     return subprocess.run(
         [sys.executable, str(APP), *args],
         cwd=cwd,
-        env=app_env(env),
+        env=_app_env(env),
         capture_output=True,
         text=True,
         timeout=300,
+    )
+
+
+def start_app(
+    cwd: Path, *args: str, env: dict[str, str] | None = None, **popen: Any
+) -> subprocess.Popen[str]:
+    """:func:`run_app`, started and left running (its output piped) for a test that acts on
+    it meanwhile; ``popen`` goes to ``subprocess.Popen``."""
+    return subprocess.Popen(
+        [sys.executable, str(APP), *args],
+        cwd=cwd,
+        env=_app_env(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
     )
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import REPO, load_yaml_dir, validate_objects
-from support import SEED_STACK2_OUTPUTS, app_env, run_app, run_main
+from support import SEED_STACK2_OUTPUTS, run_app, run_main, start_app
 
 from vllm_doks.cli import build_parser, main
 from vllm_doks.config import config_fields
@@ -366,13 +366,11 @@ def test_ctrl_c_in_a_terminal_ends_with_the_one_line_that_says_what_was_written(
     work.mkdir()
     (hooks / "sitecustomize.py").write_text(HOLD)
     pythonpath = os.pathsep.join(filter(None, [str(hooks), os.environ.get("PYTHONPATH")]))
-    proc = subprocess.Popen(
-        [sys.executable, str(REPO / "app.py"), "synth", *layers],
-        cwd=work,
-        env=app_env({"PYTHONPATH": pythonpath, "CTRL_C_READY": str(ready), "CTRL_C_HOLD": hold}),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    proc = start_app(
+        work,
+        "synth",
+        *layers,
+        env={"PYTHONPATH": pythonpath, "CTRL_C_READY": str(ready), "CTRL_C_HOLD": hold},
         start_new_session=True,  # its own process group, as a shell's foreground job
     )
     deadline = time.monotonic() + 120
