@@ -9,10 +9,11 @@ import sys
 
 try:
     import vllm_doks  # noqa: F401  (wires Node 22 for jsii before any jsii library loads)
-    from vllm_doks._node import load_jsii_in_background
+    from vllm_doks import _jsii_loading
 
-    # Node starts and loads while this thread imports the CLI and checks the configuration.
-    load_jsii_in_background()
+    # Node starts and loads on another thread while this one imports the CLI and the libraries
+    # and checks the configuration; the synth tells that thread what else to load.
+    _jsii_loading.start("constructs")
 
     from vllm_doks.cli import run
 except KeyboardInterrupt:

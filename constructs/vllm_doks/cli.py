@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from vllm_doks import _jsii_loading
 from vllm_doks.config import (
     ENV_PREFIX,
     SECRET_INPUTS,
@@ -49,6 +50,22 @@ NOTHING_WRITTEN = "nothing was written; previous output is unchanged."
 INTERRUPTED = 130
 INFRA_STACK_NAME = "vllm-infra"
 KUBERNETES_STACK_NAME = "vllm-kubernetes"
+#: The jsii libraries (top packages) each synth loads, each after its dependencies: what the
+#: CLI's loading thread sends the jsii process while the synth imports them (see
+#: vllm_doks._jsii_loading; tests/app/test_jsii_loading.py checks that a synth loads no other).
+#: Stack 2 via Terraform adds the Kubernetes layer and the Terraform Kubernetes provider to the
+#: cloud layer. Bindings that only some options use (KEDA, InferencePool, PodMonitor) are
+#: loaded by their first use.
+JSII_LIBRARIES: Mapping[str, tuple[str, ...]] = {
+    "cloud": ("constructs", "cdktf", "cdktf_cdktf_provider_digitalocean"),
+    "k8s": (
+        "constructs",
+        "cdk8s",
+        "cdk8s_plus_28",
+        "vllm_doks._imports.io.k8s.networking.gateway",
+    ),
+    "kubernetes_via_terraform": ("cdktf_cdktf_provider_kubernetes",),
+}
 
 
 def synth_cloud(config: ArchitectureConfig, outdir: Path) -> None:
@@ -180,11 +197,25 @@ def _kubernetes_layer(
         ], {}
 
 
-def _cold_process() -> bool:
-    """Neither layer's libraries are loaded yet. A second process pays off only then (it loads
-    cdk8s on the other core while this one loads cdktf); a warm caller (a second synth in one
-    process, the test suite) would pay a new interpreter and jsii kernel for nothing."""
-    return not {"cdktf", "cdk8s"} & sys.modules.keys()
+#: Usable cores from which the default synth runs the Kubernetes layer in a second process.
+#: One process already keeps two cores busy: its Python imports the libraries while its Node
+#: process loads them (vllm_doks._jsii_loading). A second process adds an interpreter and a
+#: Node process to start, which pays only when those get cores of their own: measured on this
+#: 2-core machine (cold runs taking turns, median of 7), one process 1.21-1.29 s against two
+#: 1.30-1.51 s, and on one core (taskset) 1.85 s against 2.34 s. Four cores is an estimate
+#: (two processes, each with Python and Node busy at once), not a measurement: we have no
+#: such machine here.
+SECOND_PROCESS_MIN_CORES = 4
+
+
+def _second_process_pays() -> bool:
+    """A second process for the Kubernetes layer pays off: enough cores (see
+    SECOND_PROCESS_MIN_CORES), and neither layer's libraries loaded yet (it would load cdk8s
+    while this one loads cdktf; a warm caller, e.g. a second synth in one process or the test
+    suite, would pay a new interpreter and jsii kernel for nothing)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cold = not {"cdktf", "cdk8s"} & sys.modules.keys()
+    return cold and (cores or 1) >= SECOND_PROCESS_MIN_CORES
 
 
 def synth(
@@ -201,10 +232,11 @@ def synth(
 
     Every problem of the configuration is reported in one ValidationError before any output
     is replaced. With both layers and ``parallel``, the Kubernetes layer runs in a second
-    process: each layer's jsii libraries take about a second to load, and two processes load
-    them on two cores at once. Returns the Kubernetes layer's report (Stack 2 outputs etc.).
-    ``log`` receives progress (the capacity plan), ``warn`` the warnings; ``replaced``, when
-    given, each layer as its output is replaced (what an interrupted synth changed).
+    process where that pays (:func:`_second_process_pays`): each process loads its layer's
+    jsii libraries, on cores of their own. Returns the Kubernetes layer's report (Stack 2
+    outputs etc.). ``log`` receives progress (the capacity plan), ``warn`` the warnings;
+    ``replaced``, when given, each layer as its output is replaced (what an interrupted synth
+    changed).
     """
     from vllm_doks.preflight import cloud_problems, kubernetes_problems, unplanned_models
 
@@ -216,9 +248,15 @@ def synth(
         and want_cloud
         and want_k8s
         and not config.kubernetes_via_terraform
-        and _cold_process()
+        and _second_process_pays()
     )
 
+    # The CLI's loading thread (if any) loads what this process will import, meanwhile; the
+    # other process loads its own (_start_kubernetes_process).
+    here = ["cloud"] if split else [layer for layer in ("k8s", "cloud") if layer in layers]
+    if config.kubernetes_via_terraform and "cloud" in here:
+        here = ["k8s", "cloud", "kubernetes_via_terraform"]  # the chart is checked first
+    _jsii_loading.add(*dict.fromkeys(lib for part in here for lib in JSII_LIBRARIES[part]))
     staged: dict[str, Path] = {}
     report: dict[str, Any] = {}
     removal_note = ""
@@ -235,7 +273,7 @@ def synth(
             executor = ProcessPoolExecutor(
                 1,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=_stop_quietly_on_ctrl_c,
+                initializer=_start_kubernetes_process,
             )
             with _ctrl_c_held_back():  # until that process can stop quietly
                 child = executor.submit(_kubernetes_layer, config, outputs, staged["k8s"])
@@ -577,7 +615,7 @@ def _silence_stderr() -> None:
 @contextlib.contextmanager
 def _ctrl_c_held_back() -> Iterator[None]:
     """A process started in this block starts with SIGINT blocked (a signal mask survives fork
-    and exec), so a Ctrl-C while it imports waits for :func:`_stop_quietly_on_ctrl_c`. This
+    and exec), so a Ctrl-C while it imports waits for :func:`_start_kubernetes_process`. This
     process misses none meanwhile: the mask is this thread's, so another thread (jsii's) takes
     the signal, or it waits until the block ends."""
     import signal
@@ -590,6 +628,14 @@ def _ctrl_c_held_back() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _start_kubernetes_process() -> None:
+    """The Kubernetes layer's second process (see :func:`synth`), before its one job: it loads
+    its jsii libraries on a thread while the job imports them (as the CLI's own process does,
+    see vllm_doks._jsii_loading) and stops quietly on Ctrl-C."""
+    _jsii_loading.start(*JSII_LIBRARIES["k8s"], last=True)
+    _stop_quietly_on_ctrl_c()
 
 
 def _stop_quietly_on_ctrl_c() -> None:

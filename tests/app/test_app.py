@@ -196,7 +196,7 @@ def test_a_failure_during_synth_keeps_old_output_and_cleans_staging(
     # The cloud layer fails while the Kubernetes layer (in its own process, as from a cold
     # start) has already written its staging directory.
     monkeypatch.setattr(cli, "synth_cloud", boom)
-    monkeypatch.setattr(cli, "_cold_process", lambda: True)
+    monkeypatch.setattr(cli, "_second_process_pays", lambda: True)
     with pytest.raises(RuntimeError):
         main(
             ["synth", "--cloud-outdir", str(outdirs["cloud"]), "--k8s-outdir", str(outdirs["k8s"])],
@@ -229,7 +229,7 @@ def test_an_interrupt_while_the_other_process_starts_leaves_no_staging_behind(
         raise KeyboardInterrupt
 
     monkeypatch.setattr(ProcessPoolExecutor, "submit", submit_then_interrupt)
-    monkeypatch.setattr(cli, "_cold_process", lambda: True)
+    monkeypatch.setattr(cli, "_second_process_pays", lambda: True)
     capsys.readouterr()
     assert main(args, env={}) == 130
     assert capsys.readouterr().err == (
@@ -279,6 +279,8 @@ import os, sys, time
 from pathlib import Path
 where = os.environ["CTRL_C_HOLD"]
 ready = Path(os.environ["CTRL_C_READY"])
+if where.startswith("second "):  # four cores: the default synth starts its second process
+    os.sched_getaffinity = lambda pid: set(range(4))
 def running_children():
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
