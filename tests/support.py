@@ -186,19 +186,26 @@ def run_main(
     return subprocess.CompletedProcess(["app.py", *args], rc, out.getvalue(), err.getvalue())
 
 
-def run_app(
+def run_python(
     cwd: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """``app.py <args>`` in a fresh interpreter, in ``cwd``, with :func:`run_main`'s
+    """``python <args>`` in a fresh interpreter, in ``cwd``, with :func:`run_main`'s
     environment."""
     return subprocess.run(
-        [sys.executable, str(APP), *args],
+        [sys.executable, *args],
         cwd=cwd,
         env=_app_env(env),
         capture_output=True,
         text=True,
         timeout=300,
     )
+
+
+def run_app(
+    cwd: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``app.py <args>`` in a fresh interpreter (:func:`run_python`)."""
+    return run_python(cwd, str(APP), *args, env=env)
 
 
 def start_app(

@@ -171,6 +171,11 @@ class _Gate:
         return lambda *args, **kwargs: self._send(method, *args, **kwargs)
 
     def _send(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        # One request and its answer at a time. A callback (Node calling an override in
+        # Python) is an answer: the requests its Python code makes, and a load the thread
+        # sends meanwhile, are served by Node while it waits for the callback's result
+        # (@jsii/runtime 1.142.0, as embedded in jsii's Python package:
+        # KernelHost.callbackHandler processes every other request until the `complete`).
         self._loader.wait()
         with self._loader.pipe:
             return method(*args, **kwargs)

@@ -9,12 +9,11 @@ import importlib
 import itertools
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
-from support import run_app
+from support import APP, run_app, run_python
 
 from vllm_doks._jsii_loading import Assembly, assembly_of
 from vllm_doks.cli import JSII_LIBRARIES
@@ -71,8 +70,10 @@ def test_a_library_laid_out_otherwise_is_left_to_its_import(
         assembly_of("vllm_doks.cli")
 
 
-#: sitecustomize.py for app.py and the default synth's second process: log every request to
-#: the jsii process (kind, assembly, thread, start, end) to $JSII_LOG/<pid>.json at exit.
+#: sitecustomize.py for a fresh interpreter (app.py, the default synth's second process, a
+#: script): log every request to the jsii process (kind, assembly or type, thread, start, end)
+#: to $JSII_LOG/<pid>.json at exit; $CORES usable cores; $SLOW_NODE: Node takes 0.5 s longer
+#: to start, as on a slow machine.
 LOG_REQUESTS = """
 import atexit, json, os, threading, time
 if os.environ.get("CORES"):
@@ -83,6 +84,8 @@ def logged(name):
     original = getattr(process.ProcessProvider, name)
     def call(self, request=None, *args, **kwargs):
         start = time.monotonic()
+        if name == "stats" and os.environ.get("SLOW_NODE"):
+            time.sleep(0.5)
         try:
             return original(self, *([request] if request is not None else []), *args, **kwargs)
         finally:
@@ -94,22 +97,26 @@ for name in ("stats", "load", "create", "invoke", "sinvoke", "get", "sget", "set
 def dump():
     path = os.path.join(os.environ["JSII_LOG"], f"{os.getpid()}.json")
     with open(path, "w") as f:
-        json.dump(log, f)
+        json.dump(sorted(log, key=lambda request: request[3]), f)
 atexit.register(dump)
 """
 
 
-def _synth_requests(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> list[list]:
+def _logged_requests(tmp_path: Path, args: list[str], env: dict[str, str]) -> list[list[Any]]:
+    """``python <args>`` in ``tmp_path/work`` with LOG_REQUESTS: the requests of each process
+    that made any (multiprocessing's resource tracker makes none), by start."""
     hooks, logs, work = tmp_path / "hooks", tmp_path / "logs", tmp_path / "work"
     for folder in (hooks, logs, work):
         folder.mkdir()
     (hooks / "sitecustomize.py").write_text(LOG_REQUESTS)
     pythonpath = os.pathsep.join(filter(None, [str(hooks), os.environ.get("PYTHONPATH")]))
-    proc = run_app(
-        work, "synth", *args, env={"PYTHONPATH": pythonpath, "JSII_LOG": str(logs), **(env or {})}
-    )
+    proc = run_python(work, *args, env={"PYTHONPATH": pythonpath, "JSII_LOG": str(logs), **env})
     assert proc.returncode == 0, proc.stderr
-    return [json.loads(log.read_text()) for log in sorted(logs.iterdir())]
+    return [r for log in sorted(logs.iterdir()) if (r := json.loads(log.read_text()))]
+
+
+def _synth_requests(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> list[Any]:
+    return _logged_requests(tmp_path, [str(APP), "synth", *args], env or {})
 
 
 def _loaded_on_the_thread(requests: list[list], libraries: tuple[str, ...]) -> None:
@@ -118,8 +125,7 @@ def _loaded_on_the_thread(requests: list[list], libraries: tuple[str, ...]) -> N
     assert requests[0][:3] == ["stats", "", "jsii-load"]
     loads = [(what, thread) for name, what, thread, _, _ in requests if name == "load"]
     assert loads == [(assembly_of(lib).name, "jsii-load") for lib in dict.fromkeys(libraries)]
-    by_start = sorted(requests, key=lambda r: r[3])
-    for before, after in itertools.pairwise(by_start):
+    for before, after in itertools.pairwise(requests):
         assert before[4] <= after[3], f"{before} overlaps {after}"
 
 
@@ -170,28 +176,10 @@ def test_the_default_synth_loads_each_layer_in_its_own_process_on_four_cores(
         _loaded_on_the_thread(requests, JSII_LIBRARIES[layer])
 
 
-#: In a fresh interpreter: Node slow to start; the loading thread started with constructs;
-#: then this thread ({order}) gives it cdk8s and imports cdk8s, and makes a chart.
+#: With Node slow to start: the loading thread started with constructs, then this thread
+#: ({order}) gives it cdk8s and imports cdk8s, and makes a chart.
 ONE_TALKER_AT_A_TIME = """
-import threading, time
-import vllm_doks
 from vllm_doks import _jsii_loading
-from jsii._kernel.providers import process
-log = []
-def logged(name):
-    original = getattr(process.ProcessProvider, name)
-    def call(self, request=None, *args, **kwargs):
-        start = time.monotonic()
-        if name == "stats":
-            time.sleep(0.5)  # a slow machine: Node takes long to start
-        try:
-            return original(self, *([request] if request is not None else []), *args, **kwargs)
-        finally:
-            what = getattr(request, "name", None) or getattr(request, "fqn", None) or "-"
-            log.append((name, what, threading.current_thread().name, start, time.monotonic()))
-    setattr(process.ProcessProvider, name, call)
-for name in ("stats", "load", "create", "invoke", "sinvoke", "get", "sget"):
-    logged(name)
 _jsii_loading.start("constructs")
 if "{order}" == "add-first":
     _jsii_loading.add("cdk8s")
@@ -200,8 +188,6 @@ else:
     import cdk8s  # before the thread was told: this thread loads it, after constructs
     _jsii_loading.add("cdk8s")
 cdk8s.Chart(cdk8s.App(), "c")
-for entry in sorted(log, key=lambda e: e[3]):
-    print(*entry)
 """
 
 
@@ -210,23 +196,41 @@ for entry in sorted(log, key=lambda e: e[3]):
     [("add-first", "jsii-load"), ("import-first", "MainThread")],
 )
 def test_the_loading_thread_and_the_caller_never_talk_to_jsii_at_once(
-    order: str, cdk8s_loaded_by: str
+    tmp_path: Path, order: str, cdk8s_loaded_by: str
 ) -> None:
     script = ONE_TALKER_AT_A_TIME.replace("{order}", order)
-    proc = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
-    )
-    assert proc.returncode == 0, proc.stderr
-    requests = [
-        (name, what, thread, float(start), float(end))
-        for name, what, thread, start, end in (line.split() for line in proc.stdout.splitlines())
-    ]
+    (requests,) = _logged_requests(tmp_path, ["-c", script], {"SLOW_NODE": "1"})
     assert [r[:3] for r in requests[:3]] == [
-        ("stats", "-", "jsii-load"),  # the first request starts Node
-        ("load", "constructs", "jsii-load"),
-        ("load", "cdk8s", cdk8s_loaded_by),  # once: the thread was not told twice
+        ["stats", "", "jsii-load"],  # the first request starts Node
+        ["load", "constructs", "jsii-load"],
+        ["load", "cdk8s", cdk8s_loaded_by],  # once: the thread was not told twice
     ]
     assert {thread for _, _, thread, _, _ in requests[3:]} == {"MainThread"}
+    for before, after in itertools.pairwise(requests):
+        assert before[4] <= after[3], f"{before} overlaps {after}"
+
+
+#: A Python override that Node calls back during cdk8s' synth gives the thread a library to
+#: load, then makes a jsii request of its own.
+LOAD_DURING_A_CALLBACK = """
+from vllm_doks import _jsii_loading
+_jsii_loading.start("constructs", "cdk8s")
+import cdk8s
+class Told(cdk8s.ApiObject):
+    def to_json(self):
+        _jsii_loading.add("cdk8s_plus_28")
+        return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": self.name}}
+app = cdk8s.App()
+Told(cdk8s.Chart(app, "c"), "t", api_version="v1", kind="ConfigMap")
+print(app.synth_yaml())
+"""
+
+
+def test_the_thread_may_load_while_node_waits_for_a_callback(tmp_path: Path) -> None:
+    """Node serves every request that comes while it waits for a callback's result (the
+    override's own ``get``, and the thread's load): no deadlock, one request at a time."""
+    (requests,) = _logged_requests(tmp_path, ["-c", LOAD_DURING_A_CALLBACK], {})
+    assert ["load", "cdk8s-plus-28", "jsii-load"] in [r[:3] for r in requests]
     for before, after in itertools.pairwise(requests):
         assert before[4] <= after[3], f"{before} overlaps {after}"
 
@@ -249,9 +253,7 @@ try:
 except Exception as e:
     print("raised", type(e).__name__, e)
 """
-    proc = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
-    )
+    proc = run_python(tmp_path, "-c", script)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("raised RuntimeError")
     assert str(not_a_tarball) in proc.stdout or "TAR_BAD_ARCHIVE" in proc.stdout, proc.stdout
@@ -281,6 +283,7 @@ def test_app_exits_cleanly_when_it_stops_before_any_jsii_use(tmp_path: Path) -> 
 EXIT_DURING_LOAD = """
 import sys, time
 from pathlib import Path
+from typing import Any
 import vllm_doks
 from jsii._kernel.providers import process
 stats = process.ProcessProvider.stats
@@ -300,12 +303,7 @@ def test_the_interpreter_waits_for_the_loading_thread_before_it_exits(tmp_path: 
     empty") after ``--help``'s or an error's output, in about half of such runs. And a thread
     still waiting to be told more ends when the main thread has."""
     done = tmp_path / "done"
-    proc = subprocess.run(
-        [sys.executable, "-c", EXIT_DURING_LOAD, str(done)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = run_python(tmp_path, "-c", EXIT_DURING_LOAD, str(done))
     assert (proc.returncode, proc.stderr) == (0, "")
     assert done.read_text() == "done"
 
@@ -328,13 +326,11 @@ print("imported", len([m for m in sys.modules if m.startswith("vllm_doks.")]))
 """
 
 
-def test_importing_the_library_makes_no_jsii_call() -> None:
+def test_importing_the_library_makes_no_jsii_call(tmp_path: Path) -> None:
     """The CLI's main thread imports the library while the loading thread loads: a module
     that made a jsii call at import (an object, a Quantity) would wait for every load, and
     the imports would no longer run while Node loads."""
-    proc = subprocess.run(
-        [sys.executable, "-c", NO_CALLS_AT_IMPORT], capture_output=True, text=True, timeout=300
-    )
+    proc = run_python(tmp_path, "-c", NO_CALLS_AT_IMPORT)
     assert proc.returncode == 0, proc.stderr
     assert int(proc.stdout.split()[-1]) > 50
 
