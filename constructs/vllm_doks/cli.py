@@ -590,8 +590,9 @@ def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) -
 
 
 def run() -> int:
-    """The command line (``app.py``, the ``vllm-doks`` script): :func:`main`, and after Ctrl-C
-    an exit without jsii's shutdown noise.
+    """The command line (``app.py``, the ``vllm-doks`` script): :func:`main`, with the jsii
+    libraries loading on a thread meanwhile (vllm_doks._jsii_loading; app.py starts it
+    before it imports this module), and after Ctrl-C an exit without jsii's shutdown noise.
 
     In a terminal, Ctrl-C stops jsii's Node process as well as this one. After the line that
     says what the output folders hold, jsii's exit handler then fails to tell the dead
@@ -600,6 +601,7 @@ def run() -> int:
     ECONNRESET": so stderr goes nowhere from that line on. :func:`main` itself leaves
     ``sys.stderr`` alone (tests and other callers run it in their own process).
     """
+    _jsii_loading.start("constructs")
     code = main()
     if code == INTERRUPTED:
         _silence_stderr()

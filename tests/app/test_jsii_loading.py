@@ -141,6 +141,9 @@ def _loaded_on_the_thread(requests: list[list], libraries: tuple[str, ...]) -> N
             + JSII_LIBRARIES["cloud"]
             + JSII_LIBRARIES["kubernetes_via_terraform"],
             id="kubernetes-via-terraform",
+            # ~12 s (the Terraform Kubernetes provider's bindings load in the fresh process):
+            # the real tier's, which CI runs as well, not the fast tier's.
+            marks=pytest.mark.real,
         ),
     ],
 )
@@ -152,6 +155,13 @@ def test_a_synth_loads_its_libraries_on_the_thread_and_nothing_else(
     loaded for nothing."""
     (requests,) = _synth_requests(tmp_path, *args, env=env)
     _loaded_on_the_thread(requests, libraries)
+
+
+def test_the_vllm_doks_scripts_entry_loads_on_the_thread_too(tmp_path: Path) -> None:
+    """The ``vllm-doks`` script runs ``cli.run`` without app.py, which starts the thread."""
+    script = "import sys; from vllm_doks.cli import run; sys.exit(run())"
+    (requests,) = _logged_requests(tmp_path, ["-c", script, "synth", "--layer", "k8s"], {})
+    _loaded_on_the_thread(requests, JSII_LIBRARIES["k8s"])
 
 
 def test_the_default_synth_loads_both_layers_in_one_process_on_two_cores(
