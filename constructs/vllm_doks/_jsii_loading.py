@@ -31,6 +31,7 @@ import ast
 import contextlib
 import importlib.util
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -67,6 +68,11 @@ def assembly_of(module: str) -> Assembly:
                 if (folder / tarball).is_file():  # not in a zip file, say: its import loads it
                     return Assembly(name=name, version=version, tarball=str(folder / tarball))
     raise LookupError(f"{module}: no jsii.JSIIAssembly.load(name, version, ...) in {source}")
+
+
+#: How long the loading thread waits to be told more (:func:`add`) before it ends: the CLI tells
+#: it within a tenth of a second of its start (see :meth:`_Loader._next`).
+WAIT_FOR_MORE_S = 30.0
 
 
 class _Loader:
@@ -116,15 +122,20 @@ class _Loader:
     def _next(self) -> Assembly | None:
         """The next assembly to load; ``None`` once none will come: :func:`add` said so, or the
         caller's main thread has ended (the interpreter exits once this thread has; a CLI that
-        stops before its synth, e.g. ``--help``, need not say anything)."""
+        stops before its synth, e.g. ``--help``, need not say anything), or nothing came for
+        :data:`WAIT_FOR_MORE_S` (a safety net: should an interpreter not report its main thread
+        ended, its exit would otherwise wait for this thread for ever; a later :func:`add` is
+        then left to the imports)."""
+        deadline = time.monotonic() + WAIT_FOR_MORE_S
         with self.changed:
             while threading.main_thread().is_alive():
                 if self.queue:
                     self.sending = True
                     return self.queue.popleft()
-                if not self.more:
+                if not self.more or time.monotonic() > deadline:
                     break
                 self.changed.wait(0.02)  # a main thread that ends notifies nobody
+            self.more = False
             return None
 
     def add(self, modules: tuple[str, ...], last: bool) -> None:

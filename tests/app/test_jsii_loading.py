@@ -220,6 +220,33 @@ def test_the_loading_thread_and_the_caller_never_talk_to_jsii_at_once(
         assert before[4] <= after[3], f"{before} overlaps {after}"
 
 
+#: The thread is told nothing more for longer than it waits: then cdk8s.
+TOLD_TOO_LATE = """
+from vllm_doks import _jsii_loading
+_jsii_loading.WAIT_FOR_MORE_S = 0.2
+_jsii_loading.start("constructs")
+_jsii_loading._LOADER.thread.join(timeout=60)
+assert not _jsii_loading._LOADER.thread.is_alive()
+_jsii_loading.add("cdk8s")
+import cdk8s
+cdk8s.App()
+"""
+
+
+def test_a_thread_told_nothing_more_for_too_long_ends_and_leaves_the_rest_to_the_imports(
+    tmp_path: Path,
+) -> None:
+    """A safety net: an interpreter that never reported its main thread ended would wait for
+    the thread for ever at exit."""
+    (requests,) = _logged_requests(tmp_path, ["-c", TOLD_TOO_LATE], {})
+    assert [r[:3] for r in requests[:4]] == [
+        ["stats", "", "jsii-load"],
+        ["load", "constructs", "jsii-load"],
+        ["load", "cdk8s", "MainThread"],
+        ["create", "cdk8s.App", "MainThread"],
+    ]
+
+
 #: A Python override that Node calls back during cdk8s' synth gives the thread a library to
 #: load, then makes a jsii request of its own.
 LOAD_DURING_A_CALLBACK = """
