@@ -34,14 +34,10 @@ LIBRARIES = sorted(
 
 @pytest.mark.parametrize("library", LIBRARIES)
 def test_the_assembly_read_from_the_source_is_the_one_its_import_loads(library: str) -> None:
-    loaded = importlib.import_module(f"{library}._jsii").__jsii_assembly__
-    assert assembly_of(library) == Assembly(
-        name=loaded.name,
-        version=loaded.version,
-        tarball=str(
-            Path(importlib.import_module(f"{library}._jsii").__file__).parent / loaded.filename
-        ),
-    )
+    jsii_module = importlib.import_module(f"{library}._jsii")
+    loaded = jsii_module.__jsii_assembly__
+    tarball = Path(str(jsii_module.__file__)).parent / loaded.filename
+    assert assembly_of(library) == Assembly(loaded.name, loaded.version, str(tarball))
 
 
 @pytest.mark.parametrize(
@@ -167,21 +163,19 @@ def test_the_vllm_doks_scripts_entry_loads_on_the_thread_too(tmp_path: Path) -> 
 def test_the_default_synth_loads_both_layers_in_one_process_on_two_cores(
     tmp_path: Path,
 ) -> None:
-    (requests,) = [r for r in _synth_requests(tmp_path, env={"CORES": "2"}) if r]
+    (requests,) = _synth_requests(tmp_path, env={"CORES": "2"})
     _loaded_on_the_thread(requests, JSII_LIBRARIES["k8s"] + JSII_LIBRARIES["cloud"])
 
 
 def test_the_default_synth_loads_each_layer_in_its_own_process_on_four_cores(
     tmp_path: Path,
 ) -> None:
-    # app.py (the cloud layer) and the Kubernetes layer's process; not multiprocessing's
-    # resource tracker, which makes no jsii request.
-    both = [requests for requests in _synth_requests(tmp_path, env={"CORES": "4"}) if requests]
-    assert len(both) == 2
+    both = _synth_requests(tmp_path, env={"CORES": "4"})  # app.py and the Kubernetes layer's
     by_layer = {
         ("k8s" if any(r[1] == "cdk8s" for r in requests) else "cloud"): requests
         for requests in both
     }
+    assert len(both) == 2 and sorted(by_layer) == ["cloud", "k8s"]
     for layer, requests in by_layer.items():
         _loaded_on_the_thread(requests, JSII_LIBRARIES[layer])
 
