@@ -186,6 +186,20 @@ def run_main(
     return subprocess.CompletedProcess(["app.py", *args], rc, out.getvalue(), err.getvalue())
 
 
+def python_hooks(folder: Path, source: str, cores: int | None = None) -> dict[str, str]:
+    """The environment that makes a fresh interpreter (and the processes it spawns) run
+    ``source`` at start: it becomes ``folder/sitecustomize.py``, ``folder`` goes first on
+    ``PYTHONPATH``. With ``cores``, the interpreter sees that many usable cores
+    (``os.sched_getaffinity``), e.g. 4 for the default synth's second process."""
+    folder.mkdir()
+    if cores is not None:
+        source = f"import os\nos.sched_getaffinity = lambda pid: set(range({cores}))\n{source}"
+    (folder / "sitecustomize.py").write_text(source)
+    return {
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH")]))
+    }
+
+
 def run_python(
     cwd: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import REPO, load_yaml_dir, validate_objects
-from support import SEED_STACK2_OUTPUTS, run_app, run_main, start_app
+from support import SEED_STACK2_OUTPUTS, python_hooks, run_app, run_main, start_app
 
 from vllm_doks.cli import build_parser, main
 from vllm_doks.config import config_fields
@@ -279,8 +279,6 @@ import os, sys, time
 from pathlib import Path
 where = os.environ["CTRL_C_HOLD"]
 ready = Path(os.environ["CTRL_C_READY"])
-if where.startswith("second "):  # four cores: the default synth starts its second process
-    os.sched_getaffinity = lambda pid: set(range(4))
 def running_children():
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -363,16 +361,16 @@ def test_ctrl_c_in_a_terminal_ends_with_the_one_line_that_says_what_was_written(
 
     from vllm_doks.cli import NOTHING_WRITTEN
 
-    hooks, work, ready = tmp_path / "hooks", tmp_path / "work", tmp_path / "ready"
-    hooks.mkdir()
+    work, ready = tmp_path / "work", tmp_path / "ready"
     work.mkdir()
-    (hooks / "sitecustomize.py").write_text(HOLD)
-    pythonpath = os.pathsep.join(filter(None, [str(hooks), os.environ.get("PYTHONPATH")]))
+    # Four cores for the second process's cases: the default synth starts it only from four.
+    cores = 4 if hold.startswith("second ") else None
+    hooks = python_hooks(tmp_path / "hooks", HOLD, cores=cores)
     proc = start_app(
         work,
         "synth",
         *layers,
-        env={"PYTHONPATH": pythonpath, "CTRL_C_READY": str(ready), "CTRL_C_HOLD": hold},
+        env={**hooks, "CTRL_C_READY": str(ready), "CTRL_C_HOLD": hold},
         start_new_session=True,  # its own process group, as a shell's foreground job
     )
     deadline = time.monotonic() + 120

@@ -8,12 +8,11 @@ from __future__ import annotations
 import importlib
 import itertools
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support import APP, run_app, run_python
+from support import APP, python_hooks, run_app, run_python
 
 from vllm_doks._jsii_loading import Assembly, assembly_of
 from vllm_doks.cli import JSII_LIBRARIES
@@ -68,12 +67,10 @@ def test_a_library_laid_out_otherwise_is_left_to_its_import(
 
 #: sitecustomize.py for a fresh interpreter (app.py, the default synth's second process, a
 #: script): log every request to the jsii process (kind, assembly or type, thread, start, end)
-#: to $JSII_LOG/<pid>.json at exit; $CORES usable cores; $SLOW_NODE: Node takes 0.5 s longer
-#: to start, as on a slow machine.
+#: to $JSII_LOG/<pid>.json at exit; $SLOW_NODE: Node takes 0.5 s longer to start, as on a slow
+#: machine.
 LOG_REQUESTS = """
 import atexit, json, os, threading, time
-if os.environ.get("CORES"):
-    os.sched_getaffinity = lambda pid: set(range(int(os.environ["CORES"])))
 from jsii._kernel.providers import process
 log = []
 def logged(name):
@@ -98,21 +95,25 @@ atexit.register(dump)
 """
 
 
-def _logged_requests(tmp_path: Path, args: list[str], env: dict[str, str]) -> list[list[Any]]:
-    """``python <args>`` in ``tmp_path/work`` with LOG_REQUESTS: the requests of each process
-    that made any (multiprocessing's resource tracker makes none), by start."""
-    hooks, logs, work = tmp_path / "hooks", tmp_path / "logs", tmp_path / "work"
-    for folder in (hooks, logs, work):
+def _logged_requests(
+    tmp_path: Path, args: list[str], env: dict[str, str], cores: int | None = None
+) -> list[list[Any]]:
+    """``python <args>`` in ``tmp_path/work`` with LOG_REQUESTS (and ``cores`` usable cores):
+    the requests of each process that made any (multiprocessing's resource tracker makes
+    none), by start."""
+    logs, work = tmp_path / "logs", tmp_path / "work"
+    for folder in (logs, work):
         folder.mkdir()
-    (hooks / "sitecustomize.py").write_text(LOG_REQUESTS)
-    pythonpath = os.pathsep.join(filter(None, [str(hooks), os.environ.get("PYTHONPATH")]))
-    proc = run_python(work, *args, env={"PYTHONPATH": pythonpath, "JSII_LOG": str(logs), **env})
+    hooks = python_hooks(tmp_path / "hooks", LOG_REQUESTS, cores=cores)
+    proc = run_python(work, *args, env={**hooks, "JSII_LOG": str(logs), **env})
     assert proc.returncode == 0, proc.stderr
     return [r for log in sorted(logs.iterdir()) if (r := json.loads(log.read_text()))]
 
 
-def _synth_requests(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> list[Any]:
-    return _logged_requests(tmp_path, [str(APP), "synth", *args], env or {})
+def _synth_requests(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None, cores: int | None = None
+) -> list[Any]:
+    return _logged_requests(tmp_path, [str(APP), "synth", *args], env or {}, cores)
 
 
 def _loaded_on_the_thread(requests: list[list], libraries: tuple[str, ...]) -> None:
@@ -163,14 +164,14 @@ def test_the_vllm_doks_scripts_entry_loads_on_the_thread_too(tmp_path: Path) -> 
 def test_the_default_synth_loads_both_layers_in_one_process_on_two_cores(
     tmp_path: Path,
 ) -> None:
-    (requests,) = _synth_requests(tmp_path, env={"CORES": "2"})
+    (requests,) = _synth_requests(tmp_path, cores=2)
     _loaded_on_the_thread(requests, JSII_LIBRARIES["k8s"] + JSII_LIBRARIES["cloud"])
 
 
 def test_the_default_synth_loads_each_layer_in_its_own_process_on_four_cores(
     tmp_path: Path,
 ) -> None:
-    both = _synth_requests(tmp_path, env={"CORES": "4"})  # app.py and the Kubernetes layer's
+    both = _synth_requests(tmp_path, cores=4)  # app.py and the Kubernetes layer's
     by_layer = {
         ("k8s" if any(r[1] == "cdk8s" for r in requests) else "cloud"): requests
         for requests in both
